@@ -1,0 +1,1 @@
+"""The WeChat edge: HTTP callback, API client, dev platform and the command line."""

@@ -1,0 +1,152 @@
+"""The application factory: one aiohttp app serving every configured account."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Account, Settings, load_accounts
+from bot.edge import Callback
+from bot.wechat_api import WeChatClient
+from domain.messages import Outbound
+from handlers.router import Handler, Router
+from handlers.texts import Texts
+from storage import db
+from storage.base import Store
+from storage.keys import KeyBuilder
+from storage.memory import MemoryStore
+from storage.redis_store import RedisStore
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+ACCOUNTS = web.AppKey("accounts", list[Account])
+KEYS = web.AppKey("keys", KeyBuilder)
+TEXTS = web.AppKey("texts", Texts)
+STORE = web.AppKey("store", Store)
+ENGINE = web.AppKey("engine", AsyncEngine)
+HTTP = web.AppKey("http", aiohttp.ClientSession)
+CLIENTS = web.AppKey("clients", dict[str, WeChatClient])
+CALLBACKS = web.AppKey("callbacks", dict[str, Callback])
+
+READY_TIMEOUT = 2.0
+
+HandlerFactory = Callable[[web.Application], Handler]
+
+
+def default_handler(app: web.Application) -> Handler:
+    return Router(app[TEXTS], db.Citizens(app[ENGINE]))
+
+
+def create_app(
+    settings: Settings,
+    *,
+    accounts: list[Account] | None = None,
+    handler_factory: HandlerFactory = default_handler,
+    store: Store | None = None,
+) -> web.Application:
+    """Build the app; resources open on start-up and close on clean-up.
+
+    ``store`` lets tests share one store between several apps (as Redis would).
+    """
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[SETTINGS] = settings
+    app[ACCOUNTS] = accounts if accounts is not None else load_accounts(settings)
+    app[KEYS] = KeyBuilder()
+    app[TEXTS] = Texts.load(settings.texts_file)
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        if store is not None:
+            app[STORE] = store
+            yield
+            return
+        opened: Store = (
+            RedisStore.from_url(settings.redis_url) if settings.redis_url else MemoryStore()
+        )
+        app[STORE] = opened
+        yield
+        await opened.close()
+
+    async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
+        engine = db.make_engine(settings.database_url)
+        app[ENGINE] = engine
+        yield
+        await engine.dispose()
+
+    async def http_ctx(app: web.Application) -> AsyncIterator[None]:
+        session = aiohttp.ClientSession()
+        app[HTTP] = session
+        app[CLIENTS] = {
+            a.name: WeChatClient(session, a, app[STORE], app[KEYS], timeout=settings.api_timeout)
+            for a in app[ACCOUNTS]
+        }
+        yield
+        await session.close()
+
+    async def callbacks_ctx(app: web.Application) -> AsyncIterator[None]:
+        handler = handler_factory(app)
+        busy = app[TEXTS]("busy")
+        callbacks: dict[str, Callback] = {}
+        for account in app[ACCOUNTS]:
+            callbacks[account.name] = Callback(
+                account, settings, app[STORE], app[KEYS], handler,
+                _sender(app[CLIENTS][account.name]), busy,
+            )
+        app[CALLBACKS] = callbacks
+        yield
+        for callback in callbacks.values():
+            await callback.drain()
+
+    app.cleanup_ctx.extend([store_ctx, engine_ctx, http_ctx, callbacks_ctx])
+
+    for account in app[ACCOUNTS]:
+        app.router.add_get(account.path, _route(account.name, "get"))
+        app.router.add_post(account.path, _route(account.name, "post"))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+def _sender(client: WeChatClient) -> Callable[[str, list[Outbound]], Awaitable[None]]:
+    async def send(user: str, outbounds: list[Outbound]) -> None:
+        for outbound in outbounds:
+            await client.send(user, outbound)
+
+    return send
+
+
+def _route(name: str, method: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        callback = request.app[CALLBACKS][name]
+        if method == "get":
+            return await callback.get(request)
+        return await callback.post(request)
+
+    return handle
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready only while the store and the database answer."""
+    app = request.app
+    problems: dict[str, str] = {}
+    try:
+        await asyncio.wait_for(app[STORE].ping(), READY_TIMEOUT)
+    except Exception as exc:
+        problems["store"] = type(exc).__name__
+    try:
+        await asyncio.wait_for(db.ping(app[ENGINE]), READY_TIMEOUT)
+    except Exception as exc:
+        problems["database"] = type(exc).__name__
+    if problems:
+        log.warning("not ready: %s", problems)
+        return web.json_response({"status": "unavailable", "failing": problems}, status=503)
+    return web.json_response({"status": "ok"})

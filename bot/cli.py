@@ -1,0 +1,91 @@
+"""The ``lianxin`` command: serve, db, devplatform, chat, dev."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from aiohttp import web
+
+from bot.config import ConfigError, load_accounts, load_settings
+from handlers.texts import CatalogueError
+
+
+def _fail(message: str) -> int:
+    print(f"lianxin: {message}", file=sys.stderr)
+    return 2
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bot.app import create_app
+
+    try:
+        settings = load_settings()
+        accounts = load_accounts(settings)
+        _logging(settings.log_level)
+        app = create_app(settings, accounts=accounts)
+    except (ConfigError, CatalogueError) as exc:
+        return _fail(str(exc))
+    paths = ", ".join(a.path for a in accounts)
+    print(f"lianxin: serving {paths} on http://{settings.host}:{settings.port}", flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None,
+                access_log=None, shutdown_timeout=10)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from storage import db
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    _logging("WARNING")
+    try:
+        if args.db_command == "upgrade":
+            db.upgrade(settings.database_url, args.revision)
+            print(f"lianxin: database at revision {args.revision}")
+    except Exception as exc:  # a database that cannot be reached: one line, not a trace
+        return _fail(f"database migration failed: {type(exc).__name__}: {exc}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lianxin", description="连心 WeChat chatbot")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the bot (settings from LIANXIN_* variables)")
+    serve.set_defaults(func=cmd_serve)
+
+    dbp = sub.add_parser("db", help="database migrations")
+    dbsub = dbp.add_subparsers(dest="db_command", required=True)
+    up = dbsub.add_parser("upgrade", help="apply migrations")
+    up.add_argument("revision", nargs="?", default="head")
+    dbp.set_defaults(func=cmd_db)
+
+    from bot.devplatform import cli as dev_cli
+
+    dev_cli.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""Configuration from ``LIANXIN_*`` environment variables and an optional accounts file."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_TEXTS = REPO_ROOT / "config" / "texts.toml"
+REAL_WECHAT_API = "https://api.weixin.qq.com"
+_ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one line naming it."""
+
+
+def check_aes_key(value: str) -> str:
+    """An EncodingAESKey is 43 characters of base64 that decode to 32 bytes."""
+    if len(value) != 43:
+        raise ValueError("must be 43 characters (the EncodingAESKey from the WeChat console)")
+    try:
+        key = base64.b64decode(value + "=", validate=True)
+    except binascii.Error as exc:
+        raise ValueError("must be base64 (letters, digits, + and /)") from exc
+    if len(key) != 32:
+        raise ValueError("must decode to 32 bytes")
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment. See the README's table."""
+
+    model_config = SettingsConfigDict(env_prefix="LIANXIN_", extra="ignore")
+
+    wechat_token: str = Field(min_length=3, max_length=32)
+    wechat_app_id: str = Field(min_length=1, max_length=64)
+    wechat_app_secret: SecretStr
+    wechat_aes_key: str | None = None
+    wechat_api_base: str = REAL_WECHAT_API
+
+    database_url: str = "sqlite+aiosqlite:///./lianxin.db"
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    accounts_file: Path | None = None
+    texts_file: Path = DEFAULT_TEXTS
+
+    timestamp_window: int = Field(default=300, ge=1)
+    reply_budget: float = Field(default=4.0, gt=0, le=4.8)
+    dedupe_ttl: int = Field(default=60, ge=16)
+    reply_ttl: int = Field(default=60, ge=16)
+    state_ttl: int = Field(default=1800, ge=60)
+    lock_ttl: float = Field(default=60.0, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    api_timeout: float = Field(default=10.0, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("wechat_aes_key", mode="before")
+    @classmethod
+    def _aes(cls, value: object) -> object:
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        return check_aes_key(value)
+
+    @field_validator("wechat_api_base")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// address")
+        return value.rstrip("/")
+
+    @field_validator("wechat_token")
+    @classmethod
+    def _token(cls, value: str) -> str:
+        if not value.isalnum() or not value.isascii():
+            raise ValueError("must be 3-32 ASCII letters or digits, as the WeChat console asks")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return upper
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One public account served by this deployment."""
+
+    name: str
+    token: str
+    app_id: str
+    app_secret: str
+    aes_key: str | None
+    api_base: str
+
+    @property
+    def path(self) -> str:
+        return "/wechat" if self.name == "default" else f"/wechat/{self.name}"
+
+
+def load_settings() -> Settings:
+    """Read the environment; raises :class:`ConfigError` with one line naming the setting."""
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = "LIANXIN_" + "_".join(str(p) for p in err["loc"]).upper()
+        if err["type"] == "missing":
+            raise ConfigError(f"{name} is not set") from None
+        raise ConfigError(f"{name}: {err['msg']}") from None
+
+
+def load_accounts(settings: Settings) -> list[Account]:
+    """The environment's account first, then those in ``LIANXIN_ACCOUNTS_FILE``."""
+    accounts = [
+        Account(
+            name="default",
+            token=settings.wechat_token,
+            app_id=settings.wechat_app_id,
+            app_secret=settings.wechat_app_secret.get_secret_value(),
+            aes_key=settings.wechat_aes_key,
+            api_base=settings.wechat_api_base,
+        )
+    ]
+    if settings.accounts_file is None:
+        return accounts
+    path = settings.accounts_file
+    where = f"LIANXIN_ACCOUNTS_FILE {path}"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    table = data.get("accounts")
+    if not isinstance(table, dict) or not table:
+        raise ConfigError(f"{where}: needs at least one [accounts.NAME] table")
+    for name, entry in table.items():
+        here = f"{where}: [accounts.{name}]"
+        if not _ACCOUNT_NAME.match(name) or name == "default":
+            raise ConfigError(f"{here}: name must be lower-case letters, digits, - or _")
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{here}: must be a table")
+        unknown = set(entry) - {"token", "app_id", "app_secret", "aes_key", "api_base"}
+        if unknown:
+            raise ConfigError(f"{here}: unknown key {sorted(unknown)[0]}")
+        values: dict[str, str] = {}
+        for key in ("token", "app_id", "app_secret"):
+            value = entry.get(key)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{here}: {key} is not set")
+            values[key] = value
+        aes = entry.get("aes_key")
+        if aes is not None:
+            if not isinstance(aes, str):
+                raise ConfigError(f"{here}: aes_key must be a string")
+            try:
+                check_aes_key(aes)
+            except ValueError as exc:
+                raise ConfigError(f"{here}: aes_key {exc}") from None
+        base = entry.get("api_base", settings.wechat_api_base)
+        if not isinstance(base, str) or not base.startswith(("http://", "https://")):
+            raise ConfigError(f"{here}: api_base must be an http:// or https:// address")
+        if not values["token"].isalnum() or not 3 <= len(values["token"]) <= 32:
+            raise ConfigError(f"{here}: token must be 3-32 ASCII letters or digits")
+        accounts.append(
+            Account(
+                name=name,
+                token=values["token"],
+                app_id=values["app_id"],
+                app_secret=values["app_secret"],
+                aes_key=aes,
+                api_base=base.rstrip("/"),
+            )
+        )
+    return accounts

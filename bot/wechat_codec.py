@@ -1,0 +1,225 @@
+"""WeChat XML in and out: signatures, safe-mode crypto, wechatpy message ↔ Inbound/Outbound.
+
+This is the only module (with the dev platform) that touches XML or wechatpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import xmltodict
+from wechatpy.crypto import PrpCrypto, WeChatCrypto
+from wechatpy.events import BaseEvent
+from wechatpy.messages import (
+    ImageMessage,
+    LinkMessage,
+    LocationMessage,
+    ShortVideoMessage,
+    TextMessage,
+    UnknownMessage,
+    VideoMessage,
+    VoiceMessage,
+)
+from wechatpy.parser import parse_message
+from wechatpy.replies import ArticlesReply, ImageReply, TextReply
+
+from domain.messages import Inbound, Outbound, Scalar
+
+
+class BadMessage(ValueError):
+    """The body is not a WeChat message we can read; the text says why (never user text)."""
+
+
+def sha1_signature(*parts: str) -> str:
+    """WeChat's signature: SHA-1 of the parts sorted and joined."""
+    return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
+
+
+def signature_ok(expected_parts: tuple[str, ...], given: str) -> bool:
+    return hmac.compare_digest(sha1_signature(*expected_parts), given.lower())
+
+
+def cdata_safe(text: str) -> str:
+    """Make text safe inside ``<![CDATA[…]]>``: wechatpy's writer does not split ``]]>``."""
+    return text.replace("]]>", "]]]]><![CDATA[>")
+
+
+def parse_xml(body: str) -> dict[str, Any]:
+    """Parse an ``<xml>`` document to a flat dict; entities and DTDs are refused."""
+    try:
+        doc = xmltodict.parse(body, disable_entities=True)
+    except Exception as exc:  # ExpatError, ValueError for entities, anything else: bad input
+        raise BadMessage(f"unreadable XML ({type(exc).__name__})") from None
+    root = doc.get("xml") if isinstance(doc, dict) else None
+    if not isinstance(root, dict):
+        raise BadMessage("no <xml> root with fields")
+    return root
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What the edge needs besides the Inbound: names to reply with and the dedupe key."""
+
+    account_id: str  # the account's original id (gh_…), ToUserName of the message
+    user: str  # the user's OpenID, FromUserName
+    dedupe_key: str
+
+
+class Crypto:
+    """Safe-mode crypto for one account, on wechatpy's PrpCrypto (AES-256-CBC, PKCS#7)."""
+
+    def __init__(self, token: str, aes_key: str, app_id: str) -> None:
+        self._token = token
+        self._app_id = app_id
+        self._crypto = WeChatCrypto(token, aes_key, app_id)
+        self._prp = PrpCrypto(self._crypto.key)
+
+    def signature_ok(self, encrypted: str, msg_signature: str, timestamp: str, nonce: str) -> bool:
+        return signature_ok((self._token, timestamp, nonce, encrypted), msg_signature)
+
+    def decrypt(self, encrypted: str) -> str:
+        """The inner XML; :class:`BadMessage` on any fault (base64, padding, app id, UTF-8)."""
+        try:
+            return str(self._prp.decrypt(encrypted, self._app_id))
+        except Exception as exc:
+            raise BadMessage(f"cannot decrypt ({type(exc).__name__})") from None
+
+    def encrypt(self, xml: str, nonce: str, timestamp: str | None = None) -> str:
+        """The ``<xml><Encrypt>…`` envelope with its ``MsgSignature``."""
+        return str(self._crypto.encrypt_message(xml, nonce, timestamp or str(int(time.time()))))
+
+
+_REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
+    """Turn a decrypted callback body into an Inbound; :class:`BadMessage` if unusable."""
+    fields = parse_xml(xml)
+    for name in _REQUIRED:
+        if not isinstance(fields.get(name), str) or not fields[name]:
+            raise BadMessage(f"missing field {name}")
+    created = fields["CreateTime"]
+    if not created.isdigit():
+        raise BadMessage("CreateTime is not a number")
+    msg_type = fields["MsgType"].lower()
+    if msg_type != "event":
+        msg_id = _text(fields.get("MsgId"))
+        if not msg_id.isdigit():
+            raise BadMessage("missing or bad MsgId")
+        dedupe_key = f"m{msg_id}"
+    else:
+        if not _text(fields.get("Event")):
+            raise BadMessage("missing field Event")
+        msg_id = ""
+        dedupe_key = "e" + hashlib.sha1(
+            "\x1f".join(
+                (fields["FromUserName"], created, _text(fields.get("Event")),
+                 _text(fields.get("EventKey")))
+            ).encode("utf-8")
+        ).hexdigest()
+    try:
+        message = parse_message(xml)
+    except Exception as exc:
+        raise BadMessage(f"unreadable message ({type(exc).__name__})") from None
+
+    payload: dict[str, Scalar]
+    if isinstance(message, TextMessage):
+        kind = "text"
+        payload = {"content": _text(fields.get("Content"))}
+    elif isinstance(message, ImageMessage):
+        kind = "image"
+        payload = {"media_id": _text(fields.get("MediaId")), "url": _text(fields.get("PicUrl"))}
+    elif isinstance(message, VoiceMessage):
+        kind = "voice"
+        payload = {
+            "media_id": _text(fields.get("MediaId")),
+            "format": _text(fields.get("Format")),
+            "recognition": _text(fields.get("Recognition")),
+        }
+    elif isinstance(message, (VideoMessage, ShortVideoMessage)):
+        kind = "video"
+        payload = {
+            "media_id": _text(fields.get("MediaId")),
+            "thumb_media_id": _text(fields.get("ThumbMediaId")),
+        }
+    elif isinstance(message, LocationMessage):
+        lat, lng = _float(fields.get("Location_X")), _float(fields.get("Location_Y"))
+        if lat is None or lng is None or not (-90 <= lat <= 90 and -180 <= lng <= 180):
+            raise BadMessage("bad location coordinates")
+        kind = "location"
+        payload = {
+            "latitude": lat,
+            "longitude": lng,
+            "scale": _float(fields.get("Scale")),
+            "label": _text(fields.get("Label")),
+        }
+    elif isinstance(message, LinkMessage):
+        kind = "link"
+        payload = {
+            "title": _text(fields.get("Title")),
+            "description": _text(fields.get("Description")),
+            "url": _text(fields.get("Url")),
+        }
+    elif isinstance(message, BaseEvent) or msg_type == "event":
+        kind = "event"
+        event = _text(fields.get("Event")).lower()
+        key = _text(fields.get("EventKey"))
+        if event == "subscribe" and key.startswith("qrscene_"):
+            key = key[len("qrscene_"):]
+        payload = {"event": event, "key": key}
+        if event == "location":
+            payload["latitude"] = _float(fields.get("Latitude"))
+            payload["longitude"] = _float(fields.get("Longitude"))
+        if event == "templatesendjobfinish":
+            payload["status"] = _text(fields.get("Status"))
+            payload["msg_id"] = _text(fields.get("MsgID") or fields.get("MsgId"))
+    else:
+        assert isinstance(message, UnknownMessage) or message is not None
+        kind = "unsupported"
+        payload = {"type": msg_type}
+
+    inbound = Inbound(
+        account=account,
+        user=fields["FromUserName"],
+        kind=kind,  # type: ignore[arg-type]
+        payload=payload,
+        created_at=int(created),
+        message_id=msg_id,
+    )
+    return inbound, Envelope(fields["ToUserName"], fields["FromUserName"], dedupe_key)
+
+
+def render_reply(outbound: Outbound, envelope: Envelope) -> str:
+    """Passive reply XML for one Outbound, with user text made CDATA-safe."""
+    now = int(time.time())
+    common = {"source": cdata_safe(envelope.account_id), "target": cdata_safe(envelope.user),
+              "time": now}
+    if outbound.kind == "text":
+        return str(TextReply(content=cdata_safe(outbound.text), **common).render())
+    if outbound.kind == "image":
+        return str(ImageReply(media_id=cdata_safe(outbound.media_id), **common).render())
+    articles = [
+        {
+            "title": cdata_safe(a.title),
+            "description": cdata_safe(a.description),
+            "image": cdata_safe(a.image_url),
+            "url": cdata_safe(a.url),
+        }
+        for a in outbound.articles
+    ]
+    return str(ArticlesReply(articles=articles, **common).render())

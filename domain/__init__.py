@@ -1,0 +1,1 @@
+"""Pure rules and channel-neutral types; no I/O, no WeChat."""

@@ -1,0 +1,1 @@
+"""Conversation engine: per-user conversation state and, later, declarative flows."""

@@ -1,0 +1,1 @@
+"""Who gets an Inbound: events, menu keys, global commands, then the citizen flows."""

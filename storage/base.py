@@ -1,0 +1,92 @@
+"""The store contract shared by the memory and Redis backends.
+
+Values are JSON: whatever goes in must survive ``json.dumps``/``json.loads``, and what comes
+out is the decoded copy, never the object that was stored. The memory backend enforces that
+too, so code that works on memory works on Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+JSON = Any  # a JSON-compatible value; checked at run time by encode()
+
+
+def encode(value: JSON) -> str:
+    """Serialise ``value`` the way every backend stores it; raises ``TypeError`` if not JSON."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def decode(raw: str | bytes) -> JSON:
+    return json.loads(raw)
+
+
+class LockTimeout(Exception):
+    """The lock was not free within the wait allowed."""
+
+
+class Store(ABC):
+    """A small key/value store with TTLs and exclusive locks."""
+
+    @abstractmethod
+    async def get(self, key: str) -> JSON | None: ...
+
+    @abstractmethod
+    async def set(self, key: str, value: JSON, ttl: float | None = None) -> None:
+        """Store ``value``; ``ttl`` in seconds, ``None`` for no expiry."""
+
+    @abstractmethod
+    async def set_if_absent(self, key: str, value: JSON, ttl: float | None = None) -> bool:
+        """Store ``value`` only if ``key`` is absent; ``True`` if this call stored it."""
+
+    @abstractmethod
+    async def delete(self, key: str) -> None: ...
+
+    @abstractmethod
+    async def try_lock(self, key: str, ttl: float) -> str | None:
+        """Take the lock now if free: returns its token, or ``None`` if someone holds it."""
+
+    @abstractmethod
+    async def unlock(self, key: str, token: str) -> bool:
+        """Release the lock if ``token`` still holds it; ``False`` if it had expired."""
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise if the store does not answer."""
+
+    async def close(self) -> None:  # noqa: B027 - optional for backends
+        """Release connections."""
+
+    @asynccontextmanager
+    async def lock(
+        self, key: str, *, ttl: float = 60.0, wait: float = 30.0
+    ) -> AsyncIterator[str]:
+        """Hold the lock ``key`` for the block; waits up to ``wait`` s, else ``LockTimeout``.
+
+        ``ttl`` bounds how long a crashed holder can block others.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        delay = 0.002
+        while True:
+            token = await self.try_lock(key, ttl)
+            if token is not None:
+                break
+            if loop.time() >= deadline:
+                raise LockTimeout(key)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        try:
+            yield token
+        finally:
+            await self.unlock(key, token)
+
+    @staticmethod
+    def new_token() -> str:
+        return secrets.token_hex(8)

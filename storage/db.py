@@ -1,0 +1,68 @@
+"""Database engine, migrations and the small repositories the edge needs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from storage.models import Citizen
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        return create_async_engine(url, connect_args={"timeout": 30})
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply migrations up to ``revision`` (blocking; call from a thread or the CLI)."""
+    command.upgrade(alembic_config(url), revision)
+
+
+class Citizens:
+    """Follow and unfollow bookkeeping."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def set_subscribed(self, account: str, openid: str, subscribed: bool) -> None:
+        now = datetime.now(UTC)
+        async with self._sessions.begin() as session:
+            citizen = await session.scalar(
+                select(Citizen)
+                .where(Citizen.account == account, Citizen.openid == openid)
+                .with_for_update()
+            )
+            if citizen is None:
+                citizen = Citizen(account=account, openid=openid, first_seen_at=now)
+                session.add(citizen)
+            citizen.subscribed = subscribed
+            if subscribed:
+                citizen.subscribed_at = now
+            else:
+                citizen.unsubscribed_at = now
+
+    async def get(self, account: str, openid: str) -> Citizen | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Citizen).where(Citizen.account == account, Citizen.openid == openid)
+            )

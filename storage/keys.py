@@ -1,0 +1,42 @@
+"""Every store key is built here, with one prefix, so Redis can be shared and inspected."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+def _part(value: str) -> str:
+    """Keep user-controlled parts from forging key structure (':' separates fields)."""
+    if value and len(value) <= 128 and all(c.isalnum() or c in "-_.|@" for c in value):
+        return value
+    return "h" + hashlib.sha1(value.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyBuilder:
+    prefix: str = "lianxin"
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *(_part(p) for p in parts)))
+
+    def state(self, account: str, user: str) -> str:
+        return self._key("state", account, user)
+
+    def dedupe(self, account: str, message_key: str) -> str:
+        return self._key("dedupe", account, message_key)
+
+    def reply(self, account: str, message_key: str) -> str:
+        return self._key("reply", account, message_key)
+
+    def nonce(self, account: str, nonce: str) -> str:
+        return self._key("nonce", account, nonce)
+
+    def user_lock(self, account: str, user: str) -> str:
+        return self._key("lock", "user", account, user)
+
+    def token(self, app_id: str) -> str:
+        return self._key("token", app_id)
+
+    def token_lock(self, app_id: str) -> str:
+        return self._key("lock", "token", app_id)
