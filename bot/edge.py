@@ -19,8 +19,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -65,27 +64,53 @@ class Verified:
     encrypted: bool
     nonce: str
     timestamp: str
+    digest: str
 
 
-class UserLocks:
-    """In-process FIFO locks per user, dropped when nobody holds or waits for them."""
+class Turn:
+    """One message's place in its user's queue; released when its handler has finished."""
+
+    __slots__ = ("_key", "_mine", "_owner", "_previous")
+
+    def __init__(self, owner: Turns, key: str, previous: asyncio.Future[None] | None,
+                 mine: asyncio.Future[None]) -> None:
+        self._owner = owner
+        self._key = key
+        self._previous = previous
+        self._mine = mine
+
+    async def wait(self) -> None:
+        """Return once every earlier message of this user has finished."""
+        if self._previous is not None:
+            await asyncio.shield(self._previous)
+
+    def release(self) -> None:
+        if not self._mine.done():
+            self._mine.set_result(None)
+        self._owner.forget(self._key, self._mine)
+
+
+class Turns:
+    """Per-user FIFO in this process: the place is taken without awaiting, at arrival.
+
+    Across processes the store lock serialises; this keeps arrival order within one.
+    """
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._tails: dict[str, asyncio.Future[None]] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+    def reserve(self, key: str) -> Turn:
+        previous = self._tails.get(key)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._tails[key] = mine
+        return Turn(self, key, previous, mine)
+
+    def forget(self, key: str, tail: asyncio.Future[None]) -> None:
+        if self._tails.get(key) is tail:
+            del self._tails[key]
+
+    def __len__(self) -> int:
+        return len(self._tails)
 
 
 class Callback:
@@ -109,7 +134,7 @@ class Callback:
         self._crypto = (
             Crypto(account.token, account.aes_key, account.app_id) if account.aes_key else None
         )
-        self._user_locks = UserLocks()
+        self.turns = Turns()
         self._background: set[asyncio.Task[None]] = set()
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -134,16 +159,20 @@ class Callback:
             verified = await self._verify(request)
             inbound, envelope = to_inbound(verified.xml, self.account.name)
         except Reject as exc:
-            log.warning("[%s] request refused (%s): %s", self.account.name, exc.status,
-                        exc.reason)
-            return web.Response(status=exc.status, text=_public(exc.status))
+            return self._refuse(exc.status, exc.reason)
         except BadMessage as exc:
-            log.warning("[%s] request refused (400): %s", self.account.name, exc)
-            return web.Response(status=400, text=_public(400))
+            return self._refuse(400, str(exc))
+        # take the user's place in line now, before anything awaits
+        turn = self.turns.reserve(self._keys.user_lock(self.account.name, inbound.user))
         try:
-            outbounds = await self._process(inbound, envelope, started)
+            await self._check_nonce(verified)
+            outbounds = await self._process(inbound, envelope, started, turn)
+        except Reject as exc:
+            turn.release()
+            return self._refuse(exc.status, exc.reason)
         except Exception:
             # the store or something below failed: tell the user, never answer 500
+            turn.release()
             log.exception("[%s] processing failed", self.account.name)
             outbounds = [Outbound.of_text(self._busy_text)]
         if not outbounds:
@@ -153,6 +182,10 @@ class Callback:
             assert self._crypto is not None
             xml = self._crypto.encrypt(xml, verified.nonce)
         return web.Response(text=xml, content_type="application/xml")
+
+    def _refuse(self, status: int, reason: str) -> web.Response:
+        log.warning("[%s] request refused (%s): %s", self.account.name, status, reason)
+        return web.Response(status=status, text=_public(status))
 
     # -- verification ----------------------------------------------------------------------
 
@@ -188,28 +221,30 @@ class Callback:
                                              nonce):
                 raise Reject(403, "bad msg_signature")
             text = self._crypto.decrypt(secret)
-        # a nonce may come again only with the same body: that is WeChat retrying
-        digest = hashlib.sha1(body).hexdigest()
-        nonce_key = self._keys.nonce(self.account.name, nonce)
+        return Verified(text, encrypted, nonce, timestamp, hashlib.sha1(body).hexdigest())
+
+    async def _check_nonce(self, verified: Verified) -> None:
+        """A nonce may come again within the window only with the same body (a retry)."""
+        key = self._keys.nonce(self.account.name, verified.nonce)
         if not await self._store.set_if_absent(
-            nonce_key, digest, ttl=2 * self._settings.timestamp_window
-        ) and await self._store.get(nonce_key) != digest:
+            key, verified.digest, ttl=2 * self._settings.timestamp_window
+        ) and await self._store.get(key) != verified.digest:
             raise Reject(403, "nonce replayed with a different body")
-        return Verified(text, encrypted, nonce, timestamp)
 
     # -- processing ------------------------------------------------------------------------
 
     async def _process(
-        self, inbound: Inbound, envelope: Envelope, started: float
+        self, inbound: Inbound, envelope: Envelope, started: float, turn: Turn
     ) -> list[Outbound]:
         loop = asyncio.get_running_loop()
         deadline = started + self._settings.reply_budget
         dedupe_key = self._keys.dedupe(self.account.name, envelope.dedupe_key)
         reply_key = self._keys.reply(self.account.name, envelope.dedupe_key)
         if not await self._store.set_if_absent(dedupe_key, 1, ttl=self._settings.dedupe_ttl):
+            turn.release()
             return await self._await_first(reply_key, deadline)
 
-        task = asyncio.create_task(self._run(inbound))
+        task = asyncio.create_task(self._run(inbound, turn))
         remaining = max(0.0, deadline - loop.time())
         done, _ = await asyncio.wait({task}, timeout=remaining)
         if task in done:
@@ -240,11 +275,18 @@ class Callback:
                 return []
             await asyncio.sleep(_WAIT_STEP)
 
-    async def _run(self, inbound: Inbound) -> list[Outbound]:
+    async def _run(self, inbound: Inbound, turn: Turn) -> list[Outbound]:
         """Run the handler under the user's lock; state is read only after taking it."""
+        try:
+            await turn.wait()
+            return await self._run_locked(inbound)
+        finally:
+            turn.release()
+
+    async def _run_locked(self, inbound: Inbound) -> list[Outbound]:
         lock_name = self._keys.user_lock(self.account.name, inbound.user)
         state_key = self._keys.state(self.account.name, inbound.user)
-        async with self._user_locks.hold(lock_name), self._store.lock(
+        async with self._store.lock(
             lock_name, ttl=self._settings.lock_ttl, wait=self._settings.lock_ttl
         ):
             conversation = Conversation.from_json(await self._store.get(state_key))

@@ -1,0 +1,94 @@
+"""Shared fixtures: settings, real Redis/PostgreSQL servers, stores on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from bot.config import Account, Settings
+from storage import db
+from storage.base import Store
+from storage.memory import MemoryStore
+from storage.redis_store import RedisStore
+from tests.servers import postgres_server, redis_server
+
+TOKEN = "lianxinTestToken"
+APP_ID = "wx1234567890abcdef"
+APP_SECRET = "s3cr3t-for-tests"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        db.upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("db") / "lianxin.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    db.upgrade(url)
+    return url
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """The same tests run on both backends."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    url = request.getfixturevalue("redis_url")
+    client: Redis = Redis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+    opened = RedisStore.from_url(url)
+    yield opened
+    await opened.close()
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(sqlite_url: str) -> SettingsFactory:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "wechat_token": TOKEN,
+            "wechat_app_id": APP_ID,
+            "wechat_app_secret": APP_SECRET,
+            "wechat_aes_key": AES_KEY,
+            "wechat_api_base": "http://127.0.0.1:9",
+            "database_url": sqlite_url,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+def account_of(settings: Settings, name: str = "default") -> Account:
+    return Account(
+        name=name,
+        token=settings.wechat_token,
+        app_id=settings.wechat_app_id,
+        app_secret=settings.wechat_app_secret.get_secret_value(),
+        aes_key=settings.wechat_aes_key,
+        api_base=settings.wechat_api_base,
+    )
+
+
+@pytest.fixture
+def texts_path() -> Path:
+    return Path(__file__).resolve().parents[1] / "config" / "texts.toml"

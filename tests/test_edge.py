@@ -1,0 +1,418 @@
+"""The callback edge through HTTP: verification, modes, refusals, dedupe, budget, order."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.app import STORE, create_app
+from bot.wechat_codec import sha1_signature
+from domain.messages import Inbound, Outbound
+from flows.context import Conversation
+from storage.base import Store
+from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory
+from tests.wechat import Signer, event_xml, next_msg_id, text_xml
+
+SIGNER = Signer(TOKEN, APP_ID, AES_KEY)
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+class Echo:
+    """Answers each text with itself; records calls, overlap and per-user order."""
+
+    def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
+        self.delay = delay
+        self.fail = fail
+        self.calls: list[Inbound] = []
+        self.running: dict[str, int] = {}
+        self.max_per_user = 0
+        self.max_total = 0
+
+    async def __call__(self, inbound: Inbound, conv: Conversation) -> list[Outbound]:
+        self.calls.append(inbound)
+        self.running[inbound.user] = self.running.get(inbound.user, 0) + 1
+        self.max_per_user = max(self.max_per_user, self.running[inbound.user])
+        self.max_total = max(self.max_total, sum(self.running.values()))
+        try:
+            seen = list(conv.data.get("seen", []))
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.fail:
+                raise RuntimeError("handler bug")
+            conv.data["seen"] = [*seen, inbound.text]
+            return [Outbound.of_text(inbound.text)]
+        finally:
+            self.running[inbound.user] -= 1
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    make_settings: SettingsFactory,
+) -> ClientFactory:
+    async def build(handler: Any = None, store: Store | None = None,
+                    **overrides: Any) -> TestClient[Any, Any]:
+        kwargs: dict[str, Any] = {"store": store}
+        if handler is not None:
+            kwargs["handler_factory"] = lambda app: handler
+        app = create_app(make_settings(**overrides), **kwargs)
+        return await aiohttp_client(app)
+
+    return build
+
+
+async def post(client: TestClient[Any, Any], xml: str, mode: str = "safe",
+               path: str = "/wechat", **sign: Any) -> tuple[int, str]:
+    signed = SIGNER.sign(xml, mode=mode, **sign)
+    resp = await client.post(path, params=signed.params, data=signed.body.encode("utf-8"))
+    return resp.status, await resp.text()
+
+
+def reply_text(body: str, encrypted: bool = True) -> str:
+    fields = SIGNER.open_reply(body, encrypted=encrypted)
+    assert fields["MsgType"] == "text"
+    return str(fields["Content"])
+
+
+# -- verification ------------------------------------------------------------------------
+
+
+async def test_get_echoes_echostr_when_signed(make_client: ClientFactory) -> None:
+    client = await make_client()
+    ts, nonce = str(int(time.time())), "n0nce"
+    resp = await client.get("/wechat", params={
+        "signature": sha1_signature(TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce,
+        "echostr": "1234567890"})
+    assert resp.status == 200
+    assert await resp.text() == "1234567890"
+
+
+async def test_get_with_wrong_signature_is_forbidden(make_client: ClientFactory) -> None:
+    client = await make_client()
+    resp = await client.get("/wechat", params={
+        "signature": "0" * 40, "timestamp": "1", "nonce": "x", "echostr": "e"})
+    assert resp.status == 403
+    resp = await client.get("/wechat", params={"echostr": "e"})
+    assert resp.status == 400
+
+
+# -- the three modes -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["plain", "safe", "compatible"])
+async def test_text_gets_help_in_every_mode(make_client: ClientFactory, mode: str) -> None:
+    client = await make_client()
+    status, body = await post(client, text_xml("oUserA", "帮助"), mode=mode)
+    assert status == 200
+    fields = SIGNER.open_reply(body, encrypted=mode != "plain")
+    assert fields["ToUserName"] == "oUserA"
+    assert fields["FromUserName"] == "gh_0123456789ab"
+    assert "使用说明" in fields["Content"]
+
+
+async def test_follow_gets_welcome_with_menu_of_services(make_client: ClientFactory) -> None:
+    client = await make_client()
+    status, body = await post(client, event_xml("oNewFollower", "subscribe"))
+    assert status == 200
+    text = reply_text(body)
+    assert "欢迎关注连心" in text
+    assert "我要反映" in text and "法律咨询" in text
+
+
+async def test_unrecognised_text_and_images_get_help(make_client: ClientFactory) -> None:
+    client = await make_client()
+    _, body = await post(client, text_xml("oUserB", "今天天气怎么样"))
+    assert "没有看懂" in reply_text(body) and "使用说明" in reply_text(body)
+    image = (
+        "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>oUserB</FromUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime><MsgType>image</MsgType>"
+        "<PicUrl>http://x/y.jpg</PicUrl><MediaId>m1</MediaId>"
+        f"<MsgId>{next_msg_id()}</MsgId></xml>"
+    )
+    _, body = await post(client, image)
+    assert "文字消息" in reply_text(body)
+
+
+async def test_unsubscribe_is_silent(make_client: ClientFactory) -> None:
+    client = await make_client()
+    status, body = await post(client, event_xml("oLeaving", "unsubscribe"))
+    assert (status, body) == (200, "success")
+
+
+@pytest.mark.parametrize("content", [
+    "a]]>b", "]]>]]>", "<xml>&amp;</xml>", "emoji 😀🧧 and 𠮷野家", "עברית‏ العربية",
+    "line1\nline2\r\n\ttab", "x" * 1500 + "终",
+])
+async def test_user_text_comes_back_intact(make_client: ClientFactory, content: str) -> None:
+    client = await make_client(handler=Echo())
+    for mode in ("plain", "safe"):
+        status, body = await post(client, text_xml("oEcho", content), mode=mode)
+        assert status == 200
+        expected = content.replace("\r\n", "\n")  # XML normalises line ends
+        assert reply_text(body, encrypted=mode == "safe") == expected
+
+
+# -- refusals ------------------------------------------------------------------------------
+
+
+async def test_wrong_signature_is_forbidden(make_client: ClientFactory) -> None:
+    client = await make_client(handler=(echo := Echo()))
+    signed = SIGNER.sign(text_xml("oU", "hi"), mode="safe")
+    resp = await client.post("/wechat", params={**signed.params, "signature": "f" * 40},
+                             data=signed.body)
+    assert resp.status == 403
+    resp = await client.post("/wechat", params={**signed.params, "msg_signature": "f" * 40},
+                             data=signed.body)
+    assert resp.status == 403
+    assert echo.calls == []
+
+
+async def test_stale_or_future_timestamp_is_forbidden(make_client: ClientFactory) -> None:
+    client = await make_client(handler=(echo := Echo()), timestamp_window=300)
+    for skew in (-301, 400):
+        status, _ = await post(client, text_xml("oU", "hi"),
+                               timestamp=int(time.time()) + skew)
+        assert status == 403
+    status, _ = await post(client, text_xml("oU", "hi"), timestamp=int(time.time()) - 250)
+    assert status == 200
+    assert len(echo.calls) == 1
+
+
+async def test_nonce_reused_with_other_body_is_forbidden(make_client: ClientFactory) -> None:
+    client = await make_client(handler=(echo := Echo()))
+    status, _ = await post(client, text_xml("oU", "first"), mode="plain", nonce="samenonce")
+    assert status == 200
+    status, _ = await post(client, text_xml("oU", "second"), mode="plain", nonce="samenonce")
+    assert status == 403
+    assert [c.text for c in echo.calls] == ["first"]
+
+
+async def test_body_over_cap_is_413(make_client: ClientFactory) -> None:
+    client = await make_client(handler=Echo())
+    big = text_xml("oU", "长" * 30_000)  # 90 KB of UTF-8
+    status, _ = await post(client, big, mode="plain")
+    assert status == 413
+
+
+BAD_BODIES = {
+    "not xml": "hello",
+    "empty": "",
+    "no root fields": "<xml/>",
+    "entity": '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
+              "<xml><ToUserName>a</ToUserName><FromUserName>&a;</FromUserName>"
+              "<CreateTime>1</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId></xml>",
+    "control char": "<xml><ToUserName>a</ToUserName><FromUserName>b\x01</FromUserName>"
+                    "<CreateTime>1</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId></xml>",
+    "missing MsgType": "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                       "<CreateTime>1</CreateTime><MsgId>1</MsgId></xml>",
+    "missing MsgId": "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                     "<CreateTime>1</CreateTime><MsgType>text</MsgType></xml>",
+    "event without Event": "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                           "<CreateTime>1</CreateTime><MsgType>event</MsgType></xml>",
+    "bad CreateTime": "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                      "<CreateTime>soon</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId>"
+                      "</xml>",
+    "bad location": "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                    "<CreateTime>1</CreateTime><MsgType>location</MsgType>"
+                    "<Location_X>north</Location_X><MsgId>1</MsgId></xml>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_BODIES))
+@pytest.mark.parametrize("mode", ["plain", "safe"])
+async def test_bad_messages_are_400(make_client: ClientFactory, name: str, mode: str) -> None:
+    client = await make_client(handler=(echo := Echo()))
+    status, _ = await post(client, BAD_BODIES[name], mode=mode)
+    assert status == 400
+    assert echo.calls == []
+
+
+async def test_garbage_in_encrypt_field_is_400(make_client: ClientFactory) -> None:
+    client = await make_client(handler=Echo())
+    for garbage in ("not-base64!!", "QUJD", "A" * 64):
+        ts, nonce = str(int(time.time())), f"n{len(garbage)}{garbage[:3]}"
+        params = {"timestamp": ts, "nonce": nonce, "encrypt_type": "aes",
+                  "signature": sha1_signature(TOKEN, ts, nonce),
+                  "msg_signature": sha1_signature(TOKEN, ts, nonce, garbage)}
+        resp = await client.post("/wechat", params=params,
+                                 data=f"<xml><Encrypt>{garbage}</Encrypt></xml>")
+        assert resp.status == 400
+
+
+async def test_encrypted_post_without_aes_key_is_400(make_client: ClientFactory) -> None:
+    client = await make_client(handler=Echo(), wechat_aes_key=None)
+    status, _ = await post(client, text_xml("oU", "hi"), mode="safe")
+    assert status == 400
+    status, body = await post(client, text_xml("oU", "hi"), mode="plain")
+    assert status == 200 and reply_text(body, encrypted=False) == "hi"
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.one_of(
+    st.text(max_size=300),
+    st.builds(lambda inner: f"<xml>{inner}</xml>", st.text(max_size=200)),
+    st.builds(lambda c, t: text_xml("oFuzz", c).replace("text", t),
+              st.text(max_size=50), st.sampled_from(["text", "event", "", "voice", "link"])),
+))
+async def test_arbitrary_bodies_never_crash(make_client: ClientFactory, body: str) -> None:
+    client = await make_client()
+    for mode in ("plain", "safe"):
+        status, text = await post(client, body, mode=mode)
+        assert status in (200, 400), text
+    await client.close()
+
+
+# -- dedupe and retries --------------------------------------------------------------------
+
+
+async def test_three_concurrent_identical_posts_run_handler_once(
+    make_client: ClientFactory, store: Store
+) -> None:
+    client = await make_client(handler=(echo := Echo(delay=0.3)), store=store)
+    signed = SIGNER.sign(text_xml("oTriple", "只处理一次"), mode="safe")
+    results = await asyncio.gather(*(
+        client.post("/wechat", params=signed.params, data=signed.body) for _ in range(3)
+    ))
+    bodies = [await r.text() for r in results]
+    assert [r.status for r in results] == [200, 200, 200]
+    assert len(echo.calls) == 1
+    for body in bodies:
+        assert body == "success" or reply_text(body) == "只处理一次"
+    assert any(body != "success" for body in bodies)
+
+
+async def test_retry_after_answer_gets_same_reply(make_client: ClientFactory) -> None:
+    client = await make_client(handler=(echo := Echo()))
+    xml = text_xml("oRetry", "再试一次")
+    signed = SIGNER.sign(xml)  # WeChat resends the identical request
+    first = await client.post("/wechat", params=signed.params, data=signed.body)
+    again = await client.post("/wechat", params=signed.params, data=signed.body)
+    _, other_nonce = await post(client, xml)  # the same MsgId signed afresh
+    assert first.status == again.status == 200
+    assert reply_text(await first.text()) == "再试一次"
+    assert reply_text(await again.text()) == "再试一次"
+    assert reply_text(other_nonce) == "再试一次"
+    assert len(echo.calls) == 1
+
+
+async def test_events_dedupe_by_user_time_event_key(make_client: ClientFactory) -> None:
+    client = await make_client(handler=(echo := Echo()))
+    created = int(time.time())
+    await post(client, event_xml("oEv", "CLICK", "HELP", created=created))
+    await post(client, event_xml("oEv", "CLICK", "HELP", created=created))
+    await post(client, event_xml("oEv", "CLICK", "OTHER", created=created))
+    await post(client, event_xml("oEv2", "CLICK", "HELP", created=created))
+    assert len(echo.calls) == 3
+
+
+async def test_handler_failure_answers_busy_not_500(make_client: ClientFactory) -> None:
+    client = await make_client(handler=Echo(fail=True))
+    status, body = await post(client, text_xml("oBug", "hi"))
+    assert status == 200
+    assert "系统繁忙" in reply_text(body)
+
+
+async def test_store_down_answers_busy_not_500(make_client: ClientFactory) -> None:
+    client = await make_client(handler=(echo := Echo()))
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("store unreachable")
+
+    store = client.app[STORE]
+    store.set_if_absent = broken  # type: ignore[method-assign]
+    status, body = await post(client, text_xml("oU", "hi"))
+    assert status == 200
+    assert "系统繁忙" in reply_text(body)
+    assert echo.calls == []
+
+
+# -- order per user ------------------------------------------------------------------------
+
+
+async def test_one_user_in_order_many_users_concurrently(
+    make_client: ClientFactory, store: Store
+) -> None:
+    echo = Echo(delay=0.02)
+    client = await make_client(handler=echo, store=store)
+    users = [f"oOrder{i}" for i in range(8)]
+    per_user = 6
+
+    async def send(user: str, i: int) -> None:
+        await asyncio.sleep(i * 0.005)  # arrival order within a user
+        status, _ = await post(client, text_xml(user, f"{user}-{i}"))
+        assert status == 200
+
+    await asyncio.gather(*(send(u, i) for u in users for i in range(per_user)))
+    assert echo.max_per_user == 1
+    assert echo.max_total > 1  # different users overlapped
+    for user in users:
+        seen = [c.text for c in echo.calls if c.user == user]
+        assert seen == [f"{user}-{i}" for i in range(per_user)]
+        state = await store.get(f"lianxin:state:default:{user}")
+        assert state["data"]["seen"] == seen  # no lost update: state read under the lock
+
+
+# -- health --------------------------------------------------------------------------------
+
+
+async def test_health_and_readiness(make_client: ClientFactory) -> None:
+    client = await make_client()
+    assert (await client.get("/healthz")).status == 200
+    resp = await client.get("/readyz")
+    assert resp.status == 200, await resp.text()
+
+
+async def test_not_ready_when_database_or_store_is_down(
+    make_client: ClientFactory, tmp_path: Any
+) -> None:
+    client = await make_client(database_url=f"sqlite+aiosqlite:///{tmp_path}/no/such/dir.db")
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    assert "database" in (await resp.json())["failing"]
+    assert (await client.get("/healthz")).status == 200
+
+
+async def test_not_ready_when_redis_is_down(make_client: ClientFactory) -> None:
+    from tests.servers import free_port
+
+    client = await make_client(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    resp = await client.get("/readyz")
+    assert resp.status == 503
+    assert "store" in (await resp.json())["failing"]
+
+
+# -- several accounts ----------------------------------------------------------------------
+
+
+async def test_second_account_has_its_own_path_and_token(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    make_settings: SettingsFactory, tmp_path: Any,
+) -> None:
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(
+        '[accounts.county]\ntoken = "countyToken9"\napp_id = "wxcounty"\n'
+        'app_secret = "sec"\n', encoding="utf-8")
+    app = create_app(make_settings(accounts_file=accounts))
+    client = await aiohttp_client(app)
+    county = Signer("countyToken9", "wxcounty")
+    signed = county.sign(text_xml("oC", "帮助"), mode="plain")
+    resp = await client.post("/wechat/county", params=signed.params, data=signed.body)
+    assert resp.status == 200
+    assert "使用说明" in county.open_reply(await resp.text(), encrypted=False)["Content"]
+    # the default account's token does not open the county's door
+    resp = await client.post("/wechat/county", params=SIGNER.sign(
+        text_xml("oC", "帮助"), mode="plain").params, data=signed.body)
+    assert resp.status == 403
+
+
+def _unused(app: web.Application) -> None:  # keep web import for typing of fixtures
+    del app
