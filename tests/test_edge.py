@@ -8,17 +8,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import STORE, create_app
+from bot.devplatform.api import PLATFORM, create_api_app
+from bot.devplatform.state import PlatformState
 from bot.wechat_codec import sha1_signature
 from domain.messages import Inbound, Outbound
 from flows.context import Conversation
 from storage.base import Store
-from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory
+from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory, account_of
 from tests.wechat import Signer, event_xml, next_msg_id, text_xml
 
 SIGNER = Signer(TOKEN, APP_ID, AES_KEY)
@@ -414,5 +415,60 @@ async def test_second_account_has_its_own_path_and_token(
     assert resp.status == 403
 
 
-def _unused(app: web.Application) -> None:  # keep web import for typing of fixtures
-    del app
+
+# -- over budget: answer success, push the reply later -------------------------------------
+
+
+@pytest.fixture
+async def platform(make_settings: SettingsFactory) -> Any:
+    app = create_api_app([account_of(make_settings())])
+    server = TestServer(app)
+    await server.start_server()
+    yield str(server.make_url("")).rstrip("/"), app[PLATFORM]
+    await server.close()
+
+
+async def wait_sent(state: PlatformState, user: str, count: int) -> list[dict[str, Any]]:
+    for _ in range(200):
+        if len(state.sent.get(user, [])) >= count:
+            break
+        await asyncio.sleep(0.02)
+    return state.sent.get(user, [])
+
+
+async def test_slow_handler_answers_success_then_pushes(
+    make_client: ClientFactory, platform: tuple[str, PlatformState]
+) -> None:
+    base, state = platform
+    state.follow(APP_ID, "oSlow")
+    client = await make_client(handler=(echo := Echo(delay=0.6)), wechat_api_base=base,
+                               reply_budget=0.2)
+    signed = SIGNER.sign(text_xml("oSlow", "慢慢来"))
+    started = time.monotonic()
+    first = await client.post("/wechat", params=signed.params, data=signed.body)
+    assert await first.text() == "success"
+    assert time.monotonic() - started < 0.5
+    retry = await client.post("/wechat", params=signed.params, data=signed.body)
+    assert await retry.text() == "success"  # a retry never runs it again nor replies twice
+    sent = await wait_sent(state, "oSlow", 1)
+    assert [m["text"]["content"] for m in sent] == ["慢慢来"]
+    await asyncio.sleep(0.3)
+    assert len(state.sent["oSlow"]) == 1
+    assert len(echo.calls) == 1
+
+
+class Long:
+    async def __call__(self, inbound: Inbound, conv: Conversation) -> list[Outbound]:
+        return [Outbound.of_text(p) for p in ("第一条", "第二条", "第三条")]
+
+
+async def test_extra_replies_go_as_customer_service_messages_in_order(
+    make_client: ClientFactory, platform: tuple[str, PlatformState]
+) -> None:
+    base, state = platform
+    state.follow(APP_ID, "oLong")
+    client = await make_client(handler=Long(), wechat_api_base=base)
+    _, body = await post(client, text_xml("oLong", "长回答"))
+    assert reply_text(body) == "第一条"
+    sent = await wait_sent(state, "oLong", 2)
+    assert [m["text"]["content"] for m in sent] == ["第二条", "第三条"]
