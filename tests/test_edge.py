@@ -472,3 +472,21 @@ async def test_extra_replies_go_as_customer_service_messages_in_order(
     assert reply_text(body) == "第一条"
     sent = await wait_sent(state, "oLong", 2)
     assert [m["text"]["content"] for m in sent] == ["第二条", "第三条"]
+
+
+async def test_logs_say_why_without_the_users_text(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "我的手机13812345678住在幸福小区"
+    client = await make_client(handler=Echo(fail=True))
+    caplog.set_level("DEBUG")
+    signed = SIGNER.sign(text_xml("oPrivate", secret))
+    await client.post("/wechat", params={**signed.params, "signature": "0" * 40},
+                      data=signed.body)
+    await post(client, text_xml("oPrivate", secret).replace("MsgId", "MsgNo"), mode="plain")
+    await post(client, text_xml("oPrivate", secret))  # the handler fails on it
+    assert "bad signature" in caplog.text
+    assert "missing or bad MsgId" in caplog.text
+    assert "handler failed" in caplog.text
+    assert secret not in caplog.text
+    assert "13812345678" not in caplog.text
