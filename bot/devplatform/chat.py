@@ -1,0 +1,284 @@
+"""``lianxin chat``: talk to the bot as a WeChat user, through the dev platform.
+
+Lines from stdin (a terminal or a pipe) are sent as text or run as commands
+(:mod:`.chat_commands`); the account's immediate answer is printed as ``[reply]`` and the
+customer-service messages it pushes later as ``[push]``, while a background long poll of the
+inbox watches for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import aiohttp
+
+from bot.devplatform.chat_commands import HELP, Command, CommandError, parse_line
+from bot.devplatform.replies import Reply
+
+DEFAULT_PLATFORM = "http://127.0.0.1:8081"
+INBOX_WAIT = 20.0
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+
+
+class PlatformUnreachable(Exception):
+    """The dev platform did not answer; the text says where we tried."""
+
+
+class PlatformRefused(Exception):
+    """The dev platform answered 4xx with an error text meant for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOptions:
+    platform: str = DEFAULT_PLATFORM
+    user: str = "alice"
+    account: str | None = None
+    linger: float = 0.0  # after end of input, keep showing pushes this long
+    echo: bool = False  # print each input line (for scripted, non-terminal input)
+
+
+class PlatformClient:
+    """The chat endpoints of the dev platform, for one user."""
+
+    def __init__(self, session: aiohttp.ClientSession, options: ChatOptions) -> None:
+        self._session = session
+        self._base = f"{options.platform.rstrip('/')}/dev/chat/{options.user}"
+        self._params = {"account": options.account} if options.account else {}
+        self._where = options.platform
+
+    async def _call(self, method: str, path: str, *, seconds: float,
+                    params: dict[str, str] | None = None,
+                    body: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            async with self._session.request(
+                method, self._base + path, params={**self._params, **(params or {})},
+                json=body, timeout=aiohttp.ClientTimeout(total=seconds),
+            ) as resp:
+                answer = await resp.json(content_type=None)
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+            raise PlatformUnreachable(
+                f"no answer from the dev platform at {self._where} ({type(exc).__name__})"
+            ) from None
+        if not isinstance(answer, dict):
+            raise PlatformUnreachable(f"unexpected answer from {self._where}")
+        if status >= 400:
+            raise PlatformRefused(str(answer.get("error", f"HTTP {status}")))
+        return answer
+
+    async def whoami(self) -> dict[str, Any]:
+        return await self._call("GET", "", seconds=5)
+
+    async def send(self, payload: dict[str, Any]) -> dict[str, Any]:
+        # WeChat waits 3 × 5 s at most; leave room for the upload
+        return await self._call("POST", "/send", body=payload, seconds=30)
+
+    async def inbox(self, after: int, wait: float) -> tuple[list[dict[str, Any]], int]:
+        answer = await self._call("GET", "/inbox", seconds=wait + 10,
+                                  params={"after": str(after), "wait": str(wait)})
+        messages = answer.get("messages")
+        following = answer.get("next")
+        if not isinstance(messages, list) or not isinstance(following, int):
+            raise PlatformUnreachable("unexpected inbox answer")
+        return [m for m in messages if isinstance(m, dict)], following
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def _labelled(label: str, text: str) -> str:
+    pad = " " * (len(label) + 1)
+    lines = text.split("\n") or [""]
+    return "\n".join([f"{label} {lines[0]}", *((pad + line).rstrip() for line in lines[1:])])
+
+
+def render_reply(reply: Reply) -> str:
+    """How the passive reply shows in the terminal."""
+    label = "[reply]"
+    if reply.kind == "none":
+        return f"{label} (no reply)"
+    if reply.kind == "unavailable":
+        return _labelled(label, f"{reply.text}\n(dev platform: {reply.detail})")
+    if reply.kind == "image":
+        return f"{label} [image] media_id={reply.media_id}"
+    if reply.kind == "news":
+        return _labelled(label, "\n".join(
+            _article(a.title, a.description, a.url) for a in reply.articles))
+    return _labelled(label, reply.text)
+
+
+def _article(title: str, description: str, url: str) -> str:
+    line = f"[news] {title}"
+    if description:
+        line += f" — {description}"
+    return line + (f" <{url}>" if url else "")
+
+
+def render_push(message: dict[str, Any]) -> str:
+    """How a customer-service message (a custom/send body) shows in the terminal."""
+    label = "[push]"
+    kind = message.get("msgtype")
+    if kind == "text":
+        content = message.get("text", {}).get("content", "")
+        return _labelled(label, str(content))
+    if kind == "image":
+        return f"{label} [image] media_id={message.get('image', {}).get('media_id', '')}"
+    if kind == "news":
+        articles = message.get("news", {}).get("articles", [])
+        return _labelled(label, "\n".join(
+            _article(str(a.get("title", "")), str(a.get("description", "")),
+                     str(a.get("url", "")))
+            for a in articles if isinstance(a, dict)))
+    return f"{label} [{kind}]"
+
+
+# -- the session ------------------------------------------------------------------------------
+
+
+def _start_reader(stream: TextIO, loop: asyncio.AbstractEventLoop,
+                  queue: asyncio.Queue[str | None]) -> None:
+    """Read lines in a daemon thread (works for terminals, pipes and files alike)."""
+
+    def put(item: str | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the chat is over
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    def read() -> None:
+        try:
+            for line in stream:
+                put(line)
+        except (OSError, ValueError, UnicodeDecodeError):
+            pass
+        put(None)
+
+    threading.Thread(target=read, name="chat-stdin", daemon=True).start()
+
+
+class ChatSession:
+    def __init__(self, client: PlatformClient, options: ChatOptions,
+                 write: Callable[[str], None]) -> None:
+        self._client = client
+        self._options = options
+        self._write = write
+        self._seen = 0
+
+    async def start(self) -> None:
+        """Check the platform and skip pushes sent before this chat started."""
+        me = await self._client.whoami()
+        _, self._seen = await self._client.inbox(0, 0)
+        self._write(
+            f"Chatting as {self._options.user} ({me.get('openid')}) with account "
+            f"{me.get('account')} ({me.get('original_id')}) via {self._options.platform}.\n"
+            "Type /help for commands."
+        )
+
+    async def watch_inbox(self) -> None:
+        """Print pushes as they arrive; report a lost platform once, then keep trying."""
+        lost = False
+        while True:
+            try:
+                messages, self._seen = await self._client.inbox(self._seen, INBOX_WAIT)
+            except (PlatformUnreachable, PlatformRefused) as exc:
+                if not lost:
+                    self._write(f"[error] {exc}; still trying")
+                    lost = True
+                await asyncio.sleep(1.0)
+                continue
+            lost = False
+            for message in messages:
+                self._write(render_push(message))
+
+    async def handle(self, line: str) -> bool:
+        """Act on one input line; False when the user asked to quit."""
+        if self._options.echo and line.strip():
+            self._write(f"you> {line.rstrip()}")
+        try:
+            command = parse_line(line)
+            if command.action == "quit":
+                return False
+            if command.action == "help":
+                self._write(HELP)
+            elif command.action != "nothing":
+                await self._send(command)
+        except CommandError as exc:
+            self._write(f"[error] {exc}")
+        except (PlatformUnreachable, PlatformRefused) as exc:
+            self._write(f"[error] {exc}")
+        return True
+
+    async def _send(self, command: Command) -> None:
+        payload = command.payload
+        if command.action == "image":
+            payload = {"kind": "image", "data": _read_image(command.path)}
+        answer = await self._client.send(payload)
+        raw = answer.get("reply")
+        try:
+            reply = Reply.from_json(raw if isinstance(raw, dict) else {})
+        except ValueError:
+            raise PlatformUnreachable("the dev platform answered without a reply") from None
+        self._write(render_reply(reply))
+
+
+def _read_image(path: str) -> str:
+    file = Path(path).expanduser()
+    try:
+        size = file.stat().st_size
+        if size > MAX_IMAGE_BYTES:
+            raise CommandError(f"{path} is over {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise CommandError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise CommandError(f"{path} is a folder, not an image file") from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return base64.b64encode(data).decode("ascii")
+
+
+async def run_chat(options: ChatOptions, stdin: TextIO, write: Callable[[str], None]) -> int:
+    """The chat until /quit or end of input; 0, or 1 if the platform cannot be reached."""
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as session:
+        chat = ChatSession(PlatformClient(session, options), options, write)
+        try:
+            await chat.start()
+        except (PlatformUnreachable, PlatformRefused) as exc:
+            write(f"lianxin chat: {exc}. Is `lianxin devplatform` (or `lianxin dev`) running?")
+            return 1
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        _start_reader(stdin, loop, queue)
+        watcher = asyncio.create_task(chat.watch_inbox())
+        try:
+            while True:
+                line = await queue.get()
+                if line is None:
+                    if options.linger > 0:
+                        await asyncio.sleep(options.linger)
+                    break
+                if not await chat.handle(line):
+                    break
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+    return 0
+
+
+def main(options: ChatOptions) -> int:
+    """Entry for the CLI: stdin/stdout, Ctrl-C ends quietly."""
+
+    def write(text: str) -> None:
+        print(text, flush=True)
+
+    try:
+        return asyncio.run(run_chat(options, sys.stdin, write))
+    except KeyboardInterrupt:
+        print("\nbye", flush=True)
+        return 0
