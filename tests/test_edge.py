@@ -329,7 +329,7 @@ async def test_store_down_answers_busy_not_500(make_client: ClientFactory) -> No
         raise ConnectionError("store unreachable")
 
     store = client.app[STORE]
-    store.set_if_absent = broken  # type: ignore[method-assign]
+    store.set_if_absent = broken
     status, body = await post(client, text_xml("oU", "hi"))
     assert status == 200
     assert "系统繁忙" in reply_text(body)
@@ -359,6 +359,7 @@ async def test_one_user_in_order_many_users_concurrently(
         seen = [c.text for c in echo.calls if c.user == user]
         assert seen == [f"{user}-{i}" for i in range(per_user)]
         state = await store.get(f"lianxin:state:default:{user}")
+        assert state is not None
         assert state["data"]["seen"] == seen  # no lost update: state read under the lock
 
 

@@ -15,9 +15,12 @@ async def test_values_round_trip_as_json_copies(store: Store) -> None:
     value = {"flow": "complaint", "data": {"photos": ["m1", "m2"], "n": 3}, "t": (1, 2)}
     await store.set("k", value)
     got = await store.get("k")
+    assert got is not None
     assert got == {"flow": "complaint", "data": {"photos": ["m1", "m2"], "n": 3}, "t": [1, 2]}
     got["data"]["photos"].append("m3")
-    assert (await store.get("k"))["data"]["photos"] == ["m1", "m2"]
+    again = await store.get("k")
+    assert again is not None
+    assert again["data"]["photos"] == ["m1", "m2"]
     assert await store.get("missing") is None
 
 
@@ -82,6 +85,7 @@ async def test_lock_serialises_read_modify_write(store: Store) -> None:
     async def bump() -> None:
         async with store.lock("counter-lock", ttl=5, wait=10):
             value = await store.get("counter")
+            assert isinstance(value, int)
             await asyncio.sleep(0.001)
             await store.set("counter", value + 1)
 
