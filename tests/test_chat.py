@@ -1,0 +1,169 @@
+"""``lianxin chat``: commands, the transcript a scripted user sees, Ctrl-C and EOF."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.devplatform.chat import ChatOptions, render_push, render_reply, run_chat
+from bot.devplatform.chat_commands import Command, CommandError, parse_line
+from bot.devplatform.identity import openid_for
+from bot.devplatform.replies import Reply
+from domain.messages import Article
+from storage import db
+from tests.test_devplatform import APP_ID, PNG, free_port, stack, two_replies
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def bot_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('chat') / 'bot.db'}"
+    db.upgrade(url)
+    return url
+
+
+@pytest.mark.parametrize(("line", "command"), [
+    ("你好\n", Command("send", {"kind": "text", "content": "你好"})),
+    ("  spaced out  \n", Command("send", {"kind": "text", "content": "  spaced out  "})),
+    ("//follow is text\n", Command("send", {"kind": "text", "content": "/follow is text"})),
+    ("\n", Command("nothing")),
+    ("/follow", Command("send", {"kind": "follow"})),
+    ("/UNFOLLOW", Command("send", {"kind": "unfollow"})),
+    ("/click MENU_REPORT", Command("send", {"kind": "click", "key": "MENU_REPORT"})),
+    ("/loc 26.647 106.630 贵阳市 人民政府", Command("send", {
+        "kind": "location", "latitude": 26.647, "longitude": 106.63,
+        "label": "贵阳市 人民政府"})),
+    ("/loc -33.9 151.2", Command("send", {"kind": "location", "latitude": -33.9,
+                                          "longitude": 151.2, "label": ""})),
+    ("/img ~/my photo.png", Command("image", path="~/my photo.png")),
+    ("/help", Command("help")),
+    ("/quit", Command("quit")),
+])
+def test_lines_become_commands(line: str, command: Command) -> None:
+    assert parse_line(line) == command
+
+
+@pytest.mark.parametrize(("line", "hint"), [
+    ("/click", "usage: /click KEY"),
+    ("/click TWO KEYS", "usage: /click KEY"),
+    ("/loc", "usage: /loc LAT LNG LABEL"),
+    ("/loc north 106 x", "LAT must be a number"),
+    ("/loc 26 200 x", "LNG must be between -180 and 180"),
+    ("/img", "usage: /img PATH"),
+    ("/follow now", "/follow takes no arguments"),
+    ("/dance", "unknown command /dance"),
+])
+def test_bad_commands_say_what_to_type(line: str, hint: str) -> None:
+    with pytest.raises(CommandError, match=re.escape(hint)):
+        parse_line(line)
+
+
+def test_replies_and_pushes_are_labelled_apart() -> None:
+    assert render_reply(Reply(kind="text", text="第一行\n第二行")) == \
+        "[reply] 第一行\n        第二行"
+    assert render_reply(Reply(kind="none")) == "[reply] (no reply)"
+    unavailable = render_reply(Reply.unavailable("the bot answered HTTP 500"))
+    assert unavailable.startswith("[reply] 该公众号暂时无法提供服务，请稍后再试")
+    assert "HTTP 500" in unavailable
+    assert render_reply(Reply(kind="news", articles=(Article("进度", "已受理", "https://x/1"),))) \
+        == "[reply] [news] 进度 — 已受理 <https://x/1>"
+    assert render_push({"msgtype": "text", "text": {"content": "您的留言已办结"}}) == \
+        "[push] 您的留言已办结"
+    assert render_push({"msgtype": "image", "image": {"media_id": "M1"}}) == \
+        "[push] [image] media_id=M1"
+
+
+async def chat_transcript(platform: str, script: str, **options: object) -> tuple[int, str]:
+    lines: list[str] = []
+    code = await run_chat(ChatOptions(platform=platform, echo=True, **options),  # type: ignore[arg-type]
+                          io.StringIO(script), lines.append)
+    return code, "\n".join(lines)
+
+
+async def test_scripted_chat_shows_replies_pushes_and_survives_bad_input(
+    bot_db: str, tmp_path: Path
+) -> None:
+    picture = tmp_path / "p.png"
+    picture.write_bytes(PNG)
+    script = (f"你好\n/loc 1000 2 x\n/bogus\n/img {tmp_path / 'missing.png'}\n/img {tmp_path}\n"
+              f"/img {picture}\n/click HELP\n")
+    async with stack(bot_db, two_replies) as s:
+        code, out = await chat_transcript(s.platform, script, linger=0.5)
+        alice = s.state.user(APP_ID, openid_for(APP_ID, "alice"))
+    assert code == 0
+    assert "Chatting as alice" in out
+    assert "you> 你好\n[reply] 收到：你好" in out
+    assert "[push] 稍后推送的消息" in out
+    assert "[error] LAT must be between -90 and 90" in out
+    assert "[error] unknown command /bogus; /help lists the commands" in out
+    assert "[error] no such file:" in out
+    assert "is a folder, not an image file" in out
+    assert out.count("[reply] 收到：") == 3  # the text, the image and the click
+    assert out.count("[push] 稍后推送的消息") == 3
+    assert alice is not None
+    assert alice.messages == 2  # the text and the image (a click is an event)
+    assert "Traceback" not in out
+
+
+async def test_quit_stops_reading(bot_db: str) -> None:
+    async with stack(bot_db, two_replies) as s:
+        code, out = await chat_transcript(s.platform, "/quit\nnever sent\n", linger=5.0)
+        assert s.state.user(APP_ID, openid_for(APP_ID, "alice")) is None
+    assert code == 0
+    assert "never sent" not in out
+
+
+async def test_end_of_input_lingers_for_late_pushes(bot_db: str) -> None:
+    async with stack(bot_db, two_replies) as s:
+        code, out = await chat_transcript(s.platform, "hi\n", linger=0.5)
+    assert code == 0
+    assert out.index("[reply] 收到：hi") < out.index("[push] 稍后推送的消息")
+
+
+async def test_chat_without_a_platform_says_so_once() -> None:
+    code, out = await chat_transcript(f"http://127.0.0.1:{free_port()}", "hi\n")
+    assert code == 1
+    assert out.startswith("lianxin chat: no answer from the dev platform at http://127.0.0.1:")
+    assert "Is `lianxin devplatform` (or `lianxin dev`) running?" in out
+
+
+async def run_cli(*args: str, stdin: bytes | None = None) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", *args, cwd=REPO,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+
+
+async def test_lianxin_chat_reads_piped_stdin(bot_db: str) -> None:
+    async with stack(bot_db, two_replies) as s:
+        process = await run_cli("chat", "--platform", s.platform, "--user", "erin",
+                                "--linger", "0.5")
+        out, err = await asyncio.wait_for(
+            process.communicate("在吗\n/what\n".encode()), 10)
+    text = out.decode()
+    assert process.returncode == 0, err.decode()
+    assert "Chatting as erin" in text
+    assert "you> 在吗\n[reply] 收到：在吗" in text
+    assert "[push] 稍后推送的消息" in text
+    assert "[error] unknown command /what" in text
+    assert b"Traceback" not in err
+
+
+async def test_ctrl_c_ends_the_chat_cleanly(bot_db: str) -> None:
+    async with stack(bot_db, two_replies) as s:
+        process = await run_cli("chat", "--platform", s.platform)
+        assert process.stdout is not None
+        banner = await asyncio.wait_for(process.stdout.readline(), 10)
+        assert banner.startswith(b"Chatting as alice")
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), 10)
+    assert process.returncode == 0
+    assert out.decode().strip().endswith("bye")
+    assert b"Traceback" not in err
