@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -30,6 +33,7 @@ from bot.devplatform.messages import (
     build_unsubscribe,
 )
 from bot.devplatform.replies import UNAVAILABLE_TEXT, read_reply
+from bot.devplatform.runner import Child, DevError, run_dev, stop, wait_healthy
 from bot.devplatform.server import create_platform_app
 from bot.devplatform.signing import sign_request, sign_verification
 from bot.devplatform.state import PlatformState
@@ -596,14 +600,33 @@ async def test_three_tries_in_all_then_the_user_sees_the_error() -> None:
     assert "no answer within 0.2 s" in delivery.reply.detail
 
 
-async def test_unreachable_bot_is_tried_three_times() -> None:
-    async with aiohttp.ClientSession() as session:
-        client = CallbackClient(PLAIN, f"http://127.0.0.1:{free_port()}/wechat", session,
+async def test_connection_failures_are_retried_three_tries_in_all() -> None:
+    connections: list[bytes] = []
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(await reader.readline())
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server, aiohttp.ClientSession() as session:
+        client = CallbackClient(PLAIN, f"http://127.0.0.1:{port}/wechat", session,
                                 timeout=0.3, retry_delay=0.01)
         delivery = await client.follow(PLAIN_BODY_USER)
+    assert len(connections) == 3
+    assert all(c.startswith(b"POST /wechat?") for c in connections)
     assert delivery.tries == 3
     assert delivery.reply.kind == "unavailable"
     assert "cannot reach" in delivery.reply.detail
+
+
+async def test_a_bot_that_is_not_running_means_the_error() -> None:
+    async with aiohttp.ClientSession() as session:
+        client = CallbackClient(PLAIN, f"http://127.0.0.1:{free_port()}/wechat", session,
+                                timeout=0.3, retry_delay=0.01)
+        delivery = await client.send_text(PLAIN_BODY_USER, "有人吗")
+    assert delivery.reply.text == UNAVAILABLE_TEXT
+    assert "3 tries in all" in delivery.reply.detail
 
 
 # -- chat endpoints ------------------------------------------------------------------------------
@@ -710,3 +733,49 @@ def test_dev_env_is_a_valid_safe_mode_configuration(monkeypatch: pytest.MonkeyPa
     assert settings.wechat_api_base == "http://127.0.0.1:8081"
     assert settings.port == 8080
     assert settings.database_url.startswith("sqlite+aiosqlite:///./")
+
+
+# -- lianxin dev -----------------------------------------------------------------------------
+
+
+def test_dev_refuses_a_busy_port_and_the_real_api(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = int(taken.getsockname()[1])
+        platform_port = free_port()
+        settings = bot_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db",
+                                f"http://127.0.0.1:{platform_port}").model_copy(
+            update={"port": busy})
+        with pytest.raises(DevError, match=f"port {busy} \\(LIANXIN_PORT, the bot\\) is busy"):
+            run_dev(settings, platform_port=platform_port, user="a", interactive=False)
+        with pytest.raises(DevError, match=f"port {busy} \\(--platform-port"):
+            run_dev(settings.model_copy(update={
+                "port": free_port(), "wechat_api_base": f"http://127.0.0.1:{busy}"}),
+                platform_port=busy, user="a", interactive=False)
+    real = settings.model_copy(update={"wechat_api_base": "https://api.weixin.qq.com"})
+    refusal = re.escape("is https://api.weixin.qq.com, not the dev platform")
+    with pytest.raises(DevError, match=refusal):
+        run_dev(real, platform_port=platform_port, user="a", interactive=False)
+    assert not (tmp_path / "x.db").exists()  # nothing started
+
+
+def test_dev_names_the_child_that_died_and_stops_the_others(tmp_path: Path) -> None:
+    log = tmp_path / "bot.log"
+    with log.open("wb") as out:
+        dying = subprocess.Popen(
+            [sys.executable, "-c", "import sys; print('lianxin: LIANXIN_X is not set'); "
+             "sys.exit(2)"], stdout=out, stderr=subprocess.STDOUT)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    children = [
+        Child("lianxin devplatform", sleeper, tmp_path / "none.log",
+              f"http://127.0.0.1:{free_port()}/dev/healthz"),
+        Child("lianxin serve", dying, log, f"http://127.0.0.1:{free_port()}/healthz"),
+    ]
+    try:
+        with pytest.raises(DevError) as caught:
+            wait_healthy(children, timeout=5)
+    finally:
+        stop(children)
+    assert str(caught.value) == "lianxin serve exited with code 2: lianxin: LIANXIN_X is not set"
+    assert sleeper.returncode is not None  # terminated, not left behind

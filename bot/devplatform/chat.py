@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -282,3 +283,7 @@ def main(options: ChatOptions) -> int:
     except KeyboardInterrupt:
         print("\nbye", flush=True)
         return 0
+    except BrokenPipeError:  # the reader of our output went away (e.g. `| head`)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush is quiet
+        return 1

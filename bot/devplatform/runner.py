@@ -1,7 +1,7 @@
 """``lianxin dev``: the bot and the dev platform as two child processes, and the chat.
 
-It migrates the database, starts ``lianxin devplatform`` and ``lianxin serve`` with the same
-environment (their output goes to ``.run/platform.log`` and ``.run/bot.log``), waits until
+It starts ``lianxin devplatform``, migrates the database, starts ``lianxin serve`` (the same
+environment; their output goes to ``.run/platform.log`` and ``.run/bot.log``), waits until
 both answer their health checks, then runs the chat in the foreground when stdin is a
 terminal, or prints the command that opens it and waits. On exit (Ctrl-C, SIGTERM, end of
 the chat, a child dying) both children are stopped.
@@ -91,12 +91,14 @@ def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "bot.cli", *args]
 
 
-def migrate() -> None:
-    done = subprocess.run(_command("db", "upgrade"), capture_output=True, text=True,
-                          check=False)
-    if done.returncode != 0:
-        lines = (done.stderr or done.stdout).strip().splitlines()
-        raise DevError(lines[-1] if lines else f"lianxin db upgrade exited {done.returncode}")
+def migrate(database_url: str) -> None:
+    """``lianxin db upgrade``, in this process (the bot's follow events need the tables)."""
+    from storage import db
+
+    try:
+        db.upgrade(database_url)
+    except Exception as exc:  # any driver or migration error: one line, not a trace
+        raise DevError(f"database migration failed: {type(exc).__name__}: {exc}") from None
 
 
 def start_child(name: str, args: list[str], log: Path, health_url: str) -> Child:
@@ -143,12 +145,18 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+def signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM, and SIGINT even if the shell started us ignoring it, stop the stack."""
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_interrupt),
+        # Python's own handler, so asyncio.run (the chat) still handles Ctrl-C its way
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _watch(children: list[Child], stopping: threading.Event) -> None:
@@ -182,14 +190,14 @@ def run_dev(settings: Settings, *, platform_port: int, user: str, interactive: b
         raise DevError(f"port {settings.port} (LIANXIN_PORT, the bot) is busy")
     if not port_is_free("127.0.0.1", platform_port):
         raise DevError(f"port {platform_port} (--platform-port, the dev platform) is busy")
-    migrate()
     platform_url = f"http://127.0.0.1:{platform_port}"
     children: list[Child] = []
-    with sigterm_as_interrupt():
+    with signals_as_interrupt():
         try:
             children.append(start_child(
                 "lianxin devplatform", ["devplatform", "--port", str(platform_port)],
                 LOG_DIR / "platform.log", f"{platform_url}/dev/healthz"))
+            migrate(settings.database_url)  # while the platform starts
             children.append(start_child(
                 "lianxin serve", ["serve"], LOG_DIR / "bot.log",
                 f"http://{bot_host}:{settings.port}/healthz"))

@@ -127,7 +127,7 @@ class CallbackClient:
             self._state.saw_message(self.account.app_id, openid)
         query, payload = sign_request(self.account, body, encrypt=self._encrypt, openid=openid)
         started = time.monotonic()
-        problem = ""
+        problem, attempt = "", 0
         for attempt in range(1, self._tries + 1):
             try:
                 async with self._session.post(
@@ -153,9 +153,9 @@ class CallbackClient:
                                 reply.detail)
                 return Delivery(reply, body, msg_id, attempt, time.monotonic() - started)
             log.info("[%s] try %d of %d: %s", self.account.name, attempt, self._tries, problem)
-        reply = Reply.unavailable(f"{problem}, {self._tries} tries in all")
+        reply = Reply.unavailable(f"{problem}, {attempt} tries in all")
         log.warning("[%s] %s sees the error: %s", self.account.name, openid, reply.detail)
-        return Delivery(reply, body, msg_id, self._tries, time.monotonic() - started)
+        return Delivery(reply, body, msg_id, attempt, time.monotonic() - started)
 
 
 class WeChatUser:
