@@ -51,7 +51,9 @@ class ApiError(Exception):
 
 
 def _answer(payload: dict[str, Any]) -> web.Response:
-    return web.json_response(payload, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    """Compact JSON, as WeChat writes it: ``{"errcode":0,"errmsg":"ok"}``."""
+    return web.json_response(
+        payload, dumps=lambda o: json.dumps(o, ensure_ascii=False, separators=(",", ":")))
 
 
 def _error(errcode: int) -> web.Response:

@@ -83,9 +83,6 @@ class PlatformState:
     def account(self, app_id: str) -> Account | None:
         return next((a for a in self.accounts if a.app_id == app_id), None)
 
-    def account_named(self, name: str) -> Account | None:
-        return next((a for a in self.accounts if a.name == name), None)
-
     # -- tokens ------------------------------------------------------------------------------
 
     def _issue(self, app_id: str, *, stable: bool) -> Token:
