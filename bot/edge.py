@@ -37,7 +37,7 @@ from bot.wechat_codec import (
 from domain.messages import Inbound, Outbound
 from flows.context import Conversation
 from handlers.router import Handler
-from storage.base import Store
+from storage.base import LockTimeout, Store
 from storage.keys import KeyBuilder
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,11 @@ class Turn:
         self._key = key
         self._previous = previous
         self._mine = mine
+
+    @property
+    def is_free(self) -> bool:
+        """No earlier message of this user is still running in this process."""
+        return self._previous is None or self._previous.done()
 
     async def wait(self) -> None:
         """Return once every earlier message of this user has finished."""
@@ -165,8 +170,7 @@ class Callback:
         # take the user's place in line now, before anything awaits
         turn = self.turns.reserve(self._keys.user_lock(self.account.name, inbound.user))
         try:
-            await self._check_nonce(verified)
-            outbounds = await self._process(inbound, envelope, started, turn)
+            outbounds = await self._process(inbound, envelope, verified, started, turn)
         except Reject as exc:
             turn.release()
             return self._refuse(exc.status, exc.reason)
@@ -204,7 +208,10 @@ class Callback:
             raise Reject(403, "timestamp outside the window")
         if not signature_ok((self.account.token, timestamp, nonce), signature):
             raise Reject(403, "bad signature")
-        body = await _read_capped(request, limit)
+        try:
+            body = await request.read()  # the app's client_max_size caps it
+        except web.HTTPRequestEntityTooLarge:
+            raise Reject(413, f"body over {limit} bytes") from None
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -223,43 +230,45 @@ class Callback:
             text = self._crypto.decrypt(secret)
         return Verified(text, encrypted, nonce, timestamp, hashlib.sha1(body).hexdigest())
 
-    async def _check_nonce(self, verified: Verified) -> None:
-        """A nonce may come again within the window only with the same body (a retry)."""
-        key = self._keys.nonce(self.account.name, verified.nonce)
-        if not await self._store.set_if_absent(
-            key, verified.digest, ttl=2 * self._settings.timestamp_window
-        ) and await self._store.get(key) != verified.digest:
-            raise Reject(403, "nonce replayed with a different body")
-
     # -- processing ------------------------------------------------------------------------
 
     async def _process(
-        self, inbound: Inbound, envelope: Envelope, started: float, turn: Turn
+        self, inbound: Inbound, envelope: Envelope, verified: Verified, started: float,
+        turn: Turn,
     ) -> list[Outbound]:
         loop = asyncio.get_running_loop()
         deadline = started + self._settings.reply_budget
-        dedupe_key = self._keys.dedupe(self.account.name, envelope.dedupe_key)
-        reply_key = self._keys.reply(self.account.name, envelope.dedupe_key)
-        if not await self._store.set_if_absent(dedupe_key, 1, ttl=self._settings.dedupe_ttl):
+        keys, name = self._keys, self.account.name
+        lock_key = keys.user_lock(name, inbound.user)
+        state_key = keys.state(name, inbound.user)
+        reply_key = keys.reply(name, envelope.dedupe_key)
+        # one store round trip: nonce, dedupe and, when nobody is ahead, lock and state
+        admission = await self._store.admit(
+            nonce_key=keys.nonce(name, verified.nonce), body_digest=verified.digest,
+            nonce_ttl=2 * self._settings.timestamp_window,
+            dedupe_key=keys.dedupe(name, envelope.dedupe_key),
+            dedupe_ttl=self._settings.dedupe_ttl,
+            lock_key=lock_key if turn.is_free else None, lock_ttl=self._settings.lock_ttl,
+            state_key=state_key,
+        )
+        if admission.verdict == "replay":
+            raise Reject(403, "nonce replayed with a different body")
+        if admission.verdict == "duplicate":
             turn.release()
             return await self._await_first(reply_key, deadline)
 
-        task = asyncio.create_task(self._run(inbound, turn))
-        remaining = max(0.0, deadline - loop.time())
-        done, _ = await asyncio.wait({task}, timeout=remaining)
-        if task in done:
-            outbounds = task.result()
-            await self._store.set(
-                reply_key, {"mode": "passive", "outbounds": [o.to_json() for o in outbounds]},
-                ttl=self._settings.reply_ttl,
-            )
-            if len(outbounds) > 1:  # a passive reply carries one message; push the rest
-                self._spawn(self._push(inbound.user, outbounds[1:]))
-            return outbounds[:1]
-        log.info("[%s] handler over budget; replying later", self.account.name)
-        await self._store.set(reply_key, {"mode": "async"}, ttl=self._settings.reply_ttl)
-        self._spawn(self._push_when_done(inbound.user, task))
-        return []
+        attempt = _Attempt(reply_key, admission.lock_token, admission.state)
+        task = loop.create_task(self._run(inbound, turn, attempt))
+        if not await _finished_by(task, deadline) and not attempt.claimed:
+            attempt.late = True
+            log.info("[%s] handler over budget; replying later", name)
+            await self._store.set(reply_key, {"mode": "async"}, ttl=self._settings.reply_ttl)
+            self._spawn(self._push_when_done(inbound.user, task))
+            return []
+        outbounds = await task  # done, or claimed its passive reply and is committing
+        if len(outbounds) > 1:  # a passive reply carries one message; push the rest
+            self._spawn(self._push(inbound.user, outbounds[1:]))
+        return outbounds[:1]
 
     async def _await_first(self, reply_key: str, deadline: float) -> list[Outbound]:
         """A duplicate: wait for the first try's answer, within our own budget."""
@@ -275,30 +284,50 @@ class Callback:
                 return []
             await asyncio.sleep(_WAIT_STEP)
 
-    async def _run(self, inbound: Inbound, turn: Turn) -> list[Outbound]:
+    async def _run(self, inbound: Inbound, turn: Turn, attempt: _Attempt) -> list[Outbound]:
         """Run the handler under the user's lock; state is read only after taking it."""
+        settings, keys, name = self._settings, self._keys, self.account.name
+        lock_key = keys.user_lock(name, inbound.user)
+        state_key = keys.state(name, inbound.user)
+        token, state = attempt.lock_token, attempt.state
         try:
-            await turn.wait()
-            return await self._run_locked(inbound)
-        finally:
-            turn.release()
-
-    async def _run_locked(self, inbound: Inbound) -> list[Outbound]:
-        lock_name = self._keys.user_lock(self.account.name, inbound.user)
-        state_key = self._keys.state(self.account.name, inbound.user)
-        async with self._store.lock(
-            lock_name, ttl=self._settings.lock_ttl, wait=self._settings.lock_ttl
-        ):
-            conversation = Conversation.from_json(await self._store.get(state_key))
+            if token is None:  # someone was ahead: wait for our turn, then the lock
+                await turn.wait()
+                token, state = await self._lock_and_read(lock_key, state_key)
+            conversation = Conversation.from_json(state)
+            new_state: dict[str, object] | None
             try:
                 outbounds = await self._handler(inbound, conversation)
+                new_state = conversation.to_json()
             except Exception:
-                log.exception("[%s] handler failed on a %s message", self.account.name,
-                              inbound.kind)
-                return [Outbound.of_text(self._busy_text)]
-            await self._store.set(state_key, conversation.to_json(),
-                                  ttl=self._settings.state_ttl)
+                log.exception("[%s] handler failed on a %s message", name, inbound.kind)
+                outbounds, new_state = [Outbound.of_text(self._busy_text)], None
+            reply: dict[str, object] | None = None
+            if not attempt.late:  # the request is still waiting: this is its passive reply
+                attempt.claimed = True
+                reply = {"mode": "passive", "outbounds": [o.to_json() for o in outbounds]}
+            await self._store.commit(
+                state_key=state_key, state=new_state, state_ttl=settings.state_ttl,
+                lock_key=lock_key, lock_token=token, reply_key=attempt.reply_key,
+                reply=reply, reply_ttl=settings.reply_ttl,
+            )
+            token = None
             return outbounds
+        finally:
+            if token is not None:  # the commit did not happen: free the lock anyway
+                await self._store.unlock(lock_key, token)
+            turn.release()
+
+    async def _lock_and_read(self, lock_key: str, state_key: str) -> tuple[str, object]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.lock_ttl
+        delay = 0.002
+        while (token := await self._store.try_lock(lock_key, self._settings.lock_ttl)) is None:
+            if loop.time() >= deadline:
+                raise LockTimeout(lock_key)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        return token, await self._store.get(state_key)
 
     # -- asynchronous replies --------------------------------------------------------------
 
@@ -330,15 +359,43 @@ class Callback:
             await asyncio.wait(set(self._background), timeout=grace)
 
 
-async def _read_capped(request: web.Request, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(16 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise Reject(413, f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+class _Attempt:
+    """Shared by a request and its handler task to settle who sends the reply.
+
+    Both run on one event loop, so the flags change without awaiting: the task *claims*
+    the passive reply if the request is not yet *late*; the request marks itself late at
+    the deadline only if the task has not claimed.
+    """
+
+    __slots__ = ("claimed", "late", "lock_token", "reply_key", "state")
+
+    def __init__(self, reply_key: str, lock_token: str | None, state: object) -> None:
+        self.reply_key = reply_key
+        self.lock_token = lock_token
+        self.state = state
+        self.claimed = False
+        self.late = False
+
+
+async def _finished_by(task: asyncio.Task[list[Outbound]], deadline: float) -> bool:
+    """Wait until ``task`` is done or the loop time reaches ``deadline``; never cancels."""
+    if task.done():
+        return True
+    loop = asyncio.get_running_loop()
+    waiter: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    task.add_done_callback(wake)
+    timer = loop.call_at(deadline, wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        task.remove_done_callback(wake)
+    return task.done()
 
 
 def _public(status: int) -> str:

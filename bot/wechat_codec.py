@@ -13,21 +13,9 @@ from typing import Any
 
 import xmltodict
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
-from wechatpy.events import BaseEvent
-from wechatpy.messages import (
-    ImageMessage,
-    LinkMessage,
-    LocationMessage,
-    ShortVideoMessage,
-    TextMessage,
-    UnknownMessage,
-    VideoMessage,
-    VoiceMessage,
-)
-from wechatpy.parser import parse_message
 from wechatpy.replies import ArticlesReply, ImageReply, TextReply
 
-from domain.messages import Inbound, Outbound, Scalar
+from domain.messages import Inbound, InboundKind, Outbound, Scalar
 
 
 class BadMessage(ValueError):
@@ -94,6 +82,16 @@ class Crypto:
 
 
 _REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+_KINDS: dict[str, InboundKind] = {
+    "text": "text",
+    "image": "image",
+    "voice": "voice",
+    "video": "video",
+    "shortvideo": "video",
+    "location": "location",
+    "link": "link",
+    "event": "event",
+}
 
 
 def _text(value: Any) -> str:
@@ -132,51 +130,42 @@ def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
                  _text(fields.get("EventKey")))
             ).encode("utf-8")
         ).hexdigest()
-    try:
-        message = parse_message(xml)
-    except Exception as exc:
-        raise BadMessage(f"unreadable message ({type(exc).__name__})") from None
-
+    # One parse: the fields are already here, so the kind comes from MsgType directly
+    # (wechatpy's parse_message would parse the same text a second time).
+    kind = _KINDS.get(msg_type, "unsupported")
     payload: dict[str, Scalar]
-    if isinstance(message, TextMessage):
-        kind = "text"
+    if kind == "text":
         payload = {"content": _text(fields.get("Content"))}
-    elif isinstance(message, ImageMessage):
-        kind = "image"
+    elif kind == "image":
         payload = {"media_id": _text(fields.get("MediaId")), "url": _text(fields.get("PicUrl"))}
-    elif isinstance(message, VoiceMessage):
-        kind = "voice"
+    elif kind == "voice":
         payload = {
             "media_id": _text(fields.get("MediaId")),
             "format": _text(fields.get("Format")),
             "recognition": _text(fields.get("Recognition")),
         }
-    elif isinstance(message, (VideoMessage, ShortVideoMessage)):
-        kind = "video"
+    elif kind == "video":
         payload = {
             "media_id": _text(fields.get("MediaId")),
             "thumb_media_id": _text(fields.get("ThumbMediaId")),
         }
-    elif isinstance(message, LocationMessage):
+    elif kind == "location":
         lat, lng = _float(fields.get("Location_X")), _float(fields.get("Location_Y"))
         if lat is None or lng is None or not (-90 <= lat <= 90 and -180 <= lng <= 180):
             raise BadMessage("bad location coordinates")
-        kind = "location"
         payload = {
             "latitude": lat,
             "longitude": lng,
             "scale": _float(fields.get("Scale")),
             "label": _text(fields.get("Label")),
         }
-    elif isinstance(message, LinkMessage):
-        kind = "link"
+    elif kind == "link":
         payload = {
             "title": _text(fields.get("Title")),
             "description": _text(fields.get("Description")),
             "url": _text(fields.get("Url")),
         }
-    elif isinstance(message, BaseEvent) or msg_type == "event":
-        kind = "event"
+    elif kind == "event":
         event = _text(fields.get("Event")).lower()
         key = _text(fields.get("EventKey"))
         if event == "subscribe" and key.startswith("qrscene_"):
@@ -189,14 +178,12 @@ def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
             payload["status"] = _text(fields.get("Status"))
             payload["msg_id"] = _text(fields.get("MsgID") or fields.get("MsgId"))
     else:
-        assert isinstance(message, UnknownMessage) or message is not None
-        kind = "unsupported"
         payload = {"type": msg_type}
 
     inbound = Inbound(
         account=account,
         user=fields["FromUserName"],
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         payload=payload,
         created_at=int(created),
         message_id=msg_id,

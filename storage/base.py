@@ -13,7 +13,8 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 JSON = Any  # a JSON-compatible value; checked at run time by encode()
 
@@ -29,6 +30,20 @@ def decode(raw: str | bytes) -> JSON:
 
 class LockTimeout(Exception):
     """The lock was not free within the wait allowed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What :meth:`Store.admit` found for an incoming message.
+
+    ``verdict``: ``replay`` (the nonce came before with another body), ``duplicate`` (the
+    message was seen before) or ``new``. For a new message whose lock was free, the lock
+    is held with ``lock_token`` and ``state`` was read under it.
+    """
+
+    verdict: Literal["new", "duplicate", "replay"]
+    lock_token: str | None = None
+    state: JSON | None = None
 
 
 class Store(ABC):
@@ -90,3 +105,41 @@ class Store(ABC):
     @staticmethod
     def new_token() -> str:
         return secrets.token_hex(8)
+
+    # -- the edge's two round trips -------------------------------------------------------
+    # Backends may do each in one atomic step (Redis: one Lua script each); the defaults
+    # compose the primitives above, which is atomic on the memory backend.
+
+    async def admit(
+        self, *, nonce_key: str, body_digest: str, nonce_ttl: float, dedupe_key: str,
+        dedupe_ttl: float, lock_key: str | None = None, lock_ttl: float = 60.0,
+        state_key: str | None = None,
+    ) -> Admission:
+        """Nonce replay check, dedupe mark, and (if ``lock_key``) try the lock and read state.
+
+        A replay or duplicate leaves no dedupe mark or lock behind.
+        """
+        if not await self.set_if_absent(nonce_key, body_digest, nonce_ttl) and (
+            await self.get(nonce_key) != body_digest
+        ):
+            return Admission("replay")
+        if not await self.set_if_absent(dedupe_key, 1, dedupe_ttl):
+            return Admission("duplicate")
+        if lock_key is None or state_key is None:
+            return Admission("new")
+        token = await self.try_lock(lock_key, lock_ttl)
+        if token is None:
+            return Admission("new")
+        return Admission("new", token, await self.get(state_key))
+
+    async def commit(
+        self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
+        lock_token: str, reply_key: str | None = None, reply: JSON | None = None,
+        reply_ttl: float = 60.0,
+    ) -> None:
+        """Write the state (unless ``None``) and the reply (if any), then release the lock."""
+        if state is not None:
+            await self.set(state_key, state, state_ttl)
+        if reply_key is not None and reply is not None:
+            await self.set(reply_key, reply, reply_ttl)
+        await self.unlock(lock_key, lock_token)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.|@-]{1,128}")
 
 
 def _part(value: str) -> str:
     """Keep user-controlled parts from forging key structure (':' separates fields)."""
-    if value and len(value) <= 128 and all(c.isalnum() or c in "-_.|@" for c in value):
+    if _PLAIN.fullmatch(value):
         return value
     return "h" + hashlib.sha1(value.encode("utf-8")).hexdigest()
 

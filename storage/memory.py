@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 
 from storage.base import JSON, Store, decode, encode
 
 
 class MemoryStore(Store):
-    """Keeps JSON text, not objects, so it fails exactly where Redis would."""
+    """Keeps JSON text, not objects, so it fails exactly where Redis would.
+
+    Expired keys vanish on read; a heap of expiry times lets writes drop the due ones
+    without scanning every key.
+    """
 
     def __init__(self) -> None:
         self._data: dict[str, tuple[str, float | None]] = {}
-        self._ops = 0
+        self._expiries: list[tuple[float, str]] = []
 
     @staticmethod
     def _now() -> float:
@@ -28,20 +33,28 @@ class MemoryStore(Store):
             return None
         return raw
 
-    def _sweep(self) -> None:
-        # amortised expiry so a long-running process does not grow without bound
-        self._ops += 1
-        if self._ops % 1024:
-            return
-        now = self._now()
-        for key in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
-            del self._data[key]
+    def _sweep(self, now: float) -> None:
+        heap = self._expiries
+        while heap and heap[0][0] <= now:
+            expires, key = heapq.heappop(heap)
+            item = self._data.get(key)
+            if item is not None and item[1] == expires:  # not rewritten since
+                del self._data[key]
 
     def _put(self, key: str, raw: str, ttl: float | None) -> None:
         if ttl is not None and ttl <= 0:
             raise ValueError("ttl must be positive")
-        self._data[key] = (raw, None if ttl is None else self._now() + ttl)
-        self._sweep()
+        now = self._now()
+        self._sweep(now)
+        if ttl is None:
+            self._data[key] = (raw, None)
+            return
+        expires = now + ttl
+        self._data[key] = (raw, expires)
+        heapq.heappush(self._expiries, (expires, key))
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     async def get(self, key: str) -> JSON | None:
         raw = self._live(key)

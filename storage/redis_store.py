@@ -6,13 +6,46 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from storage.base import JSON, Store, decode, encode
+from storage.base import JSON, Admission, Store, decode, encode
 
 _UNLOCK = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
     return redis.call('del', KEYS[1])
 end
 return 0
+"""
+
+
+# KEYS: nonce, dedupe, lock, state
+# ARGV: body digest, nonce ttl ms, dedupe ttl ms, lock token, lock ttl ms, take lock (1/0)
+_ADMIT = """
+if not redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2], 'nx') then
+    if redis.call('get', KEYS[1]) ~= ARGV[1] then
+        return {'replay'}
+    end
+end
+if not redis.call('set', KEYS[2], '1', 'px', ARGV[3], 'nx') then
+    return {'duplicate'}
+end
+if ARGV[6] == '1' and redis.call('set', KEYS[3], ARGV[4], 'px', ARGV[5], 'nx') then
+    return {'new', '1', redis.call('get', KEYS[4])}
+end
+return {'new'}
+"""
+
+# KEYS: state, reply, lock
+# ARGV: state ('' to keep), state ttl ms, reply ('' for none), reply ttl ms, lock token
+_COMMIT = """
+if ARGV[1] ~= '' then
+    redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
+end
+if ARGV[3] ~= '' then
+    redis.call('set', KEYS[2], ARGV[3], 'px', ARGV[4])
+end
+if redis.call('get', KEYS[3]) == ARGV[5] then
+    redis.call('del', KEYS[3])
+end
+return 1
 """
 
 
@@ -28,6 +61,8 @@ class RedisStore(Store):
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._unlock: Any = redis.register_script(_UNLOCK)
+        self._admit: Any = redis.register_script(_ADMIT)
+        self._commit: Any = redis.register_script(_COMMIT)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -53,6 +88,42 @@ class RedisStore(Store):
 
     async def unlock(self, key: str, token: str) -> bool:
         return bool(await self._unlock(keys=[key], args=[encode(token)]))
+
+    async def admit(
+        self, *, nonce_key: str, body_digest: str, nonce_ttl: float, dedupe_key: str,
+        dedupe_ttl: float, lock_key: str | None = None, lock_ttl: float = 60.0,
+        state_key: str | None = None,
+    ) -> Admission:
+        """One round trip: nonce, dedupe, and the lock with the state read under it."""
+        take = lock_key is not None and state_key is not None
+        token = self.new_token()
+        answer = await self._admit(
+            keys=[nonce_key, dedupe_key, lock_key or dedupe_key, state_key or dedupe_key],
+            args=[encode(body_digest), _px(nonce_ttl), _px(dedupe_ttl), encode(token),
+                  _px(lock_ttl), "1" if take else "0"],
+        )
+        verdict = answer[0].decode() if isinstance(answer[0], bytes) else str(answer[0])
+        if verdict == "replay":
+            return Admission("replay")
+        if verdict == "duplicate":
+            return Admission("duplicate")
+        if len(answer) > 1:
+            raw = answer[2] if len(answer) > 2 else None
+            return Admission("new", token, None if raw is None else decode(raw))
+        return Admission("new")
+
+    async def commit(
+        self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
+        lock_token: str, reply_key: str | None = None, reply: JSON | None = None,
+        reply_ttl: float = 60.0,
+    ) -> None:
+        """One round trip: state, reply, unlock."""
+        await self._commit(
+            keys=[state_key, reply_key or state_key, lock_key],
+            args=["" if state is None else encode(state), _px(state_ttl),
+                  "" if reply_key is None or reply is None else encode(reply),
+                  _px(reply_ttl), encode(lock_token)],
+        )
 
     async def ping(self) -> None:
         await self._redis.ping()

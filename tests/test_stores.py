@@ -100,3 +100,60 @@ def test_keys_share_one_prefix_and_resist_forged_parts() -> None:
     assert forged.count(":") == 3 and forged.startswith("lx:state:default:h")
     assert keys.dedupe("a", "m1") != keys.reply("a", "m1") != keys.nonce("a", "m1")
     assert keys.token("wx1") != keys.token_lock("wx1")
+
+
+ADMIT = {"nonce_ttl": 5, "dedupe_ttl": 5, "lock_ttl": 5}
+
+
+async def test_admit_takes_lock_and_reads_state_for_a_new_message(store: Store) -> None:
+    await store.set("state", {"step": 2})
+    first = await store.admit(nonce_key="n1", body_digest="d1", dedupe_key="m1",
+                              lock_key="lock", state_key="state", **ADMIT)
+    assert first.verdict == "new"
+    assert first.lock_token is not None
+    assert first.state == {"step": 2}
+    assert await store.try_lock("lock", ttl=5) is None  # held
+
+
+async def test_admit_sees_duplicates_and_replays(store: Store) -> None:
+    await store.admit(nonce_key="n1", body_digest="d1", dedupe_key="m1", **ADMIT)
+    retry = await store.admit(nonce_key="n1", body_digest="d1", dedupe_key="m1",
+                              lock_key="lock", state_key="state", **ADMIT)
+    assert retry.verdict == "duplicate"
+    assert retry.lock_token is None
+    assert await store.try_lock("lock", ttl=5) is not None  # a duplicate takes no lock
+    replay = await store.admit(nonce_key="n1", body_digest="other", dedupe_key="m2", **ADMIT)
+    assert replay.verdict == "replay"
+    # a replay leaves no dedupe mark: the genuine m2 is still new
+    genuine = await store.admit(nonce_key="n2", body_digest="d2", dedupe_key="m2", **ADMIT)
+    assert genuine.verdict == "new"
+
+
+async def test_admit_without_free_lock_is_new_but_unlocked(store: Store) -> None:
+    assert await store.try_lock("lock", ttl=5) is not None
+    admitted = await store.admit(nonce_key="n1", body_digest="d1", dedupe_key="m1",
+                                 lock_key="lock", state_key="state", **ADMIT)
+    assert admitted.verdict == "new"
+    assert admitted.lock_token is None
+
+
+async def test_commit_writes_state_and_reply_then_unlocks(store: Store) -> None:
+    admitted = await store.admit(nonce_key="n1", body_digest="d1", dedupe_key="m1",
+                                 lock_key="lock", state_key="state", **ADMIT)
+    assert admitted.lock_token is not None
+    await store.commit(state_key="state", state={"step": 3}, state_ttl=5, lock_key="lock",
+                       lock_token=admitted.lock_token, reply_key="reply",
+                       reply={"mode": "passive"}, reply_ttl=5)
+    assert await store.get("state") == {"step": 3}
+    assert await store.get("reply") == {"mode": "passive"}
+    assert await store.try_lock("lock", ttl=5) is not None
+
+
+async def test_commit_without_state_keeps_it_and_spares_a_foreign_lock(store: Store) -> None:
+    await store.set("state", {"step": 1})
+    other = await store.try_lock("lock", ttl=5)
+    await store.commit(state_key="state", state=None, state_ttl=5, lock_key="lock",
+                       lock_token="expired-token")
+    assert await store.get("state") == {"step": 1}
+    assert await store.try_lock("lock", ttl=5) is None  # the other holder still has it
+    assert other is not None
