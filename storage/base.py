@@ -8,6 +8,7 @@ too, so code that works on memory works on Redis.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import secrets
 from abc import ABC, abstractmethod
@@ -26,6 +27,10 @@ def encode(value: JSON) -> str:
 
 def decode(raw: str | bytes) -> JSON:
     return json.loads(raw)
+
+
+_TOKEN_PREFIX = secrets.token_hex(8) + "."
+_TOKEN_SEQ = itertools.count(1)
 
 
 class LockTimeout(Exception):
@@ -104,7 +109,8 @@ class Store(ABC):
 
     @staticmethod
     def new_token() -> str:
-        return secrets.token_hex(8)
+        """A lock token unique across processes: random per process, then a counter."""
+        return f"{_TOKEN_PREFIX}{next(_TOKEN_SEQ):x}"
 
     # -- the edge's two round trips -------------------------------------------------------
     # Backends may do each in one atomic step (Redis: one Lua script each); the defaults

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Any
 
 import pytest
 
@@ -102,7 +103,7 @@ def test_keys_share_one_prefix_and_resist_forged_parts() -> None:
     assert keys.token("wx1") != keys.token_lock("wx1")
 
 
-ADMIT = {"nonce_ttl": 5, "dedupe_ttl": 5, "lock_ttl": 5}
+ADMIT: dict[str, Any] = {"nonce_ttl": 5, "dedupe_ttl": 5, "lock_ttl": 5}
 
 
 async def test_admit_takes_lock_and_reads_state_for_a_new_message(store: Store) -> None:
