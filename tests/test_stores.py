@@ -158,3 +158,35 @@ async def test_commit_without_state_keeps_it_and_spares_a_foreign_lock(store: St
     assert await store.get("state") == {"step": 1}
     assert await store.try_lock("lock", ttl=5) is None  # the other holder still has it
     assert other is not None
+
+
+async def test_batched_admits_each_get_their_own_answer(store: Store) -> None:
+    answers = await asyncio.gather(*(
+        store.admit(nonce_key=f"n{i}", body_digest="d", dedupe_key=f"m{i % 10}",
+                    lock_key=f"lock{i}", state_key="state", **ADMIT)
+        for i in range(40)
+    ))
+    assert sum(a.verdict == "new" for a in answers) == 10
+    assert sum(a.verdict == "duplicate" for a in answers) == 30
+    assert all(a.lock_token for a in answers if a.verdict == "new")
+
+
+async def test_admit_survives_redis_losing_its_scripts(redis_url: str) -> None:
+    """A Redis restart or SCRIPT FLUSH drops loaded scripts; the store reloads them."""
+    from redis.asyncio import Redis
+
+    from storage.redis_store import RedisStore
+
+    store = RedisStore.from_url(redis_url)
+    admin: Redis = Redis.from_url(redis_url)
+    try:
+        await admin.flushdb()
+        first = await store.admit(nonce_key="n1", body_digest="d", dedupe_key="m1", **ADMIT)
+        await admin.script_flush()
+        second = await store.admit(nonce_key="n2", body_digest="d", dedupe_key="m2",
+                                   lock_key="lock", state_key="state", **ADMIT)
+        assert (first.verdict, second.verdict) == ("new", "new")
+        assert second.lock_token is not None
+    finally:
+        await admin.aclose()
+        await store.close()
