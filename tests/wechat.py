@@ -8,6 +8,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bot.config import Account
+from bot.devplatform.messages import build_text
+from bot.devplatform.signing import encrypt_for
 from bot.wechat_codec import Crypto, parse_xml, sha1_signature
 
 _msg_ids = itertools.count(24_000_000_000_000_001)
@@ -19,18 +22,13 @@ def next_msg_id() -> int:
 
 def text_xml(user: str, content: str, *, msg_id: int | None = None,
              created: int | None = None, to: str = "gh_0123456789ab") -> str:
-    return (
-        f"<xml><ToUserName><![CDATA[{to}]]></ToUserName>"
-        f"<FromUserName><![CDATA[{user}]]></FromUserName>"
-        f"<CreateTime>{created or int(time.time())}</CreateTime>"
-        f"<MsgType><![CDATA[text]]></MsgType>"
-        f"<Content><![CDATA[{content.replace(']]>', ']]]]><![CDATA[>')}]]></Content>"
-        f"<MsgId>{msg_id if msg_id is not None else next_msg_id()}</MsgId></xml>"
-    )
+    return build_text(to, user, content, msg_id if msg_id is not None else next_msg_id(),
+                      create_time=created)
 
 
 def event_xml(user: str, event: str, key: str = "", *, created: int | None = None,
               to: str = "gh_0123456789ab") -> str:
+    """Any event, including ones the dev platform has no builder for."""
     return (
         f"<xml><ToUserName><![CDATA[{to}]]></ToUserName>"
         f"<FromUserName><![CDATA[{user}]]></FromUserName>"
@@ -62,10 +60,10 @@ class Signer:
         if mode == "plain":
             return Signed(params, xml)
         assert self.aes_key is not None
-        envelope = parse_xml(Crypto(self.token, self.aes_key, self.app_id).encrypt(xml, nonce,
-                                                                                     ts))
-        encrypted = envelope["Encrypt"]
-        params.update(encrypt_type="aes", msg_signature=envelope["MsgSignature"])
+        account = Account("t", self.token, self.app_id, "", self.aes_key, "http://unused")
+        encrypted = encrypt_for(account, xml)
+        params.update(encrypt_type="aes",
+                      msg_signature=sha1_signature(self.token, ts, nonce, encrypted))
         if mode == "compatible":
             body = xml.replace("</xml>", f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>")
         else:
