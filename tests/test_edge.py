@@ -373,10 +373,13 @@ async def test_health_and_readiness(make_client: ClientFactory) -> None:
     assert resp.status == 200, await resp.text()
 
 
-async def test_not_ready_when_database_or_store_is_down(
-    make_client: ClientFactory, tmp_path: Any
-) -> None:
-    client = await make_client(database_url=f"sqlite+aiosqlite:///{tmp_path}/no/such/dir.db")
+async def test_not_ready_when_the_database_is_down(make_client: ClientFactory) -> None:
+    from tests.servers import free_port
+
+    # a PostgreSQL address where nothing listens (aiosqlite's worker thread outlives a
+    # failed connect and would report into a later test's event loop)
+    client = await make_client(
+        database_url=f"postgresql+asyncpg://lianxin@127.0.0.1:{free_port()}/lianxin")
     resp = await client.get("/readyz")
     assert resp.status == 503
     assert "database" in (await resp.json())["failing"]
