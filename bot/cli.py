@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -34,11 +36,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(settings, accounts=accounts)
     except (ConfigError, CatalogueError) as exc:
         return _fail(str(exc))
-    paths = ", ".join(a.path for a in accounts)
-    print(f"lianxin: serving {paths} on http://{settings.host}:{settings.port}", flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None,
-                access_log=None, shutdown_timeout=10)
+    try:
+        asyncio.run(_serve(app, settings.host, settings.port,
+                           ", ".join(a.path for a in accounts)))
+    except OSError as exc:  # the address is taken, or the host does not resolve
+        return _fail(f"cannot listen on {settings.host}:{settings.port} "
+                     f"(LIANXIN_HOST, LIANXIN_PORT): {exc.strerror or exc}")
+    except StartupError as exc:
+        return _fail(str(exc))
     return 0
+
+
+class StartupError(Exception):
+    """A resource failed to open at start-up; the text is one line."""
+
+
+async def _serve(app: web.Application, host: str, port: int, paths: str) -> None:
+    """Run until SIGINT or SIGTERM, then shut down cleanly (draining late replies)."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    try:
+        await runner.setup()
+    except Exception as exc:
+        raise StartupError(f"start-up failed: {type(exc).__name__}: {exc}") from None
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        print(f"lianxin: serving {paths} on http://{host}:{port}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def cmd_db(args: argparse.Namespace) -> int:

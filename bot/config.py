@@ -11,10 +11,13 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEXTS = REPO_ROOT / "config" / "texts.toml"
 REAL_WECHAT_API = "https://api.weixin.qq.com"
+ASYNC_DRIVERS = frozenset({"sqlite+aiosqlite", "postgresql+asyncpg"})
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
@@ -42,7 +45,7 @@ class Settings(BaseSettings):
 
     wechat_token: str = Field(min_length=3, max_length=32)
     wechat_app_id: str = Field(min_length=1, max_length=64)
-    wechat_app_secret: SecretStr
+    wechat_app_secret: SecretStr = Field(min_length=1)
     wechat_aes_key: str | None = None
     wechat_api_base: str = REAL_WECHAT_API
 
@@ -79,6 +82,30 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// address")
         return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL (sqlite+aiosqlite:///… or "
+                             "postgresql+asyncpg://…)") from None
+        if url.drivername not in ASYNC_DRIVERS:
+            raise ValueError(f"driver {url.drivername!r} is not one lianxin runs on; use "
+                             + " or ".join(sorted(ASYNC_DRIVERS)))
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis(cls, value: object) -> object:
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str) or not value.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ValueError("must be redis://host:port/db (or rediss://, unix://)")
+        return value
 
     @field_validator("wechat_token")
     @classmethod

@@ -10,7 +10,8 @@ One :class:`Callback` serves one account. A POST goes through, in order:
    reply, or ``success`` when the first try answered asynchronously;
 6. the handler runs under the user's lock (FIFO in process, store lock across processes),
    reading state only after taking it; if it has not answered within the budget the edge
-   answers ``success`` and the reply goes out as customer-service messages when ready.
+   answers ``success`` and the reply goes out as customer-service messages when ready,
+   before the user's next message is handled.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from bot.config import Account, Settings
 from bot.wechat_codec import (
@@ -34,7 +38,7 @@ from bot.wechat_codec import (
     signature_ok,
     to_inbound,
 )
-from domain.messages import Inbound, Outbound
+from domain.messages import Inbound, Outbound, split_text
 from flows.context import Conversation
 from handlers.router import Handler
 from storage.base import LockTimeout, Store
@@ -44,6 +48,12 @@ log = logging.getLogger(__name__)
 
 SUCCESS = "success"
 _WAIT_STEP = 0.02
+_DIGITS = re.compile(r"[0-9]{1,12}")
+# A first try's dedupe mark lives this long past its budget unless the try answers; then
+# a retry may take over from a worker that died mid-message.
+_LEASE_GRACE = 2.0
+# How long a passive reply's extra messages wait for the request to take the first one.
+_ANSWER_WAIT = 5.0
 
 
 class Reject(Exception):
@@ -68,9 +78,14 @@ class Verified:
 
 
 class Turn:
-    """One message's place in its user's queue; released when its handler has finished."""
+    """One message's place in its user's queue.
 
-    __slots__ = ("_key", "_mine", "_owner", "_previous")
+    A place is done only when its own message has finished *and* every place before it
+    is done, so a duplicate or refused message that releases at once never lets a later
+    message overtake an earlier one that is still running.
+    """
+
+    __slots__ = ("_key", "_mine", "_owner", "_previous", "_released", "taken")
 
     def __init__(self, owner: Turns, key: str, previous: asyncio.Future[None] | None,
                  mine: asyncio.Future[None]) -> None:
@@ -78,18 +93,36 @@ class Turn:
         self._key = key
         self._previous = previous
         self._mine = mine
+        self._released = False
+        self.taken = False  # a handler task owns this place and will release it
 
     @property
     def is_free(self) -> bool:
         """No earlier message of this user is still running in this process."""
         return self._previous is None or self._previous.done()
 
-    async def wait(self) -> None:
-        """Return once every earlier message of this user has finished."""
-        if self._previous is not None:
-            await asyncio.shield(self._previous)
+    async def wait(self, limit: float) -> bool:
+        """Wait for every earlier message, at most ``limit`` s; ``False`` if it ran out."""
+        if self._previous is None or self._previous.done():
+            return True
+        try:
+            async with asyncio.timeout(limit):
+                await asyncio.shield(self._previous)
+        except TimeoutError:
+            return False
+        return True
 
     def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        previous = self._previous
+        if previous is None or previous.done():
+            self._finish()
+        else:
+            previous.add_done_callback(lambda _: self._finish())
+
+    def _finish(self) -> None:
         if not self._mine.done():
             self._mine.set_result(None)
         self._owner.forget(self._key, self._mine)
@@ -116,6 +149,28 @@ class Turns:
 
     def __len__(self) -> int:
         return len(self._tails)
+
+
+class _Attempt:
+    """Shared by a request and its handler task to settle who sends the reply.
+
+    Both run on one event loop, so the flags change without awaiting: the task *claims*
+    the passive reply if the request is not yet *late*; the request marks itself late at
+    the deadline only if the task has not claimed. ``passive`` carries the claimed reply
+    to the request once it is committed; ``answered`` tells the task the request has it.
+    """
+
+    __slots__ = ("answered", "claimed", "late", "lock_token", "passive", "state")
+
+    def __init__(self, lock_token: str | None, state: object) -> None:
+        self.lock_token = lock_token
+        self.state = state
+        self.claimed = False
+        self.late = False
+        self.passive: asyncio.Future[list[Outbound]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.answered = asyncio.Event()
 
 
 class Callback:
@@ -147,15 +202,17 @@ class Callback:
     async def get(self, request: web.Request) -> web.Response:
         """Server address verification: echo ``echostr`` when the signature holds."""
         q = request.query
-        signature, timestamp, nonce = q.get("signature", ""), q.get("timestamp", ""), q.get(
-            "nonce", "")
+        signature, timestamp, nonce = (q.get("signature", ""), q.get("timestamp", ""),
+                                       q.get("nonce", ""))
         echostr = q.get("echostr")
         if not (signature and timestamp and nonce) or echostr is None:
-            log.warning("[%s] verification refused: missing parameters", self.account.name)
-            return web.Response(status=400, text="missing parameters")
+            return self._refuse(400, "verification without its parameters")
+        if not _DIGITS.fullmatch(timestamp):
+            return self._refuse(400, "verification with a malformed timestamp")
+        if abs(time.time() - int(timestamp)) > self._settings.timestamp_window:
+            return self._refuse(403, "verification timestamp outside the window")
         if not signature_ok((self.account.token, timestamp, nonce), signature):
-            log.warning("[%s] verification refused: bad signature", self.account.name)
-            return web.Response(status=403, text="bad signature")
+            return self._refuse(403, "verification with a bad signature")
         return web.Response(text=echostr)
 
     async def post(self, request: web.Request) -> web.Response:
@@ -165,8 +222,9 @@ class Callback:
             inbound, envelope = to_inbound(verified.xml, self.account.name)
         except Reject as exc:
             return self._refuse(exc.status, exc.reason)
-        except BadMessage as exc:
-            return self._refuse(400, str(exc))
+        except ValueError as exc:  # BadMessage, and any other parse fault of the body
+            return self._refuse(400, str(exc) if isinstance(exc, BadMessage) else
+                                f"unreadable message ({type(exc).__name__})")
         # take the user's place in line now, before anything awaits
         turn = self.turns.reserve(self._keys.user_lock(self.account.name, inbound.user))
         try:
@@ -176,7 +234,8 @@ class Callback:
             return self._refuse(exc.status, exc.reason)
         except Exception:
             # the store or something below failed: tell the user, never answer 500
-            turn.release()
+            if not turn.taken:
+                turn.release()
             log.exception("[%s] processing failed", self.account.name)
             outbounds = [Outbound.of_text(self._busy_text)]
         if not outbounds:
@@ -197,12 +256,14 @@ class Callback:
         limit = self._settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
             raise Reject(413, f"body of {request.content_length} bytes over {limit}")
+        if request.headers.get("Content-Encoding", "identity").lower() != "identity":
+            raise Reject(400, "compressed body (WeChat never compresses)")
         q = request.query
         signature, timestamp, nonce = (q.get("signature", ""), q.get("timestamp", ""),
                                        q.get("nonce", ""))
         if not (signature and timestamp and nonce):
             raise Reject(400, "missing signature, timestamp or nonce")
-        if not timestamp.isdigit() or len(timestamp) > 12 or len(nonce) > 64:
+        if not _DIGITS.fullmatch(timestamp) or len(nonce) > 64:
             raise Reject(400, "malformed timestamp or nonce")
         if abs(time.time() - int(timestamp)) > self._settings.timestamp_window:
             raise Reject(403, "timestamp outside the window")
@@ -212,6 +273,8 @@ class Callback:
             body = await request.read()  # the app's client_max_size caps it
         except web.HTTPRequestEntityTooLarge:
             raise Reject(413, f"body over {limit} bytes") from None
+        except (web.RequestPayloadError, ClientPayloadError):
+            raise Reject(400, "unreadable body") from None
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -236,45 +299,59 @@ class Callback:
         self, inbound: Inbound, envelope: Envelope, verified: Verified, started: float,
         turn: Turn,
     ) -> list[Outbound]:
-        loop = asyncio.get_running_loop()
-        deadline = started + self._settings.reply_budget
-        keys, name = self._keys, self.account.name
+        settings, keys, name = self._settings, self._keys, self.account.name
+        deadline = started + settings.reply_budget
         lock_key = keys.user_lock(name, inbound.user)
         state_key = keys.state(name, inbound.user)
         reply_key = keys.reply(name, envelope.dedupe_key)
-        # one store round trip: nonce, dedupe and, when nobody is ahead, lock and state
-        admission = await self._store.admit(
-            nonce_key=keys.nonce(name, verified.nonce), body_digest=verified.digest,
-            nonce_ttl=2 * self._settings.timestamp_window,
-            dedupe_key=keys.dedupe(name, envelope.dedupe_key),
-            dedupe_ttl=self._settings.dedupe_ttl,
-            lock_key=lock_key if turn.is_free else None, lock_ttl=self._settings.lock_ttl,
-            state_key=state_key,
-        )
+        dedupe_key = keys.dedupe(name, envelope.dedupe_key)
+        # one store round trip: nonce, dedupe and, when nobody is ahead, lock and state;
+        # the dedupe mark is a lease until this try answers (then it lives dedupe_ttl)
+        async with asyncio.timeout_at(deadline):
+            admission = await self._store.admit(
+                nonce_key=keys.nonce(name, verified.nonce), body_digest=verified.digest,
+                nonce_ttl=2 * settings.timestamp_window, dedupe_key=dedupe_key,
+                dedupe_ttl=settings.reply_budget + _LEASE_GRACE,
+                lock_key=lock_key if turn.is_free else None, lock_ttl=settings.lock_ttl,
+                state_key=state_key,
+            )
         if admission.verdict == "replay":
             raise Reject(403, "nonce replayed with a different body")
         if admission.verdict == "duplicate":
             turn.release()
             return await self._await_first(reply_key, deadline)
 
-        attempt = _Attempt(reply_key, admission.lock_token, admission.state)
-        task = loop.create_task(self._run(inbound, turn, attempt))
-        if not await _finished_by(task, deadline) and not attempt.claimed:
-            attempt.late = True
+        attempt = _Attempt(admission.lock_token, admission.state)
+        task = asyncio.get_running_loop().create_task(
+            self._run(inbound, turn, attempt, reply_key, dedupe_key))
+        turn.taken = True
+        self._keep(task)
+        await _first_of((attempt.passive, task), deadline)
+        if not attempt.passive.done() and not task.done() and not attempt.claimed:
+            attempt.late = True  # the task will push its reply when it is ready
             log.info("[%s] handler over budget; replying later", name)
-            await self._store.set(reply_key, {"mode": "async"}, ttl=self._settings.reply_ttl)
-            self._spawn(self._push_when_done(inbound.user, task))
+            try:
+                async with asyncio.timeout(1.0):
+                    await self._store.set(dedupe_key, 1, ttl=settings.dedupe_ttl)
+                    await self._store.set(reply_key, {"mode": "async"},
+                                          ttl=settings.reply_ttl)
+            except Exception as exc:  # the push still happens; retries may just wait
+                log.error("[%s] could not mark a late reply: %s", name, type(exc).__name__)
             return []
-        outbounds = await task  # done, or claimed its passive reply and is committing
-        if len(outbounds) > 1:  # a passive reply carries one message; push the rest
-            self._spawn(self._push(inbound.user, outbounds[1:]))
-        return outbounds[:1]
+        await _first_of((attempt.passive, task), None)  # claimed: its commit is in flight
+        if attempt.passive.done():
+            outbounds = attempt.passive.result()
+            attempt.answered.set()
+            return outbounds[:1]
+        task.result()  # the task failed before it could answer: raise its error here
+        return []
 
     async def _await_first(self, reply_key: str, deadline: float) -> list[Outbound]:
         """A duplicate: wait for the first try's answer, within our own budget."""
         loop = asyncio.get_running_loop()
         while True:
-            cached = await self._store.get(reply_key)
+            async with asyncio.timeout_at(deadline + 0.5):
+                cached = await self._store.get(reply_key)
             if isinstance(cached, dict):
                 if cached.get("mode") == "passive":
                     raw = cached.get("outbounds") or []
@@ -284,39 +361,71 @@ class Callback:
                 return []
             await asyncio.sleep(_WAIT_STEP)
 
-    async def _run(self, inbound: Inbound, turn: Turn, attempt: _Attempt) -> list[Outbound]:
-        """Run the handler under the user's lock; state is read only after taking it."""
+    async def _run(self, inbound: Inbound, turn: Turn, attempt: _Attempt, reply_key: str,
+                   dedupe_key: str) -> None:
+        """Run the handler under the user's lock; state is read only after taking it.
+
+        Its replies are out (passive, or pushed) before the user's next message starts.
+        """
         settings, keys, name = self._settings, self._keys, self.account.name
         lock_key = keys.user_lock(name, inbound.user)
         state_key = keys.state(name, inbound.user)
         token, state = attempt.lock_token, attempt.state
         try:
             if token is None:  # someone was ahead: wait for our turn, then the lock
-                await turn.wait()
+                if not await turn.wait(settings.lock_ttl):
+                    log.warning("[%s] previous message still running after %ss; going on",
+                                name, settings.lock_ttl)
                 token, state = await self._lock_and_read(lock_key, state_key)
-            conversation = Conversation.from_json(state)
-            new_state: dict[str, object] | None
-            try:
-                outbounds = await self._handler(inbound, conversation)
-                new_state = conversation.to_json()
-            except Exception:
-                log.exception("[%s] handler failed on a %s message", name, inbound.kind)
-                outbounds, new_state = [Outbound.of_text(self._busy_text)], None
+            outbounds, new_state = await self._handle(inbound, Conversation.from_json(state))
             reply: dict[str, object] | None = None
             if not attempt.late:  # the request is still waiting: this is its passive reply
                 attempt.claimed = True
                 reply = {"mode": "passive", "outbounds": [o.to_json() for o in outbounds]}
             await self._store.commit(
                 state_key=state_key, state=new_state, state_ttl=settings.state_ttl,
-                lock_key=lock_key, lock_token=token, reply_key=attempt.reply_key,
-                reply=reply, reply_ttl=settings.reply_ttl,
+                lock_key=lock_key, lock_token=token, reply_key=reply_key, reply=reply,
+                reply_ttl=settings.reply_ttl, dedupe_key=dedupe_key,
+                dedupe_ttl=settings.dedupe_ttl,
             )
             token = None
-            return outbounds
+            if not attempt.claimed:
+                await self._push(inbound.user, outbounds)
+                return
+            attempt.passive.set_result(outbounds)
+            if len(outbounds) > 1:  # a passive reply carries one message; push the rest
+                with suppress(TimeoutError):
+                    async with asyncio.timeout(_ANSWER_WAIT):
+                        await attempt.answered.wait()
+                await self._push(inbound.user, outbounds[1:])
         finally:
             if token is not None:  # the commit did not happen: free the lock anyway
-                await self._store.unlock(lock_key, token)
+                with suppress(Exception):
+                    await self._store.unlock(lock_key, token)
             turn.release()
+
+    async def _handle(
+        self, inbound: Inbound, conversation: Conversation
+    ) -> tuple[list[Outbound], dict[str, object] | None]:
+        """The handler's replies (texts split to WeChat's size) and the state to save."""
+        try:
+            async with asyncio.timeout(self._settings.lock_ttl):
+                outbounds = await self._handler(inbound, conversation)
+        except Exception as exc:
+            if isinstance(exc, TimeoutError):
+                log.error("[%s] handler ran past %ss on a %s message", self.account.name,
+                          self._settings.lock_ttl, inbound.kind)
+            else:
+                log.exception("[%s] handler failed on a %s message", self.account.name,
+                              inbound.kind)
+            return [Outbound.of_text(self._busy_text)], None
+        fitted: list[Outbound] = []
+        for outbound in outbounds:
+            if outbound.kind == "text":
+                fitted.extend(Outbound.of_text(piece) for piece in split_text(outbound.text))
+            else:
+                fitted.append(outbound)
+        return fitted, conversation.to_json()
 
     async def _lock_and_read(self, lock_key: str, state_key: str) -> tuple[str, object]:
         loop = asyncio.get_running_loop()
@@ -331,18 +440,10 @@ class Callback:
 
     # -- asynchronous replies --------------------------------------------------------------
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(coro)
+    def _keep(self, task: asyncio.Task[None]) -> None:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    async def _push_when_done(self, user: str, task: asyncio.Task[list[Outbound]]) -> None:
-        try:
-            outbounds = await task
-        except Exception:
-            log.exception("[%s] late handler failed", self.account.name)
-            return
-        await self._push(user, outbounds)
+        task.add_done_callback(_log_failure)
 
     async def _push(self, user: str, outbounds: list[Outbound]) -> None:
         if not outbounds:
@@ -354,33 +455,20 @@ class Callback:
                       len(outbounds), exc)
 
     async def drain(self, grace: float = 10.0) -> None:
-        """Wait for background replies to finish (called at shutdown)."""
+        """Wait for handlers and their replies to finish (called at shutdown)."""
         if self._background:
             await asyncio.wait(set(self._background), timeout=grace)
 
 
-class _Attempt:
-    """Shared by a request and its handler task to settle who sends the reply.
-
-    Both run on one event loop, so the flags change without awaiting: the task *claims*
-    the passive reply if the request is not yet *late*; the request marks itself late at
-    the deadline only if the task has not claimed.
-    """
-
-    __slots__ = ("claimed", "late", "lock_token", "reply_key", "state")
-
-    def __init__(self, reply_key: str, lock_token: str | None, state: object) -> None:
-        self.reply_key = reply_key
-        self.lock_token = lock_token
-        self.state = state
-        self.claimed = False
-        self.late = False
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("handler task failed: %s", type(task.exception()).__name__)
 
 
-async def _finished_by(task: asyncio.Task[list[Outbound]], deadline: float) -> bool:
-    """Wait until ``task`` is done or the loop time reaches ``deadline``; never cancels."""
-    if task.done():
-        return True
+async def _first_of(futures: tuple[asyncio.Future[Any], ...], deadline: float | None) -> None:
+    """Wait until one of ``futures`` is done or the loop reaches ``deadline``; cancels none."""
+    if any(f.done() for f in futures):
+        return
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[None] = loop.create_future()
 
@@ -388,14 +476,16 @@ async def _finished_by(task: asyncio.Task[list[Outbound]], deadline: float) -> b
         if not waiter.done():
             waiter.set_result(None)
 
-    task.add_done_callback(wake)
-    timer = loop.call_at(deadline, wake)
+    for future in futures:
+        future.add_done_callback(wake)
+    timer = None if deadline is None else loop.call_at(deadline, wake)
     try:
         await waiter
     finally:
-        timer.cancel()
-        task.remove_done_callback(wake)
-    return task.done()
+        if timer is not None:
+            timer.cancel()
+        for future in futures:
+            future.remove_done_callback(wake)
 
 
 def _public(status: int) -> str:

@@ -17,7 +17,7 @@ import aiohttp
 
 from bot.config import Account
 from domain.messages import Outbound
-from storage.base import Store
+from storage.base import LockTimeout, Store
 from storage.keys import KeyBuilder
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,13 @@ class WindowClosed(WeChatAPIError):
 
 class QuotaExceeded(WeChatAPIError):
     """45047 customer-service quota used; 45009 daily API quota used."""
+
+
+class TokenUnavailable(WeChatAPIError):
+    """-3: the shared token could not be read or refreshed (store down, lock busy)."""
+
+    def __init__(self, errmsg: str) -> None:
+        super().__init__(-3, errmsg)
 
 
 class APIUnreachable(WeChatAPIError):
@@ -139,12 +146,25 @@ class WeChatClient:
 
     async def access_token(self) -> str:
         """A token valid for at least a few minutes, refreshed under the shared lock."""
-        cached = await self._store.get(self._keys.token(self._account.app_id))
+        try:
+            cached = await self._store.get(self._keys.token(self._account.app_id))
+        except Exception as exc:
+            raise TokenUnavailable(f"store: {type(exc).__name__}") from None
         if _fresh(cached):
             return str(cached["access_token"])  # type: ignore[index]
         return await self._refresh(stale=None)
 
     async def _refresh(self, stale: str | None) -> str:
+        try:
+            return await self._refresh_locked(stale)
+        except WeChatAPIError:
+            raise
+        except LockTimeout:
+            raise TokenUnavailable("another holder kept the token lock too long") from None
+        except Exception as exc:
+            raise TokenUnavailable(f"store: {type(exc).__name__}") from None
+
+    async def _refresh_locked(self, stale: str | None) -> str:
         """Fetch a new token unless another holder already did; ``stale`` forces one."""
         key = self._keys.token(self._account.app_id)
         async with self._store.lock(self._keys.token_lock(self._account.app_id), ttl=30, wait=30):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +54,7 @@ def parse_xml(body: str) -> dict[str, Any]:
         raise BadMessage(f"unreadable XML ({type(exc).__name__})") from None
     if root.tag != "xml" or len(root) == 0:
         raise BadMessage("no <xml> root with fields")
-    fields = _children(root)
+    fields = _children(root, 0)
     assert isinstance(fields, dict)
     return fields
 
@@ -75,12 +76,14 @@ def _has_declarations(body: str) -> bool:
     return False
 
 
-def _children(element: ElementTree.Element) -> dict[str, Any] | str | None:
+def _children(element: ElementTree.Element, depth: int) -> dict[str, Any] | str | None:
     if len(element) == 0:
         return element.text or None
+    if depth >= _MAX_DEPTH:
+        raise BadMessage("XML nested deeper than any WeChat message")
     out: dict[str, Any] = {}
     for child in element:
-        value = _children(child)
+        value = _children(child, depth + 1)
         if child.tag in out:
             previous = out[child.tag]
             if isinstance(previous, list):
@@ -126,6 +129,9 @@ class Crypto:
 
 
 _REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+_DIGITS = re.compile(r"[0-9]{1,12}")
+_MSG_ID = re.compile(r"[0-9]{1,20}")
+_MAX_DEPTH = 4  # WeChat's deepest message nests 3 levels under <xml>
 _IDENTIFIERS = (*_REQUIRED, "MsgId", "Event", "EventKey")
 _KINDS: dict[str, InboundKind] = {
     "text": "text",
@@ -161,12 +167,12 @@ def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
         if not isinstance(fields.get(name), str) or not fields[name]:
             raise BadMessage(f"missing field {name}")
     created = fields["CreateTime"]
-    if not created.isdigit():
+    if not _DIGITS.fullmatch(created):
         raise BadMessage("CreateTime is not a number")
     msg_type = fields["MsgType"].lower()
     if msg_type != "event":
         msg_id = _text(fields.get("MsgId"))
-        if not msg_id.isdigit():
+        if not _MSG_ID.fullmatch(msg_id):
             raise BadMessage("missing or bad MsgId")
         dedupe_key = f"m{msg_id}"
     else:

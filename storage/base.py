@@ -141,11 +141,14 @@ class Store(ABC):
     async def commit(
         self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
         lock_token: str, reply_key: str | None = None, reply: JSON | None = None,
-        reply_ttl: float = 60.0,
+        reply_ttl: float = 60.0, dedupe_key: str | None = None, dedupe_ttl: float = 60.0,
     ) -> None:
-        """Write the state (unless ``None``) and the reply (if any), then release the lock."""
+        """Write the state (unless ``None``) and the reply (if any), renew the dedupe mark
+        (if given) for ``dedupe_ttl``, then release the lock."""
         if state is not None:
             await self.set(state_key, state, state_ttl)
         if reply_key is not None and reply is not None:
             await self.set(reply_key, reply, reply_ttl)
+        if dedupe_key is not None:
+            await self.set(dedupe_key, 1, dedupe_ttl)
         await self.unlock(lock_key, lock_token)

@@ -36,14 +36,18 @@ end
 return {'new'}
 """
 
-# KEYS: state, reply, lock
-# ARGV: state ('' to keep), state ttl ms, reply ('' for none), reply ttl ms, lock token
+# KEYS: state, reply, lock, dedupe
+# ARGV: state ('' to keep), state ttl ms, reply ('' for none), reply ttl ms, lock token,
+#       dedupe ttl ms ('' to leave the mark alone)
 _COMMIT = """
 if ARGV[1] ~= '' then
     redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
 end
 if ARGV[3] ~= '' then
     redis.call('set', KEYS[2], ARGV[3], 'px', ARGV[4])
+end
+if ARGV[6] ~= '' then
+    redis.call('set', KEYS[4], '1', 'px', ARGV[6])
 end
 if redis.call('get', KEYS[3]) == ARGV[5] then
     redis.call('del', KEYS[3])
@@ -177,15 +181,16 @@ class RedisStore(Store):
     async def commit(
         self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
         lock_token: str, reply_key: str | None = None, reply: JSON | None = None,
-        reply_ttl: float = 60.0,
+        reply_ttl: float = 60.0, dedupe_key: str | None = None, dedupe_ttl: float = 60.0,
     ) -> None:
-        """One round trip: state, reply, unlock."""
+        """One round trip: state, reply, dedupe mark, unlock."""
         await self._batch.call(
             self._commit,
-            [state_key, reply_key or state_key, lock_key],
+            [state_key, reply_key or state_key, lock_key, dedupe_key or lock_key],
             ["" if state is None else encode(state), _px(state_ttl),
              "" if reply_key is None or reply is None else encode(reply),
-             _px(reply_ttl), encode(lock_token)],
+             _px(reply_ttl), encode(lock_token),
+             "" if dedupe_key is None else str(_px(dedupe_ttl))],
         )
 
     async def ping(self) -> None:

@@ -62,11 +62,12 @@ def _error(errcode: int) -> web.Response:
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    try:
+        raw = await request.read()  # the app's client_max_size caps it
+    except (web.HTTPRequestEntityTooLarge, web.RequestPayloadError):
+        raise ApiError(47001) from None
     if not raw.strip():
         raise ApiError(44002)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(47001)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
