@@ -19,7 +19,9 @@ WELCOME_EVENTS = frozenset({"subscribe", "subscribe_scan"})
 class Handler(Protocol):
     """Anything that answers an Inbound given the user's conversation (mutable)."""
 
-    async def __call__(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]: ...
+    async def __call__(
+        self, inbound: Inbound, conversation: Conversation, /
+    ) -> list[Outbound]: ...
 
 
 class Subscriptions(Protocol):

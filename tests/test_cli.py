@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -86,3 +87,15 @@ def test_serve_with_bad_texts_file_stops_with_one_line(env: dict[str, str],
     done = run("serve", env=env)
     assert done.returncode == 2
     assert done.stderr.strip() == "lianxin: text catalogue lacks key 'help'"
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        env["LIANXIN_PORT"] = str(taken.getsockname()[1])
+        done = run("serve", env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("lianxin: cannot listen on 127.0.0.1:")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "serving" not in done.stdout

@@ -51,6 +51,10 @@ def test_defaults_are_the_embedded_ones(env: pytest.MonkeyPatch) -> None:
     ("LIANXIN_WECHAT_API_BASE", "ftp://x", "LIANXIN_WECHAT_API_BASE:"),
     ("LIANXIN_WECHAT_TOKEN", "has space", "LIANXIN_WECHAT_TOKEN:"),
     ("LIANXIN_REPLY_BUDGET", "6", "LIANXIN_REPLY_BUDGET:"),
+    ("LIANXIN_WECHAT_APP_SECRET", "", "LIANXIN_WECHAT_APP_SECRET:"),
+    ("LIANXIN_DATABASE_URL", "nonsense", "LIANXIN_DATABASE_URL: Value error, is not a database"),
+    ("LIANXIN_DATABASE_URL", "postgresql://u@h/db", "LIANXIN_DATABASE_URL: Value error, driver"),
+    ("LIANXIN_REDIS_URL", "nonsense", "LIANXIN_REDIS_URL: Value error, must be redis://"),
 ])
 def test_bad_setting_is_named(env: pytest.MonkeyPatch, name: str, value: str | None,
                               message: str) -> None:

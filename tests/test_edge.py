@@ -494,3 +494,218 @@ async def test_logs_say_why_without_the_users_text(
     assert "handler failed" in caplog.text
     assert secret not in caplog.text
     assert "13812345678" not in caplog.text
+
+
+# -- regressions found in review -----------------------------------------------------------
+
+
+async def test_retries_in_a_users_queue_keep_arrival_order(
+    make_client: ClientFactory, store: Store
+) -> None:
+    """Z (slow), A, A again, B, B again, C: the handler sees Z, A, B, C in that order."""
+
+    class Ordered(Echo):
+        async def __call__(self, inbound: Inbound, conv: Conversation) -> list[Outbound]:
+            self.delay = 0.3 if inbound.text == "Z" else 0.0
+            return await super().__call__(inbound, conv)
+
+    echo = Ordered()
+    client = await make_client(handler=echo, store=store)
+    signed = {name: SIGNER.sign(text_xml("oRetryOrder", name)) for name in "ZABC"}
+    plan = ["Z", "A", "A", "B", "B", "C"]
+
+    async def send(i: int, name: str) -> None:
+        await asyncio.sleep(i * 0.02)
+        resp = await client.post("/wechat", params=signed[name].params, data=signed[name].body)
+        assert resp.status == 200
+
+    await asyncio.gather(*(send(i, n) for i, n in enumerate(plan)))
+    assert [c.text for c in echo.calls] == ["Z", "A", "B", "C"]
+
+
+@pytest.mark.parametrize("timestamp", ["²", "١٢٣", "1e9", "-1", " 1", "0x10"])
+async def test_non_ascii_or_odd_timestamps_are_400(make_client: ClientFactory,
+                                                   timestamp: str) -> None:
+    client = await make_client()
+    params = {"signature": sha1_signature(TOKEN, timestamp, "n"), "timestamp": timestamp,
+              "nonce": "n"}
+    resp = await client.post("/wechat", params=params, data="<xml/>")
+    assert resp.status == 400
+    resp = await client.get("/wechat", params={**params, "echostr": "e"})
+    assert resp.status == 400
+
+
+async def test_odd_create_time_and_deep_nesting_are_400(make_client: ClientFactory) -> None:
+    client = await make_client(handler=(echo := Echo()))
+    status, _ = await post(client, text_xml("oU", "x").replace(
+        f"<CreateTime>{int(time.time())}", "<CreateTime>²"), mode="plain")
+    assert status == 400
+    deep = text_xml("oU", "x").replace("</xml>", "<a>" * 5000 + "</a>" * 5000 + "</xml>")
+    for mode in ("plain", "safe"):
+        status, _ = await post(client, deep, mode=mode)
+        assert status == 400
+    assert echo.calls == []
+
+
+async def test_compressed_body_is_400(make_client: ClientFactory) -> None:
+    client = await make_client(handler=(echo := Echo()))
+    signed = SIGNER.sign(text_xml("oU", "x"))
+    resp = await client.post("/wechat", params=signed.params, data=b"garbage",
+                             headers={"Content-Encoding": "gzip"})
+    assert resp.status == 400
+    assert echo.calls == []
+
+
+async def test_verification_outside_the_window_is_forbidden(make_client: ClientFactory) -> None:
+    client = await make_client()
+    ts = str(int(time.time()) - 3600)
+    resp = await client.get("/wechat", params={
+        "signature": sha1_signature(TOKEN, ts, "n"), "timestamp": ts, "nonce": "n",
+        "echostr": "e"})
+    assert resp.status == 403
+
+
+async def test_retry_takes_over_when_the_first_worker_died(
+    make_client: ClientFactory, store: Store
+) -> None:
+    """The first try marked the message and died: after the lease a retry answers it."""
+    client = await make_client(handler=(echo := Echo()), store=store, reply_budget=0.3)
+    msg_id = next_msg_id()
+    await store.admit(nonce_key="lianxin:nonce:default:dead", body_digest="d",
+                      nonce_ttl=60, dedupe_key=f"lianxin:dedupe:default:m{msg_id}",
+                      dedupe_ttl=0.3 + 2.0)  # what the dead worker left behind
+    xml = text_xml("oOrphan", "还在吗", msg_id=msg_id)
+    _, body = await post(client, xml)
+    assert body == "success"  # the first worker might still be running
+    assert echo.calls == []
+    await asyncio.sleep(2.5)
+    _, body = await post(client, xml)
+    assert reply_text(body) == "还在吗"
+    assert len(echo.calls) == 1
+
+
+async def test_late_reply_is_pushed_even_if_marking_it_fails(
+    make_client: ClientFactory, platform: tuple[str, PlatformState]
+) -> None:
+    base, state = platform
+    state.follow(APP_ID, "oMarkFails")
+    client = await make_client(handler=Echo(delay=0.4), wechat_api_base=base,
+                               reply_budget=0.1)
+    store = client.app[STORE]
+    real_set = store.set
+
+    async def failing_set(key: str, value: Any, ttl: float | None = None) -> None:
+        if value == {"mode": "async"}:
+            raise ConnectionError("store went away")
+        await real_set(key, value, ttl)
+
+    store.set = failing_set
+    _, body = await post(client, text_xml("oMarkFails", "别丢"))
+    assert body == "success"
+    sent = await wait_sent(state, "oMarkFails", 1)
+    assert [m["text"]["content"] for m in sent] == ["别丢"]
+
+
+async def test_late_reply_reaches_the_user_before_the_next_messages(
+    make_client: ClientFactory, platform: tuple[str, PlatformState]
+) -> None:
+    base, state = platform
+    state.follow(APP_ID, "oLate")
+
+    class SlowFirst(Echo):
+        async def __call__(self, inbound: Inbound, conv: Conversation) -> list[Outbound]:
+            self.delay = 0.5 if inbound.text == "A" else 0.0
+            return await super().__call__(inbound, conv)
+
+    client = await make_client(handler=SlowFirst(), wechat_api_base=base, reply_budget=0.2)
+    first = asyncio.create_task(post(client, text_xml("oLate", "A")))
+    await asyncio.sleep(0.25)
+    _, second = await post(client, text_xml("oLate", "B"))
+    assert (await first)[1] == "success"
+    sent = await wait_sent(state, "oLate", 1)
+    assert sent[0]["text"]["content"] == "A"
+    texts = [m["text"]["content"] for m in (await wait_sent(state, "oLate", 2))]
+    if second != "success":  # B answered passively, after A's push went out
+        assert reply_text(second) == "B"
+        assert texts == ["A"]
+    else:
+        assert texts == ["A", "B"]
+
+
+async def test_hung_handler_does_not_block_the_user_forever(
+    make_client: ClientFactory, platform: tuple[str, PlatformState]
+) -> None:
+    base, state = platform
+    state.follow(APP_ID, "oHang")
+
+    class HangOnce(Echo):
+        async def __call__(self, inbound: Inbound, conv: Conversation) -> list[Outbound]:
+            self.delay = 100.0 if inbound.text == "hang" else 0.0
+            return await super().__call__(inbound, conv)
+
+    echo = HangOnce()
+    client = await make_client(handler=echo, wechat_api_base=base, reply_budget=0.2,
+                               lock_ttl=1.0)
+    _, first = await post(client, text_xml("oHang", "hang"))
+    assert first == "success"
+    _, second = await post(client, text_xml("oHang", "next"))
+    sent = await wait_sent(state, "oHang", 2)
+    assert "系统繁忙" in sent[0]["text"]["content"]  # the hung one was given up on
+    assert sent[1]["text"]["content"] == "next"
+    assert second == "success"
+
+
+async def test_stalled_store_answers_busy_within_the_budget(make_client: ClientFactory) -> None:
+    client = await make_client(handler=Echo(), reply_budget=0.5)
+
+    async def stall(**kwargs: Any) -> Any:
+        await asyncio.sleep(30)
+
+    client.app[STORE].admit = stall
+    started = time.monotonic()
+    _, body = await post(client, text_xml("oStall", "hi"))
+    assert time.monotonic() - started < 1.5
+    assert "系统繁忙" in reply_text(body)
+
+
+async def test_long_text_is_split_under_2048_bytes(
+    make_client: ClientFactory, platform: tuple[str, PlatformState]
+) -> None:
+    base, state = platform
+    state.follow(APP_ID, "oLongText")
+    client = await make_client(handler=Echo(), wechat_api_base=base)
+    long_text = "这是一段很长的说明。" * 120  # 3,600 bytes
+    _, body = await post(client, text_xml("oLongText", long_text))
+    first = reply_text(body)
+    assert len(first.encode("utf-8")) <= 2048
+    sent = await wait_sent(state, "oLongText", 1)
+    rest = "".join(m["text"]["content"] for m in sent)
+    assert all(len(m["text"]["content"].encode("utf-8")) <= 2048 for m in sent)
+    assert first + rest == long_text
+
+
+async def test_two_workers_sharing_redis_dedupe_and_serialise_a_user(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    make_settings: SettingsFactory, redis_url: str,
+) -> None:
+    """Two app instances (as two `lianxin serve` processes) on one Redis."""
+    from redis.asyncio import Redis
+
+    admin: Redis = Redis.from_url(redis_url)
+    await admin.flushdb()
+    await admin.aclose()
+    echo = Echo(delay=0.05)
+    workers = [
+        await aiohttp_client(create_app(make_settings(redis_url=redis_url),
+                                        handler_factory=lambda app: echo))
+        for _ in range(2)
+    ]
+    signed = SIGNER.sign(text_xml("oShared", "只一次"))
+    answers = await asyncio.gather(*(
+        w.post("/wechat", params=signed.params, data=signed.body) for w in workers * 2))
+    assert [a.status for a in answers] == [200] * 4
+    assert len(echo.calls) == 1
+    await asyncio.gather(*(
+        post(workers[i % 2], text_xml("oShared", f"m{i}")) for i in range(12)))
+    assert echo.max_per_user == 1  # never two of the user's messages at once
+    assert len(echo.calls) == 13
