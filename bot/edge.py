@@ -32,8 +32,7 @@ from bot.config import Account, Settings
 from bot.wechat_codec import (
     BadMessage,
     Crypto,
-    Envelope,
-    parse_xml,
+    encrypted_field,
     render_reply,
     signature_ok,
     to_inbound,
@@ -151,6 +150,16 @@ class Turns:
         return len(self._tails)
 
 
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """Every store key one message uses, built once."""
+
+    lock: str
+    state: str
+    reply: str
+    dedupe: str
+
+
 class _Attempt:
     """Shared by a request and its handler task to settle who sends the reply.
 
@@ -160,17 +169,18 @@ class _Attempt:
     to the request once it is committed; ``answered`` tells the task the request has it.
     """
 
-    __slots__ = ("answered", "claimed", "late", "lock_token", "passive", "state")
+    __slots__ = ("answered", "claimed", "expired", "late", "lock_token", "passive", "state")
 
     def __init__(self, lock_token: str | None, state: object) -> None:
         self.lock_token = lock_token
         self.state = state
         self.claimed = False
         self.late = False
+        self.expired = False  # the handler ran past its time and was cancelled
         self.passive: asyncio.Future[list[Outbound]] = (
             asyncio.get_running_loop().create_future()
         )
-        self.answered = asyncio.Event()
+        self.answered: asyncio.Future[None] | None = None  # made only for extra messages
 
 
 class Callback:
@@ -226,9 +236,14 @@ class Callback:
             return self._refuse(400, str(exc) if isinstance(exc, BadMessage) else
                                 f"unreadable message ({type(exc).__name__})")
         # take the user's place in line now, before anything awaits
-        turn = self.turns.reserve(self._keys.user_lock(self.account.name, inbound.user))
+        keys, name = self._keys, self.account.name
+        lock_key = keys.user_lock(name, inbound.user)
+        turn = self.turns.reserve(lock_key)
+        message_keys = _Keys(lock_key, keys.state(name, inbound.user),
+                             keys.reply(name, envelope.dedupe_key),
+                             keys.dedupe(name, envelope.dedupe_key))
         try:
-            outbounds = await self._process(inbound, envelope, verified, started, turn)
+            outbounds = await self._process(inbound, message_keys, verified, started, turn)
         except Reject as exc:
             turn.release()
             return self._refuse(exc.status, exc.reason)
@@ -283,10 +298,7 @@ class Callback:
         if encrypted:
             if self._crypto is None:
                 raise Reject(400, "encrypted message but no AES key configured")
-            outer = parse_xml(text)
-            secret = outer.get("Encrypt")
-            if not isinstance(secret, str) or not secret:
-                raise Reject(400, "no Encrypt field")
+            secret = encrypted_field(text)
             if not self._crypto.signature_ok(secret, q.get("msg_signature", ""), timestamp,
                                              nonce):
                 raise Reject(403, "bad msg_signature")
@@ -296,25 +308,21 @@ class Callback:
     # -- processing ------------------------------------------------------------------------
 
     async def _process(
-        self, inbound: Inbound, envelope: Envelope, verified: Verified, started: float,
-        turn: Turn,
+        self, inbound: Inbound, keys: _Keys, verified: Verified, started: float, turn: Turn,
     ) -> list[Outbound]:
-        settings, keys, name = self._settings, self._keys, self.account.name
+        settings, name = self._settings, self.account.name
         deadline = started + settings.reply_budget
-        lock_key = keys.user_lock(name, inbound.user)
-        state_key = keys.state(name, inbound.user)
-        reply_key = keys.reply(name, envelope.dedupe_key)
-        dedupe_key = keys.dedupe(name, envelope.dedupe_key)
+        lock_key, state_key, reply_key, dedupe_key = keys.lock, keys.state, keys.reply, keys.dedupe
         # one store round trip: nonce, dedupe and, when nobody is ahead, lock and state;
         # the dedupe mark is a lease until this try answers (then it lives dedupe_ttl)
-        async with asyncio.timeout_at(deadline):
-            admission = await self._store.admit(
-                nonce_key=keys.nonce(name, verified.nonce), body_digest=verified.digest,
-                nonce_ttl=2 * settings.timestamp_window, dedupe_key=dedupe_key,
-                dedupe_ttl=settings.reply_budget + _LEASE_GRACE,
-                lock_key=lock_key if turn.is_free else None, lock_ttl=settings.lock_ttl,
-                state_key=state_key,
-            )
+        # (a stalled Redis fails within its socket timeout, well inside the budget)
+        admission = await self._store.admit(
+            nonce_key=self._keys.nonce(name, verified.nonce), body_digest=verified.digest,
+            nonce_ttl=2 * settings.timestamp_window, dedupe_key=dedupe_key,
+            dedupe_ttl=settings.reply_budget + _LEASE_GRACE,
+            lock_key=lock_key if turn.is_free else None, lock_ttl=settings.lock_ttl,
+            state_key=state_key,
+        )
         if admission.verdict == "replay":
             raise Reject(403, "nonce replayed with a different body")
         if admission.verdict == "duplicate":
@@ -322,8 +330,7 @@ class Callback:
             return await self._await_first(reply_key, deadline)
 
         attempt = _Attempt(admission.lock_token, admission.state)
-        task = asyncio.get_running_loop().create_task(
-            self._run(inbound, turn, attempt, reply_key, dedupe_key))
+        task = asyncio.get_running_loop().create_task(self._run(inbound, turn, attempt, keys))
         turn.taken = True
         self._keep(task)
         await _first_of((attempt.passive, task), deadline)
@@ -341,7 +348,8 @@ class Callback:
         await _first_of((attempt.passive, task), None)  # claimed: its commit is in flight
         if attempt.passive.done():
             outbounds = attempt.passive.result()
-            attempt.answered.set()
+            if attempt.answered is not None and not attempt.answered.done():
+                attempt.answered.set_result(None)
             return outbounds[:1]
         task.result()  # the task failed before it could answer: raise its error here
         return []
@@ -361,15 +369,13 @@ class Callback:
                 return []
             await asyncio.sleep(_WAIT_STEP)
 
-    async def _run(self, inbound: Inbound, turn: Turn, attempt: _Attempt, reply_key: str,
-                   dedupe_key: str) -> None:
+    async def _run(self, inbound: Inbound, turn: Turn, attempt: _Attempt, keys: _Keys) -> None:
         """Run the handler under the user's lock; state is read only after taking it.
 
         Its replies are out (passive, or pushed) before the user's next message starts.
         """
-        settings, keys, name = self._settings, self._keys, self.account.name
-        lock_key = keys.user_lock(name, inbound.user)
-        state_key = keys.state(name, inbound.user)
+        settings, name = self._settings, self.account.name
+        lock_key, state_key, reply_key, dedupe_key = keys.lock, keys.state, keys.reply, keys.dedupe
         token, state = attempt.lock_token, attempt.state
         try:
             if token is None:  # someone was ahead: wait for our turn, then the lock
@@ -377,7 +383,8 @@ class Callback:
                     log.warning("[%s] previous message still running after %ss; going on",
                                 name, settings.lock_ttl)
                 token, state = await self._lock_and_read(lock_key, state_key)
-            outbounds, new_state = await self._handle(inbound, Conversation.from_json(state))
+            outbounds, new_state = await self._handle(inbound, Conversation.from_json(state),
+                                                      attempt)
             reply: dict[str, object] | None = None
             if not attempt.late:  # the request is still waiting: this is its passive reply
                 attempt.claimed = True
@@ -392,11 +399,13 @@ class Callback:
             if not attempt.claimed:
                 await self._push(inbound.user, outbounds)
                 return
+            if len(outbounds) > 1:
+                attempt.answered = asyncio.get_running_loop().create_future()
             attempt.passive.set_result(outbounds)
-            if len(outbounds) > 1:  # a passive reply carries one message; push the rest
+            if attempt.answered is not None:  # a passive reply carries one; push the rest
                 with suppress(TimeoutError):
                     async with asyncio.timeout(_ANSWER_WAIT):
-                        await attempt.answered.wait()
+                        await attempt.answered
                 await self._push(inbound.user, outbounds[1:])
         finally:
             if token is not None:  # the commit did not happen: free the lock anyway
@@ -405,20 +414,37 @@ class Callback:
             turn.release()
 
     async def _handle(
-        self, inbound: Inbound, conversation: Conversation
+        self, inbound: Inbound, conversation: Conversation, attempt: _Attempt
     ) -> tuple[list[Outbound], dict[str, object] | None]:
-        """The handler's replies (texts split to WeChat's size) and the state to save."""
+        """The handler's replies (texts split to WeChat's size) and the state to save.
+
+        A handler running past ``lock_ttl`` (when the lock would lapse) is cancelled by
+        one timer and answered with the busy text.
+        """
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+
+        def expire() -> None:
+            attempt.expired = True
+            task.cancel()
+
+        timer = loop.call_later(self._settings.lock_ttl, expire)
         try:
-            async with asyncio.timeout(self._settings.lock_ttl):
-                outbounds = await self._handler(inbound, conversation)
-        except Exception as exc:
-            if isinstance(exc, TimeoutError):
-                log.error("[%s] handler ran past %ss on a %s message", self.account.name,
-                          self._settings.lock_ttl, inbound.kind)
-            else:
-                log.exception("[%s] handler failed on a %s message", self.account.name,
-                              inbound.kind)
+            outbounds = await self._handler(inbound, conversation)
+        except asyncio.CancelledError:
+            if not attempt.expired:
+                raise
+            task.uncancel()
+            log.error("[%s] handler ran past %ss on a %s message", self.account.name,
+                      self._settings.lock_ttl, inbound.kind)
             return [Outbound.of_text(self._busy_text)], None
+        except Exception:
+            log.exception("[%s] handler failed on a %s message", self.account.name,
+                          inbound.kind)
+            return [Outbound.of_text(self._busy_text)], None
+        finally:
+            timer.cancel()
         fitted: list[Outbound] = []
         for outbound in outbounds:
             if outbound.kind == "text":

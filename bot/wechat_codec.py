@@ -95,6 +95,28 @@ def _children(element: ElementTree.Element, depth: int) -> dict[str, Any] | str 
     return out
 
 
+_ENVELOPE = re.compile(
+    r"\s*<xml>\s*(?:<ToUserName><!\[CDATA\[[A-Za-z0-9_\-]{0,64}\]\]></ToUserName>\s*)?"
+    r"<Encrypt><!\[CDATA\[([A-Za-z0-9+/=]{1,100000})\]\]></Encrypt>\s*"
+    r"(?:<ToUserName><!\[CDATA\[[A-Za-z0-9_\-]{0,64}\]\]></ToUserName>\s*)?</xml>\s*"
+)
+
+
+def encrypted_field(body: str) -> str:
+    """The ``Encrypt`` field of a safe-mode body.
+
+    WeChat's envelope has one fixed shape, matched here without a parser (the common
+    case, and a body that matches is well-formed XML); anything else is parsed in full.
+    """
+    match = _ENVELOPE.fullmatch(body)
+    if match is not None:
+        return match.group(1)
+    value = parse_xml(body).get("Encrypt")
+    if not isinstance(value, str) or not value:
+        raise BadMessage("no Encrypt field")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Envelope:
     """What the edge needs besides the Inbound: names to reply with and the dedupe key."""

@@ -20,9 +20,12 @@ from typing import Any, Literal
 JSON = Any  # a JSON-compatible value; checked at run time by encode()
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def encode(value: JSON) -> str:
     """Serialise ``value`` the way every backend stores it; raises ``TypeError`` if not JSON."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _ENCODER.encode(value)
 
 
 def decode(raw: str | bytes) -> JSON:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 _PLAIN = re.compile(r"[A-Za-z0-9_.|@-]{1,128}")
 
 
+@functools.lru_cache(maxsize=65536)
 def _part(value: str) -> str:
     """Keep user-controlled parts from forging key structure (':' separates fields)."""
     if _PLAIN.fullmatch(value):

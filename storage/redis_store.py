@@ -56,6 +56,9 @@ return 1
 """
 
 
+SOCKET_TIMEOUT = 1.5
+
+
 def _px(ttl: float | None) -> int | None:
     if ttl is None:
         return None
@@ -131,7 +134,9 @@ class RedisStore(Store):
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
-        return cls(Redis.from_url(url, decode_responses=False))
+        # A stalled server must fail well inside WeChat's 5 s, so the edge can still answer.
+        return cls(Redis.from_url(url, decode_responses=False, socket_timeout=SOCKET_TIMEOUT,
+                                  socket_connect_timeout=SOCKET_TIMEOUT))
 
     async def get(self, key: str) -> JSON | None:
         raw = await self._redis.get(key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -36,6 +37,13 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, timeout: flo
 @contextmanager
 def redis_server() -> Iterator[str]:
     """A throw-away redis-server; yields its URL. Fails loudly if redis-server is missing."""
+    with redis_process() as (url, _):
+        yield url
+
+
+@contextmanager
+def redis_process() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A throw-away redis-server and its process (to stop or stall it in a test)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed: run `make test` (it installs it)")
@@ -47,8 +55,9 @@ def redis_server() -> Iterator[str]:
     )
     try:
         _wait_port(port, proc, "redis-server")
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", proc
     finally:
+        proc.send_signal(signal.SIGCONT)
         proc.terminate()
         proc.wait(timeout=10)
 

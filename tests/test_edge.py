@@ -655,17 +655,26 @@ async def test_hung_handler_does_not_block_the_user_forever(
     assert second == "success"
 
 
-async def test_stalled_store_answers_busy_within_the_budget(make_client: ClientFactory) -> None:
-    client = await make_client(handler=Echo(), reply_budget=0.5)
+async def test_stalled_redis_answers_busy_within_the_budget(
+    make_client: ClientFactory,
+) -> None:
+    """redis-server frozen (SIGSTOP): the user hears back before WeChat gives up at 5 s."""
+    import signal
 
-    async def stall(**kwargs: Any) -> Any:
-        await asyncio.sleep(30)
+    from tests.servers import redis_process
 
-    client.app[STORE].admit = stall
-    started = time.monotonic()
-    _, body = await post(client, text_xml("oStall", "hi"))
-    assert time.monotonic() - started < 1.5
-    assert "系统繁忙" in reply_text(body)
+    with redis_process() as (url, proc):
+        client = await make_client(handler=Echo(), redis_url=url)
+        _, body = await post(client, text_xml("oStall", "先来一条"))
+        assert reply_text(body) == "先来一条"
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            _, body = await post(client, text_xml("oStall", "卡住了"))
+            assert time.monotonic() - started < 4.5
+            assert "系统繁忙" in reply_text(body)
+        finally:
+            proc.send_signal(signal.SIGCONT)
 
 
 async def test_long_text_is_split_under_2048_bytes(
