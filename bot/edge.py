@@ -333,6 +333,7 @@ class Callback:
         task = asyncio.get_running_loop().create_task(self._run(inbound, turn, attempt, keys))
         turn.taken = True
         self._keep(task)
+        await asyncio.sleep(0)  # a handler that never waits is done after this one turn
         await _first_of((attempt.passive, task), deadline)
         if not attempt.passive.done() and not task.done() and not attempt.claimed:
             attempt.late = True  # the task will push its reply when it is ready

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import time
 
-from storage.base import JSON, Store, decode, encode
+from storage.base import JSON, Admission, Store, decode, encode
 
 
 class MemoryStore(Store):
@@ -82,6 +82,42 @@ class MemoryStore(Store):
             del self._data[key]
             return True
         return False
+
+    async def admit(
+        self, *, nonce_key: str, body_digest: str, nonce_ttl: float, dedupe_key: str,
+        dedupe_ttl: float, lock_key: str | None = None, lock_ttl: float = 60.0,
+        state_key: str | None = None,
+    ) -> Admission:
+        """The base class's steps without awaiting between them (one process, no I/O)."""
+        digest = encode(body_digest)
+        seen = self._live(nonce_key)
+        if seen is None:
+            self._put(nonce_key, digest, nonce_ttl)
+        elif seen != digest:
+            return Admission("replay")
+        if self._live(dedupe_key) is not None:
+            return Admission("duplicate")
+        self._put(dedupe_key, "1", dedupe_ttl)
+        if lock_key is None or state_key is None or self._live(lock_key) is not None:
+            return Admission("new")
+        token = self.new_token()
+        self._put(lock_key, encode(token), lock_ttl)
+        raw = self._live(state_key)
+        return Admission("new", token, None if raw is None else decode(raw))
+
+    async def commit(
+        self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
+        lock_token: str, reply_key: str | None = None, reply: JSON | None = None,
+        reply_ttl: float = 60.0, dedupe_key: str | None = None, dedupe_ttl: float = 60.0,
+    ) -> None:
+        if state is not None:
+            self._put(state_key, encode(state), state_ttl)
+        if reply_key is not None and reply is not None:
+            self._put(reply_key, encode(reply), reply_ttl)
+        if dedupe_key is not None:
+            self._put(dedupe_key, "1", dedupe_ttl)
+        if self._live(lock_key) == encode(lock_token):
+            del self._data[lock_key]
 
     async def ping(self) -> None:
         return None

@@ -329,7 +329,7 @@ async def test_store_down_answers_busy_not_500(make_client: ClientFactory) -> No
         raise ConnectionError("store unreachable")
 
     store = client.app[STORE]
-    store.set_if_absent = broken
+    store.admit = broken
     status, body = await post(client, text_xml("oU", "hi"))
     assert status == 200
     assert "系统繁忙" in reply_text(body)
