@@ -12,11 +12,14 @@ class MemoryStore(Store):
     """Keeps JSON text, not objects, so it fails exactly where Redis would.
 
     Expired keys vanish on read; a heap of expiry times lets writes drop the due ones
-    without scanning every key.
+    without scanning every key. Values and expiry times sit in two flat dicts of strings
+    and floats, which the garbage collector does not track, so a large store adds nothing
+    to its full collections.
     """
 
     def __init__(self) -> None:
-        self._data: dict[str, tuple[str, float | None]] = {}
+        self._data: dict[str, str] = {}
+        self._expires: dict[str, float] = {}
         self._expiries: list[tuple[float, str]] = []
 
     @staticmethod
@@ -24,33 +27,37 @@ class MemoryStore(Store):
         return time.monotonic()
 
     def _live(self, key: str) -> str | None:
-        item = self._data.get(key)
-        if item is None:
+        raw = self._data.get(key)
+        if raw is None:
             return None
-        raw, expires = item
+        expires = self._expires.get(key)
         if expires is not None and expires <= self._now():
-            del self._data[key]
+            self._drop(key)
             return None
         return raw
+
+    def _drop(self, key: str) -> None:
+        self._data.pop(key, None)
+        self._expires.pop(key, None)
 
     def _sweep(self, now: float) -> None:
         heap = self._expiries
         while heap and heap[0][0] <= now:
             expires, key = heapq.heappop(heap)
-            item = self._data.get(key)
-            if item is not None and item[1] == expires:  # not rewritten since
-                del self._data[key]
+            if self._expires.get(key) == expires:  # not rewritten since
+                self._drop(key)
 
     def _put(self, key: str, raw: str, ttl: float | None) -> None:
         if ttl is not None and ttl <= 0:
             raise ValueError("ttl must be positive")
         now = self._now()
         self._sweep(now)
+        self._data[key] = raw
         if ttl is None:
-            self._data[key] = (raw, None)
+            self._expires.pop(key, None)
             return
         expires = now + ttl
-        self._data[key] = (raw, expires)
+        self._expires[key] = expires
         heapq.heappush(self._expiries, (expires, key))
 
     def __len__(self) -> int:
@@ -71,7 +78,7 @@ class MemoryStore(Store):
         return True
 
     async def delete(self, key: str) -> None:
-        self._data.pop(key, None)
+        self._drop(key)
 
     async def try_lock(self, key: str, ttl: float) -> str | None:
         token = self.new_token()
@@ -79,7 +86,7 @@ class MemoryStore(Store):
 
     async def unlock(self, key: str, token: str) -> bool:
         if self._live(key) == encode(token):
-            del self._data[key]
+            self._drop(key)
             return True
         return False
 
@@ -117,7 +124,7 @@ class MemoryStore(Store):
         if dedupe_key is not None:
             self._put(dedupe_key, "1", dedupe_ttl)
         if self._live(lock_key) == encode(lock_token):
-            del self._data[lock_key]
+            self._drop(lock_key)
 
     async def ping(self) -> None:
         return None
