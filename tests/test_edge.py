@@ -29,8 +29,10 @@ ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 class Echo:
     """Answers each text with itself; records calls, overlap and per-user order."""
 
-    def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
+    def __init__(self, delay: float = 0.0, fail: bool = False,
+                 delays: dict[str, float] | None = None) -> None:
         self.delay = delay
+        self.delays = delays or {}  # per text, overriding ``delay``
         self.fail = fail
         self.calls: list[Inbound] = []
         self.running: dict[str, int] = {}
@@ -44,8 +46,9 @@ class Echo:
         self.max_total = max(self.max_total, sum(self.running.values()))
         try:
             seen = list(conv.data.get("seen", []))
-            if self.delay:
-                await asyncio.sleep(self.delay)
+            delay = self.delays.get(inbound.text, self.delay)
+            if delay:
+                await asyncio.sleep(delay)
             if self.fail:
                 raise RuntimeError("handler bug")
             conv.data["seen"] = [*seen, inbound.text]
@@ -504,12 +507,7 @@ async def test_retries_in_a_users_queue_keep_arrival_order(
 ) -> None:
     """Z (slow), A, A again, B, B again, C: the handler sees Z, A, B, C in that order."""
 
-    class Ordered(Echo):
-        async def __call__(self, inbound: Inbound, conv: Conversation) -> list[Outbound]:
-            self.delay = 0.3 if inbound.text == "Z" else 0.0
-            return await super().__call__(inbound, conv)
-
-    echo = Ordered()
+    echo = Echo(delays={"Z": 0.3})
     client = await make_client(handler=echo, store=store)
     signed = {name: SIGNER.sign(text_xml("oRetryOrder", name)) for name in "ZABC"}
     plan = ["Z", "A", "A", "B", "B", "C"]
@@ -612,12 +610,8 @@ async def test_late_reply_reaches_the_user_before_the_next_messages(
     base, state = platform
     state.follow(APP_ID, "oLate")
 
-    class SlowFirst(Echo):
-        async def __call__(self, inbound: Inbound, conv: Conversation) -> list[Outbound]:
-            self.delay = 0.5 if inbound.text == "A" else 0.0
-            return await super().__call__(inbound, conv)
-
-    client = await make_client(handler=SlowFirst(), wechat_api_base=base, reply_budget=0.2)
+    client = await make_client(handler=Echo(delays={"A": 0.5}), wechat_api_base=base,
+                               reply_budget=0.2)
     first = asyncio.create_task(post(client, text_xml("oLate", "A")))
     await asyncio.sleep(0.25)
     _, second = await post(client, text_xml("oLate", "B"))
@@ -638,12 +632,7 @@ async def test_hung_handler_does_not_block_the_user_forever(
     base, state = platform
     state.follow(APP_ID, "oHang")
 
-    class HangOnce(Echo):
-        async def __call__(self, inbound: Inbound, conv: Conversation) -> list[Outbound]:
-            self.delay = 100.0 if inbound.text == "hang" else 0.0
-            return await super().__call__(inbound, conv)
-
-    echo = HangOnce()
+    echo = Echo(delays={"hang": 100.0})
     client = await make_client(handler=echo, wechat_api_base=base, reply_budget=0.2,
                                lock_ttl=1.0)
     _, first = await post(client, text_xml("oHang", "hang"))
