@@ -18,8 +18,10 @@ from handlers.router import Handler, Router
 from handlers.texts import Texts
 from storage import db
 from storage.base import Store
+from storage.channels import Consents
 from storage.keys import KeyBuilder
 from storage.memory import MemoryStore
+from storage.outbox import Outbox
 from storage.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
@@ -39,8 +41,25 @@ READY_TIMEOUT = 2.0
 HandlerFactory = Callable[[web.Application], Handler]
 
 
+class _Reports:
+    """Delivery reports from the platform: template outcomes to the outbox, consents to
+    the store."""
+
+    def __init__(self, outbox: Outbox, consents: Consents) -> None:
+        self._outbox = outbox
+        self._consents = consents
+
+    async def template_finished(self, account: str, msgid: int, status: str) -> bool:
+        return await self._outbox.template_finished(account, msgid, status)
+
+    async def consents(self, account: str, openid: str, accepted: list[str],
+                       rejected: list[str]) -> None:
+        await self._consents.record(account, openid, accepted, rejected)
+
+
 def default_handler(app: web.Application) -> Handler:
-    return Router(app[TEXTS], db.Citizens(app[ENGINE]))
+    reports = _Reports(Outbox(app[ENGINE]), Consents(app[STORE], app[KEYS]))
+    return Router(app[TEXTS], db.Citizens(app[ENGINE]), reports)
 
 
 def create_app(

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -94,6 +95,62 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from scheduler.service import run_scheduler
+
+    try:
+        settings = load_settings()
+        _logging(settings.log_level)
+        asyncio.run(run_scheduler(settings, interval=args.interval))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from storage import db
+    from storage.outbox import FINISHED, STATUSES, Outbox
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    _logging("WARNING")
+
+    async def run() -> int:
+        engine = db.make_engine(settings.database_url)
+        outbox = Outbox(engine)
+        try:
+            if args.outbox_command == "list":
+                bad = [s for s in args.status if s not in STATUSES]
+                if bad:
+                    return _fail(f"unknown status {bad[0]!r}; one of {', '.join(STATUSES)}")
+                counts = await outbox.counts()
+                print("  ".join(f"{k}={counts[k]}" for k in STATUSES if k in counts)
+                      or "the outbox is empty")
+                for push in await outbox.list(statuses=args.status, limit=args.limit):
+                    print(f"{push.id:>8}  {push.status:<9} {push.channel or '-':<9} "
+                          f"{push.account}/{push.openid}  {push.purpose}  tries={push.attempts}"
+                          f"  {push.reason or ''}")
+            elif args.outbox_command == "retry":
+                print(f"requeued {await outbox.requeue(args.ids)} push(es)")
+            else:
+                bad = [s for s in args.status if s not in FINISHED]
+                if bad:
+                    return _fail(f"cannot purge {bad[0]!r} pushes: only {', '.join(FINISHED)}")
+                count = await outbox.purge(statuses=args.status,
+                                           older_than=timedelta(days=args.older_than_days))
+                print(f"purged {count} push(es)")
+            return 0
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except Exception as exc:
+        return _fail(f"outbox: {type(exc).__name__}: {exc}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lianxin", description="连心 WeChat chatbot")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +163,25 @@ def build_parser() -> argparse.ArgumentParser:
     up = dbsub.add_parser("upgrade", help="apply migrations")
     up.add_argument("revision", nargs="?", default="head")
     dbp.set_defaults(func=cmd_db)
+
+    sched = sub.add_parser("scheduler", help="run the outbox delivery (and later jobs)")
+    sched.add_argument("--interval", type=float, default=1.0,
+                       help="seconds between delivery rounds (default 1)")
+    sched.set_defaults(func=cmd_scheduler)
+
+    out = sub.add_parser("outbox", help="see and requeue pushes")
+    outsub = out.add_subparsers(dest="outbox_command", required=True)
+    listp = outsub.add_parser("list", help="counts by status and the latest pushes")
+    listp.add_argument("--status", action="append", default=[],
+                       help="only this status (repeatable), e.g. pending, dead, uncertain")
+    listp.add_argument("--limit", type=int, default=50)
+    retry = outsub.add_parser("retry", help="queue failed, dead, uncertain or pending pushes "
+                              "again")
+    retry.add_argument("ids", type=int, nargs="+")
+    purge = outsub.add_parser("purge", help="delete old finished pushes")
+    purge.add_argument("--status", action="append", default=[], required=True)
+    purge.add_argument("--older-than-days", type=float, default=30.0)
+    out.set_defaults(func=cmd_outbox)
 
     from bot.devplatform import cli as dev_cli
 

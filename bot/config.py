@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEXTS = REPO_ROOT / "config" / "texts.toml"
+DEFAULT_DELIVERY = REPO_ROOT / "config" / "delivery.toml"
 REAL_WECHAT_API = "https://api.weixin.qq.com"
 ASYNC_DRIVERS = frozenset({"sqlite+aiosqlite", "postgresql+asyncpg"})
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -56,6 +57,8 @@ class Settings(BaseSettings):
 
     accounts_file: Path | None = None
     texts_file: Path = DEFAULT_TEXTS
+    delivery_file: Path = DEFAULT_DELIVERY
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
 
     timestamp_window: int = Field(default=300, ge=1)
     reply_budget: float = Field(default=4.0, gt=0, le=4.8)
@@ -217,3 +220,51 @@ def load_accounts(settings: Settings) -> list[Account]:
             )
         )
     return accounts
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose:
+    """How pushes of one purpose may reach a user besides customer-service messages."""
+
+    name: str
+    template_id: str | None
+    subscribe_template_id: str | None
+    fields: dict[str, str]  # template key → the push field that fills it
+
+
+def load_delivery(path: Path) -> dict[str, Purpose]:
+    """The delivery config (``LIANXIN_DELIVERY_FILE``); :class:`ConfigError` names the fault."""
+    where = f"LIANXIN_DELIVERY_FILE {path}"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: file not found") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    table = data.get("purposes")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: needs [purposes.NAME] tables")
+    purposes: dict[str, Purpose] = {}
+    for name, entry in table.items():
+        here = f"{where}: [purposes.{name}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{here}: must be a table")
+        unknown = set(entry) - {"template_id", "subscribe_template_id", "fields"}
+        if unknown:
+            raise ConfigError(f"{here}: unknown key {sorted(unknown)[0]}")
+        ids: dict[str, str | None] = {}
+        for key in ("template_id", "subscribe_template_id"):
+            value = entry.get(key)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ConfigError(f"{here}: {key} must be a non-empty string")
+            ids[key] = value
+        fields = entry.get("fields", {})
+        if not isinstance(fields, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in fields.items()
+        ):
+            raise ConfigError(f"{here}: fields must map template keys to field names")
+        if (ids["template_id"] or ids["subscribe_template_id"]) and not fields:
+            raise ConfigError(f"{here}: a template needs fields")
+        purposes[name] = Purpose(name, ids["template_id"], ids["subscribe_template_id"],
+                                 dict(fields))
+    return purposes

@@ -37,10 +37,11 @@ from bot.wechat_codec import (
     signature_ok,
     to_inbound,
 )
+from domain.delivery import Window, window_opened_by
 from domain.messages import Inbound, Outbound, split_text
 from flows.context import Conversation
 from handlers.router import Handler
-from storage.base import LockTimeout, Store
+from storage.base import LockTimeout, Store, WindowUpdate
 from storage.keys import KeyBuilder
 
 log = logging.getLogger(__name__)
@@ -321,7 +322,7 @@ class Callback:
             nonce_ttl=2 * settings.timestamp_window, dedupe_key=dedupe_key,
             dedupe_ttl=settings.reply_budget + _LEASE_GRACE,
             lock_key=lock_key if turn.is_free else None, lock_ttl=settings.lock_ttl,
-            state_key=state_key,
+            state_key=state_key, window=self._window_update(inbound),
         )
         if admission.verdict == "replay":
             raise Reject(403, "nonce replayed with a different body")
@@ -354,6 +355,18 @@ class Callback:
             return outbounds[:1]
         task.result()  # the task failed before it could answer: raise its error here
         return []
+
+    def _window_update(self, inbound: Inbound) -> WindowUpdate | None:
+        """What this message does to the user's customer-service window (outbox rules)."""
+        interaction = window_opened_by(inbound.kind, inbound.event)
+        if interaction is not None:
+            window = Window(time.time(), interaction)
+            return WindowUpdate(self._keys.window(self.account.name, inbound.user, interaction),
+                                window.to_json(), window.limits()[0])
+        if inbound.event == "unsubscribe":
+            return WindowUpdate(self._keys.window(self.account.name, inbound.user, "message"),
+                                None)
+        return None
 
     async def _await_first(self, reply_key: str, deadline: float) -> list[Outbound]:
         """A duplicate: wait for the first try's answer, within our own budget."""

@@ -254,6 +254,10 @@ def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
         if event == "templatesendjobfinish":
             payload["status"] = _text(fields.get("Status"))
             payload["msg_id"] = _text(fields.get("MsgID") or fields.get("MsgId"))
+        if event in ("subscribe_msg_popup_event", "subscribe_msg_change_event"):
+            accepted, rejected = _consents(fields)
+            payload["accepted"] = ",".join(accepted)
+            payload["rejected"] = ",".join(rejected)
     else:
         payload = {"type": msg_type}
 
@@ -266,6 +270,28 @@ def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
         message_id=msg_id,
     )
     return inbound, Envelope(fields["ToUserName"], fields["FromUserName"], dedupe_key)
+
+
+def _consents(fields: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Template ids the user accepted and rejected in a subscribe-message popup or change.
+
+    WeChat's own example wraps the change event in the popup element, so both are read.
+    """
+    accepted: list[str] = []
+    rejected: list[str] = []
+    for wrapper in ("SubscribeMsgPopupEvent", "SubscribeMsgChangeEvent"):
+        block = fields.get(wrapper)
+        if not isinstance(block, dict):
+            continue
+        items = block.get("List")
+        for item in items if isinstance(items, list) else [items]:
+            if not isinstance(item, dict):
+                continue
+            template_id = _text(item.get("TemplateId")).strip()
+            status = _text(item.get("SubscribeStatusString")).strip().lower()
+            if template_id and "," not in template_id:
+                (accepted if status == "accept" else rejected).append(template_id)
+    return accepted, rejected
 
 
 def render_reply(outbound: Outbound, envelope: Envelope) -> str:

@@ -11,7 +11,8 @@ from handlers.texts import Texts
 HELP_WORDS = frozenset({"帮助", "help", "?", "？", "菜单", "使用说明"})
 SILENT_EVENTS = frozenset(
     {"unsubscribe", "view", "location", "templatesendjobfinish", "masssendjobfinish",
-     "view_miniprogram"}
+     "view_miniprogram", "subscribe_msg_popup_event", "subscribe_msg_change_event",
+     "subscribe_msg_sent_event"}
 )
 WELCOME_EVENTS = frozenset({"subscribe", "subscribe_scan"})
 
@@ -30,10 +31,21 @@ class Subscriptions(Protocol):
     async def set_subscribed(self, account: str, openid: str, subscribed: bool) -> None: ...
 
 
+class DeliveryReports(Protocol):
+    """Where the platform's reports on outgoing messages go (the outbox, the consents)."""
+
+    async def template_finished(self, account: str, msgid: int, status: str) -> bool: ...
+
+    async def consents(self, account: str, openid: str, accepted: list[str],
+                       rejected: list[str]) -> None: ...
+
+
 class Router:
-    def __init__(self, texts: Texts, subscriptions: Subscriptions | None = None) -> None:
+    def __init__(self, texts: Texts, subscriptions: Subscriptions | None = None,
+                 reports: DeliveryReports | None = None) -> None:
         self._texts = texts
         self._subscriptions = subscriptions
+        self._reports = reports
 
     async def __call__(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
         conversation.messages += 1
@@ -44,12 +56,27 @@ class Router:
                 await self._subscriptions.set_subscribed(
                     inbound.account, inbound.user, inbound.event != "unsubscribe"
                 )
+            await self._report(inbound)
             return self._on_event(inbound, conversation)
         if inbound.kind == "text":
             if inbound.text.lower() in HELP_WORDS:
                 return [Outbound.of_text(self._texts("help"))]
             return [Outbound.of_text(self._texts("unrecognised"))]
         return [Outbound.of_text(self._texts("not_text"))]
+
+    async def _report(self, inbound: Inbound) -> None:
+        if self._reports is None:
+            return
+        payload = inbound.payload
+        if inbound.event == "templatesendjobfinish":
+            msgid = payload.get("msg_id")
+            if isinstance(msgid, str) and msgid.isascii() and msgid.isdigit():
+                await self._reports.template_finished(
+                    inbound.account, int(msgid), str(payload.get("status", "")))
+        elif inbound.event in ("subscribe_msg_popup_event", "subscribe_msg_change_event"):
+            accepted = [t for t in str(payload.get("accepted", "")).split(",") if t]
+            rejected = [t for t in str(payload.get("rejected", "")).split(",") if t]
+            await self._reports.consents(inbound.account, inbound.user, accepted, rejected)
 
     def _on_event(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
         event = inbound.event

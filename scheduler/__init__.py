@@ -1,0 +1,1 @@
+"""Periodic work: the outbox delivery job (later: SLA sweeps, reminders, surveys, reports)."""

@@ -54,6 +54,15 @@ class Admission:
     state: JSON | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class WindowUpdate:
+    """Set ``key`` to ``value`` for ``ttl`` s, or delete it when ``value`` is ``None``."""
+
+    key: str
+    value: JSON | None
+    ttl: float = 1.0
+
+
 class Store(ABC):
     """A small key/value store with TTLs and exclusive locks."""
 
@@ -78,6 +87,11 @@ class Store(ABC):
     @abstractmethod
     async def unlock(self, key: str, token: str) -> bool:
         """Release the lock if ``token`` still holds it; ``False`` if it had expired."""
+
+    @abstractmethod
+    async def incr(self, key: str, ttl: float) -> int:
+        """Add one to the counter ``key`` (0 if absent) and return it; the first increment
+        sets the expiry."""
 
     @abstractmethod
     async def ping(self) -> None:
@@ -122,11 +136,12 @@ class Store(ABC):
     async def admit(
         self, *, nonce_key: str, body_digest: str, nonce_ttl: float, dedupe_key: str,
         dedupe_ttl: float, lock_key: str | None = None, lock_ttl: float = 60.0,
-        state_key: str | None = None,
+        state_key: str | None = None, window: WindowUpdate | None = None,
     ) -> Admission:
         """Nonce replay check, dedupe mark, and (if ``lock_key``) try the lock and read state.
 
-        A replay or duplicate leaves no dedupe mark or lock behind.
+        A new message also applies ``window`` (the user's customer-service window). A
+        replay or duplicate leaves no dedupe mark, lock or window change behind.
         """
         if not await self.set_if_absent(nonce_key, body_digest, nonce_ttl) and (
             await self.get(nonce_key) != body_digest
@@ -134,6 +149,11 @@ class Store(ABC):
             return Admission("replay")
         if not await self.set_if_absent(dedupe_key, 1, dedupe_ttl):
             return Admission("duplicate")
+        if window is not None:
+            if window.value is None:
+                await self.delete(window.key)
+            else:
+                await self.set(window.key, window.value, window.ttl)
         if lock_key is None or state_key is None:
             return Admission("new")
         token = await self.try_lock(lock_key, lock_ttl)

@@ -40,6 +40,18 @@ class KeyBuilder:
     def user_lock(self, account: str, user: str) -> str:
         return self._key("lock", "user", account, user)
 
+    def window(self, account: str, user: str, interaction: str) -> str:
+        """The user's customer-service window opened by a message or by an event."""
+        return self._key("window", account, user, interaction)
+
+    def custom_sent(self, account: str, user: str, opened_at: float) -> str:
+        """Customer-service messages sent within one window (a new window, a new count)."""
+        return self._key("sent", account, user, f"{opened_at:.3f}")
+
+    def consent(self, account: str, user: str, template_id: str) -> str:
+        """A one-time subscribe-message consent for one template."""
+        return self._key("consent", account, user, template_id)
+
     def token(self, app_id: str) -> str:
         return self._key("token", app_id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import time
 
-from storage.base import JSON, Admission, Store, decode, encode
+from storage.base import JSON, Admission, Store, WindowUpdate, decode, encode
 
 
 class MemoryStore(Store):
@@ -93,7 +93,7 @@ class MemoryStore(Store):
     async def admit(
         self, *, nonce_key: str, body_digest: str, nonce_ttl: float, dedupe_key: str,
         dedupe_ttl: float, lock_key: str | None = None, lock_ttl: float = 60.0,
-        state_key: str | None = None,
+        state_key: str | None = None, window: WindowUpdate | None = None,
     ) -> Admission:
         """The base class's steps without awaiting between them (one process, no I/O)."""
         digest = encode(body_digest)
@@ -105,6 +105,11 @@ class MemoryStore(Store):
         if self._live(dedupe_key) is not None:
             return Admission("duplicate")
         self._put(dedupe_key, "1", dedupe_ttl)
+        if window is not None:
+            if window.value is None:
+                self._drop(window.key)
+            else:
+                self._put(window.key, encode(window.value), window.ttl)
         if lock_key is None or state_key is None or self._live(lock_key) is not None:
             return Admission("new")
         token = self.new_token()
@@ -125,6 +130,18 @@ class MemoryStore(Store):
             self._put(dedupe_key, "1", dedupe_ttl)
         if self._live(lock_key) == encode(lock_token):
             self._drop(lock_key)
+
+    async def incr(self, key: str, ttl: float) -> int:
+        raw = self._live(key)
+        value = (decode(raw) if raw is not None else 0) + 1
+        expires = self._expires.get(key)
+        self._put(key, encode(value), ttl)
+        if raw is not None:  # keep the first increment's expiry
+            if expires is None:
+                self._expires.pop(key, None)
+            else:
+                self._expires[key] = expires
+        return int(value)
 
     async def ping(self) -> None:
         return None

@@ -9,7 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from storage.base import JSON, Admission, Store, decode, encode
+from storage.base import JSON, Admission, Store, WindowUpdate, decode, encode
 
 _UNLOCK = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -19,8 +19,9 @@ return 0
 """
 
 
-# KEYS: nonce, dedupe, lock, state
-# ARGV: body digest, nonce ttl ms, dedupe ttl ms, lock token, lock ttl ms, take lock (1/0)
+# KEYS: nonce, dedupe, lock, state, window
+# ARGV: body digest, nonce ttl ms, dedupe ttl ms, lock token, lock ttl ms, take lock (1/0),
+#       window: 'set' / 'del' / '', window value, window ttl ms
 _ADMIT = """
 if not redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2], 'nx') then
     if redis.call('get', KEYS[1]) ~= ARGV[1] then
@@ -29,6 +30,11 @@ if not redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2], 'nx') then
 end
 if not redis.call('set', KEYS[2], '1', 'px', ARGV[3], 'nx') then
     return {'duplicate'}
+end
+if ARGV[7] == 'set' then
+    redis.call('set', KEYS[5], ARGV[8], 'px', ARGV[9])
+elseif ARGV[7] == 'del' then
+    redis.call('del', KEYS[5])
 end
 if ARGV[6] == '1' and redis.call('set', KEYS[3], ARGV[4], 'px', ARGV[5], 'nx') then
     return {'new', '1', redis.call('get', KEYS[4])}
@@ -57,6 +63,15 @@ return 1
 
 
 SOCKET_TIMEOUT = 1.5
+
+
+_INCR = """
+local value = redis.call('incr', KEYS[1])
+if value == 1 then
+    redis.call('pexpire', KEYS[1], ARGV[1])
+end
+return value
+"""
 
 
 def _px(ttl: float | None) -> int | None:
@@ -131,6 +146,7 @@ class RedisStore(Store):
         self._admit: Any = redis.register_script(_ADMIT)
         self._commit: Any = redis.register_script(_COMMIT)
         self._batch = _ScriptBatcher(redis)
+        self._incr: Any = redis.register_script(_INCR)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -162,16 +178,23 @@ class RedisStore(Store):
     async def admit(
         self, *, nonce_key: str, body_digest: str, nonce_ttl: float, dedupe_key: str,
         dedupe_ttl: float, lock_key: str | None = None, lock_ttl: float = 60.0,
-        state_key: str | None = None,
+        state_key: str | None = None, window: WindowUpdate | None = None,
     ) -> Admission:
-        """One round trip: nonce, dedupe, and the lock with the state read under it."""
+        """One round trip: nonce, dedupe, window, and the lock with the state read under it."""
         take = lock_key is not None and state_key is not None
         token = self.new_token()
+        if window is None:
+            window_args: list[Any] = ["", "", 1]
+        elif window.value is None:
+            window_args = ["del", "", 1]
+        else:
+            window_args = ["set", encode(window.value), _px(window.ttl)]
         answer = await self._batch.call(
             self._admit,
-            [nonce_key, dedupe_key, lock_key or dedupe_key, state_key or dedupe_key],
+            [nonce_key, dedupe_key, lock_key or dedupe_key, state_key or dedupe_key,
+             window.key if window is not None else dedupe_key],
             [encode(body_digest), _px(nonce_ttl), _px(dedupe_ttl), encode(token),
-             _px(lock_ttl), "1" if take else "0"],
+             _px(lock_ttl), "1" if take else "0", *window_args],
         )
         verdict = answer[0].decode() if isinstance(answer[0], bytes) else str(answer[0])
         if verdict == "replay":
@@ -197,6 +220,10 @@ class RedisStore(Store):
              _px(reply_ttl), encode(lock_token),
              "" if dedupe_key is None else str(_px(dedupe_ttl))],
         )
+
+    async def incr(self, key: str, ttl: float) -> int:
+        value = int(await self._incr(keys=[key], args=[_px(ttl)]))
+        return value
 
     async def ping(self) -> None:
         await self._redis.ping()

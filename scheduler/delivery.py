@@ -1,0 +1,218 @@
+"""The delivery worker: takes pushes from the outbox and sends each by the channel the
+platform allows at that moment, retrying what can be retried and saying why for the rest.
+
+Several workers may run at once (on PostgreSQL): the outbox hands each the head of a
+user's queue only, so a user's pushes go out in order and no push is held by two workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bot.config import Purpose
+from bot.wechat_api import WeChatAPIError, WeChatClient
+from bot.wechat_fields import FieldError
+from domain.delivery import (
+    Channel,
+    Decision,
+    Route,
+    Window,
+    backoff,
+    choose_channel,
+)
+from storage.base import Store
+from storage.keys import KeyBuilder
+from storage.outbox import Claimed, Outbox
+
+log = logging.getLogger(__name__)
+
+# errcodes worth another try later, with backoff: busy, network, token, daily/minute quota
+TRANSIENT = frozenset({-1, -2, -3, 40001, 42001, 45009, 45011})
+PENDING_RECHECK = 5.0  # seconds between looks at a push waiting for the user to write
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        outbox: Outbox,
+        store: Store,
+        keys: KeyBuilder,
+        clients: Mapping[str, WeChatClient],
+        purposes: Mapping[str, Purpose],
+        *,
+        name: str,
+        max_attempts: int = 8,
+        lease: float = 60.0,
+        batch: int = 50,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._outbox = outbox
+        self._store = store
+        self._keys = keys
+        self._clients = clients
+        self._purposes = purposes
+        self.name = name
+        self._max_attempts = max_attempts
+        self._lease = lease
+        self._batch = batch
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    async def run_once(self) -> int:
+        """Claim due pushes and deliver them concurrently (one per user); how many taken."""
+        claimed = await self._outbox.claim(self.name, limit=self._batch, lease=self._lease)
+        if claimed:
+            await asyncio.gather(*(self._deliver_safely(push) for push in claimed))
+        return len(claimed)
+
+    async def drain(self, *, rounds: int = 1000) -> None:
+        """Run until nothing is due (tests and ``lianxin outbox`` tools)."""
+        for _ in range(rounds):
+            if not await self.run_once():
+                return
+
+    async def _deliver_safely(self, push: Claimed) -> None:
+        try:
+            await self._deliver(push)
+        except Exception as exc:  # a bug or the database: leave it to the lease, say why
+            log.exception("push %s: delivery failed unexpectedly", push.id)
+            await self._retry(push, f"internal error: {type(exc).__name__}")
+
+    async def _deliver(self, push: Claimed) -> None:
+        client = self._clients.get(push.account)
+        purpose = self._purposes.get(push.purpose)
+        if client is None or purpose is None:
+            what = "account" if client is None else "purpose"
+            await self._outbox.give_up(push.id, self.name, "failed", f"unknown {what}")
+            return
+        route = Route(purpose.template_id, purpose.subscribe_template_id)
+        if push.status_before == "sending":  # the last worker stopped mid-send
+            if push.channel_before == "template":
+                # safe to send again: the platform dedupes the client_msg_id
+                await self._send(push, purpose, Decision("template", "resent after a "
+                                 "worker stopped mid-send (same client_msg_id)"), client)
+                return
+            if push.channel_before is not None:
+                await self._outbox.give_up(
+                    push.id, self.name, "uncertain",
+                    f"a worker stopped while sending by {push.channel_before}, which has no "
+                    "idempotency key: it may or may not have arrived; requeue to send again")
+                return
+        excluded: set[Channel] = set()
+        while True:
+            decision = await self._decide(push, route, frozenset(excluded))
+            if decision.channel is None:
+                await self._outbox.retry_later(push.id, self.name, decision.reason,
+                                               PENDING_RECHECK, status="pending")
+                return
+            outcome = await self._send(push, purpose, decision, client)
+            if outcome is None:
+                return
+            excluded.add(outcome)  # that door turned out closed: try the next one
+
+    async def _decide(self, push: Claimed, route: Route,
+                      exclude: frozenset[Channel]) -> Decision:
+        windows: list[tuple[Window, int]] = []
+        if "custom" not in exclude:
+            for interaction in ("message", "event"):
+                window = Window.from_json(await self._store.get(
+                    self._keys.window(push.account, push.openid, interaction)))
+                if window is not None:
+                    sent = await self._store.get(
+                        self._keys.custom_sent(push.account, push.openid, window.opened_at))
+                    windows.append((window, sent if isinstance(sent, int) else 0))
+        consented = bool(route.subscribe_template_id) and bool(await self._store.get(
+            self._keys.consent(push.account, push.openid, route.subscribe_template_id or "")))
+        decision = choose_channel(now=self._clock(), windows=windows, route=route,
+                                  consented=consented, exclude=exclude)
+        if decision.channel == "custom" and decision.window is not None:
+            window = decision.window
+            used = await self._store.incr(
+                self._keys.custom_sent(push.account, push.openid, window.opened_at),
+                ttl=window.limits()[0] + 60)
+            if used > window.quota:  # another worker took the last slot meanwhile
+                return await self._decide(push, route, exclude | {"custom"})
+        return decision
+
+    async def _send(self, push: Claimed, purpose: Purpose, decision: Decision,
+                    client: WeChatClient) -> Channel | None:
+        """Send by ``decision.channel``; the channel to exclude if that door was closed."""
+        channel = decision.channel
+        assert channel is not None
+        if not await self._outbox.about_to_send(push.id, self.name, channel):
+            log.warning("push %s: lost its claim before sending", push.id)
+            return None
+        msgid: int | None = None
+        try:
+            if channel == "custom":
+                await client.send_text(push.openid, push.text)
+            elif channel == "template":
+                assert purpose.template_id is not None
+                msgid = await client.send_template(
+                    push.openid, purpose.template_id, _data(purpose, push.fields),
+                    client_msg_id=push.idempotency_key)
+            else:
+                assert purpose.subscribe_template_id is not None
+                await client.send_subscribe(push.openid, purpose.subscribe_template_id,
+                                            _data(purpose, push.fields))
+                # one-time consent: used up by this send
+                await self._store.delete(self._keys.consent(
+                    push.account, push.openid, purpose.subscribe_template_id))
+        except FieldError as exc:
+            await self._outbox.give_up(push.id, self.name, "failed", f"{channel}: {exc}")
+            return None
+        except WeChatAPIError as exc:
+            return await self._on_error(push, channel, decision, exc)
+        await self._outbox.sent(push.id, self.name, channel, decision.reason, msgid)
+        return None
+
+    async def _on_error(self, push: Claimed, channel: Channel, decision: Decision,
+                        exc: WeChatAPIError) -> Channel | None:
+        code = exc.errcode
+        if channel == "custom" and code == 45015 and decision.window is not None:
+            # the platform says the window is closed: believe it, then try another door
+            await self._store.delete(self._keys.window(
+                push.account, push.openid, decision.window.interaction))
+            return "custom"
+        if channel == "custom" and code == 45047 and decision.window is not None:
+            key = self._keys.custom_sent(push.account, push.openid, decision.window.opened_at)
+            await self._store.set(key, decision.window.quota, ttl=decision.window.limits()[0])
+            return "custom"
+        if channel == "subscribe" and code == 43101:  # consent used up or withdrawn
+            route_id = self._purposes[push.purpose].subscribe_template_id or ""
+            await self._store.delete(self._keys.consent(push.account, push.openid, route_id))
+            return "subscribe"
+        if code in TRANSIENT or code not in _PERMANENT:
+            await self._retry(push, f"{channel}: errcode {code}: {exc.errmsg}")
+            return None
+        await self._outbox.give_up(push.id, self.name, "failed",
+                                   f"{channel}: errcode {code}: {exc.errmsg}")
+        return None
+
+    async def _retry(self, push: Claimed, reason: str) -> None:
+        if push.attempts >= self._max_attempts:
+            await self._outbox.give_up(push.id, self.name, "dead",
+                                       f"gave up after {push.attempts} tries: {reason}")
+            return
+        delay = backoff(push.attempts, rng=self._rng)
+        await self._outbox.retry_later(push.id, self.name, reason, delay)
+
+
+# refused for good: invalid user, not following, bad template or arguments, unauthorized
+_PERMANENT = frozenset({40003, 40037, 40036, 43004, 47003, 48001, 45008, 40007, 43116})
+
+
+def _data(purpose: Purpose, fields: Mapping[str, Any]) -> dict[str, str]:
+    data: dict[str, str] = {}
+    for key, field in purpose.fields.items():
+        value = fields.get(field)
+        if value is None or value == "":
+            raise FieldError(key, f"the push has no {field!r}")
+        data[key] = str(value)
+    return data

@@ -1,0 +1,214 @@
+"""The outbox: pushes written with the change that causes them, claimed by workers.
+
+Several workers may run at once. A worker claims only the *head* of each user's queue
+(the oldest push not yet finished), so one user's pushes go out in the order they were
+made; on PostgreSQL the claim uses ``FOR UPDATE SKIP LOCKED`` so workers never wait on or
+take each other's rows, and every state change after it is conditional on the claim still
+being the worker's (a worker whose lease ran out cannot overwrite its successor).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
+
+from storage.models import Push
+
+UNFINISHED = ("queued", "sending", "pending")
+FINISHED = ("sent", "delivered", "failed", "dead", "blocked", "uncertain")
+STATUSES = UNFINISHED + FINISHED
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_key() -> str:
+    """An idempotency key: also the template message's ``client_msg_id``."""
+    return "lx" + secrets.token_hex(15)
+
+
+def add_push(
+    session: AsyncSession, *, account: str, openid: str, purpose: str, text: str,
+    fields: dict[str, str] | None = None, idempotency_key: str | None = None,
+) -> Push:
+    """Queue a push in the caller's transaction: it exists exactly when the change does."""
+    now = utcnow()
+    push = Push(
+        account=account, openid=openid, purpose=purpose, text=text, fields=dict(fields or {}),
+        idempotency_key=idempotency_key or new_key(), status="queued", attempts=0,
+        next_attempt_at=now, created_at=now,
+    )
+    session.add(push)
+    return push
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A push a worker holds, with what the last holder left behind."""
+
+    id: int
+    account: str
+    openid: str
+    purpose: str
+    text: str
+    fields: dict[str, Any]
+    idempotency_key: str
+    status_before: str  # queued, pending, or sending (a dead worker's lease ran out)
+    channel_before: str | None
+    attempts: int
+
+
+class Outbox:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._skip_locked = engine.dialect.name == "postgresql"
+
+    async def add(self, **values: Any) -> int:
+        """Queue one push in its own transaction (tools and tests; the domain uses add_push)."""
+        async with self._sessions.begin() as session:
+            push = add_push(session, **values)
+            await session.flush()
+            return push.id
+
+    # -- workers --------------------------------------------------------------------------
+
+    async def claim(self, worker: str, *, limit: int, lease: float,
+                    now: datetime | None = None) -> list[Claimed]:
+        """Take up to ``limit`` due heads of users' queues for ``lease`` seconds."""
+        now = now or utcnow()
+        earlier = aliased(Push)
+        blocked_by_earlier = exists().where(
+            earlier.account == Push.account, earlier.openid == Push.openid,
+            earlier.id < Push.id, earlier.status.in_(UNFINISHED),
+        )
+        due = or_(
+            and_(Push.status.in_(("queued", "pending")), Push.next_attempt_at <= now),
+            and_(Push.status == "sending", Push.lease_until < now),
+        )
+        query = (select(Push).where(due, ~blocked_by_earlier).order_by(Push.id).limit(limit))
+        if self._skip_locked:
+            query = query.with_for_update(skip_locked=True, of=Push)
+        claimed: list[Claimed] = []
+        async with self._sessions.begin() as session:
+            rows = (await session.scalars(query)).all()
+            for row in rows:
+                result = await session.execute(
+                    update(Push)
+                    .where(Push.id == row.id, Push.status == row.status,
+                           Push.worker.is_(None) if row.worker is None
+                           else Push.worker == row.worker)
+                    .values(status="sending", worker=worker,
+                            lease_until=now + timedelta(seconds=lease),
+                            attempts=Push.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    continue  # another worker got it first (SQLite has no row locks)
+                claimed.append(Claimed(
+                    row.id, row.account, row.openid, row.purpose, row.text, dict(row.fields),
+                    row.idempotency_key, row.status, row.channel, row.attempts + 1,
+                ))
+        return claimed
+
+    async def _update(self, push_id: int, holder: str, **values: Any) -> bool:
+        """Change a claimed push, only while ``holder`` still holds the claim."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Push)
+                .where(Push.id == push_id, Push.worker == holder, Push.status == "sending")
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    async def about_to_send(self, push_id: int, worker: str, channel: str) -> bool:
+        """Record the channel before calling the API, so a successor knows what was tried."""
+        return await self._update(push_id, worker, channel=channel)
+
+    async def sent(self, push_id: int, worker: str, channel: str, reason: str,
+                   template_msgid: int | None = None) -> bool:
+        return await self._update(push_id, worker, status="sent", channel=channel,
+                                  reason=reason, sent_at=utcnow(), lease_until=None,
+                                  template_msgid=template_msgid)
+
+    async def retry_later(self, push_id: int, worker: str, reason: str, delay: float,
+                          status: str = "queued") -> bool:
+        return await self._update(push_id, worker, status=status, reason=reason,
+                                  next_attempt_at=utcnow() + timedelta(seconds=delay),
+                                  lease_until=None, worker=None)
+
+    async def give_up(self, push_id: int, worker: str, status: str, reason: str) -> bool:
+        assert status in ("failed", "dead", "uncertain")
+        return await self._update(push_id, worker, status=status, reason=reason,
+                                  lease_until=None)
+
+    # -- delivery reports -----------------------------------------------------------------
+
+    async def template_finished(self, account: str, msgid: int, status: str) -> bool:
+        """Apply a TEMPLATESENDJOBFINISH report; ``False`` if no push has that msgid."""
+        if status == "success":
+            values: dict[str, Any] = {"status": "delivered", "delivered_at": utcnow()}
+        elif status.replace(" ", "").lower() == "failed:userblock":
+            values = {"status": "blocked", "reason": "the user blocked template messages"}
+        else:
+            values = {"status": "failed", "reason": f"template delivery failed: {status}"}
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Push)
+                .where(Push.account == account, Push.template_msgid == msgid)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    # -- operators ------------------------------------------------------------------------
+
+    async def list(self, *, statuses: Sequence[str] = (), limit: int = 50) -> list[Push]:
+        query = select(Push).order_by(Push.id.desc()).limit(limit)
+        if statuses:
+            query = query.where(Push.status.in_(statuses))
+        async with self._sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def counts(self) -> dict[str, int]:
+        async with self._sessions() as session:
+            rows = await session.execute(select(Push.status, func.count()).group_by(Push.status))
+            return {status: count for status, count in rows.all()}
+
+    async def requeue(self, ids: Sequence[int]) -> int:
+        """Queue finished-but-undelivered pushes again (failed, dead, uncertain, pending)."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(Push)
+                .where(Push.id.in_(ids),
+                       Push.status.in_(("failed", "dead", "uncertain", "pending")))
+                .values(status="queued", next_attempt_at=utcnow(), attempts=0, worker=None,
+                        lease_until=None, reason="requeued by an operator")
+                .execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def purge(self, *, statuses: Sequence[str], older_than: timedelta) -> int:
+        """Delete finished pushes older than ``older_than``; unfinished ones never."""
+        bad = [s for s in statuses if s not in FINISHED]
+        if bad:
+            raise ValueError(f"only finished pushes can be purged, not {bad[0]!r}")
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(Push).where(Push.status.in_(statuses),
+                                   Push.created_at < utcnow() - older_than)
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def get(self, push_id: int) -> Push | None:
+        async with self._sessions() as session:
+            return await session.get(Push, push_id)
