@@ -158,6 +158,7 @@ async def api(aiohttp_client: Any) -> Any:
 async def clocked_api(aiohttp_client: Any) -> tuple[Any, Clock]:
     clock = Clock()
     state = PlatformState([SAFE], clock=clock)
+    state.saw_message(APP_ID, "oUser")  # oUser wrote: the customer-service window is open
     return await aiohttp_client(create_api_app([SAFE], state=state)), clock
 
 
@@ -333,7 +334,7 @@ async def test_the_bots_client_refreshes_once_after_40001_and_42001(api: Any) ->
     ("good", b'"text"', 47001),
     ("good", b'{"touser": "oStranger", "msgtype": "text", "text": {"content": "x"}}', 40003),
     ("good", b'{"msgtype": "text", "text": {"content": "x"}}', 40003),
-    ("good", b'{"touser": "oGone", "msgtype": "text", "text": {"content": "x"}}', 43004),
+    ("good", b'{"touser": "oGone", "msgtype": "text", "text": {"content": "x"}}', 45015),
     ("good", b'{"touser": "oUser", "msgtype": "voice", "voice": {"media_id": "m"}}', 40008),
     ("good", b'{"touser": "oUser", "text": {"content": "x"}}', 40008),
     ("good", b'{"touser": "oUser", "msgtype": "text", "text": {"content": ""}}', 44004),

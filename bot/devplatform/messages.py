@@ -93,3 +93,52 @@ def build_click(
         f"<xml>{_head(to_user, from_user, 'event', create_time)}"
         f"<Event>{_cdata('CLICK')}</Event><EventKey>{_cdata(key)}</EventKey></xml>"
     )
+
+
+def build_scan(
+    to_user: str, from_user: str, scene: str, *, following: bool,
+    create_time: int | None = None,
+) -> str:
+    """A QR-code scan: ``SCAN`` with the scene for a follower, else a follow with
+    ``qrscene_`` + the scene (and the Ticket WeChat adds)."""
+    event, key = ("SCAN", scene) if following else ("subscribe", f"qrscene_{scene}")
+    return (
+        f"<xml>{_head(to_user, from_user, 'event', create_time)}"
+        f"<Event>{_cdata(event)}</Event><EventKey>{_cdata(key)}</EventKey>"
+        f"<Ticket>{_cdata('gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL2Rldg==')}</Ticket>"
+        "</xml>"
+    )
+
+
+def build_template_finish(
+    to_user: str, from_user: str, msg_id: int, status: str, *, create_time: int | None = None
+) -> str:
+    """TEMPLATESENDJOBFINISH: ``MsgID`` (capital D, as WeChat spells it) and ``Status``
+    (``success``, ``failed:user block``, ``failed: system failed``)."""
+    return (
+        f"<xml>{_head(to_user, from_user, 'event', create_time)}"
+        f"<Event>{_cdata('TEMPLATESENDJOBFINISH')}</Event>"
+        f"<MsgID>{msg_id}</MsgID><Status>{_cdata(status)}</Status></xml>"
+    )
+
+
+def build_subscribe_popup(
+    to_user: str,
+    from_user: str,
+    choices: list[tuple[str, str]],
+    *,
+    scene: int = 2,
+    create_time: int | None = None,
+) -> str:
+    """``subscribe_msg_popup_event``: one ``List`` per (template id, accept|reject)."""
+    items = "".join(
+        f"<List><TemplateId>{_cdata(template_id)}</TemplateId>"
+        f"<SubscribeStatusString>{_cdata(status)}</SubscribeStatusString>"
+        f"<PopupScene>{scene}</PopupScene></List>"
+        for template_id, status in choices
+    )
+    return (
+        f"<xml>{_head(to_user, from_user, 'event', create_time)}"
+        f"<Event>{_cdata('subscribe_msg_popup_event')}</Event>"
+        f"<SubscribeMsgPopupEvent>{items}</SubscribeMsgPopupEvent></xml>"
+    )

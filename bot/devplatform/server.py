@@ -5,12 +5,18 @@ Chat endpoints (for ``lianxin chat``; ``?account=NAME`` picks an account, defaul
 - ``GET /dev/healthz``;
 - ``GET /dev/chat/{user}``: the user's OpenID and the account's original id;
 - ``POST /dev/chat/{user}/send``: JSON ``{"kind": "text", "content": …}``, ``follow``,
-  ``unfollow``, ``click`` (``key``), ``location`` (``latitude``, ``longitude``, ``label``,
-  ``scale``), ``image`` (``data`` base64, or a multipart form with ``kind=image`` and a file
-  field ``image``); answers the passive reply the user sees;
-- ``GET /dev/chat/{user}/inbox?after=N&wait=S``: the customer-service messages the bot sent
-  the user after the first N, waiting up to S seconds (at most 25) for one to arrive;
+  ``unfollow``, ``click`` (``key``), ``scan`` (``scene``), ``subscribe`` (``template_id``:
+  accept one subscribe message, a ``subscribe_msg_popup_event``), ``location``
+  (``latitude``, ``longitude``, ``label``, ``scale``), ``image`` (``data`` base64, or a
+  multipart form with ``kind=image`` and a file field ``image``); answers the passive reply
+  the user sees;
+- ``GET /dev/chat/{user}/inbox?after=N&wait=S``: what the account pushed the user
+  (customer-service, template and subscribe messages) after the first N, waiting up to S
+  seconds (at most 25) for one to arrive;
+- ``GET /dev/chat/{user}/menu``: the account's menu (``null`` if none) and its templates;
 - ``GET /dev/media/{media_id}``: an uploaded image (the PicUrl of image messages).
+
+Admin: ``POST|GET|DELETE /dev/admin/faults`` (see :mod:`.api`).
 """
 
 from __future__ import annotations
@@ -26,9 +32,9 @@ import aiohttp
 from aiohttp import web
 
 from bot.config import Account
-from bot.devplatform.api import PLATFORM, add_api_routes
+from bot.devplatform.api import PLATFORM, add_api_routes, faults_middleware
 from bot.devplatform.identity import new_media_id, openid_for, original_id_for
-from bot.devplatform.state import PlatformState
+from bot.devplatform.state import TEMPLATE_EVENT_DELAY, PlatformState, Template
 from bot.devplatform.wechat_side import WECHAT_TIMEOUT, WECHAT_TRIES, CallbackClient, Delivery
 
 log = logging.getLogger(__name__)
@@ -67,26 +73,44 @@ def create_platform_app(
     reply_timeout: float = WECHAT_TIMEOUT,
     tries: int = WECHAT_TRIES,
     retry_delay: float = 0.5,
+    templates: list[Template] | None = None,
+    template_event_delay: float = TEMPLATE_EVENT_DELAY,
+    state: PlatformState | None = None,
 ) -> web.Application:
+    """Both sides for ``accounts``; ``state`` (default a new one with ``templates``) is
+    ``app[PLATFORM]``; the platform's own events (TEMPLATESENDJOBFINISH) go to the bot."""
     if not accounts:
         raise ValueError("the dev platform needs at least one account")
     missing = [a.name for a in accounts if a.name not in callback_urls]
     if missing:
         raise ValueError(f"no callback URL for account {missing[0]}")
-    app = web.Application(client_max_size=2 * MAX_IMAGE_BYTES)
-    state = PlatformState(accounts, token_ttl=token_ttl)
+    app = web.Application(client_max_size=2 * MAX_IMAGE_BYTES,
+                          middlewares=[faults_middleware])
+    if state is None:
+        state = PlatformState(accounts, token_ttl=token_ttl, templates=templates,
+                              template_event_delay=template_event_delay)
     app[PLATFORM] = state
+    platform = state
 
     async def session_ctx(app: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:
-            app[CALLBACKS] = {
+            clients = {
                 a.name: CallbackClient(
                     a, callback_urls[a.name], session, timeout=reply_timeout, tries=tries,
-                    retry_delay=retry_delay, state=state,
+                    retry_delay=retry_delay, state=platform,
                 )
                 for a in accounts
             }
+            by_app = {c.account.app_id: c for c in clients.values()}
+            app[CALLBACKS] = clients
+
+            async def to_bot(app_id: str, openid: str, body: str) -> str:
+                return await by_app[app_id].push_event(openid, body)
+
+            platform.event_sink = to_bot
             yield
+            platform.event_sink = None
+            await platform.close()
 
     app.cleanup_ctx.append(session_ctx)
     add_api_routes(app)
@@ -94,6 +118,7 @@ def create_platform_app(
     app.router.add_get("/dev/chat/{user}", whoami)
     app.router.add_post("/dev/chat/{user}/send", send)
     app.router.add_get("/dev/chat/{user}/inbox", inbox)
+    app.router.add_get("/dev/chat/{user}/menu", menu)
     app.router.add_get("/dev/media/{media_id}", media)
     return app
 
@@ -200,6 +225,17 @@ async def _deliver(
         return await client.unfollow(openid)
     if kind == "click":
         return await client.click(openid, _text(body, "key"))
+    if kind == "scan":
+        return await client.scan(openid, _text(body, "scene"))
+    if kind == "subscribe":
+        template_id = _text(body, "template_id")
+        state = request.app[PLATFORM]
+        if state.template(client.account.app_id, template_id, "subscribe") is None:
+            known = [t.template_id for t in state.registered(client.account.app_id)
+                     if t.kind == "subscribe"]
+            raise BadInput(f"the account has no subscribe template {template_id!r}; "
+                           f"it has {', '.join(known) or 'none'}")
+        return await client.accept_subscribe(openid, [template_id])
     if kind == "location":
         latitude = _number(body, "latitude", -90, 90)
         longitude = _number(body, "longitude", -180, 180)
@@ -215,7 +251,8 @@ async def _deliver(
         request.app[PLATFORM].add_media(media_id, data, content_type)
         pic_url = f"{request.scheme}://{request.host}/dev/media/{media_id}"
         return await client.send_image(openid, pic_url, media_id)
-    raise BadInput("kind must be text, follow, unfollow, click, location or image")
+    raise BadInput("kind must be text, follow, unfollow, click, scan, subscribe, location "
+                   "or image")
 
 
 async def send(request: web.Request) -> web.Response:
@@ -250,11 +287,24 @@ async def inbox(request: web.Request) -> web.Response:
     except ValueError:
         return _bad(f"after must be a whole number ≥ 0 and wait 0 to {MAX_INBOX_WAIT:g} s")
     state = request.app[PLATFORM]
-    after = min(after, len(state.sent.get(openid, ())))  # a restarted platform forgot them
-    messages = await state.wait_sent(openid, after, wait)
+    after = min(after, len(state.inbox.get(openid, ())))  # a restarted platform forgot them
+    messages = await state.wait_inbox(openid, after, wait)
     return web.json_response({
         "messages": [{"seq": after + i + 1, **m} for i, m in enumerate(messages)],
         "next": after + len(messages),
+    })
+
+
+async def menu(request: web.Request) -> web.Response:
+    try:
+        client = _client(request)
+    except BadInput as exc:
+        return _bad(str(exc))
+    state = request.app[PLATFORM]
+    return web.json_response({
+        "menu": state.menus.get(client.account.app_id),
+        "templates": [{"template_id": t.template_id, "kind": t.kind, "title": t.title,
+                       "keys": list(t.keys)} for t in state.registered(client.account.app_id)],
     })
 
 

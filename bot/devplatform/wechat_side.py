@@ -21,7 +21,9 @@ from bot.devplatform.messages import (
     build_click,
     build_image,
     build_location,
+    build_scan,
     build_subscribe,
+    build_subscribe_popup,
     build_text,
     build_unsubscribe,
 )
@@ -107,6 +109,7 @@ class CallbackClient:
     async def follow(self, openid: str) -> Delivery:
         if self._state is not None:
             self._state.follow(self.account.app_id, openid)
+            self._state.saw_event(self.account.app_id, openid, "subscribe")
         return await self.deliver(openid, build_subscribe(self.original_id, openid))
 
     async def unfollow(self, openid: str) -> Delivery:
@@ -117,7 +120,40 @@ class CallbackClient:
     async def click(self, openid: str, key: str) -> Delivery:
         if self._state is not None:
             self._state.follow(self.account.app_id, openid)
+            self._state.saw_event(self.account.app_id, openid, "CLICK", key)
         return await self.deliver(openid, build_click(self.original_id, openid, key))
+
+    async def scan(self, openid: str, scene: str) -> Delivery:
+        """Scan a QR code with ``scene``: SCAN for a follower, else follow through it."""
+        user = self._state.user(self.account.app_id, openid) if self._state else None
+        following = user is not None and user.followed
+        body = build_scan(self.original_id, openid, scene, following=following)
+        if self._state is not None:
+            if not following:
+                self._state.follow(self.account.app_id, openid, scene="ADD_SCENE_QR_CODE",
+                                   qr_scene=scene)
+            self._state.saw_event(self.account.app_id, openid,
+                                  "SCAN" if following else "subscribe",
+                                  scene if following else f"qrscene_{scene}")
+        return await self.deliver(openid, body)
+
+    async def accept_subscribe(self, openid: str, template_ids: list[str]) -> Delivery:
+        """The user accepts one subscribe message of each template in a popup."""
+        if self._state is not None:
+            for template_id in template_ids:
+                self._state.consent(self.account.app_id, openid, template_id)
+        body = build_subscribe_popup(self.original_id, openid,
+                                     [(t, "accept") for t in template_ids])
+        return await self.deliver(openid, body)
+
+    async def push_event(self, openid: str, body: str) -> str:
+        """Deliver an event the platform raises itself (TEMPLATESENDJOBFINISH); the reply's
+        kind (``none`` when the bot answered ``success``)."""
+        delivery = await self.deliver(openid, body)
+        if delivery.reply.kind != "none":
+            log.warning("[%s] the bot answered an event with %s (%s)", self.account.name,
+                        delivery.reply.kind, delivery.reply.detail or "expected success")
+        return delivery.reply.kind
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -186,3 +222,9 @@ class WeChatUser:
 
     async def click(self, key: str) -> Delivery:
         return await self.client.click(self.openid, key)
+
+    async def scan(self, scene: str) -> Delivery:
+        return await self.client.scan(self.openid, scene)
+
+    async def accept_subscribe(self, *template_ids: str) -> Delivery:
+        return await self.client.accept_subscribe(self.openid, list(template_ids))
