@@ -33,7 +33,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 async def test_migrations_are_at_head(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    assert version == "0001"
+    assert version == "0002"
 
 
 async def test_follow_and_unfollow_are_recorded(engine: AsyncEngine) -> None:

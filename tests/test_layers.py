@@ -6,7 +6,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BELOW_THE_EDGE = ("handlers", "flows", "domain", "storage", "scheduler")
+# scheduler/ sits beside the edge: it drives the WeChat API client to deliver pushes
+BELOW_THE_EDGE = ("handlers", "flows", "domain", "storage")
 FORBIDDEN = ("wechatpy", "xmltodict", "xml", "lxml", "aiohttp", "bot")
 
 
