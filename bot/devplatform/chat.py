@@ -3,7 +3,8 @@
 Lines from stdin (a terminal or a pipe) are sent as text or run as commands
 (:mod:`.chat_commands`); the account's immediate answer is printed as ``[reply]`` and the
 customer-service messages it pushes later as ``[push]``, while a background long poll of the
-inbox watches for them.
+inbox watches for them; template and subscribe messages show as ``[template]`` and
+``[subscribe]`` with their fields.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class PlatformClient:
         # WeChat waits 3 × 5 s at most; leave room for the upload
         return await self._call("POST", "/send", body=payload, seconds=30)
 
+    async def menu(self) -> dict[str, Any]:
+        return await self._call("GET", "/menu", seconds=5)
+
     async def inbox(self, after: int, wait: float) -> tuple[list[dict[str, Any]], int]:
         answer = await self._call("GET", "/inbox", seconds=wait + 10,
                                   params={"after": str(after), "wait": str(wait)})
@@ -138,7 +142,60 @@ def render_push(message: dict[str, Any]) -> str:
             _article(str(a.get("title", "")), str(a.get("description", "")),
                      str(a.get("url", "")))
             for a in articles if isinstance(a, dict)))
+    if kind in ("template", "subscribe"):
+        return _notice(f"[{kind}]", message.get(kind))
     return f"{label} [{kind}]"
+
+
+def _notice(label: str, sent: Any) -> str:
+    """A template or subscribe message: title (template id), then ``key: value`` lines."""
+    sent = sent if isinstance(sent, dict) else {}
+    title = str(sent.get("title") or "")
+    template_id = str(sent.get("template_id", ""))
+    lines = [f"{title} ({template_id})" if title else template_id]
+    data = sent.get("data")
+    if isinstance(data, dict):
+        lines += [f"{key}: {value}" for key, value in data.items()]
+    target = sent.get("url") or sent.get("page")
+    if target:
+        lines.append(f"<{target}>")
+    return _labelled(label, "\n".join(lines))
+
+
+def render_menu(answer: dict[str, Any]) -> str:
+    """The account's menu, each button with what it does (``/click KEY`` for click keys)."""
+    buttons = answer.get("menu")
+    if not isinstance(buttons, list) or not buttons:
+        lines = ["the account has no menu (menu/create was not called)"]
+    else:
+        lines = []
+        for button in buttons:
+            if not isinstance(button, dict):
+                continue
+            subs = button.get("sub_button")
+            if isinstance(subs, list) and subs:
+                lines.append(f"{button.get('name', '')} ▸")
+                lines += ["  " + _button(s) for s in subs if isinstance(s, dict)]
+            else:
+                lines.append(_button(button))
+    templates = [t for t in answer.get("templates") or []
+                 if isinstance(t, dict) and t.get("kind") == "subscribe"]
+    if templates:
+        lines.append("subscribe messages you can accept:")
+        lines += [f"  /subscribe {t.get('template_id')}  {t.get('title', '')}".rstrip()
+                  for t in templates]
+    return _labelled("[menu]", "\n".join(lines))
+
+
+def _button(button: dict[str, Any]) -> str:
+    name, kind = str(button.get("name", "")), str(button.get("type", ""))
+    if "key" in button:
+        action = f"/click {button['key']}" if kind == "click" else f"{kind} {button['key']}"
+    elif "url" in button:
+        action = f"{kind} {button['url']}"
+    else:
+        action = kind
+    return f"{name} — {action}"
 
 
 # -- the session ------------------------------------------------------------------------------
@@ -207,6 +264,8 @@ class ChatSession:
                 return False
             if command.action == "help":
                 self._write(HELP)
+            elif command.action == "menu":
+                self._write(render_menu(await self._client.menu()))
             elif command.action != "nothing":
                 await self._send(command)
         except CommandError as exc:

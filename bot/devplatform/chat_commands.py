@@ -9,13 +9,16 @@ HELP = """Type a line to send it as a text message. Commands:
   /follow              follow the account (subscribe event)
   /unfollow            unfollow it (unsubscribe event)
   /click KEY           click the menu item KEY (CLICK event)
+  /menu                show the account's menu and the keys /click takes
+  /scan SCENE          scan the account's QR code with scene SCENE (SCAN, or follow)
+  /subscribe ID        accept one subscribe message of template ID
   /loc LAT LNG LABEL   send a location, e.g. /loc 26.647 106.630 贵阳市政府
   /img PATH            send an image file (PNG, JPEG or GIF)
   /help                this list
   /quit                leave (so do Ctrl-D and Ctrl-C)
 A line starting with // sends the text after the first /.
 Labels: [reply] is the account's immediate answer; [push] a customer-service message
-it sent later."""
+it sent later; [template] a template message; [subscribe] a subscribe message."""
 
 
 class CommandError(ValueError):
@@ -26,7 +29,7 @@ class CommandError(ValueError):
 class Command:
     """``send`` carries the JSON for ``/dev/chat/{user}/send``; ``image`` a file path."""
 
-    action: Literal["send", "image", "help", "quit", "nothing"]
+    action: Literal["send", "image", "menu", "help", "quit", "nothing"]
     payload: dict[str, Any] = field(default_factory=dict)
     path: str = ""
 
@@ -65,6 +68,18 @@ def parse_line(line: str) -> Command:
         if not rest or " " in rest:
             raise CommandError("usage: /click KEY  (one menu key, e.g. /click HELP)")
         return Command("send", {"kind": "click", "key": rest})
+    if name == "menu":
+        if rest:
+            raise CommandError("/menu takes no arguments")
+        return Command("menu")
+    if name == "scan":
+        if not rest or " " in rest:
+            raise CommandError("usage: /scan SCENE  (the QR code's scene, e.g. /scan 1001)")
+        return Command("send", {"kind": "scan", "scene": rest})
+    if name == "subscribe":
+        if not rest or " " in rest:
+            raise CommandError("usage: /subscribe TEMPLATE_ID  (/menu lists the templates)")
+        return Command("send", {"kind": "subscribe", "template_id": rest})
     if name == "loc":
         parts = rest.split(maxsplit=2)
         if len(parts) < 2:

@@ -11,6 +11,7 @@ from aiohttp import web
 from bot.config import ConfigError, load_accounts, load_settings
 from bot.devplatform.chat import DEFAULT_PLATFORM, ChatOptions
 from bot.devplatform.chat import main as chat_main
+from bot.devplatform.state import TEMPLATE_EVENT_DELAY, load_templates
 from bot.devplatform.wechat_side import WECHAT_TIMEOUT
 
 DEFAULT_PORT = 8081
@@ -35,7 +36,13 @@ def cmd_devplatform(args: argparse.Namespace) -> int:
     if not base.startswith(("http://", "https://")):
         return _fail("devplatform", "--callback must be an http:// or https:// address")
     urls = default_callback_urls(accounts, base)
-    app = create_platform_app(accounts, urls, reply_timeout=args.reply_timeout)
+    try:
+        templates = load_templates(args.templates) if args.templates else None
+    except ValueError as exc:
+        return _fail("devplatform", str(exc))
+    app = create_platform_app(accounts, urls, reply_timeout=args.reply_timeout,
+                              templates=templates,
+                              template_event_delay=args.template_event_delay)
     print(f"lianxin devplatform: WeChat stand-in on http://{args.host}:{args.port}; "
           f"callbacks to {', '.join(urls.values())}", flush=True)
     try:
@@ -89,8 +96,10 @@ def _seconds(value: str) -> float:
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     platform = sub.add_parser(
         "devplatform", help="run a local stand-in for the WeChat platform",
-        description="The WeChat API (stable_token, token, custom/send) and WeChat's side of "
-                    "the callback, for the accounts in the LIANXIN_* settings.")
+        description="The WeChat API (tokens; custom, template and subscribe messages with "
+                    "WeChat's rules; media; menu; user info; fault injection at "
+                    "/dev/admin/faults) and WeChat's side of the callback, for the accounts "
+                    "in the LIANXIN_* settings.")
     platform.add_argument("--host", default="127.0.0.1")
     platform.add_argument("--port", type=_port, default=DEFAULT_PORT)
     platform.add_argument(
@@ -99,6 +108,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
              "other accounts get /NAME appended)")
     platform.add_argument("--reply-timeout", type=_seconds, default=WECHAT_TIMEOUT,
                           help="seconds to wait for the bot before retrying (WeChat: 5)")
+    platform.add_argument(
+        "--templates", metavar="FILE",
+        help='the accounts\' templates, a JSON list of {"id", "keys", "kind": "template" or '
+             '"subscribe", "title"} (default: a built-in set, TM_* and SUB_*)')
+    platform.add_argument("--template-event-delay", type=_seconds,
+                          default=TEMPLATE_EVENT_DELAY, metavar="SECONDS",
+                          help="seconds from template/send to its TEMPLATESENDJOBFINISH "
+                               f"event (default {TEMPLATE_EVENT_DELAY:g})")
     platform.set_defaults(func=cmd_devplatform)
 
     chat = sub.add_parser("chat", help="chat with the bot as a WeChat user",
