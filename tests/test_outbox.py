@@ -1,0 +1,138 @@
+"""The outbox on SQLite and on a real PostgreSQL: order per user, claims, leases, tools."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage import db
+from storage.outbox import Outbox, add_push, utcnow
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    opened = db.make_engine(database_url)
+    async with opened.begin() as conn:
+        await conn.execute(text("DELETE FROM pushes"))
+    yield opened
+    await opened.dispose()
+
+
+async def queue(outbox: Outbox, openid: str, label: str, purpose: str = "reply") -> int:
+    return await outbox.add(account="default", openid=openid, purpose=purpose, text=label)
+
+
+async def test_push_exists_only_if_its_transaction_commits(engine: AsyncEngine) -> None:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    sessions = async_sessionmaker(engine)
+    with pytest.raises(RuntimeError):
+        async with sessions.begin() as session:
+            add_push(session, account="default", openid="oA", purpose="reply", text="x")
+            raise RuntimeError("the change that caused it failed")
+    async with sessions.begin() as session:
+        add_push(session, account="default", openid="oA", purpose="reply", text="kept")
+    pushes = await Outbox(engine).list()
+    assert [p.text for p in pushes] == ["kept"]
+
+
+async def test_one_user_in_order_many_users_at_once(engine: AsyncEngine) -> None:
+    outbox = Outbox(engine)
+    for i in range(3):
+        for user in ("oA", "oB"):
+            await queue(outbox, user, f"{user}{i}")
+    first = await outbox.claim("w1", limit=10, lease=30)
+    assert sorted(c.text for c in first) == ["oA0", "oB0"]  # only the heads
+    assert await outbox.claim("w1", limit=10, lease=30) == []  # heads still sending
+    for claimed in first:
+        assert await outbox.sent(claimed.id, "w1", "custom", "test")
+    second = await outbox.claim("w1", limit=10, lease=30)
+    assert sorted(c.text for c in second) == ["oA1", "oB1"]
+
+
+async def test_pending_push_holds_back_the_users_later_pushes(engine: AsyncEngine) -> None:
+    outbox = Outbox(engine)
+    await queue(outbox, "oA", "first")
+    await queue(outbox, "oA", "second")
+    (head,) = await outbox.claim("w1", limit=10, lease=30)
+    assert await outbox.retry_later(head.id, "w1", "window closed", 0.05, status="pending")
+    await asyncio.sleep(0.1)
+    (again,) = await outbox.claim("w1", limit=10, lease=30)
+    assert (again.text, again.status_before) == ("first", "pending")
+
+
+async def test_expired_lease_passes_the_push_on_and_fences_the_old_worker(
+    engine: AsyncEngine,
+) -> None:
+    outbox = Outbox(engine)
+    await queue(outbox, "oA", "x")
+    (mine,) = await outbox.claim("w1", limit=10, lease=0.05)
+    assert await outbox.about_to_send(mine.id, "w1", "custom")
+    await asyncio.sleep(0.1)
+    (theirs,) = await outbox.claim("w2", limit=10, lease=30)
+    assert (theirs.id, theirs.status_before, theirs.channel_before) == (mine.id, "sending",
+                                                                        "custom")
+    assert theirs.attempts == 2
+    assert not await outbox.sent(mine.id, "w1", "custom", "too late")  # fenced off
+    assert await outbox.give_up(theirs.id, "w2", "uncertain", "stopped mid-send")
+
+
+async def test_two_workers_never_claim_the_same_push(postgres_url: str) -> None:
+    engine = db.make_engine(postgres_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM pushes"))
+        outbox = Outbox(engine)
+        for i in range(200):
+            await queue(outbox, f"o{i % 40}", f"m{i}")
+        taken: Counter[int] = Counter()
+        order: dict[str, list[str]] = {}
+
+        async def work(name: str) -> None:
+            while claimed := await outbox.claim(name, limit=7, lease=30):
+                for push in claimed:
+                    taken[push.id] += 1
+                    order.setdefault(push.openid, []).append(push.text)
+                    await outbox.sent(push.id, name, "custom", "ok")
+
+        await asyncio.gather(work("w1"), work("w2"), work("w3"))
+        assert len(taken) == 200
+        assert set(taken.values()) == {1}
+        for user, texts in order.items():
+            numbers = [int(t[1:]) for t in texts]
+            assert numbers == sorted(numbers), user
+    finally:
+        await engine.dispose()
+
+
+async def test_operator_tools(engine: AsyncEngine) -> None:
+    outbox = Outbox(engine)
+    ids = [await queue(outbox, f"o{i}", f"m{i}") for i in range(3)]
+    claimed = await outbox.claim("w1", limit=10, lease=30)
+    by_id = {c.id: c for c in claimed}
+    await outbox.give_up(ids[0], "w1", "dead", "gave up after 8 tries")
+    await outbox.give_up(ids[1], "w1", "failed", "errcode 40003")
+    await outbox.sent(ids[2], "w1", "template", "window closed; template", template_msgid=77)
+    assert by_id.keys() == set(ids)
+    assert (await outbox.counts()) == {"dead": 1, "failed": 1, "sent": 1}
+    assert [p.id for p in await outbox.list(statuses=["dead"])] == [ids[0]]
+    assert await outbox.requeue([ids[0], ids[2]]) == 1  # sent pushes are not resent
+    assert await outbox.template_finished("default", 77, "failed:user block")
+    assert (await outbox.get(ids[2])).status == "blocked"  # type: ignore[union-attr]
+    assert not await outbox.template_finished("default", 78, "success")
+    with pytest.raises(ValueError, match="only finished"):
+        await outbox.purge(statuses=["queued"], older_than=timedelta(0))
+    assert await outbox.purge(statuses=["failed"], older_than=timedelta(days=1)) == 0
+    assert await outbox.purge(statuses=["failed"], older_than=-timedelta(seconds=1)) == 1
+    assert utcnow().tzinfo is not None
