@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.devplatform.chat import ChatOptions, render_push, render_reply, run_chat
+from bot.devplatform.chat import ChatOptions, render_menu, render_push, render_reply, run_chat
 from bot.devplatform.chat_commands import Command, CommandError, parse_line
 from bot.devplatform.identity import openid_for
 from bot.devplatform.replies import Reply
 from domain.messages import Article
 from storage import db
-from tests.test_devplatform import APP_ID, PNG, free_port, stack, two_replies
+from tests.test_devplatform import APP_ID, PNG, SECRET, free_port, stack, two_replies
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,6 +43,10 @@ def bot_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     ("/loc -33.9 151.2", Command("send", {"kind": "location", "latitude": -33.9,
                                           "longitude": 151.2, "label": ""})),
     ("/img ~/my photo.png", Command("image", path="~/my photo.png")),
+    ("/menu", Command("menu")),
+    ("/scan 1001", Command("send", {"kind": "scan", "scene": "1001"})),
+    ("/subscribe SUB_SURVEY", Command("send", {"kind": "subscribe",
+                                               "template_id": "SUB_SURVEY"})),
     ("/help", Command("help")),
     ("/quit", Command("quit")),
 ])
@@ -58,6 +62,9 @@ def test_lines_become_commands(line: str, command: Command) -> None:
     ("/loc 26 200 x", "LNG must be between -180 and 180"),
     ("/img", "usage: /img PATH"),
     ("/follow now", "/follow takes no arguments"),
+    ("/menu please", "/menu takes no arguments"),
+    ("/scan", "usage: /scan SCENE"),
+    ("/subscribe", "usage: /subscribe TEMPLATE_ID"),
     ("/dance", "unknown command /dance"),
 ])
 def test_bad_commands_say_what_to_type(line: str, hint: str) -> None:
@@ -78,6 +85,40 @@ def test_replies_and_pushes_are_labelled_apart() -> None:
         "[push] 您的留言已办结"
     assert render_push({"msgtype": "image", "image": {"media_id": "M1"}}) == \
         "[push] [image] media_id=M1"
+
+
+def test_template_and_subscribe_messages_show_with_their_fields() -> None:
+    template = {"msgtype": "template", "template": {
+        "template_id": "TM_TICKET_STATUS", "title": "留言办理进度通知", "url": "https://x/t/1",
+        "data": {"character_string1": "GZ-1", "phrase3": "已受理"}}}
+    assert render_push(template) == (
+        "[template] 留言办理进度通知 (TM_TICKET_STATUS)\n"
+        "           character_string1: GZ-1\n"
+        "           phrase3: 已受理\n"
+        "           <https://x/t/1>")
+    subscribe = {"msgtype": "subscribe", "subscribe": {
+        "template_id": "SUB_SURVEY", "title": "", "page": "", "data": {"thing2": "请评价"}}}
+    assert render_push(subscribe) == "[subscribe] SUB_SURVEY\n            thing2: 请评价"
+
+
+def test_menu_shows_what_each_button_does() -> None:
+    shown = render_menu({"menu": [
+        {"type": "click", "name": "我要留言", "key": "MENU_REPORT", "sub_button": []},
+        {"name": "办事", "sub_button": [
+            {"type": "view", "name": "官网", "url": "https://x/", "sub_button": []},
+            {"type": "scancode_push", "name": "扫码", "key": "SCAN", "sub_button": []}]}],
+        "templates": [{"template_id": "SUB_SURVEY", "kind": "subscribe", "title": "评价提醒"},
+                      {"template_id": "TM_SURVEY", "kind": "template", "title": "x"}]})
+    assert shown.splitlines() == [
+        "[menu] 我要留言 — /click MENU_REPORT",
+        "       办事 ▸",
+        "         官网 — view https://x/",
+        "         扫码 — scancode_push SCAN",
+        "       subscribe messages you can accept:",
+        "         /subscribe SUB_SURVEY  评价提醒",
+    ]
+    assert render_menu({"menu": None}) == \
+        "[menu] the account has no menu (menu/create was not called)"
 
 
 async def chat_transcript(platform: str, script: str, **options: object) -> tuple[int, str]:
@@ -110,6 +151,56 @@ async def test_scripted_chat_shows_replies_pushes_and_survives_bad_input(
     assert alice is not None
     assert alice.messages == 2  # the text and the image (a click is an event)
     assert "Traceback" not in out
+
+
+async def test_chat_shows_template_and_subscribe_messages_and_the_menu(bot_db: str) -> None:
+    async with stack(bot_db) as s:  # the real handler: silent on the platform's events
+        alice = openid_for(APP_ID, "alice")
+        async with s.session.post(f"{s.platform}/cgi-bin/stable_token", json={
+                "grant_type": "client_credential", "appid": APP_ID, "secret": SECRET}) as r:
+            token = {"access_token": (await r.json())["access_token"]}
+        async with s.session.post(f"{s.platform}/cgi-bin/menu/create", params=token, json={
+                "button": [{"type": "click", "name": "我要留言", "key": "MENU_REPORT"}]}) as r:
+            assert (await r.json())["errcode"] == 0
+
+        async def account_sends() -> None:
+            """Once alice has accepted, the account sends her a template and a notice."""
+            while True:
+                user = s.state.user(APP_ID, alice)
+                if user is not None and user.consents.get("SUB_SURVEY"):
+                    break
+                await asyncio.sleep(0.02)
+            async with s.session.post(
+                f"{s.platform}/cgi-bin/message/template/send", params=token, json={
+                    "touser": alice, "template_id": "TM_TICKET_STATUS", "data": {
+                        "character_string1": {"value": "GZ-2024-000123"},
+                        "thing2": {"value": "小区路灯不亮"}, "phrase3": {"value": "已办结"},
+                        "time4": {"value": "2024年5月6日 10:30"}}}) as r:
+                assert (await r.json())["errcode"] == 0
+            async with s.session.post(
+                f"{s.platform}/cgi-bin/message/subscribe/bizsend", params=token, json={
+                    "touser": alice, "template_id": "SUB_SURVEY", "data": {
+                        "character_string1": {"value": "GZ-2024-000123"},
+                        "thing2": {"value": "请为本次办理打分"},
+                        "date3": {"value": "2024年5月8日"}}}) as r:
+                assert (await r.json())["errcode"] == 0
+
+        sender = asyncio.create_task(account_sends())
+        code, out = await chat_transcript(
+            s.platform, "/follow\n/menu\n/subscribe SUB_SURVEY\n/subscribe NOPE\n",
+            linger=0.8)
+        await asyncio.wait_for(sender, 1)
+        await s.state.settle()
+    assert code == 0
+    assert "[menu] 我要留言 — /click MENU_REPORT" in out
+    assert "/subscribe SUB_SURVEY  评价提醒" in out
+    assert "you> /subscribe SUB_SURVEY\n[reply] (no reply)" in out
+    assert "[error] the account has no subscribe template 'NOPE'" in out
+    assert "[template] 留言办理进度通知 (TM_TICKET_STATUS)" in out
+    assert "           phrase3: 已办结" in out
+    assert "[subscribe] 评价提醒 (SUB_SURVEY)" in out
+    assert "            thing2: 请为本次办理打分" in out
+    assert [e.reply for e in s.state.template_events] == ["none"]
 
 
 async def test_quit_stops_reading(bot_db: str) -> None:
