@@ -186,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.devplatform import cli as dev_cli
 
     dev_cli.add_commands(sub)
+
+    from bot import menu as menu_cli
+
+    menu_cli.add_commands(sub)
     return parser
 
 

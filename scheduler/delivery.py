@@ -51,6 +51,8 @@ class DeliveryWorker:
         batch: int = 50,
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        retry_base: float = 2.0,
+        pending_recheck: float = PENDING_RECHECK,
     ) -> None:
         self._outbox = outbox
         self._store = store
@@ -63,6 +65,8 @@ class DeliveryWorker:
         self._batch = batch
         self._clock = clock
         self._rng = rng or random.Random()
+        self._retry_base = retry_base
+        self._pending_recheck = pending_recheck
 
     async def run_once(self) -> int:
         """Claim due pushes and deliver them concurrently (one per user); how many taken."""
@@ -109,7 +113,7 @@ class DeliveryWorker:
             decision = await self._decide(push, route, frozenset(excluded))
             if decision.channel is None:
                 await self._outbox.retry_later(push.id, self.name, decision.reason,
-                                               PENDING_RECHECK, status="pending")
+                                               self._pending_recheck, status="pending")
                 return
             outcome = await self._send(push, purpose, decision, client)
             if outcome is None:
@@ -189,6 +193,11 @@ class DeliveryWorker:
             await self._store.delete(self._keys.consent(push.account, push.openid, route_id))
             return "subscribe"
         if code in TRANSIENT or code not in _PERMANENT:
+            if channel == "custom" and decision.window is not None and code != -2:
+                # the platform refused it, so the quota slot was not used: give it back
+                await self._store.incr(self._keys.custom_sent(
+                    push.account, push.openid, decision.window.opened_at),
+                    ttl=decision.window.limits()[0], by=-1)
             await self._retry(push, f"{channel}: errcode {code}: {exc.errmsg}")
             return None
         await self._outbox.give_up(push.id, self.name, "failed",
@@ -200,7 +209,7 @@ class DeliveryWorker:
             await self._outbox.give_up(push.id, self.name, "dead",
                                        f"gave up after {push.attempts} tries: {reason}")
             return
-        delay = backoff(push.attempts, rng=self._rng)
+        delay = backoff(push.attempts, base=self._retry_base, rng=self._rng)
         await self._outbox.retry_later(push.id, self.name, reason, delay)
 
 

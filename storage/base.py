@@ -89,9 +89,9 @@ class Store(ABC):
         """Release the lock if ``token`` still holds it; ``False`` if it had expired."""
 
     @abstractmethod
-    async def incr(self, key: str, ttl: float) -> int:
-        """Add one to the counter ``key`` (0 if absent) and return it; the first increment
-        sets the expiry."""
+    async def incr(self, key: str, ttl: float, by: int = 1) -> int:
+        """Add ``by`` to the counter ``key`` (0 if absent) and return it; creating the
+        counter sets its expiry."""
 
     @abstractmethod
     async def ping(self) -> None:

@@ -131,9 +131,9 @@ class MemoryStore(Store):
         if self._live(lock_key) == encode(lock_token):
             self._drop(lock_key)
 
-    async def incr(self, key: str, ttl: float) -> int:
+    async def incr(self, key: str, ttl: float, by: int = 1) -> int:
         raw = self._live(key)
-        value = (decode(raw) if raw is not None else 0) + 1
+        value = (decode(raw) if raw is not None else 0) + by
         expires = self._expires.get(key)
         self._put(key, encode(value), ttl)
         if raw is not None:  # keep the first increment's expiry

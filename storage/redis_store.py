@@ -66,8 +66,9 @@ SOCKET_TIMEOUT = 1.5
 
 
 _INCR = """
-local value = redis.call('incr', KEYS[1])
-if value == 1 then
+local fresh = redis.call('exists', KEYS[1]) == 0
+local value = redis.call('incrby', KEYS[1], ARGV[2])
+if fresh then
     redis.call('pexpire', KEYS[1], ARGV[1])
 end
 return value
@@ -221,9 +222,8 @@ class RedisStore(Store):
              "" if dedupe_key is None else str(_px(dedupe_ttl))],
         )
 
-    async def incr(self, key: str, ttl: float) -> int:
-        value = int(await self._incr(keys=[key], args=[_px(ttl)]))
-        return value
+    async def incr(self, key: str, ttl: float, by: int = 1) -> int:
+        return int(await self._incr(keys=[key], args=[_px(ttl), by]))
 
     async def ping(self) -> None:
         await self._redis.ping()

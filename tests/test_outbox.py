@@ -37,10 +37,14 @@ async def test_push_exists_only_if_its_transaction_commits(engine: AsyncEngine) 
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
     sessions = async_sessionmaker(engine)
-    with pytest.raises(RuntimeError):
+
+    async def change_that_fails() -> None:
         async with sessions.begin() as session:
             add_push(session, account="default", openid="oA", purpose="reply", text="x")
             raise RuntimeError("the change that caused it failed")
+
+    with pytest.raises(RuntimeError):
+        await change_that_fails()
     async with sessions.begin() as session:
         add_push(session, account="default", openid="oA", purpose="reply", text="kept")
     pushes = await Outbox(engine).list()

@@ -1,0 +1,353 @@
+"""Delivery through the dev platform: channel choice, fallbacks, faults, crashes, workers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import DEFAULT_DELIVERY, Account, load_delivery
+from bot.devplatform.api import PLATFORM, create_api_app
+from bot.devplatform.state import PlatformState
+from bot.wechat_api import WeChatClient
+from domain.delivery import Window
+from scheduler.delivery import DeliveryWorker
+from storage import db
+from storage.base import Store
+from storage.keys import KeyBuilder
+from storage.memory import MemoryStore
+from storage.outbox import Outbox
+from tests.conftest import APP_ID, APP_SECRET, TOKEN
+
+PURPOSES = load_delivery(DEFAULT_DELIVERY)
+STATUS_FIELDS = {"ticket_no": "LX20261123-000001", "department": "市住建局",
+                 "status": "已受理", "time": "2026年11月23日 10:00"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Rig:
+    state: PlatformState
+    outbox: Outbox
+    store: Store
+    keys: KeyBuilder
+    clock: Clock
+    session: aiohttp.ClientSession
+    base: str
+
+    def worker(self, name: str = "w1", **kwargs: Any) -> DeliveryWorker:
+        account = Account("default", TOKEN, APP_ID, APP_SECRET, None, self.base)
+        client = WeChatClient(self.session, account, self.store, self.keys, timeout=2)
+        return DeliveryWorker(self.outbox, self.store, self.keys, {"default": client},
+                              PURPOSES, name=name, clock=self.clock, retry_base=0.01,
+                              rng=random.Random(7), **kwargs)
+
+    async def user_writes(self, openid: str, interaction: str = "message") -> None:
+        """What the edge and the platform both record when the user writes."""
+        window = Window(self.clock.now, interaction)  # type: ignore[arg-type]
+        await self.store.set(self.keys.window("default", openid, interaction),
+                             window.to_json(), ttl=window.limits()[0])
+        if interaction == "message":
+            self.state.saw_message(APP_ID, openid)
+        else:
+            self.state.saw_event(APP_ID, openid, "CLICK".lower(), "HELP")
+
+    async def push(self, openid: str, label: str, purpose: str = "ticket_status") -> int:
+        return await self.outbox.add(account="default", openid=openid, purpose=purpose,
+                                     text=label, fields=STATUS_FIELDS)
+
+    async def statuses(self) -> dict[int, tuple[str, str | None]]:
+        return {p.id: (p.status, p.channel) for p in await self.outbox.list(limit=500)}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    opened = db.make_engine(database_url)
+    async with opened.begin() as conn:
+        await conn.execute(text("DELETE FROM pushes"))
+    yield opened
+    await opened.dispose()
+
+
+@pytest.fixture
+async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
+    clock = Clock()
+    account = Account("default", TOKEN, APP_ID, APP_SECRET, None, "http://unused")
+    app = create_api_app([account], state=PlatformState([account], clock=clock))
+    server = TestServer(app)
+    await server.start_server()
+    async with aiohttp.ClientSession() as session:
+        yield Rig(app[PLATFORM], Outbox(engine), MemoryStore(), KeyBuilder(), clock, session,
+                  str(server.make_url("")).rstrip("/"))
+    await server.close()
+
+
+def backoff_span(attempt: int) -> float:
+    """The shortest real delay before retry ``attempt`` (jitter at its lowest)."""
+    from domain.delivery import backoff
+
+    class Low(random.Random):
+        def random(self) -> float:
+            return 0.0
+
+    return backoff(attempt, rng=Low())
+
+
+def customs(state: PlatformState, openid: str) -> list[str]:
+    return [m["text"]["content"] for m in state.sent.get(openid, [])]
+
+
+def templates(state: PlatformState, openid: str) -> list[dict[str, Any]]:
+    return state.templates.get(openid, [])
+
+
+async def test_open_window_then_quota_then_template(rig: Rig) -> None:
+    rig.state.follow(APP_ID, "oA")
+    await rig.user_writes("oA")
+    ids = [await rig.push("oA", f"进度{i}") for i in range(7)]
+    await rig.worker().drain()
+    assert customs(rig.state, "oA") == [f"进度{i}" for i in range(5)]  # 5 per message
+    assert len(templates(rig.state, "oA")) == 2
+    statuses = await rig.statuses()
+    assert [statuses[i] for i in ids] == [("sent", "custom")] * 5 + [("sent", "template")] * 2
+
+
+async def test_platform_says_window_closed_and_push_goes_by_template(rig: Rig) -> None:
+    rig.state.follow(APP_ID, "oB")
+    await rig.user_writes("oB")
+    rig.clock.now += 49 * 3600  # the platform's window closed; our record is stale
+    await rig.store.set(rig.keys.window("default", "oB", "message"),
+                        Window(rig.clock.now - 10, "message").to_json(), ttl=60)
+    push = await rig.push("oB", "已办结")
+    await rig.worker().drain()
+    assert customs(rig.state, "oB") == []
+    assert len(templates(rig.state, "oB")) == 1
+    assert (await rig.statuses())[push] == ("sent", "template")
+    assert await rig.store.get(rig.keys.window("default", "oB", "message")) is None
+
+
+async def test_quota_used_elsewhere_falls_back_to_template(rig: Rig) -> None:
+    rig.state.follow(APP_ID, "oC")
+    await rig.user_writes("oC")
+    for _ in range(5):  # another sender used the platform's quota
+        assert rig.state.customer_service_allows(APP_ID, "oC") == 0
+    push = await rig.push("oC", "已派单")
+    await rig.worker().drain()
+    assert (await rig.statuses())[push] == ("sent", "template")
+    sent = await rig.store.get(rig.keys.custom_sent(
+        "default", "oC", Window.from_json(await rig.store.get(
+            rig.keys.window("default", "oC", "message"))).opened_at))  # type: ignore[union-attr]
+    assert sent == 5  # the tracker was corrected
+
+
+async def test_no_channel_waits_with_reason_until_the_user_writes(rig: Rig) -> None:
+    rig.state.follow(APP_ID, "oD")
+    push = await rig.push("oD", "律师已回复", purpose="reply")
+    worker = rig.worker(pending_recheck=0.3)
+    await worker.drain()
+    pending = await rig.outbox.get(push)
+    assert pending is not None
+    assert pending.status == "pending"
+    assert "no template configured" in (pending.reason or "")
+    await rig.user_writes("oD")
+    await worker.drain()
+    assert customs(rig.state, "oD") == []  # not before its next look
+    await asyncio.sleep(0.35)  # the worker looks at pending pushes again (5 s by default)
+    await worker.drain()
+    assert customs(rig.state, "oD") == ["律师已回复"]
+
+
+async def test_api_down_loses_nothing_and_keeps_order(rig: Rig) -> None:
+    for user in ("oE", "oF"):
+        rig.state.follow(APP_ID, user)
+        await rig.user_writes(user)
+    ids = {user: [await rig.push(user, f"{user}-{i}") for i in range(3)] for user in ("oE", "oF")}
+    rig.state.inject_fault(8, drop=True)  # connections cut
+    rig.state.inject_fault(8, errcode=-1)  # then "system busy"
+    # with the real backoff (2 s doubling, jittered), 8 tries span well over 30 s; here
+    # the backoff is shrunk to keep the test fast, so allow the tries it would have had
+    worker = rig.worker(max_attempts=20)
+    for _ in range(200):
+        await worker.run_once()
+        statuses = await rig.statuses()
+        if all(statuses[i][0] == "sent" for user in ids for i in ids[user]):
+            break
+        await asyncio.sleep(0.02)
+    pushes = {p.id: p for p in await rig.outbox.list()}
+    for user in ("oE", "oF"):
+        mine = [pushes[i] for i in ids[user]]
+        assert [p.status for p in mine] == ["sent"] * 3
+        sent_at = [p.sent_at for p in mine if p.sent_at is not None]
+        assert sent_at == sorted(sent_at)  # in the order they were made
+        # each reached the user exactly once, by whichever door was open then (dropped
+        # connections may have used customer-service quota, so some went by template)
+        by_custom = customs(rig.state, user)
+        assert len(by_custom) + len(templates(rig.state, user)) == 3
+        assert by_custom == [f"{user}-{i}" for i in range(len(by_custom))]
+    assert sum(backoff_span(n) for n in range(1, 8)) > 30  # the real schedule outlasts 30 s
+
+
+async def test_worker_stopped_mid_template_send_does_not_send_twice(rig: Rig) -> None:
+    rig.state.follow(APP_ID, "oG")  # never wrote: template only
+    push = await rig.push("oG", "已受理")
+    (claimed,) = await rig.outbox.claim("dead-worker", limit=1, lease=0.05)
+    assert await rig.outbox.about_to_send(claimed.id, "dead-worker", "template")
+    account = Account("default", TOKEN, APP_ID, APP_SECRET, None, rig.base)
+    client = WeChatClient(rig.session, account, rig.store, rig.keys)
+    await client.send_template("oG", "TM_TICKET_STATUS",
+                               {"character_string1": "LX20261123-000001", "thing2": "市住建局",
+                                "phrase3": "已受理", "time4": "2026年11月23日 10:00"},
+                               client_msg_id=claimed.idempotency_key)
+    # ... and the worker died before recording it
+    await asyncio.sleep(0.1)
+    await rig.worker().drain()
+    assert len(templates(rig.state, "oG")) == 1  # the platform deduped the client_msg_id
+    assert (await rig.statuses())[push] == ("sent", "template")
+
+
+async def test_worker_stopped_mid_custom_send_is_left_for_an_operator(rig: Rig) -> None:
+    rig.state.follow(APP_ID, "oH")
+    await rig.user_writes("oH")
+    push = await rig.push("oH", "补充材料")
+    (claimed,) = await rig.outbox.claim("dead-worker", limit=1, lease=0.05)
+    assert await rig.outbox.about_to_send(claimed.id, "dead-worker", "custom")
+    await asyncio.sleep(0.1)
+    await rig.worker().drain()
+    stuck = await rig.outbox.get(push)
+    assert stuck is not None
+    assert stuck.status == "uncertain"
+    assert "may or may not have arrived" in (stuck.reason or "")
+    assert customs(rig.state, "oH") == []  # not sent again
+    assert await rig.outbox.requeue([push]) == 1  # the operator decides to resend
+    await rig.worker().drain()
+    assert customs(rig.state, "oH") == ["补充材料"]
+
+
+async def test_too_many_transient_errors_end_dead_with_the_reason(rig: Rig) -> None:
+    rig.state.follow(APP_ID, "oI")
+    push = await rig.push("oI", "x")
+    rig.state.inject_fault(50, errcode=-1)
+    worker = rig.worker(max_attempts=3)
+    for _ in range(100):
+        await worker.run_once()
+        dead = await rig.outbox.get(push)
+        if dead is not None and dead.status == "dead":
+            break
+        await asyncio.sleep(0.02)
+    assert dead is not None
+    assert dead.status == "dead"
+    assert "gave up after 3 tries" in (dead.reason or "")
+
+
+async def test_refused_user_fails_at_once(rig: Rig) -> None:
+    push = await rig.push("oNobody", "x")  # not a follower
+    await rig.worker().drain()
+    failed = await rig.outbox.get(push)
+    assert failed is not None
+    assert failed.status == "failed"
+    assert "43004" in (failed.reason or "") or "40003" in (failed.reason or "")
+
+
+async def test_subscribe_consent_is_used_once(rig: Rig) -> None:
+    rig.state.follow(APP_ID, "oJ")
+    rig.state.consent(APP_ID, "oJ", "SUB_TICKET_STATUS")
+    await rig.store.set(rig.keys.consent("default", "oJ", "SUB_TICKET_STATUS"), 1)
+    purposes = dict(PURPOSES)
+    from bot.config import Purpose
+
+    purposes["ticket_status"] = Purpose("ticket_status", None, "SUB_TICKET_STATUS",
+                                        PURPOSES["ticket_status"].fields)
+    first, second = await rig.push("oJ", "一"), await rig.push("oJ", "二")
+    account = Account("default", TOKEN, APP_ID, APP_SECRET, None, rig.base)
+    client = WeChatClient(rig.session, account, rig.store, rig.keys)
+    worker = DeliveryWorker(rig.outbox, rig.store, rig.keys, {"default": client}, purposes,
+                            name="w", clock=rig.clock, retry_base=0.01)
+    await worker.drain()
+    statuses = await rig.statuses()
+    assert statuses[first] == ("sent", "subscribe")
+    assert statuses[second][0] == "pending"  # the one-time consent was used up
+    assert len(rig.state.subscribe_sent.get("oJ", [])) == 1
+
+
+async def test_through_the_edge_window_report_and_consent(
+    rig: Rig, aiohttp_client: Any, make_settings: Any, database_url: str
+) -> None:
+    """The bot records the window when the user writes, the delivery report and the consent
+    when WeChat posts them; the worker acts on all three."""
+    from bot.app import create_app
+    from tests.test_edge import SIGNER, reply_text
+    from tests.wechat import text_xml
+
+    bot = await aiohttp_client(create_app(make_settings(database_url=database_url,
+                                                        wechat_api_base=rig.base),
+                                          store=rig.store))
+
+    async def deliver(xml: str) -> str:
+        signed = SIGNER.sign(xml)
+        resp = await bot.post("/wechat", params=signed.params, data=signed.body)
+        assert resp.status == 200
+        return str(await resp.text())
+
+    rig.state.follow(APP_ID, "oK")
+    rig.state.saw_message(APP_ID, "oK")
+    assert "没有看懂" in reply_text(await deliver(text_xml("oK", "你好")))
+    first = await rig.push("oK", "您的留言已受理")
+    await rig.worker().drain()
+    assert customs(rig.state, "oK") == ["您的留言已受理"]  # the edge opened the window
+
+    rig.clock.now += 49 * 3600
+    rig.state.users[(APP_ID, "oK")].last_message_at = rig.clock.now - 49 * 3600
+    await rig.store.delete(rig.keys.window("default", "oK", "message"))
+    second = await rig.push("oK", "已办结")
+    await rig.worker().drain()
+    (sent,) = templates(rig.state, "oK")
+    pushed = await rig.outbox.get(second)
+    assert pushed is not None
+    assert pushed.template_msgid is not None
+    report = (
+        f"<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>oK</FromUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime><MsgType>event</MsgType>"
+        f"<Event>TEMPLATESENDJOBFINISH</Event><MsgID>{pushed.template_msgid}</MsgID>"
+        f"<Status>success</Status></xml>"
+    )
+    assert await deliver(report) == "success"
+    delivered = await rig.outbox.get(second)
+    assert delivered is not None
+    assert delivered.status == "delivered"
+    assert (await rig.outbox.get(first)).status == "sent"  # type: ignore[union-attr]
+    assert sent
+
+    popup = (
+        f"<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>oK</FromUserName>"
+        f"<CreateTime>{int(time.time()) + 1}</CreateTime><MsgType>event</MsgType>"
+        "<Event>subscribe_msg_popup_event</Event><SubscribeMsgPopupEvent>"
+        "<List><TemplateId>SUB_TICKET_STATUS</TemplateId>"
+        "<SubscribeStatusString>accept</SubscribeStatusString><PopupScene>2</PopupScene></List>"
+        "<List><TemplateId>SUB_SURVEY</TemplateId>"
+        "<SubscribeStatusString>reject</SubscribeStatusString><PopupScene>2</PopupScene></List>"
+        "</SubscribeMsgPopupEvent></xml>"
+    )
+    assert await deliver(popup) == "success"
+    assert await rig.store.get(rig.keys.consent("default", "oK", "SUB_TICKET_STATUS")) == 1
+    assert await rig.store.get(rig.keys.consent("default", "oK", "SUB_SURVEY")) is None
