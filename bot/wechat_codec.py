@@ -201,10 +201,13 @@ def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
         if not _text(fields.get("Event")):
             raise BadMessage("missing field Event")
         msg_id = ""
+        # WeChat's rule is FromUserName + CreateTime + Event + EventKey; delivery reports
+        # carry no EventKey but a MsgID, without which two in one second would collide
         dedupe_key = "e" + hashlib.sha1(
             "\x1f".join(
                 (fields["FromUserName"], created, _text(fields.get("Event")),
-                 _text(fields.get("EventKey")))
+                 _text(fields.get("EventKey")),
+                 _text(fields.get("MsgID") or fields.get("MsgId")))
             ).encode("utf-8")
         ).hexdigest()
     # One parse: the fields are already here, so the kind comes from MsgType directly

@@ -351,3 +351,44 @@ async def test_through_the_edge_window_report_and_consent(
     assert await deliver(popup) == "success"
     assert await rig.store.get(rig.keys.consent("default", "oK", "SUB_TICKET_STATUS")) == 1
     assert await rig.store.get(rig.keys.consent("default", "oK", "SUB_SURVEY")) is None
+
+
+async def test_two_workers_on_postgres_never_double_send(postgres_url: str) -> None:
+    engine = db.make_engine(postgres_url)
+    clock = Clock()
+    account = Account("default", TOKEN, APP_ID, APP_SECRET, None, "http://unused")
+    state = PlatformState([account], clock=clock)
+    app = create_api_app([account], state=state)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DELETE FROM pushes"))
+        store = MemoryStore()  # shared, as Redis is between processes
+        async with aiohttp.ClientSession() as session:
+            rig = Rig(state, Outbox(engine), store, KeyBuilder(), clock, session,
+                      str(server.make_url("")).rstrip("/"))
+            users = [f"oW{i}" for i in range(8)]
+            for user in users:
+                state.follow(APP_ID, user)
+                await rig.user_writes(user)
+            for i in range(6):
+                for user in users:
+                    await rig.outbox.add(account="default", openid=user, purpose="reply",
+                                         text=f"{user}-{i}")
+            state.inject_fault(6, hang=0.3)  # slow answers widen the race
+            one, two = rig.worker("w1", batch=3), rig.worker("w2", batch=3)
+            for _ in range(100):
+                await asyncio.gather(one.run_once(), two.run_once())
+                if (await rig.outbox.counts()).get("sent") == 48:
+                    break
+        for user in users:
+            sends = customs(state, user)
+            expected = [f"{user}-{i}" for i in range(6)]
+            assert sends[:5] == expected[:5]  # quota: 5 per message, the 6th waits
+            assert len(sends) == len(set(sends))
+        counts = await rig.outbox.counts()
+        assert counts == {"sent": 40, "pending": 8}
+    finally:
+        await server.close()
+        await engine.dispose()

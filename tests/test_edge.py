@@ -316,6 +316,11 @@ async def test_events_dedupe_by_user_time_event_key(make_client: ClientFactory) 
     await post(client, event_xml("oEv", "CLICK", "OTHER", created=created))
     await post(client, event_xml("oEv2", "CLICK", "HELP", created=created))
     assert len(echo.calls) == 3
+    for msgid in (101, 102, 101):  # two delivery reports in one second, one repeated
+        report = event_xml("oEv", "TEMPLATESENDJOBFINISH", created=created).replace(
+            "</xml>", f"<MsgID>{msgid}</MsgID><Status>success</Status></xml>")
+        await post(client, report)
+    assert len(echo.calls) == 5
 
 
 async def test_handler_failure_answers_busy_not_500(make_client: ClientFactory) -> None:
