@@ -10,7 +10,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import Account, Settings, load_accounts
+from bot.config import Account, Settings, load_accounts, load_delivery
 from bot.edge import Callback
 from bot.wechat_api import WeChatClient
 from domain.messages import Outbound
@@ -121,7 +121,25 @@ def create_app(
         for callback in callbacks.values():
             await callback.drain()
 
-    app.cleanup_ctx.extend([store_ctx, engine_ctx, http_ctx, callbacks_ctx])
+    async def delivery_ctx(app: web.Application) -> AsyncIterator[None]:
+        if not settings.delivers_in_process:
+            yield
+            return
+        from scheduler.delivery import DeliveryWorker
+        from scheduler.service import delivery_scheduler, worker_name
+
+        clients: dict[str, WeChatClient] = app[CLIENTS]
+        worker = DeliveryWorker(
+            Outbox(app[ENGINE]), app[STORE], app[KEYS], clients,
+            load_delivery(settings.delivery_file), name=worker_name(),
+            max_attempts=settings.outbox_max_attempts,
+        )
+        scheduler = delivery_scheduler(worker, interval=1.0)
+        scheduler.start()
+        yield
+        scheduler.shutdown(wait=False)
+
+    app.cleanup_ctx.extend([store_ctx, engine_ctx, http_ctx, callbacks_ctx, delivery_ctx])
 
     for account in app[ACCOUNTS]:
         app.router.add_get(account.path, _route(account.name, "get"))

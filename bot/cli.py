@@ -26,6 +26,8 @@ def _logging(level: str) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    # APScheduler announces every job run at INFO; its warnings and errors still show
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

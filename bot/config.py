@@ -42,6 +42,14 @@ def check_aes_key(value: str) -> str:
 class Settings(BaseSettings):
     """Everything the bot reads from its environment. See the README's table."""
 
+    @property
+    def delivers_in_process(self) -> bool:
+        """Whether ``lianxin serve`` runs the outbox delivery itself (default: only on the
+        in-process stores, where a separate scheduler could not see the same store)."""
+        if self.deliver_in_process is not None:
+            return self.deliver_in_process
+        return self.redis_url is None
+
     model_config = SettingsConfigDict(env_prefix="LIANXIN_", extra="ignore")
 
     wechat_token: str = Field(min_length=3, max_length=32)
@@ -59,6 +67,7 @@ class Settings(BaseSettings):
     texts_file: Path = DEFAULT_TEXTS
     delivery_file: Path = DEFAULT_DELIVERY
     outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    deliver_in_process: bool | None = None
 
     timestamp_window: int = Field(default=300, ge=1)
     reply_budget: float = Field(default=4.0, gt=0, le=4.8)

@@ -27,6 +27,18 @@ from storage.redis_store import RedisStore
 log = logging.getLogger(__name__)
 
 
+def delivery_scheduler(worker: DeliveryWorker, interval: float) -> AsyncIOScheduler:
+    """An APScheduler running ``worker`` every ``interval`` s, never two rounds at once."""
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(worker.run_once, "interval", seconds=interval, id="deliver",
+                      max_instances=1, coalesce=True, misfire_grace_time=None)
+    return scheduler
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 async def run_scheduler(settings: Settings, *, interval: float = 1.0) -> None:
     """Deliver pushes every ``interval`` seconds until SIGINT or SIGTERM."""
     accounts = load_accounts(settings)
@@ -40,12 +52,9 @@ async def run_scheduler(settings: Settings, *, interval: float = 1.0) -> None:
                    for a in accounts}
         worker = DeliveryWorker(
             Outbox(engine), store, keys, clients, purposes,
-            name=f"{socket.gethostname()}:{os.getpid()}",
-            max_attempts=settings.outbox_max_attempts,
+            name=worker_name(), max_attempts=settings.outbox_max_attempts,
         )
-        scheduler = AsyncIOScheduler()
-        scheduler.add_job(worker.run_once, "interval", seconds=interval, id="deliver",
-                          max_instances=1, coalesce=True, misfire_grace_time=None)
+        scheduler = delivery_scheduler(worker, interval)
         scheduler.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
