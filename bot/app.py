@@ -114,7 +114,7 @@ def create_app(
         for account in app[ACCOUNTS]:
             callbacks[account.name] = Callback(
                 account, settings, app[STORE], app[KEYS], handler,
-                _sender(app[CLIENTS][account.name]), busy,
+                _sender(app[CLIENTS][account.name], Outbox(app[ENGINE]), account.name), busy,
             )
         app[CALLBACKS] = callbacks
         yield
@@ -149,10 +149,24 @@ def create_app(
     return app
 
 
-def _sender(client: WeChatClient) -> Callable[[str, list[Outbound]], Awaitable[None]]:
+def _sender(
+    client: WeChatClient, outbox: Outbox, account: str
+) -> Callable[[str, list[Outbound]], Awaitable[None]]:
+    """Send late replies now; whatever the platform does not take goes to the outbox, to be
+    retried by the delivery worker and visible to operators."""
+
     async def send(user: str, outbounds: list[Outbound]) -> None:
-        for outbound in outbounds:
-            await client.send(user, outbound)
+        for i, outbound in enumerate(outbounds):
+            try:
+                await client.send(user, outbound)
+            except Exception as exc:
+                rest = [o for o in outbounds[i:] if o.kind == "text"]
+                log.warning("[%s] late reply not sent (%s); %d text(s) to the outbox",
+                            account, type(exc).__name__, len(rest))
+                for pending in rest:
+                    await outbox.add(account=account, openid=user, purpose="reply",
+                                     text=pending.text)
+                return
 
     return send
 

@@ -392,3 +392,30 @@ async def test_two_workers_on_postgres_never_double_send(postgres_url: str) -> N
     finally:
         await server.close()
         await engine.dispose()
+
+
+async def test_late_reply_the_platform_refused_goes_to_the_outbox(
+    rig: Rig, aiohttp_client: Any, make_settings: Any, database_url: str
+) -> None:
+    from bot.app import create_app
+    from tests.test_edge import SIGNER, Echo
+    from tests.wechat import text_xml
+
+    rig.state.follow(APP_ID, "oL")
+    rig.state.saw_message(APP_ID, "oL")
+    bot = await aiohttp_client(create_app(
+        make_settings(database_url=database_url, wechat_api_base=rig.base, reply_budget=0.1,
+                      deliver_in_process=False),
+        store=rig.store, handler_factory=lambda app: Echo(delay=0.3)))
+    rig.state.inject_fault(1, errcode=-1, path="/cgi-bin/message/custom/send")
+    signed = SIGNER.sign(text_xml("oL", "慢回复"))
+    resp = await bot.post("/wechat", params=signed.params, data=signed.body)
+    assert await resp.text() == "success"
+    for _ in range(100):
+        if await rig.outbox.list():
+            break
+        await asyncio.sleep(0.02)
+    (queued,) = await rig.outbox.list()
+    assert (queued.purpose, queued.text, queued.status) == ("reply", "慢回复", "queued")
+    await rig.worker().drain()
+    assert customs(rig.state, "oL") == ["慢回复"]
