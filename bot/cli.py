@@ -103,7 +103,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
         _logging(settings.log_level)
-        asyncio.run(run_scheduler(settings, interval=args.interval))
+        asyncio.run(run_scheduler(settings, interval=args.interval, lease=args.lease))
     except ConfigError as exc:
         return _fail(str(exc))
     return 0
@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     sched = sub.add_parser("scheduler", help="run the outbox delivery (and later jobs)")
     sched.add_argument("--interval", type=float, default=1.0,
                        help="seconds between delivery rounds (default 1)")
+    sched.add_argument("--lease", type=float, default=60.0,
+                       help="seconds a claimed push stays this worker's if it stops "
+                            "(default 60)")
     sched.set_defaults(func=cmd_scheduler)
 
     out = sub.add_parser("outbox", help="see and requeue pushes")

@@ -39,7 +39,8 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-async def run_scheduler(settings: Settings, *, interval: float = 1.0) -> None:
+async def run_scheduler(settings: Settings, *, interval: float = 1.0,
+                        lease: float = 60.0) -> None:
     """Deliver pushes every ``interval`` seconds until SIGINT or SIGTERM."""
     accounts = load_accounts(settings)
     purposes = load_delivery(settings.delivery_file)
@@ -52,7 +53,7 @@ async def run_scheduler(settings: Settings, *, interval: float = 1.0) -> None:
                    for a in accounts}
         worker = DeliveryWorker(
             Outbox(engine), store, keys, clients, purposes,
-            name=worker_name(), max_attempts=settings.outbox_max_attempts,
+            name=worker_name(), max_attempts=settings.outbox_max_attempts, lease=lease,
         )
         scheduler = delivery_scheduler(worker, interval)
         scheduler.start()

@@ -449,6 +449,12 @@ async def user_info(request: web.Request) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _retrieve(task: asyncio.Future[web.StreamResponse]) -> None:
+    """A late answer nobody waits for any more: note a failure instead of warning about it."""
+    if not task.cancelled() and task.exception() is not None:
+        log.info("late answer failed: %s", type(task.exception()).__name__)
+
+
 @web.middleware
 async def faults_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Count every API call per path; apply the next pending fault that matches it."""
@@ -462,8 +468,19 @@ async def faults_middleware(request: web.Request, handler: Handler) -> web.Strea
         return _error(fault.errcode)
     if fault.hang is not None:
         log.info("fault: %s hangs %g s", request.path, fault.hang)
-        await asyncio.sleep(fault.hang)
-        return await handler(request)
+        hang = fault.hang
+
+        async def answer_late() -> web.StreamResponse:
+            await asyncio.sleep(hang)
+            return await handler(request)
+
+        # like the real platform, finish the call even if the caller gave up waiting: the
+        # body is read now (it cannot be once the caller has hung up)
+        await request.read()
+        late = asyncio.ensure_future(answer_late())
+        late.add_done_callback(_retrieve)
+        request.app[PLATFORM].track(late)
+        return await asyncio.shield(late)
     log.info("fault: %s dropped", request.path)
     if request.transport is not None:
         request.transport.abort()

@@ -489,6 +489,11 @@ class PlatformState:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Keep ``task`` alive until it ends (work the platform finishes on its own)."""
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     # -- faults ------------------------------------------------------------------------------
 
     def inject_fault(
