@@ -8,6 +8,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -151,6 +152,18 @@ class Account:
         return "/wechat" if self.name == "default" else f"/wechat/{self.name}"
 
 
+def read_toml(path: Path, where: str) -> dict[str, Any]:
+    """Parse a TOML config file; :class:`ConfigError` starting with ``where`` on any fault."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def load_settings() -> Settings:
     """Read the environment; raises :class:`ConfigError` with one line naming the setting."""
     try:
@@ -179,14 +192,7 @@ def load_accounts(settings: Settings) -> list[Account]:
         return accounts
     path = settings.accounts_file
     where = f"LIANXIN_ACCOUNTS_FILE {path}"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    data = read_toml(path, where)
     table = data.get("accounts")
     if not isinstance(table, dict) or not table:
         raise ConfigError(f"{where}: needs at least one [accounts.NAME] table")
@@ -244,12 +250,7 @@ class Purpose:
 def load_delivery(path: Path) -> dict[str, Purpose]:
     """The delivery config (``LIANXIN_DELIVERY_FILE``); :class:`ConfigError` names the fault."""
     where = f"LIANXIN_DELIVERY_FILE {path}"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: file not found") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    data = read_toml(path, where)
     table = data.get("purposes")
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: needs [purposes.NAME] tables")

@@ -10,14 +10,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from bot.config import REPO_ROOT, Account, ConfigError, load_accounts, load_settings
+from bot.config import (
+    REPO_ROOT,
+    Account,
+    ConfigError,
+    load_accounts,
+    load_settings,
+    read_toml,
+)
 from bot.wechat_api import WeChatAPIError, WeChatClient
 from bot.wechat_fields import FieldError, check_menu
 from storage.base import Store
@@ -31,14 +37,7 @@ _TARGET_FIELDS = ("key", "url", "article_id", "media_id", "pagepath")
 def load_menu(path: Path = DEFAULT_MENU) -> dict[str, Any]:
     """The menu in ``path`` as a ``menu/create`` body; :class:`ConfigError` names the problem
     (``config/menu.toml: button[1].sub_button[0].name: 72 bytes, at most 60``)."""
-    try:
-        menu = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    menu = read_toml(path, str(path))
     try:
         check_menu(menu)
     except FieldError as exc:

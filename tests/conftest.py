@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Account, Settings
 from storage import db
@@ -41,6 +43,23 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite+aiosqlite:///{path}"
     db.upgrade(url)
     return url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Tests that take it run on SQLite and on a real PostgreSQL server."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on ``database_url`` with the tables emptied."""
+    opened = db.make_engine(database_url)
+    async with opened.begin() as conn:
+        for table in ("pushes", "citizens"):
+            await conn.execute(text(f"DELETE FROM {table}"))
+    yield opened
+    await opened.dispose()
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,20 +12,6 @@ from storage import db
 from tests.conftest import SettingsFactory
 from tests.test_edge import SIGNER, reply_text
 from tests.wechat import event_xml
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue(f"{request.param}_url"))
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    opened = db.make_engine(database_url)
-    async with opened.begin() as conn:
-        await conn.execute(text("DELETE FROM citizens"))
-    yield opened
-    await opened.dispose()
 
 
 async def test_migrations_are_at_head(engine: AsyncEngine) -> None:

@@ -76,20 +76,6 @@ class Rig:
         return {p.id: (p.status, p.channel) for p in await self.outbox.list(limit=500)}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue(f"{request.param}_url"))
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    opened = db.make_engine(database_url)
-    async with opened.begin() as conn:
-        await conn.execute(text("DELETE FROM pushes"))
-    yield opened
-    await opened.dispose()
-
-
 @pytest.fixture
 async def rig(engine: AsyncEngine) -> AsyncIterator[Rig]:
     clock = Clock()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -13,20 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import db
 from storage.outbox import Outbox, add_push, utcnow
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue(f"{request.param}_url"))
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    opened = db.make_engine(database_url)
-    async with opened.begin() as conn:
-        await conn.execute(text("DELETE FROM pushes"))
-    yield opened
-    await opened.dispose()
 
 
 async def queue(outbox: Outbox, openid: str, label: str, purpose: str = "reply") -> int:
