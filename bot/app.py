@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Account, Settings, load_accounts, load_delivery
 from bot.edge import Callback
-from bot.wechat_api import WeChatClient
+from bot.wechat_api import APIUnreachable, WeChatClient
 from domain.messages import Outbound
 from handlers.router import Handler, Router
 from handlers.texts import Texts
@@ -37,6 +37,7 @@ CLIENTS = web.AppKey("clients", dict[str, WeChatClient])
 CALLBACKS = web.AppKey("callbacks", dict[str, Callback])
 
 READY_TIMEOUT = 2.0
+EARLY_REPORT_TTL = 3600.0
 
 HandlerFactory = Callable[[web.Application], Handler]
 
@@ -45,12 +46,21 @@ class _Reports:
     """Delivery reports from the platform: template outcomes to the outbox, consents to
     the store."""
 
-    def __init__(self, outbox: Outbox, consents: Consents) -> None:
+    def __init__(self, outbox: Outbox, consents: Consents, store: Store,
+                 keys: KeyBuilder) -> None:
         self._outbox = outbox
         self._consents = consents
+        self._store = store
+        self._keys = keys
 
     async def template_finished(self, account: str, msgid: int, status: str) -> bool:
-        return await self._outbox.template_finished(account, msgid, status)
+        if await self._outbox.template_finished(account, msgid, status):
+            return True
+        # the report can beat the worker's record of the send: keep it for the worker
+        log.info("[%s] delivery report for an unrecorded template message kept", account)
+        await self._store.set(self._keys.early_report(account, str(msgid)), status,
+                              ttl=EARLY_REPORT_TTL)
+        return False
 
     async def consents(self, account: str, openid: str, accepted: list[str],
                        rejected: list[str]) -> None:
@@ -58,7 +68,8 @@ class _Reports:
 
 
 def default_handler(app: web.Application) -> Handler:
-    reports = _Reports(Outbox(app[ENGINE]), Consents(app[STORE], app[KEYS]))
+    reports = _Reports(Outbox(app[ENGINE]), Consents(app[STORE], app[KEYS]), app[STORE],
+                       app[KEYS])
     return Router(app[TEXTS], db.Citizens(app[ENGINE]), reports)
 
 
@@ -160,7 +171,14 @@ def _sender(
             try:
                 await client.send(user, outbound)
             except Exception as exc:
+                if isinstance(exc, APIUnreachable) and exc.may_have_arrived:
+                    log.error("[%s] late reply may not have arrived (%s); not resent, to "
+                              "avoid a second copy", account, exc.errmsg)
+                    return
                 rest = [o for o in outbounds[i:] if o.kind == "text"]
+                if len(rest) < len(outbounds) - i:
+                    log.error("[%s] %d late image/news reply(s) dropped after a refusal",
+                              account, len(outbounds) - i - len(rest))
                 log.warning("[%s] late reply not sent (%s); %d text(s) to the outbox",
                             account, type(exc).__name__, len(rest))
                 for pending in rest:

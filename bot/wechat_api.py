@@ -31,7 +31,7 @@ from bot.wechat_fields import (
     check_subscribe_data,
     check_template_data,
 )
-from domain.messages import Article, Outbound
+from domain.messages import TEXT_LIMIT_BYTES, Article, Outbound
 from storage.base import LockTimeout, Store
 from storage.keys import KeyBuilder
 
@@ -130,10 +130,16 @@ class TokenUnavailable(WeChatAPIError):
 
 
 class APIUnreachable(WeChatAPIError):
-    """Network error or timeout (errcode -2); nothing is known about delivery."""
+    """Network error or timeout (errcode -2).
 
-    def __init__(self, errmsg: str) -> None:
+    ``may_have_arrived`` is ``False`` only when the request cannot have reached the
+    platform (the connection was refused); after a timeout or a dropped connection the
+    call may or may not have taken effect.
+    """
+
+    def __init__(self, errmsg: str, *, may_have_arrived: bool = True) -> None:
         super().__init__(-2, errmsg)
+        self.may_have_arrived = may_have_arrived
 
 
 _BY_CODE: dict[int, type[WeChatAPIError]] = {
@@ -269,6 +275,9 @@ class WeChatClient:
                 raw = await resp.read()
                 if resp.status >= 500:
                     raise APIUnreachable(f"HTTP {resp.status} from {path}")
+        except aiohttp.ClientConnectorError as exc:
+            raise APIUnreachable(f"{type(exc).__name__} calling {path}",
+                                 may_have_arrived=False) from None
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise APIUnreachable(f"{type(exc).__name__} calling {path}") from None
         try:
@@ -361,6 +370,10 @@ class WeChatClient:
         })
 
     async def send_text(self, openid: str, text: str) -> None:
+        size = len(text.encode("utf-8"))
+        if not text or size > TEXT_LIMIT_BYTES:
+            raise FieldError("text.content", "is empty" if not text else
+                             f"{size} bytes, at most {TEXT_LIMIT_BYTES}")
         await self._custom(openid, "text", {"content": text})
 
     async def send_image(self, openid: str, media_id: str) -> None:

@@ -8,6 +8,7 @@ user's queue only, so a user's pushes go out in order and no push is held by two
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.config import Purpose
-from bot.wechat_api import WeChatAPIError, WeChatClient
+from bot.wechat_api import APIUnreachable, WeChatAPIError, WeChatClient
 from bot.wechat_fields import FieldError
 from domain.delivery import (
     Channel,
@@ -84,9 +85,13 @@ class DeliveryWorker:
     async def _deliver_safely(self, push: Claimed) -> None:
         try:
             await self._deliver(push)
-        except Exception as exc:  # a bug or the database: leave it to the lease, say why
+        except _Recorded:
+            log.exception("push %s: sent, but recording it failed; the lease will tell",
+                          push.id)
+        except Exception as exc:  # a bug or the database before any send
             log.exception("push %s: delivery failed unexpectedly", push.id)
-            await self._retry(push, f"internal error: {type(exc).__name__}")
+            with contextlib.suppress(Exception):
+                await self._retry(push, f"internal error: {type(exc).__name__}")
 
     async def _deliver(self, push: Claimed) -> None:
         client = self._clients.get(push.account)
@@ -96,18 +101,20 @@ class DeliveryWorker:
             await self._outbox.give_up(push.id, self.name, "failed", f"unknown {what}")
             return
         route = Route(purpose.template_id, purpose.subscribe_template_id)
-        if push.status_before == "sending":  # the last worker stopped mid-send
-            if push.channel_before == "template":
-                # safe to send again: the platform dedupes the client_msg_id
-                await self._send(push, purpose, Decision("template", "resent after a "
-                                 "worker stopped mid-send (same client_msg_id)"), client)
-                return
-            if push.channel_before is not None:
-                await self._outbox.give_up(
-                    push.id, self.name, "uncertain",
-                    f"a worker stopped while sending by {push.channel_before}, which has no "
-                    "idempotency key: it may or may not have arrived; requeue to send again")
-                return
+        if push.channel_before == "template" and purpose.template_id:
+            # the last template try may have arrived (a worker stopped, or the call timed
+            # out): send it again by template, which the platform dedupes by client_msg_id,
+            # never by another door that would make a second copy
+            await self._send(push, purpose, Decision("template", "template sent again with "
+                             "the same client_msg_id after an unknown outcome"), client)
+            return
+        if push.status_before == "sending" and push.channel_before is not None:
+            # the last worker stopped mid-send on a door without an idempotency key
+            await self._outbox.give_up(
+                push.id, self.name, "uncertain",
+                f"a worker stopped while sending by {push.channel_before}, which has no "
+                "idempotency key: it may or may not have arrived; requeue to send again")
+            return
         excluded: set[Channel] = set()
         while True:
             decision = await self._decide(push, route, frozenset(excluded))
@@ -173,16 +180,42 @@ class DeliveryWorker:
             return None
         except WeChatAPIError as exc:
             return await self._on_error(push, channel, decision, exc)
-        await self._outbox.sent(push.id, self.name, channel, decision.reason, msgid)
+        try:
+            await self._outbox.sent(push.id, self.name, channel, decision.reason, msgid)
+        except Exception as exc:
+            # the message is out; only the record failed. Never send it again from here:
+            # when the lease lapses a successor finds it mid-send (template: resent and
+            # deduped; otherwise uncertain, for an operator)
+            raise _Recorded(push.id) from exc
+        if msgid is not None:
+            await self._early_report(push.account, msgid)
         return None
+
+    async def _early_report(self, account: str, msgid: int) -> None:
+        """A delivery report that arrived before the send was recorded (kept by the edge)."""
+        key = self._keys.early_report(account, str(msgid))
+        status = await self._store.get(key)
+        if isinstance(status, str):
+            await self._outbox.template_finished(account, msgid, status)
+            await self._store.delete(key)
 
     async def _on_error(self, push: Claimed, channel: Channel, decision: Decision,
                         exc: WeChatAPIError) -> Channel | None:
         code = exc.errcode
+        unknown = isinstance(exc, APIUnreachable) and exc.may_have_arrived
+        if unknown and channel == "template":
+            await self._retry(push, f"template: {exc.errmsg}; will resend with the same "
+                              "client_msg_id", resend="template")
+            return None
+        if unknown:  # no idempotency key: sending again could make a second copy
+            await self._outbox.give_up(
+                push.id, self.name, "uncertain",
+                f"{channel}: {exc.errmsg}: the message may or may not have arrived; "
+                "requeue to send again")
+            return None
         if channel == "custom" and code == 45015 and decision.window is not None:
             # the platform says the window is closed: believe it, then try another door
-            await self._store.delete(self._keys.window(
-                push.account, push.openid, decision.window.interaction))
+            await self._forget_window(push, decision.window)
             return "custom"
         if channel == "custom" and code == 45047 and decision.window is not None:
             key = self._keys.custom_sent(push.account, push.openid, decision.window.opened_at)
@@ -192,8 +225,10 @@ class DeliveryWorker:
             route_id = self._purposes[push.purpose].subscribe_template_id or ""
             await self._store.delete(self._keys.consent(push.account, push.openid, route_id))
             return "subscribe"
+        if channel == "template" and code in (43101, 48002):  # the user refuses templates
+            return "template"
         if code in TRANSIENT or code not in _PERMANENT:
-            if channel == "custom" and decision.window is not None and code != -2:
+            if channel == "custom" and decision.window is not None:
                 # the platform refused it, so the quota slot was not used: give it back
                 await self._store.incr(self._keys.custom_sent(
                     push.account, push.openid, decision.window.opened_at),
@@ -204,17 +239,31 @@ class DeliveryWorker:
                                    f"{channel}: errcode {code}: {exc.errmsg}")
         return None
 
-    async def _retry(self, push: Claimed, reason: str) -> None:
-        if push.attempts >= self._max_attempts:
+    async def _forget_window(self, push: Claimed, window: Window) -> None:
+        """Delete the window we used, unless the user has opened a new one meanwhile."""
+        key = self._keys.window(push.account, push.openid, window.interaction)
+        current = Window.from_json(await self._store.get(key))
+        if current is not None and current.opened_at == window.opened_at:
+            await self._store.delete(key)
+
+    async def _retry(self, push: Claimed, reason: str, resend: Channel | None = None) -> None:
+        tries = push.attempts + 1  # this claim's send counts
+        if tries >= self._max_attempts:
             await self._outbox.give_up(push.id, self.name, "dead",
-                                       f"gave up after {push.attempts} tries: {reason}")
+                                       f"gave up after {tries} tries: {reason}")
             return
-        delay = backoff(push.attempts, base=self._retry_base, rng=self._rng)
-        await self._outbox.retry_later(push.id, self.name, reason, delay)
+        delay = backoff(tries, base=self._retry_base, rng=self._rng)
+        await self._outbox.retry_later(push.id, self.name, reason, delay, resend=resend)
 
 
-# refused for good: invalid user, not following, bad template or arguments, unauthorized
-_PERMANENT = frozenset({40003, 40037, 40036, 43004, 47003, 48001, 45008, 40007, 43116})
+# refused for good: invalid user, not following, bad template or arguments, unauthorized,
+# text too long
+_PERMANENT = frozenset({40003, 40037, 40036, 43004, 47003, 48001, 45008, 40007, 43116,
+                        45002})
+
+
+class _Recorded(Exception):
+    """The message was sent but recording that failed: do not send it again."""
 
 
 def _data(purpose: Purpose, fields: Mapping[str, Any]) -> dict[str, str]:

@@ -14,13 +14,12 @@ import socket
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.config import Settings, load_accounts, load_delivery
+from bot.config import ConfigError, Settings, load_accounts, load_delivery
 from bot.wechat_api import WeChatClient
 from scheduler.delivery import DeliveryWorker
 from storage import db
 from storage.base import Store
 from storage.keys import KeyBuilder
-from storage.memory import MemoryStore
 from storage.outbox import Outbox
 from storage.redis_store import RedisStore
 
@@ -42,10 +41,13 @@ def worker_name() -> str:
 async def run_scheduler(settings: Settings, *, interval: float = 1.0,
                         lease: float = 60.0) -> None:
     """Deliver pushes every ``interval`` seconds until SIGINT or SIGTERM."""
+    if not settings.redis_url:
+        raise ConfigError("lianxin scheduler needs LIANXIN_REDIS_URL: it must see the windows "
+                          "and consents lianxin serve records (on the in-process stores, "
+                          "lianxin serve delivers the outbox itself)")
     accounts = load_accounts(settings)
     purposes = load_delivery(settings.delivery_file)
-    store: Store = (RedisStore.from_url(settings.redis_url) if settings.redis_url
-                    else MemoryStore())
+    store: Store = RedisStore.from_url(settings.redis_url)
     engine = db.make_engine(settings.database_url)
     keys = KeyBuilder()
     async with aiohttp.ClientSession() as session:

@@ -52,6 +52,10 @@ class KeyBuilder:
         """A one-time subscribe-message consent for one template."""
         return self._key("consent", account, user, template_id)
 
+    def early_report(self, account: str, msgid: str) -> str:
+        """A template delivery report that arrived before its send was recorded."""
+        return self._key("report", account, msgid)
+
     def token(self, app_id: str) -> str:
         return self._key("token", app_id)
 

@@ -19,6 +19,7 @@ from sqlalchemy import and_, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from domain.messages import TEXT_LIMIT_BYTES
 from storage.models import Push
 
 UNFINISHED = ("queued", "sending", "pending")
@@ -39,7 +40,14 @@ def add_push(
     session: AsyncSession, *, account: str, openid: str, purpose: str, text: str,
     fields: dict[str, str] | None = None, idempotency_key: str | None = None,
 ) -> Push:
-    """Queue a push in the caller's transaction: it exists exactly when the change does."""
+    """Queue a push in the caller's transaction: it exists exactly when the change does.
+
+    ``text`` is one customer-service message: at most 2048 bytes (split longer content into
+    several pushes); ``ValueError`` otherwise.
+    """
+    size = len(text.encode("utf-8"))
+    if not text or size > TEXT_LIMIT_BYTES:
+        raise ValueError(f"a push's text must be 1 to {TEXT_LIMIT_BYTES} bytes, not {size}")
     now = utcnow()
     push = Push(
         account=account, openid=openid, purpose=purpose, text=text, fields=dict(fields or {}),
@@ -62,8 +70,8 @@ class Claimed:
     fields: dict[str, Any]
     idempotency_key: str
     status_before: str  # queued, pending, or sending (a dead worker's lease ran out)
-    channel_before: str | None
-    attempts: int
+    channel_before: str | None  # sending: what was being tried; queued: template to resend
+    attempts: int  # sends tried so far
 
 
 class Outbox:
@@ -94,7 +102,10 @@ class Outbox:
             and_(Push.status.in_(("queued", "pending")), Push.next_attempt_at <= now),
             and_(Push.status == "sending", Push.lease_until < now),
         )
-        query = (select(Push).where(due, ~blocked_by_earlier).order_by(Push.id).limit(limit))
+        # queued pushes before pending ones (those only wait for the user), oldest due first
+        query = (select(Push).where(due, ~blocked_by_earlier)
+                 .order_by((Push.status == "pending"), Push.next_attempt_at, Push.id)
+                 .limit(limit))
         if self._skip_locked:
             query = query.with_for_update(skip_locked=True, of=Push)
         claimed: list[Claimed] = []
@@ -107,15 +118,14 @@ class Outbox:
                            Push.worker.is_(None) if row.worker is None
                            else Push.worker == row.worker)
                     .values(status="sending", worker=worker,
-                            lease_until=now + timedelta(seconds=lease),
-                            attempts=Push.attempts + 1)
+                            lease_until=now + timedelta(seconds=lease))
                     .execution_options(synchronize_session=False)
                 )
                 if result.rowcount != 1:  # type: ignore[attr-defined]
                     continue  # another worker got it first (SQLite has no row locks)
                 claimed.append(Claimed(
                     row.id, row.account, row.openid, row.purpose, row.text, dict(row.fields),
-                    row.idempotency_key, row.status, row.channel, row.attempts + 1,
+                    row.idempotency_key, row.status, row.channel, row.attempts,
                 ))
         return claimed
 
@@ -131,8 +141,10 @@ class Outbox:
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     async def about_to_send(self, push_id: int, worker: str, channel: str) -> bool:
-        """Record the channel before calling the API, so a successor knows what was tried."""
-        return await self._update(push_id, worker, channel=channel)
+        """Record the channel (and count the try) before calling the API, so a successor
+        knows what was being tried."""
+        return await self._update(push_id, worker, channel=channel,
+                                  attempts=Push.attempts + 1)
 
     async def sent(self, push_id: int, worker: str, channel: str, reason: str,
                    template_msgid: int | None = None) -> bool:
@@ -141,10 +153,13 @@ class Outbox:
                                   template_msgid=template_msgid)
 
     async def retry_later(self, push_id: int, worker: str, reason: str, delay: float,
-                          status: str = "queued") -> bool:
+                          status: str = "queued", resend: str | None = None) -> bool:
+        """Back to the queue (or ``pending``) after ``delay`` s; ``resend`` keeps a channel
+        whose last try's outcome is unknown but safe to repeat (a template's
+        ``client_msg_id``)."""
         return await self._update(push_id, worker, status=status, reason=reason,
                                   next_attempt_at=utcnow() + timedelta(seconds=delay),
-                                  lease_until=None, worker=None)
+                                  lease_until=None, worker=None, channel=resend)
 
     async def give_up(self, push_id: int, worker: str, status: str, reason: str) -> bool:
         assert status in ("failed", "dead", "uncertain")
@@ -192,7 +207,7 @@ class Outbox:
                 .where(Push.id.in_(ids),
                        Push.status.in_(("failed", "dead", "uncertain", "pending")))
                 .values(status="queued", next_attempt_at=utcnow(), attempts=0, worker=None,
-                        lease_until=None, reason="requeued by an operator")
+                        lease_until=None, channel=None, reason="requeued by an operator")
                 .execution_options(synchronize_session=False)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]

@@ -65,9 +65,17 @@ async def test_list_retry_purge(env: dict[str, str]) -> None:
     await engine.dispose()
 
 
+async def test_scheduler_without_redis_says_why(env: dict[str, str]) -> None:
+    code, _, err = await lianxin("scheduler", env=env)
+    assert code == 2
+    assert err.startswith("lianxin: lianxin scheduler needs LIANXIN_REDIS_URL")
+    assert len(err.strip().splitlines()) == 1
+
+
 async def test_killed_scheduler_mid_template_send_does_not_send_twice(
-    env: dict[str, str],
+    env: dict[str, str], redis_url: str,
 ) -> None:
+    env["LIANXIN_REDIS_URL"] = redis_url
     account = Account("default", TOKEN, APP_ID, APP_SECRET, None, "http://unused")
     state = PlatformState([account])
     app = create_api_app([account], state=state)
