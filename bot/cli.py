@@ -26,8 +26,10 @@ def _logging(level: str) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-    # APScheduler announces every job run at INFO; its warnings and errors still show
+    # APScheduler announces every job run at INFO, and warns of every tick skipped while a
+    # long delivery round still runs (max_instances=1, by design); job errors still show
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

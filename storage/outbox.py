@@ -108,27 +108,25 @@ class Outbox:
                  .limit(limit))
         if self._skip_locked:
             query = query.with_for_update(skip_locked=True, of=Push)
-        claimed: list[Claimed] = []
         async with self._sessions.begin() as session:
-            rows = (await session.scalars(query)).all()
-            for row in rows:
-                result = await session.execute(
-                    update(Push)
-                    .where(Push.id == row.id, Push.status == row.status,
-                           Push.worker.is_(None) if row.worker is None
-                           else Push.worker == row.worker)
-                    .values(status="sending", worker=worker,
-                            lease_until=now + timedelta(seconds=lease))
-                    .execution_options(synchronize_session=False)
-                )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    continue  # another worker got it first (SQLite has no row locks)
-                claimed.append(Claimed(
-                    row.id, row.account, row.openid, row.purpose, row.text, dict(row.fields),
-                    row.idempotency_key, row.status, row.channel, row.attempts,
-                ))
-        return claimed
-
+            rows = {row.id: row for row in (await session.scalars(query)).all()}
+            if not rows:
+                return []
+            # one statement for the batch; "still due" settles races where rows are not
+            # locked (SQLite): a row another worker took meanwhile is no longer due
+            taken = set((await session.execute(
+                update(Push)
+                .where(Push.id.in_(rows), due)
+                .values(status="sending", worker=worker,
+                        lease_until=now + timedelta(seconds=lease))
+                .returning(Push.id)
+                .execution_options(synchronize_session=False)
+            )).scalars().all())
+        return [
+            Claimed(row.id, row.account, row.openid, row.purpose, row.text, dict(row.fields),
+                    row.idempotency_key, row.status, row.channel, row.attempts)
+            for row_id, row in sorted(rows.items()) if row_id in taken
+        ]
     async def _update(self, push_id: int, holder: str, **values: Any) -> bool:
         """Change a claimed push, only while ``holder`` still holds the claim."""
         async with self._sessions.begin() as session:
