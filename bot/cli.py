@@ -133,11 +133,23 @@ def cmd_outbox(args: argparse.Namespace) -> int:
                 print("  ".join(f"{k}={counts[k]}" for k in STATUSES if k in counts)
                       or "the outbox is empty")
                 for push in await outbox.list(statuses=args.status, limit=args.limit):
+                    when = (push.sent_at if push.sent_at is not None
+                            else push.next_attempt_at)
                     print(f"{push.id:>8}  {push.status:<9} {push.channel or '-':<9} "
                           f"{push.account}/{push.openid}  {push.purpose}  tries={push.attempts}"
+                          f"  made {push.created_at:%Y-%m-%d %H:%M:%S}"
+                          f"  {'sent' if push.sent_at else 'next'} {when:%H:%M:%S}"
                           f"  {push.reason or ''}")
             elif args.outbox_command == "retry":
-                print(f"requeued {await outbox.requeue(args.ids)} push(es)")
+                if bool(args.ids) == bool(args.status):
+                    return _fail("outbox retry takes push ids or --status, not both")
+                bad = [s for s in args.status if s not in ("failed", "dead", "uncertain",
+                                                           "pending")]
+                if bad:
+                    return _fail(f"cannot requeue {bad[0]!r} pushes: only failed, dead, "
+                                 "uncertain, pending")
+                count = await outbox.requeue(args.ids, statuses=args.status)
+                print(f"requeued {count} push(es)")
             else:
                 bad = [s for s in args.status if s not in FINISHED]
                 if bad:
@@ -184,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     listp.add_argument("--limit", type=int, default=50)
     retry = outsub.add_parser("retry", help="queue failed, dead, uncertain or pending pushes "
                               "again")
-    retry.add_argument("ids", type=int, nargs="+")
+    retry.add_argument("ids", type=int, nargs="*")
+    retry.add_argument("--status", action="append", default=[],
+                       help="every push in this status (repeatable), e.g. dead")
     purge = outsub.add_parser("purge", help="delete old finished pushes")
     purge.add_argument("--status", action="append", default=[], required=True)
     purge.add_argument("--older-than-days", type=float, default=30.0)

@@ -197,13 +197,15 @@ class Outbox:
             rows = await session.execute(select(Push.status, func.count()).group_by(Push.status))
             return {status: count for status, count in rows.all()}
 
-    async def requeue(self, ids: Sequence[int]) -> int:
-        """Queue finished-but-undelivered pushes again (failed, dead, uncertain, pending)."""
+    async def requeue(self, ids: Sequence[int] = (), *, statuses: Sequence[str] = ()) -> int:
+        """Queue undelivered pushes again (failed, dead, uncertain, pending): by id, or
+        every push in ``statuses``."""
+        allowed = ("failed", "dead", "uncertain", "pending")
+        which = Push.id.in_(ids) if ids else Push.status.in_(statuses)
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(Push)
-                .where(Push.id.in_(ids),
-                       Push.status.in_(("failed", "dead", "uncertain", "pending")))
+                .where(which, Push.status.in_(allowed))
                 .values(status="queued", next_attempt_at=utcnow(), attempts=0, worker=None,
                         lease_until=None, channel=None, reason="requeued by an operator")
                 .execution_options(synchronize_session=False)

@@ -55,6 +55,11 @@ async def test_list_retry_purge(env: dict[str, str]) -> None:
     assert len(out.splitlines()) == 2
     code, out, _ = await lianxin("outbox", "retry", str(first), env=env)
     assert (code, out.strip()) == (0, "requeued 1 push(es)")
+    code, out, _ = await lianxin("outbox", "retry", "--status", "dead", env=env)
+    assert (code, out.strip()) == (0, "requeued 0 push(es)")  # it was requeued already
+    code, _, err = await lianxin("outbox", "retry", env=env)
+    assert code == 2
+    assert "takes push ids or --status" in err
     code, _, err = await lianxin("outbox", "purge", "--status", "queued", env=env)
     assert code == 2
     assert err.strip() == "lianxin: cannot purge 'queued' pushes: only sent, delivered, " \
