@@ -37,7 +37,7 @@ from bot.wechat_codec import (
     signature_ok,
     to_inbound,
 )
-from domain.delivery import Window, window_opened_by
+from domain.delivery import WINDOW_SECONDS, window_opened_by
 from domain.messages import Inbound, Outbound, split_text
 from flows.context import Conversation
 from handlers.router import Handler
@@ -360,9 +360,9 @@ class Callback:
         """What this message does to the user's customer-service window (outbox rules)."""
         interaction = window_opened_by(inbound.kind, inbound.event)
         if interaction is not None:
-            window = Window(time.time(), interaction)
             return WindowUpdate(self._keys.window(self.account.name, inbound.user, interaction),
-                                window.to_json(), window.limits()[0])
+                                {"at": time.time(), "kind": interaction},
+                                WINDOW_SECONDS[interaction])
         if inbound.event == "unsubscribe":
             return WindowUpdate(self._keys.window(self.account.name, inbound.user, "message"),
                                 None)

@@ -25,6 +25,8 @@ MESSAGE_QUOTA = 5
 EVENT_WINDOW = 60.0
 EVENT_QUOTA = 3
 
+WINDOW_SECONDS: dict[str, float] = {"message": MESSAGE_WINDOW, "event": EVENT_WINDOW}
+
 # inbound kinds that open a window, by what they open
 MESSAGE_KINDS = frozenset({"text", "image", "voice", "video", "location", "link"})
 WINDOW_EVENTS = frozenset({"click", "scancode_push", "scancode_waitmsg", "subscribe",

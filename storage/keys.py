@@ -25,24 +25,26 @@ class KeyBuilder:
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *(_part(p) for p in parts)))
 
+    # the keys every message builds are spelled out (no generator): this is the hot path
+
     def state(self, account: str, user: str) -> str:
-        return self._key("state", account, user)
+        return f"{self.prefix}:state:{_part(account)}:{_part(user)}"
 
     def dedupe(self, account: str, message_key: str) -> str:
-        return self._key("dedupe", account, message_key)
+        return f"{self.prefix}:dedupe:{_part(account)}:{_part(message_key)}"
 
     def reply(self, account: str, message_key: str) -> str:
-        return self._key("reply", account, message_key)
+        return f"{self.prefix}:reply:{_part(account)}:{_part(message_key)}"
 
     def nonce(self, account: str, nonce: str) -> str:
-        return self._key("nonce", account, nonce)
+        return f"{self.prefix}:nonce:{_part(account)}:{_part(nonce)}"
 
     def user_lock(self, account: str, user: str) -> str:
-        return self._key("lock", "user", account, user)
+        return f"{self.prefix}:lock:user:{_part(account)}:{_part(user)}"
 
     def window(self, account: str, user: str, interaction: str) -> str:
         """The user's customer-service window opened by a message or by an event."""
-        return self._key("window", account, user, interaction)
+        return f"{self.prefix}:window:{_part(account)}:{_part(user)}:{_part(interaction)}"
 
     def custom_sent(self, account: str, user: str, opened_at: float) -> str:
         """Customer-service messages sent within one window (a new window, a new count)."""
