@@ -28,8 +28,15 @@ log = logging.getLogger(__name__)
 
 def delivery_scheduler(worker: DeliveryWorker, interval: float) -> AsyncIOScheduler:
     """An APScheduler running ``worker`` every ``interval`` s, never two rounds at once."""
+
+    async def deliver() -> None:
+        try:
+            await worker.run_once()
+        except asyncio.CancelledError:  # shutting down mid-round: the leases will tell
+            log.info("delivery round cut short by shutdown")
+
     scheduler = AsyncIOScheduler()
-    scheduler.add_job(worker.run_once, "interval", seconds=interval, id="deliver",
+    scheduler.add_job(deliver, "interval", seconds=interval, id="deliver",
                       max_instances=1, coalesce=True, misfire_grace_time=None)
     return scheduler
 
