@@ -117,7 +117,7 @@ def encrypted_field(body: str) -> str:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # built for every message; treat as read-only
 class Envelope:
     """What the edge needs besides the Inbound: names to reply with and the dedupe key."""
 
