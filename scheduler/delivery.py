@@ -156,7 +156,9 @@ class DeliveryWorker:
         """Send by ``decision.channel``; the channel to exclude if that door was closed."""
         channel = decision.channel
         assert channel is not None
-        if not await self._outbox.about_to_send(push.id, self.name, channel):
+        # the lease restarts for each call, so deciding, re-routing and token waits before
+        # it never eat into the time the call itself may take
+        if not await self._outbox.about_to_send(push.id, self.name, channel, self._lease):
             log.warning("push %s: lost its claim before sending", push.id)
             return None
         msgid: int | None = None

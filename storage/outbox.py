@@ -138,11 +138,14 @@ class Outbox:
             )
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
-    async def about_to_send(self, push_id: int, worker: str, channel: str) -> bool:
+    async def about_to_send(self, push_id: int, worker: str, channel: str,
+                            lease: float | None = None) -> bool:
         """Record the channel (and count the try) before calling the API, so a successor
-        knows what was being tried."""
-        return await self._update(push_id, worker, channel=channel,
-                                  attempts=Push.attempts + 1)
+        knows what was being tried; ``lease`` renews the claim for this call."""
+        values: dict[str, Any] = {"channel": channel, "attempts": Push.attempts + 1}
+        if lease is not None:
+            values["lease_until"] = utcnow() + timedelta(seconds=lease)
+        return await self._update(push_id, worker, **values)
 
     async def sent(self, push_id: int, worker: str, channel: str, reason: str,
                    template_msgid: int | None = None) -> bool:
