@@ -30,38 +30,44 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import ctypes
 import hashlib
 import json
 import math
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import aiohttp
 import xmltodict
+from common import (
+    HOST,
+    REPO_ROOT,
+    START_TIMEOUT,
+    BenchError,
+    Children,
+    cpu_seconds,
+    free_port,
+    handle_stop_signals,
+    new_aes_key,
+    run_to_end,
+    wait_http_ready,
+)
 from wechatpy import parse_message
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.messages import TextMessage
 from yarl import URL
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 BASELINE_SERVER = REPO_ROOT / "bench" / "baseline_server.py"
-HOST = "127.0.0.1"
 
 # Credentials of the benchmark's own made-up account; nothing here is a real account.
 TOKEN = "lianxinbench2024"
@@ -73,15 +79,9 @@ MESSAGE_TEXT = "您好，我想反映一下小区夜间施工噪音扰民的问�
 SCENARIOS = ("baseline", "lianxin-memory", "lianxin-redis")
 TARGETS = {"lianxin-memory": 0.70, "lianxin-redis": 0.50}
 
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 HEADERS = {"Content-Type": "text/xml; charset=utf-8"}
 
 EXIT_OK, EXIT_TARGET, EXIT_ERRORS, EXIT_ABORTED = 0, 1, 2, 3
-
-
-class BenchError(Exception):
-    """The run cannot go on (a child failed to start, a step failed); the text says why."""
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -166,113 +166,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     )
 
 
-def new_aes_key() -> str:
-    """A fresh EncodingAESKey: 43 characters of base64 for 32 random bytes."""
-    return base64.b64encode(os.urandom(32)).decode("ascii").rstrip("=")
-
-
-# -- child processes -------------------------------------------------------------------------
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup(cpu: int | None, pin_here: bool) -> Callable[[], None]:
-    """Runs in the child before exec: die with the bench, and pin if taskset is missing."""
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def setup() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if pin_here and cpu is not None:
-            os.sched_setaffinity(0, {cpu})
-
-    return setup
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a live process, from /proc."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Children:
-    """Every process the bench starts; :meth:`stop_all` runs on every way out."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self._log_dir = log_dir
-        self._procs: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
-        self._taskset = shutil.which("taskset")
-
-    def start(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
-              cpu: int | None = None) -> subprocess.Popen[bytes]:
-        log_path = self._log_dir / f"{name}.log"
-        command = list(argv)
-        if cpu is not None and self._taskset:
-            command = [self._taskset, "-c", str(cpu), *command]
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=_child_setup(cpu, pin_here=self._taskset is None),
-            )
-        self._procs[name] = (proc, log_path)
-        return proc
-
-    def log_tail(self, name: str, lines: int = 20) -> str:
-        entry = self._procs.get(name)
-        if entry is None or not entry[1].exists():
-            return ""
-        return "\n".join(entry[1].read_text(errors="replace").splitlines()[-lines:])
-
-    def pid(self, name: str) -> int:
-        return self._procs[name][0].pid
-
-    def check_alive(self, name: str) -> None:
-        proc, _ = self._procs[name]
-        if proc.poll() is not None:
-            raise BenchError(f"{name} exited with status {proc.returncode}:\n"
-                             f"{self.log_tail(name)}")
-
-    def stop(self, name: str) -> None:
-        entry = self._procs.pop(name, None)
-        if entry is None:
-            return
-        proc, _ = entry
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def stop_all(self) -> None:
-        for name in list(self._procs):
-            self.stop(name)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def wait_http_ready(children: Children, name: str, port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    url = f"http://{HOST}:{port}/healthz"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as session:
-        while True:
-            children.check_alive(name)
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            if time.monotonic() > deadline:
-                raise BenchError(f"{name} did not answer {url} within {START_TIMEOUT:.0f} s:\n"
-                                 f"{children.log_tail(name)}")
-            await asyncio.sleep(0.05)
-
+# -- redis -----------------------------------------------------------------------------------
 
 async def wait_redis_ready(children: Children, port: int) -> None:
     deadline = time.monotonic() + START_TIMEOUT
@@ -531,7 +425,7 @@ class Bench:
                     await wait_redis_ready(self.children, redis_port)
                 self.children.start(scenario, [sys.executable, "-m", "bot.cli", "serve"],
                                     env=self.lianxin_env(port, redis_url), cpu=opts.server_cpu)
-            await wait_http_ready(self.children, scenario, port)
+            await wait_http_ready(self.children, scenario, f"http://{HOST}:{port}/healthz")
             return await self.measure(scenario, round_no, port)
         finally:
             self.children.stop(scenario)
@@ -550,8 +444,8 @@ class Bench:
 
     async def measure(self, scenario: str, round_no: int, port: int) -> Result:
         opts = self.options
-        server_pid = self._pid(scenario)
-        redis_pid = self._pid("redis") if scenario == "lianxin-redis" else None
+        server_pid = self.children.pid(scenario)
+        redis_pid = self.children.pid("redis") if scenario == "lianxin-redis" else None
         connector = aiohttp.TCPConnector(limit=opts.concurrency, limit_per_host=opts.concurrency)
         timeout = aiohttp.ClientTimeout(total=opts.request_timeout)
         errors: Counter[str] = Counter()
@@ -582,10 +476,6 @@ class Bench:
             redis_cpu_pct=100 * redis_cpu / phase.wall if redis_pid is not None else None,
             errors=dict(errors),
         )
-
-    def _pid(self, name: str) -> int:
-        self.children.check_alive(name)
-        return self.children.pid(name)
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -711,10 +601,6 @@ def report(options: Options, results: list[Result]) -> int:
 # -- entry point -----------------------------------------------------------------------------
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     if options.client_cpu is not None:
@@ -724,30 +610,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"bench: cannot pin the generator to CPU {options.client_cpu}: {exc}",
                   file=sys.stderr)
             return EXIT_ABORTED
-    # Ctrl-C interrupts even when started in the background, where SIGINT comes ignored
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    handle_stop_signals()
     work_dir = Path(tempfile.mkdtemp(prefix="lianxin-bench-"))
     children = Children(work_dir)
     bench = Bench(options, children, work_dir)
-    try:
-        asyncio.run(asyncio.wait_for(bench.run(), options.time_limit))
-    except TimeoutError:
-        print(f"bench: time limit of {options.time_limit:.0f} s reached", file=sys.stderr)
+    if not run_to_end(asyncio.wait_for(bench.run(), options.time_limit), children, work_dir,
+                      time_limit=options.time_limit, keep_logs=options.keep_logs,
+                      kept="logs and database"):
         return EXIT_ABORTED
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return EXIT_ABORTED
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return EXIT_ABORTED
-    finally:
-        children.stop_all()
-        if options.keep_logs:
-            print(f"bench: logs and database kept in {work_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
     return report(options, bench.results)
 
 

@@ -40,50 +40,56 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import ctypes
 import json
 import os
-import platform
-import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import aiohttp
+from common import (
+    HOST,
+    REPO_ROOT,
+    START_TIMEOUT,
+    BenchError,
+    Children,
+    cpu_seconds,
+    free_port,
+    handle_stop_signals,
+    machine_line,
+    new_aes_key,
+    run_to_end,
+    stat_fields,
+    wait_http_ready,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script: bench/ is on the path, the repo is not
     sys.path.insert(0, str(REPO_ROOT))
 
-import redis.asyncio as aioredis  # noqa: E402
-from sqlalchemy import func, select, text, update  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import (  # noqa: E402
+import redis.asyncio as aioredis
+from sqlalchemy import func, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     async_sessionmaker,
     create_async_engine,
 )
 
-from bot.devplatform.identity import openid_for  # noqa: E402
-from domain.delivery import MESSAGE_QUOTA  # noqa: E402
-from storage import db  # noqa: E402
-from storage.keys import KeyBuilder  # noqa: E402
-from storage.models import Push  # noqa: E402
-from storage.outbox import add_push, new_key  # noqa: E402
-from tests import servers  # noqa: E402
-
-HOST = "127.0.0.1"
+from bot.devplatform.identity import openid_for
+from domain.delivery import MESSAGE_QUOTA
+from storage import db
+from storage.keys import KeyBuilder
+from storage.models import Push
+from storage.outbox import add_push, new_key
+from tests import servers
 
 # The benchmark's own made-up account; nothing here is a real account.
 TOKEN = "lianxinbench2024"
@@ -98,8 +104,6 @@ USER_MESSAGE = "你好，我想问一下我的留言办得怎么样了"
 
 SCENARIOS = ("baseline", "sqlite-1", "postgres-1", "postgres-2")
 
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 POLL_EVERY = 0.2
 TEMPLATE_EVENT_DELAY = 600.0  # the platform's longest: no delivery reports during a run
 
@@ -112,10 +116,6 @@ def check_stop() -> None:
     """Stop between steps once a signal came, even if a cancellation got lost on the way."""
     if _SIGNALS:
         raise KeyboardInterrupt(f"signal {_SIGNALS[0]}")
-
-
-class BenchError(Exception):
-    """The run cannot go on (a child failed to start, a step failed); the text says why."""
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -198,44 +198,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     )
 
 
-def new_aes_key() -> str:
-    """A fresh EncodingAESKey: 43 characters of base64 for 32 random bytes."""
-    return base64.b64encode(os.urandom(32)).decode("ascii").rstrip("=")
-
-
 # -- processes and CPU -------------------------------------------------------------------------
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup(cpu: int | None, pin_here: bool) -> Callable[[], None]:
-    """Runs in the child before exec: die with the bench, and pin if taskset is missing."""
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def setup() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-        if pin_here and cpu is not None:
-            os.sched_setaffinity(0, {cpu})
-
-    return setup
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state is [0], ppid [1])."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2:].split()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a live process."""
-    fields = _stat_fields(pid)
-    if fields is None:
-        raise BenchError(f"process {pid} is gone")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def tree_cpu_seconds(root: int) -> float:
     """CPU time of ``root`` and its live descendants, plus that of children they reaped.
@@ -248,7 +211,7 @@ def tree_cpu_seconds(root: int) -> float:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        fields = _stat_fields(int(entry.name))
+        fields = stat_fields(int(entry.name))
         if fields is None:
             continue
         parents[int(entry.name)] = int(fields[1])
@@ -281,85 +244,6 @@ def machine_busy() -> tuple[float, float]:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
     total = float(sum(values))
     return total - values[3] - values[4], total
-
-
-class Children:
-    """Every process the bench starts itself; :meth:`stop_all` runs on every way out."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self._log_dir = log_dir
-        self._procs: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}
-        self._taskset = shutil.which("taskset")
-
-    def start(self, name: str, argv: list[str], *, env: dict[str, str],
-              cpu: int | None = None) -> subprocess.Popen[bytes]:
-        log_path = self._log_dir / f"{name}.log"
-        command = list(argv)
-        if cpu is not None and self._taskset:
-            command = [self._taskset, "-c", str(cpu), *command]
-        with log_path.open("ab") as log:
-            proc = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=_child_setup(cpu, pin_here=self._taskset is None),
-            )
-        self._procs[name] = (proc, log_path)
-        return proc
-
-    def log_text(self, name: str) -> str:
-        entry = self._procs.get(name)
-        if entry is None or not entry[1].exists():
-            return ""
-        return entry[1].read_text(errors="replace")
-
-    def log_tail(self, name: str, lines: int = 20) -> str:
-        return "\n".join(self.log_text(name).splitlines()[-lines:])
-
-    def pid(self, name: str) -> int:
-        self.check_alive(name)
-        return self._procs[name][0].pid
-
-    def check_alive(self, name: str) -> None:
-        proc, _ = self._procs[name]
-        if proc.poll() is not None:
-            raise BenchError(f"{name} exited with status {proc.returncode}:\n"
-                             f"{self.log_tail(name)}")
-
-    def stop(self, name: str) -> None:
-        entry = self._procs.pop(name, None)
-        if entry is None:
-            return
-        proc, _ = entry
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-    def names(self) -> list[str]:
-        return list(self._procs)
-
-    def stop_all(self) -> None:
-        for name in reversed(list(self._procs)):  # workers before the platform they call
-            self.stop(name)
-
-
-async def wait_http_ready(children: Children, name: str, url: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1.0)) as session:
-        while True:
-            check_stop()
-            children.check_alive(name)
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            if time.monotonic() > deadline:
-                raise BenchError(f"{name} did not answer {url} within {START_TIMEOUT:.0f} s:\n"
-                                 f"{children.log_tail(name)}")
-            await asyncio.sleep(0.05)
 
 
 # -- what is sent --------------------------------------------------------------------------
@@ -496,7 +380,7 @@ class Bench:
         workers = 0 if scenario == "baseline" else int(scenario.rsplit("-", 1)[1])
         database_url = await self.fresh_database(scenario)
         await self.flush_redis()
-        platform_port, bot_port = servers.free_port(), servers.free_port()
+        platform_port, bot_port = free_port(), free_port()
         platform_name, bot_name = f"{scenario}-platform", f"{scenario}-bot"
         try:
             self.children.start(
@@ -513,8 +397,9 @@ class Bench:
                 bot_name, [sys.executable, "-m", "bot.cli", "serve"],
                 env=self.env(database_url, platform_port, bot_port, "WARNING"))
             await wait_http_ready(self.children, platform_name,
-                                  f"http://{HOST}:{platform_port}/dev/healthz")
-            await wait_http_ready(self.children, bot_name, f"http://{HOST}:{bot_port}/healthz")
+                                  f"http://{HOST}:{platform_port}/dev/healthz", check=check_stop)
+            await wait_http_ready(self.children, bot_name, f"http://{HOST}:{bot_port}/healthz",
+                                  check=check_stop)
             await self.users_write(platform_port)
             self.children.stop(bot_name)  # only the workers (or the client) from here on
             base = f"http://{HOST}:{platform_port}"
@@ -651,7 +536,7 @@ class Bench:
         try:
             await self.fill(engine)
             names = [f"{scenario}-worker{i}" for i in range(workers)]
-            env = self.env(database_url, platform_port, servers.free_port(), None)
+            env = self.env(database_url, platform_port, free_port(), None)
             for i, name in enumerate(names):
                 cpu = opts.worker_cpus[i % len(opts.worker_cpus)] if opts.worker_cpus else None
                 self.children.start(
@@ -809,24 +694,6 @@ def _usage(before: dict[str, float], after: dict[str, float],
 # -- report ----------------------------------------------------------------------------------
 
 
-def machine_line() -> str:
-    model = "?"
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True,
-                                   check=False).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    memory = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                memory = f"{int(line.split()[1]) / 1024 / 1024:.0f} GiB"
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
-                            capture_output=True, text=True, check=False).stdout.strip()
-    return (f"nproc {os.cpu_count()}, {model}, {memory}, Python {platform.python_version()}, "
-            f"commit {commit or '?'}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-
-
 def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.0f}"
 
@@ -881,10 +748,6 @@ def report(options: Options, results: list[Result]) -> int:
 # -- entry point -----------------------------------------------------------------------------
 
 
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 async def _main(options: Options, children: Children, work_dir: Path,
                 results: list[Result]) -> None:
     """The run, with SIGINT, SIGTERM and SIGHUP cancelling it (children stopped on the way)."""
@@ -927,30 +790,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:
             print(f"bench: cannot pin to CPU {options.bench_cpu}: {exc}", file=sys.stderr)
             return EXIT_ABORTED
-    # Ctrl-C interrupts even when started in the background, where SIGINT comes ignored
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, _terminate)
+    handle_stop_signals()
     work_dir = Path(tempfile.mkdtemp(prefix="lianxin-outbox-bench-"))
     children = Children(work_dir)
     results: list[Result] = []
-    try:
-        asyncio.run(_main(options, children, work_dir, results))
-    except TimeoutError:
-        print(f"bench: time limit of {options.time_limit:.0f} s reached", file=sys.stderr)
+    if not run_to_end(_main(options, children, work_dir, results), children, work_dir,
+                      time_limit=options.time_limit, keep_logs=options.keep_logs, kept="logs"):
         return EXIT_ABORTED
-    except BenchError as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        return EXIT_ABORTED
-    except KeyboardInterrupt:
-        print("bench: interrupted", file=sys.stderr)
-        return EXIT_ABORTED
-    finally:
-        children.stop_all()
-        if options.keep_logs:
-            print(f"bench: logs kept in {work_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
     return report(options, results)
 
 
