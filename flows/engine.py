@@ -1,0 +1,244 @@
+"""The conversation engine: flows as data, run one message at a time on stored state.
+
+A :class:`Flow` is a list of :class:`Step`s. Each step has a prompt, a parser that turns
+the user's message into a value or raises ``ValueError`` with the text to answer, a retry
+limit, an optional skip, and what comes next. The engine keeps where the user is in the
+:class:`~flows.context.Conversation` (so a restart or another worker continues the same
+conversation), checks the global commands before any step — 取消 cancel, 返回 back,
+帮助 help, 重新开始 restart — ends in a confirm step that lets the user edit any answer
+("修改 3"), and stores the timeout (``expires_at``), never only a timer: a user who comes
+back after it is offered to resume or discard.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from domain.messages import Inbound, Outbound
+from flows.context import Conversation
+
+CANCEL = frozenset({"取消", "退出", "cancel"})
+BACK = frozenset({"返回", "上一步", "back"})
+HELP = frozenset({"帮助", "help", "?", "？"})
+RESTART = frozenset({"重新开始", "重来", "restart"})
+SKIP = frozenset({"跳过", "无", "没有", "skip"})
+CONFIRM = frozenset({"确认", "确定", "提交", "confirm"})
+RESUME = frozenset({"继续", "resume"})
+DISCARD = frozenset({"放弃", "discard"})
+
+_CONFIRM_STEP = "__confirm__"
+_EXPIRED_STEP = "__expired__"
+
+
+class Texts(Protocol):
+    """The text catalogue (handlers.texts.Texts)."""
+
+    def __call__(self, key: str, **values: str) -> str: ...
+
+
+Parser = Callable[[Inbound, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One question. ``parse`` returns the value to keep or raises ``ValueError(re-prompt)``."""
+
+    name: str
+    label: str  # how the confirm summary names it
+    prompt: str  # catalogue key of the question
+    parse: Parser
+    retries: int = 3
+    optional: bool = False  # "跳过" leaves it empty
+    show: Callable[[Any], str] = str  # how the confirm summary shows the value
+    next: Callable[[dict[str, Any]], str | None] | None = None  # default: the next step
+
+
+Finish = Callable[[Inbound, dict[str, Any]], Awaitable[list[Outbound]]]
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    title: str  # shown when interrupted or expired
+    steps: tuple[Step, ...]
+    finish: Finish  # called with the collected data once the user confirms
+    ttl: float = 1800.0
+    _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.steps]
+        if len(set(names)) != len(names) or not names:
+            raise ValueError(f"flow {self.name}: step names must be unique and present")
+        self._index.update({n: i for i, n in enumerate(names)})
+
+    def step(self, name: str) -> Step:
+        return self.steps[self._index[name]]
+
+    def after(self, step: Step, data: dict[str, Any]) -> str:
+        if step.next is not None:
+            chosen = step.next(data)
+            return chosen if chosen is not None else _CONFIRM_STEP
+        i = self._index[step.name] + 1
+        return self.steps[i].name if i < len(self.steps) else _CONFIRM_STEP
+
+
+def choice(options: Sequence[str]) -> Callable[[Inbound, dict[str, Any]], str]:
+    """A parser for a numbered list: accepts "2" or the option's words ("环境")."""
+
+    def parse(inbound: Inbound, data: dict[str, Any]) -> str:
+        text = inbound.text
+        if text.isdigit() and 1 <= int(text) <= len(options):
+            return options[int(text) - 1]
+        for option in options:
+            if text == option:
+                return option
+        raise ValueError("choice")
+
+    return parse
+
+
+def numbered(options: Sequence[str]) -> str:
+    return "\n".join(f"{i}. {option}" for i, option in enumerate(options, 1))
+
+
+class Engine:
+    def __init__(self, flows: Sequence[Flow], texts: Texts, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._flows = {f.name: f for f in flows}
+        self._texts = texts
+        self._clock = clock
+
+    def active(self, conversation: Conversation) -> Flow | None:
+        return self._flows.get(conversation.flow or "")
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def start(self, name: str, conversation: Conversation) -> list[Outbound]:
+        """Begin flow ``name`` (interrupting another one with a notice)."""
+        notice: list[Outbound] = []
+        current = self.active(conversation)
+        if current is not None and current.name != name:
+            notice = [self._say("flow_interrupted", title=current.title)]
+        flow = self._flows[name]
+        conversation.clear()
+        conversation.flow = flow.name
+        conversation.data = {"answers": {}, "history": [], "tries": 0}
+        return [*notice, self._go(flow, conversation, flow.steps[0].name)]
+
+    async def handle(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
+        """Answer a message of a user who is in a flow."""
+        flow = self.active(conversation)
+        assert flow is not None, "handle() is for users in a flow"
+        now = self._clock()
+        text = inbound.text
+        if conversation.step == _EXPIRED_STEP:
+            return self._on_expired_answer(flow, conversation, text)
+        if conversation.expires_at is not None and now > conversation.expires_at:
+            conversation.data["paused_at"] = conversation.step
+            conversation.step = _EXPIRED_STEP
+            conversation.expires_at = now + flow.ttl
+            return [self._say("flow_expired", title=flow.title,
+                              minutes=str(int(flow.ttl // 60)))]
+        if text in CANCEL:
+            conversation.clear()
+            return [self._say("flow_cancelled")]
+        if text in RESTART:
+            return self.start(flow.name, conversation)
+        if conversation.step == _CONFIRM_STEP:
+            return await self._on_confirm(flow, inbound, conversation)
+        step = flow.step(conversation.step or flow.steps[0].name)
+        if text in BACK:
+            return self._back(flow, conversation)
+        if text in HELP:
+            return [self._say("flow_step_help", prompt=self._texts(step.prompt))]
+        if step.optional and text in SKIP:
+            return self._answer(flow, step, conversation, None)
+        try:
+            value = step.parse(inbound, conversation.data["answers"])
+        except ValueError as exc:
+            conversation.data["tries"] = conversation.data.get("tries", 0) + 1
+            conversation.expires_at = now + flow.ttl
+            if conversation.data["tries"] >= step.retries:
+                return [self._say("flow_too_many_tries", prompt=self._texts(step.prompt))]
+            return [Outbound.of_text(self._retry_text(step, exc))]
+        return self._answer(flow, step, conversation, value)
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _answer(self, flow: Flow, step: Step, conversation: Conversation,
+                value: Any) -> list[Outbound]:
+        answers: dict[str, Any] = conversation.data["answers"]
+        answers[step.name] = value
+        editing = conversation.data.pop("editing", False)
+        conversation.data["history"].append(step.name)
+        following = _CONFIRM_STEP if editing else flow.after(step, answers)
+        return [self._go(flow, conversation, following)]
+
+    def _go(self, flow: Flow, conversation: Conversation, name: str) -> Outbound:
+        conversation.step = name
+        conversation.data["tries"] = 0
+        conversation.expires_at = self._clock() + flow.ttl
+        if name == _CONFIRM_STEP:
+            return self._say("flow_confirm", summary=self._summary(flow, conversation))
+        return Outbound.of_text(self._texts(flow.step(name).prompt))
+
+    def _back(self, flow: Flow, conversation: Conversation) -> list[Outbound]:
+        history: list[str] = conversation.data["history"]
+        if not history:
+            return [self._say("flow_back_at_start"),
+                    Outbound.of_text(self._texts(flow.steps[0].prompt))]
+        previous = history.pop()
+        conversation.data["answers"].pop(previous, None)
+        return [self._go(flow, conversation, previous)]
+
+    async def _on_confirm(self, flow: Flow, inbound: Inbound,
+                          conversation: Conversation) -> list[Outbound]:
+        text = inbound.text
+        if text in BACK:
+            return self._back(flow, conversation)
+        if text in CONFIRM:
+            answers = dict(conversation.data["answers"])
+            conversation.clear()
+            return await flow.finish(inbound, answers)
+        asked = [s for s in flow.steps if s.name in conversation.data["answers"]]
+        words = text.replace("修改", " ").split()
+        if text.startswith("修改") and len(words) == 1 and words[0].isdigit():
+            number = int(words[0])
+            if 1 <= number <= len(asked):
+                conversation.data["editing"] = True
+                return [self._go(flow, conversation, asked[number - 1].name)]
+            return [self._say("flow_edit_bad", number=str(number), count=str(len(asked)))]
+        return [self._say("flow_confirm_again")]
+
+    def _on_expired_answer(self, flow: Flow, conversation: Conversation,
+                           text: str) -> list[Outbound]:
+        if text in RESUME:
+            paused = conversation.data.pop("paused_at", None) or flow.steps[0].name
+            return [self._go(flow, conversation, paused)]
+        if text in DISCARD:
+            conversation.clear()
+            return [self._say("flow_discarded")]
+        return [self._say("flow_resume_or_discard")]
+
+    # -- texts ----------------------------------------------------------------------------
+
+    def _summary(self, flow: Flow, conversation: Conversation) -> str:
+        answers: dict[str, Any] = conversation.data["answers"]
+        lines = []
+        for number, step in enumerate((s for s in flow.steps if s.name in answers), 1):
+            value = answers[step.name]
+            shown = self._texts("flow_skipped") if value is None else step.show(value)
+            lines.append(f"{number}. {step.label}：{shown}")
+        return "\n".join(lines)
+
+    def _retry_text(self, step: Step, exc: ValueError) -> str:
+        message = str(exc)
+        if message == "choice":
+            return f"{self._texts('flow_choice_retry', first='1')}\n\n{self._texts(step.prompt)}"
+        return message or self._texts(step.prompt)
+
+    def _say(self, key: str, **values: str) -> Outbound:
+        return Outbound.of_text(self._texts(key, **values))

@@ -1,0 +1,201 @@
+"""The conversation engine on a small demo flow, with state stored as JSON between messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from domain.messages import Inbound, Outbound
+from flows.context import Conversation
+from flows.engine import Engine, Flow, Step, choice, numbered
+from handlers.texts import Texts
+
+TEXTS = Texts.load(Path(__file__).resolve().parents[1] / "config" / "texts.toml")
+KINDS = ("投诉", "求助", "建议")
+
+
+class Clock:
+    now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class DemoTexts:
+    """The real catalogue plus the demo flow's prompts."""
+
+    prompts: ClassVar[dict[str, str]] = {
+        "demo_kind": "请选择类型：\n" + numbered(KINDS),
+        "demo_text": "请描述问题（至少 5 个字）。",
+        "demo_phone": "请留下手机号，或回复“跳过”。",
+    }
+
+    def __call__(self, key: str, **values: str) -> str:
+        return self.prompts.get(key) or TEXTS(key, **values)
+
+
+def description(inbound: Inbound, data: dict[str, Any]) -> str:
+    if len(inbound.text) < 5:
+        raise ValueError("描述太短了，请至少写 5 个字。")
+    return inbound.text
+
+
+def phone(inbound: Inbound, data: dict[str, Any]) -> str:
+    if not (inbound.text.isdigit() and len(inbound.text) == 11 and inbound.text[0] == "1"):
+        raise ValueError("手机号应为 11 位数字，以 1 开头。")
+    return inbound.text
+
+
+FINISHED: list[dict[str, Any]] = []
+
+
+async def finish(inbound: Inbound, answers: dict[str, Any]) -> list[Outbound]:
+    FINISHED.append(answers)
+    return [Outbound.of_text("已提交")]
+
+
+DEMO = Flow("demo", "我要反映", (
+    Step("kind", "类型", "demo_kind", choice(KINDS)),
+    Step("text", "描述", "demo_text", description),
+    Step("phone", "手机号", "demo_phone", phone, optional=True),
+), finish)
+OTHER = Flow("other", "法律咨询", (Step("q", "问题", "demo_text", description),), finish)
+
+
+class Chat:
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.engine = Engine([DEMO, OTHER], DemoTexts(), clock=self.clock)
+        self.stored: Any = Conversation().to_json()
+
+    def _load(self) -> Conversation:
+        return Conversation.from_json(json.loads(json.dumps(self.stored)))  # as a store would
+
+    def start(self, name: str = "demo") -> str:
+        conversation = self._load()
+        replies = self.engine.start(name, conversation)
+        self.stored = conversation.to_json()
+        return "\n".join(r.text for r in replies)
+
+    async def say(self, text: str) -> str:
+        conversation = self._load()
+        replies = await self.engine.handle(
+            Inbound("default", "oU", "text", {"content": text}), conversation)
+        self.stored = conversation.to_json()
+        return "\n".join(r.text for r in replies)
+
+    @property
+    def in_flow(self) -> bool:
+        return self._load().flow is not None
+
+
+async def test_a_whole_flow_with_choice_by_number_skip_and_confirm() -> None:
+    FINISHED.clear()
+    chat = Chat()
+    assert "请选择类型" in chat.start()
+    assert "请描述问题" in await chat.say("2")
+    assert "太短" in await chat.say("吵")
+    assert "手机号" in await chat.say("楼下夜里施工太吵了")
+    summary = await chat.say("跳过")
+    assert "1. 类型：求助" in summary
+    assert "2. 描述：楼下夜里施工太吵了" in summary
+    assert "3. 手机号：（未填写）" in summary
+    assert await chat.say("确认") == "已提交"
+    assert FINISHED == [{"kind": "求助", "text": "楼下夜里施工太吵了", "phone": None}]
+    assert not chat.in_flow
+
+
+async def test_choice_by_words_and_bad_choice_re_prompts() -> None:
+    chat = Chat()
+    chat.start()
+    answer = await chat.say("9")
+    assert "请回复序号或选项文字" in answer
+    assert "请选择类型" in answer
+    assert "请描述问题" in await chat.say("建议")
+
+
+async def test_three_failures_offer_help_instead_of_looping() -> None:
+    chat = Chat()
+    chat.start()
+    await chat.say("x")
+    await chat.say("y")
+    assert "遇到了困难" in await chat.say("z")
+    assert chat.in_flow
+
+
+async def test_back_help_restart_cancel() -> None:
+    chat = Chat()
+    chat.start()
+    assert "已经是第一步了" in await chat.say("返回")
+    await chat.say("1")
+    assert "请选择类型" in await chat.say("返回")  # back to the first question
+    await chat.say("1")
+    help_text = await chat.say("帮助")
+    assert "请描述问题" in help_text and "重新开始" in help_text
+    assert "请选择类型" in await chat.say("重新开始")
+    assert "已取消" in await chat.say("取消")
+    assert not chat.in_flow
+
+
+async def test_edit_from_confirm() -> None:
+    FINISHED.clear()
+    chat = Chat()
+    chat.start()
+    await chat.say("1")
+    await chat.say("路灯坏了好几天了")
+    await chat.say("13800138000")
+    assert "没有第 7 项" in await chat.say("修改 7")
+    assert "请描述问题" in await chat.say("修改 2")
+    summary = await chat.say("小区门口的路灯坏了")
+    assert "2. 描述：小区门口的路灯坏了" in summary  # straight back to the summary
+    assert "请回复“确认”" in await chat.say("好的")
+    await chat.say("确认")
+    assert FINISHED == [{"kind": "投诉", "text": "小区门口的路灯坏了", "phone": "13800138000"}]
+
+
+async def test_stored_timeout_offers_resume_or_discard() -> None:
+    chat = Chat()
+    chat.start()
+    await chat.say("1")
+    chat.clock.now += 31 * 60
+    offer = await chat.say("楼下施工很吵")
+    assert "还没有填完" in offer and "30 分钟" in offer
+    assert "请回复“继续”或“放弃”" in await chat.say("啥")
+    assert "请描述问题" in await chat.say("继续")  # where the user left off
+    chat.clock.now += 31 * 60
+    await chat.say("随便")
+    assert "已放弃" in await chat.say("放弃")
+    assert not chat.in_flow
+
+
+async def test_another_service_interrupts_with_a_notice() -> None:
+    chat = Chat()
+    chat.start()
+    assert "已暂停“我要反映”" in chat.start("other")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from([
+    "1", "2", "9", "建议", "返回", "帮助", "取消", "重新开始", "跳过", "确认", "修改 1",
+    "修改 5", "继续", "放弃", "楼下夜里施工太吵了", "13800138000", "", "x",
+]), max_size=25), st.lists(st.booleans(), max_size=25))
+async def test_random_input_never_crashes_and_leaves_valid_state(
+    texts: list[str], expire: list[bool]
+) -> None:
+    chat = Chat()
+    chat.start()
+    for i, text in enumerate(texts):
+        if not chat.in_flow:
+            chat.start()
+        if i < len(expire) and expire[i]:
+            chat.clock.now += 3600
+        reply = await chat.say(text)
+        assert reply  # always an answer
+        conversation = chat._load()
+        if conversation.flow is not None:
+            assert conversation.step in {"kind", "text", "phone", "__confirm__", "__expired__"}
+            assert set(conversation.data["answers"]) <= {"kind", "text", "phone"}
