@@ -17,7 +17,7 @@ from tests.wechat import event_xml
 async def test_migrations_are_at_head(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    assert version == "0002"
+    assert version == "0003"
 
 
 async def test_follow_and_unfollow_are_recorded(engine: AsyncEngine) -> None:
