@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -23,13 +22,9 @@ def _fail(message: str) -> int:
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
-    # APScheduler announces every job run at INFO, and warns of every tick skipped while a
-    # long delivery round still runs (max_instances=1, by design); job errors still show
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+    from bot.logs import configure
+
+    configure(level)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
