@@ -212,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bot import menu as menu_cli
 
     menu_cli.add_commands(sub)
+
+    from bot import catalogue_cli
+
+    catalogue_cli.add_commands(sub)
     return parser
 
 
