@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, get_args
 
@@ -285,6 +285,20 @@ class _Checker:
                                   "digits or _, starting with a letter")
         return value.strip()
 
+    def identity(self, table: str, index: int, entry: dict[str, Any], ids: Container[str],
+                 names: set[str]) -> tuple[str, str]:
+        """The entry's id and name, each unique in its table; the name is remembered."""
+        ident = self.string(table, index, entry, "id", is_id=True)
+        name = self.string(table, index, entry, "name")
+        if ident in ids:
+            raise self.fail(entry_line(self.text, table, index, "id"),
+                            f"{table}: duplicate id {ident!r}")
+        if name in names:
+            raise self.fail(entry_line(self.text, table, index, "name"),
+                            f"{table}: duplicate name {name!r}")
+        names.add(name)
+        return ident, name
+
 
 def _decode_error(exc: tomllib.TOMLDecodeError, text: str, source: str) -> CatalogueError:
     message = str(exc)
@@ -367,14 +381,7 @@ def _departments(check: _Checker, data: dict[str, Any]) -> dict[str, Department]
     for index, entry in check.entries(data, "department"):
         check.check_keys("department", index, entry, ("id", "name"),
                          ("short_name", "fallback"))
-        ident = check.string("department", index, entry, "id", is_id=True)
-        name = check.string("department", index, entry, "name")
-        if ident in found:
-            raise check.fail(entry_line(check.text, "department", index, "id"),
-                             f"department: duplicate id {ident!r}")
-        if name in names:
-            raise check.fail(entry_line(check.text, "department", index, "name"),
-                             f"department: duplicate name {name!r}")
+        ident, name = check.identity("department", index, entry, found, names)
         short = (check.string("department", index, entry, "short_name")
                  if "short_name" in entry else name)
         is_fallback = entry.get("fallback", False)
@@ -388,7 +395,6 @@ def _departments(check: _Checker, data: dict[str, Any]) -> dict[str, Department]
         if is_fallback:
             fallback = ident
         found[ident] = Department(ident, name, short, is_fallback)
-        names.add(name)
     if not found:
         raise check.fail(_top_key_line(check.text, "department"),
                          "needs [[department]] tables")
@@ -405,14 +411,7 @@ def _categories(check: _Checker, data: dict[str, Any]) -> dict[str, Category]:
     names: set[str] = set()
     for index, entry in check.entries(data, "category"):
         check.check_keys("category", index, entry, ("id", "name", "order"), ("keywords",))
-        ident = check.string("category", index, entry, "id", is_id=True)
-        name = check.string("category", index, entry, "name")
-        if ident in found:
-            raise check.fail(entry_line(check.text, "category", index, "id"),
-                             f"category: duplicate id {ident!r}")
-        if name in names:
-            raise check.fail(entry_line(check.text, "category", index, "name"),
-                             f"category: duplicate name {name!r}")
+        ident, name = check.identity("category", index, entry, found, names)
         order = entry["order"]
         order_line = entry_line(check.text, "category", index, "order")
         if isinstance(order, bool) or not isinstance(order, int) or order <= 0:
@@ -436,7 +435,6 @@ def _categories(check: _Checker, data: dict[str, Any]) -> dict[str, Category]:
             owners[word.strip()] = ident
         found[ident] = Category(ident, name, order, tuple(k.strip() for k in keywords))
         orders[order] = ident
-        names.add(name)
     if not found:
         raise check.fail(_top_key_line(check.text, "category"), "needs [[category]] tables")
     return found
@@ -448,19 +446,11 @@ def _regions(check: _Checker, data: dict[str, Any]) -> dict[str, Region]:
     names: set[str] = set()
     for index, entry in check.entries(data, "region"):
         check.check_keys("region", index, entry, ("id", "name"), ("parent",))
-        ident = check.string("region", index, entry, "id", is_id=True)
-        name = check.string("region", index, entry, "name")
-        if ident in found:
-            raise check.fail(entry_line(check.text, "region", index, "id"),
-                             f"region: duplicate id {ident!r}")
-        if name in names:
-            raise check.fail(entry_line(check.text, "region", index, "name"),
-                             f"region: duplicate name {name!r}")
+        ident, name = check.identity("region", index, entry, found, names)
         parent = (check.string("region", index, entry, "parent")
                   if "parent" in entry else None)
         found[ident] = Region(ident, name, parent)
         index_of[ident] = index
-        names.add(name)
     if not found:
         raise check.fail(_top_key_line(check.text, "region"), "needs [[region]] tables")
     for region in found.values():
