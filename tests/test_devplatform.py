@@ -692,13 +692,20 @@ class Recorder:
         return web.Response(text="success")
 
 
-async def test_uploaded_image_is_sent_with_a_picurl_the_platform_serves(
-    aiohttp_client: Any
-) -> None:
+@asynccontextmanager
+async def recording_bot() -> AsyncIterator[tuple[Recorder, str]]:
+    """A fake bot at ``URL + "/wechat"`` that records what the platform sends it."""
     recorder = Recorder()
     fake = web.Application()
     fake.router.add_post("/wechat", recorder.handle)
     async with serving(fake) as bot_url:
+        yield recorder, bot_url
+
+
+async def test_uploaded_image_is_sent_with_a_picurl_the_platform_serves(
+    aiohttp_client: Any
+) -> None:
+    async with recording_bot() as (recorder, bot_url):
         client = await aiohttp_client(create_platform_app([PLAIN], {"plain": bot_url + "/wechat"}))
         form = aiohttp.FormData()
         form.add_field("kind", "image")

@@ -33,8 +33,8 @@ from tests.test_devplatform import (
     SAFE,
     SECRET,
     Clock,
-    Recorder,
     free_port,
+    recording_bot,
     serving,
     stack,
 )
@@ -213,10 +213,7 @@ async def test_more_than_one_article_is_45008(api: Api) -> None:
 async def test_the_callback_side_records_clicks_and_the_window_follows(
     aiohttp_client: Any
 ) -> None:
-    recorder = Recorder()
-    fake = web.Application()
-    fake.router.add_post("/wechat", recorder.handle)
-    async with serving(fake) as bot_url:
+    async with recording_bot() as (_recorder, bot_url):
         client = await aiohttp_client(create_platform_app([PLAIN], {"plain": bot_url + "/wechat"}))
         state: PlatformState = client.app[PLATFORM]
         await client.post("/dev/chat/dave/send", json={"kind": "click", "key": "MENU_QUERY"})
@@ -457,10 +454,7 @@ async def test_bizsend_needs_one_consent_per_message(api: Api) -> None:
 async def test_subscribe_in_the_chat_sends_the_popup_event_and_records_consent(
     aiohttp_client: Any
 ) -> None:
-    recorder = Recorder()
-    fake = web.Application()
-    fake.router.add_post("/wechat", recorder.handle)
-    async with serving(fake) as bot_url:
+    async with recording_bot() as (recorder, bot_url):
         client = await aiohttp_client(create_platform_app([PLAIN], {"plain": bot_url + "/wechat"}))
         resp = await client.post("/dev/chat/dave/send",
                                  json={"kind": "subscribe", "template_id": "SUB_SURVEY"})
