@@ -1,4 +1,5 @@
-"""The routing catalogue: departments, categories, regions, rules and answer deadlines.
+"""The routing catalogue: departments, categories, regions, rules, answer deadlines, and
+the ticket kinds a citizen may file without a phone number (``[intake]``).
 
 A ticket's category × region picks its department (派单): the rule for the exact region
 wins, then a rule for its parent region (and the parent's parent …), then a rule for
@@ -23,7 +24,8 @@ KINDS: Final[tuple[str, ...]] = get_args(TicketKind)
 ANY_REGION: Final = "*"
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_TOP_KEYS = frozenset({"county", "deadlines", "department", "category", "region", "rule"})
+_TOP_KEYS = frozenset({"county", "deadlines", "intake", "department", "category", "region",
+                       "rule"})
 _DOC_LINE = re.compile(r"\(at line (\d+), column (\d+)\)$")
 
 
@@ -77,6 +79,7 @@ class Catalogue:
     regions: tuple[Region, ...]
     rules: tuple[Rule, ...]
     deadlines: Mapping[str, int]
+    anonymous_kinds: frozenset[str] = frozenset()  # kinds a citizen may file without a phone
     _departments: dict[str, Department] = field(init=False, repr=False, compare=False)
     _categories: dict[str, Category] = field(init=False, repr=False, compare=False)
     _regions: dict[str, Region] = field(init=False, repr=False, compare=False)
@@ -139,6 +142,10 @@ class Catalogue:
     def deadline_days(self, kind: str) -> int:
         """Working days to answer a ticket of this kind; :class:`KeyError` for a bad kind."""
         return self.deadlines[kind]
+
+    def allows_anonymous(self, kind: str) -> bool:
+        """Whether a ticket of this kind may be filed without a phone number."""
+        return kind in self.anonymous_kinds
 
     # ------------------------------------------------------------------ routing
     def region_chain(self, region_id: str | None) -> list[str]:
@@ -337,6 +344,7 @@ def parse_catalogue(text: str, source: str) -> Catalogue:
                          "county: name must be a non-empty string")
 
     deadlines = _deadlines(check, data)
+    anonymous_kinds = _intake(check, data)
     departments = _departments(check, data)
     categories = _categories(check, data)
     regions = _regions(check, data)
@@ -348,6 +356,7 @@ def parse_catalogue(text: str, source: str) -> Catalogue:
         regions=tuple(regions.values()),
         rules=tuple(rules),
         deadlines=deadlines,
+        anonymous_kinds=anonymous_kinds,
     )
 
 
@@ -372,6 +381,34 @@ def _deadlines(check: _Checker, data: dict[str, Any]) -> dict[str, int]:
         raise check.fail(_top_key_line(check.text, "deadlines"),
                          f"deadlines: no deadline for {', '.join(missing)}")
     return {kind: deadlines[kind] for kind in KINDS}
+
+
+def _intake(check: _Checker, data: dict[str, Any]) -> frozenset[str]:
+    """The optional ``[intake]`` table: ``anonymous_kinds``, the kinds that need no phone."""
+    if "intake" not in data:
+        return frozenset()
+    table = data["intake"]
+    if not isinstance(table, dict):
+        raise check.fail(_top_key_line(check.text, "intake"),
+                         "intake must be an [intake] table")
+    for key in table:
+        if key != "anonymous_kinds":
+            raise check.fail(entry_line(check.text, "intake", None, key),
+                             f"intake: unknown key {key!r} (allowed: anonymous_kinds)")
+    kinds = table.get("anonymous_kinds", [])
+    line = entry_line(check.text, "intake", None, "anonymous_kinds")
+    if not isinstance(kinds, list):
+        raise check.fail(line, "intake: anonymous_kinds must be a list of ticket kinds "
+                               f"({', '.join(KINDS)})")
+    seen: set[str] = set()
+    for kind in kinds:
+        if kind not in KINDS:
+            raise check.fail(line, f"intake: anonymous_kinds: unknown ticket kind {kind!r} "
+                                   f"(kinds: {', '.join(KINDS)})")
+        if kind in seen:
+            raise check.fail(line, f"intake: anonymous_kinds: {kind} is listed twice")
+        seen.add(kind)
+    return frozenset(seen)
 
 
 def _departments(check: _Checker, data: dict[str, Any]) -> dict[str, Department]:

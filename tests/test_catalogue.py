@@ -108,6 +108,10 @@ def test_shipped_catalogue_is_valid_and_routes_as_configured() -> None:
     assert cat.route("srcg", None).id == "bdj"
     assert {kind: cat.deadline_days(kind) for kind in KINDS} == {
         "投诉": 5, "求助": 3, "咨询": 3, "建议": 10, "表扬": 5}
+    assert cat.anonymous_kinds == {"咨询", "建议", "表扬"}
+    assert [k for k in KINDS if cat.allows_anonymous(k)] == ["咨询", "建议", "表扬"]
+    assert not cat.allows_anonymous("投诉")  # the department must be able to call back
+    assert not cat.allows_anonymous("求助")
     pairs = {(c.id, r.id) for c, r in cat.fallback_pairs()}
     assert ("srcg", "hekou") in pairs
     assert ("srcg", "dongcheng") not in pairs
@@ -271,6 +275,48 @@ def test_each_error_names_its_line(old: str, new: str, needle: str, nth: int,
     assert error.line == line_of(text, needle, nth), (str(error), text)
     assert str(error) == f"cat.toml:{error.line}: {error.problem}"
     assert "\n" not in str(error)
+
+
+# ---------------------------------------------------------------- [intake]
+def test_intake_is_optional_and_lists_anonymous_kinds() -> None:
+    cat = parse_catalogue(GOOD, "cat.toml")
+    assert cat.anonymous_kinds == frozenset()
+    assert not cat.allows_anonymous("咨询")
+    text = GOOD.replace("[county]", '[intake]\nanonymous_kinds = ["表扬", "咨询"]\n\n[county]')
+    cat = parse_catalogue(text, "cat.toml")
+    assert cat.anonymous_kinds == {"表扬", "咨询"}
+    assert cat.allows_anonymous("表扬")
+    assert not cat.allows_anonymous("投诉")
+    assert not cat.allows_anonymous("不存在")
+    empty = GOOD + '\n[intake]\nanonymous_kinds = []\n'
+    assert parse_catalogue(empty, "cat.toml").anonymous_kinds == frozenset()
+    # still built by keyword, and the kinds take part in equality
+    assert cat != parse_catalogue(GOOD, "cat.toml")
+
+
+@pytest.mark.parametrize(
+    ("intake", "needle", "words"),
+    [
+        ('anonymous_kinds = ["咨询", "催办"]', "anonymous_kinds", "unknown ticket kind '催办'"),
+        ('anonymous_kinds = ["咨询", "建议", "咨询"]', "anonymous_kinds",
+         "咨询 is listed twice"),
+        ('anonymous_kinds = "咨询"', "anonymous_kinds", "must be a list of ticket kinds"),
+        ("anonymous_kinds = [1]", "anonymous_kinds", "unknown ticket kind 1"),
+        ('anonymous_kinds = []\nphone = "no"', "phone", "intake: unknown key 'phone'"),
+    ],
+)
+def test_intake_errors_name_their_line(intake: str, needle: str, words: str) -> None:
+    text = GOOD + "\n# intake\n[intake]\n" + intake + "\n"
+    error = error_of(text)
+    assert words in error.problem
+    assert error.line == line_of(text, needle)
+
+
+def test_intake_must_be_a_table() -> None:
+    text = 'intake = ["咨询"]\n' + GOOD
+    error = error_of(text)
+    assert "[intake] table" in error.problem
+    assert error.line == 1
 
 
 def test_parent_cycle_names_the_region() -> None:
