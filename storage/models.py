@@ -1,4 +1,5 @@
-"""SQLAlchemy models: citizens, the outbox, tickets (consultations come later)."""
+"""SQLAlchemy models: citizens, the outbox, tickets, the routing catalogue (consultations
+come later)."""
 
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ class Ticket(Base):
     openid: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(8))
     category: Mapped[str] = mapped_column(String(32))
-    region: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(32))  # None: the citizen did not say
     department: Mapped[str] = mapped_column(String(32))
     description: Mapped[str] = mapped_column(Text)
     phone: Mapped[str | None] = mapped_column(String(20))
@@ -120,7 +121,8 @@ class Ticket(Base):
     longitude: Mapped[float | None] = mapped_column(Float)
     place: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16))
-    due_on: Mapped[date] = mapped_column(Date)
+    # None: the statutory calendar of the due year is not published yet (never guessed)
+    due_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -151,3 +153,68 @@ class Attachment(Base):
                                            index=True)
     media_id: Mapped[str] = mapped_column(String(128))
     url: Mapped[str] = mapped_column(Text, default="")
+
+
+# ---------------------------------------------------------------------- the catalogue
+# ``lianxin config load`` writes config/catalogue.toml here, whole, in one transaction
+# (storage/catalogue.py); ``position`` keeps the file's order. Tickets keep the ids they
+# were routed with as plain strings, so a later catalogue never rewrites history.
+
+
+class CatalogueMeta(Base):
+    """The one row (``id`` 1) describing the loaded catalogue as a whole."""
+
+    __tablename__ = "catalogue_meta"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    county: Mapped[str] = mapped_column(Text)
+    deadlines: Mapped[dict[str, int]] = mapped_column(JSON)  # {kind: working days}
+    anonymous_kinds: Mapped[list[str]] = mapped_column(JSON)  # kinds that need no phone
+    source: Mapped[str] = mapped_column(Text)  # the file it was loaded from
+    digest: Mapped[str] = mapped_column(String(64))  # sha256 of that file, hex
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Department(Base):
+    __tablename__ = "departments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    short_name: Mapped[str] = mapped_column(Text)
+    fallback: Mapped[bool] = mapped_column(Boolean)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class Category(Base):
+    __tablename__ = "categories"
+    __table_args__ = (UniqueConstraint("display_order", name="uq_categories_display_order"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    display_order: Mapped[int] = mapped_column(Integer)  # the number shown to the citizen
+    keywords: Mapped[list[str]] = mapped_column(JSON)
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class Region(Base):
+    __tablename__ = "regions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    parent: Mapped[str | None] = mapped_column(String(32))  # a region id
+    position: Mapped[int] = mapped_column(Integer)
+
+
+class RoutingRule(Base):
+    """category × region → department; ``region`` is a region id or ``"*"`` (anywhere)."""
+
+    __tablename__ = "routing_rules"
+    __table_args__ = (
+        UniqueConstraint("category", "region", name="uq_routing_rules_category_region"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    category: Mapped[str] = mapped_column(String(32))
+    region: Mapped[str] = mapped_column(String(32))
+    department: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(Integer)

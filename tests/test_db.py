@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.app import create_app
 from storage import db
+from storage.models import Base
 from tests.conftest import SettingsFactory
 from tests.test_edge import SIGNER, reply_text
 from tests.wechat import event_xml
@@ -17,7 +28,82 @@ from tests.wechat import event_xml
 async def test_migrations_are_at_head(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    assert version == "0003"
+    assert version == "0004"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database with no tables at all, on SQLite or on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/empty.db"
+        return
+    server = make_url(str(request.getfixturevalue("postgres_url")))
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+        await admin.dispose()
+
+
+def _schema_drift(conn: Connection) -> list[Any]:
+    return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
+
+
+async def test_migrations_build_the_models_schema(empty_url: str) -> None:
+    await asyncio.to_thread(db.upgrade, empty_url)
+    engine = db.make_engine(empty_url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_schema_drift) == []
+    finally:
+        await engine.dispose()
+
+
+TICKET = ("INSERT INTO tickets (number, idempotency_key, account, openid, kind, category, "
+          "region, department, description, public, status, due_on, created_at) VALUES "
+          "(:number, :number, 'default', 'oA', '投诉', 'zfjs', :region, 'zjj', '漏水', false, "
+          "'dispatched', :due_on, :created_at)")
+
+
+async def test_0004_lets_region_and_due_date_be_unknown_and_goes_back(empty_url: str) -> None:
+    """Tickets made before 0004 survive it both ways; tickets made after it without a
+    region or due date get "" and their creation day when going back to 0003."""
+    made = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+    await asyncio.to_thread(db.upgrade, empty_url, "0003")
+    engine = db.make_engine(empty_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(TICKET), {"number": "LX1", "region": "hekou",
+                                              "due_on": date(2026, 11, 30), "created_at": made})
+            await conn.execute(text(
+                "INSERT INTO ticket_events (ticket_id, actor, at, to_status, note) "
+                "SELECT id, 'citizen', created_at, 'submitted', '' FROM tickets"))
+        await asyncio.to_thread(db.upgrade, empty_url)
+        async with engine.begin() as conn:
+            await conn.execute(text(TICKET), {"number": "LX2", "region": None, "due_on": None,
+                                              "created_at": made})
+            assert await conn.scalar(text("SELECT count(*) FROM catalogue_meta")) == 0
+        await asyncio.to_thread(command.downgrade, db.alembic_config(empty_url), "0003")
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT number, region, due_on FROM tickets ORDER BY number"))).all()
+            events = await conn.scalar(text("SELECT count(*) FROM ticket_events"))
+            tables = await conn.run_sync(
+                lambda c: set(c.dialect.get_table_names(c)))
+        assert [(n, r, str(d)) for n, r, d in rows] == [
+            ("LX1", "hekou", "2026-11-30"), ("LX2", "", "2026-11-23")]
+        assert events == 1
+        assert not {"catalogue_meta", "departments", "routing_rules"} & tables
+        await asyncio.to_thread(db.upgrade, empty_url)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_schema_drift) == []
+    finally:
+        await engine.dispose()
 
 
 async def test_follow_and_unfollow_are_recorded(engine: AsyncEngine) -> None:
