@@ -1,19 +1,31 @@
-"""Tickets in SQL: numbers unique under concurrency, idempotent creation, events."""
+"""Tickets in SQL: numbers unique under concurrency, idempotent creation, events, the
+citizen's own view and withdrawal."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import Attachment, Ticket, TicketCounter, TicketEvent
 
 MAX_ATTACHMENTS = 9
+# A citizen may withdraw (撤回) a ticket until a department signs for it (签收: accepted).
+WITHDRAWABLE = frozenset({"submitted", "dispatched"})
+
+
+class WithdrawOutcome(StrEnum):
+    WITHDRAWN = "withdrawn"  # this call withdrew it
+    NOT_FOUND = "not_found"  # no such number, or not this citizen's
+    TOO_LATE = "too_late"  # a department has signed for it (or it is further on)
+    ALREADY = "already"  # withdrawn before
 
 
 async def next_number(session: AsyncSession, day: date) -> str:
@@ -44,10 +56,10 @@ class NewTicket:
     openid: str
     kind: str
     category: str
-    region: str
+    region: str | None  # None: the citizen did not say where
     department: str
     description: str
-    due_on: date
+    due_on: date | None  # None: the due year's statutory calendar is not published yet
     phone: str | None = None
     public: bool = False
     latitude: float | None = None
@@ -115,3 +127,65 @@ class Tickets:
             return list((await session.scalars(
                 select(Ticket).where(Ticket.account == account, Ticket.openid == openid)
                 .order_by(Ticket.id.desc()).limit(limit))).all())
+
+    async def of_owner(self, number: str, account: str, openid: str) -> Ticket | None:
+        """The ticket with this number if it is this citizen's; ``None`` otherwise, so one
+        citizen never learns anything of another's ticket, not even that it exists."""
+        async with self._sessions() as session:
+            return await session.scalar(select(Ticket).where(
+                Ticket.number == number, Ticket.account == account, Ticket.openid == openid))
+
+    async def withdraw(self, number: str, account: str, openid: str, *,
+                       now: datetime | None = None, note: str = "",
+                       ) -> tuple[WithdrawOutcome, Ticket | None]:
+        """Withdraw (撤回) the citizen's ticket while it is in :data:`WITHDRAWABLE`.
+
+        The status change and its event (actor ``citizen``, from the status it really had)
+        are one transaction. The change is conditional on the status just read (on
+        PostgreSQL the read also locks the row), so of concurrent withdrawals exactly one
+        succeeds; the others find it withdrawn. Returns the outcome and the ticket
+        (``None`` only for :attr:`WithdrawOutcome.NOT_FOUND`).
+        """
+        now = now or datetime.now(UTC)
+        for _ in range(_WITHDRAW_TRIES):
+            async with self._sessions.begin() as session:
+                ticket = await session.scalar(
+                    select(Ticket).where(Ticket.number == number, Ticket.account == account,
+                                         Ticket.openid == openid).with_for_update())
+                if ticket is None:
+                    return WithdrawOutcome.NOT_FOUND, None
+                if ticket.status == "withdrawn":
+                    return WithdrawOutcome.ALREADY, ticket
+                if ticket.status not in WITHDRAWABLE:
+                    return WithdrawOutcome.TOO_LATE, ticket
+                previous = ticket.status
+                changed = await session.scalar(
+                    update(Ticket).where(Ticket.id == ticket.id, Ticket.status == previous)
+                    .values(status="withdrawn").returning(Ticket.id)
+                    .execution_options(synchronize_session=False))
+                if changed is None:  # SQLite: it changed since the read; read it again
+                    continue
+                set_committed_value(ticket, "status", "withdrawn")
+                session.add(TicketEvent(ticket_id=ticket.id, actor="citizen", at=now,
+                                        from_status=previous, to_status="withdrawn",
+                                        note=note))
+            return WithdrawOutcome.WITHDRAWN, ticket
+        raise RuntimeError(f"ticket {number}: status kept changing during withdrawal")
+
+    async def last_phone(self, account: str, openid: str) -> str | None:
+        """The phone number of the citizen's most recent ticket that has one."""
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Ticket.phone).where(Ticket.account == account, Ticket.openid == openid,
+                                           Ticket.phone.is_not(None), Ticket.phone != "")
+                .order_by(Ticket.id.desc()).limit(1))
+
+    async def attachments(self, ticket_id: int) -> list[Attachment]:
+        """The ticket's photos, in the order they were sent."""
+        async with self._sessions() as session:
+            return list((await session.scalars(
+                select(Attachment).where(Attachment.ticket_id == ticket_id)
+                .order_by(Attachment.id))).all())
+
+
+_WITHDRAW_TRIES = 10  # each retry means another transaction changed the status meanwhile
