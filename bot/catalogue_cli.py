@@ -1,20 +1,23 @@
 """``lianxin config check|load [FILE]``: the routing catalogue (``config/catalogue.toml``).
 
 ``check`` validates the file and prints a summary, with the category × region pairs that
-no rule covers (the fallback department takes those). ``load`` validates and prints what
-it would load; loading into the database comes with the tickets tables, so for now it
-loads nothing. On any fault both print one line, ``lianxin: <file>:<line>: <problem>``,
-and exit 2.
+no rule covers (the fallback department takes those). ``load`` validates it and writes it
+into the database at ``LIANXIN_DATABASE_URL``, replacing the catalogue there in one
+transaction (the bot reads routing from the database, not from the file). On any fault
+both print one line, ``lianxin: <file>:<line>: <problem>`` (or what is wrong with the
+database), and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import hashlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.config import REPO_ROOT
+from bot.config import REPO_ROOT, ConfigError, load_settings
 from domain.catalogue import Catalogue, CatalogueError, parse_catalogue
 
 DEFAULT_CATALOGUE = REPO_ROOT / "config" / "catalogue.toml"
@@ -24,16 +27,28 @@ class CatalogueFileError(Exception):
     """The file cannot be read; the message is one line naming it."""
 
 
-def load_catalogue(path: Path = DEFAULT_CATALOGUE) -> Catalogue:
-    """Read and check ``path``; :class:`CatalogueError` (with the line) or
+class DatabaseError(Exception):
+    """The catalogue cannot be written to the database; the message is one line."""
+
+
+def read_catalogue(path: Path = DEFAULT_CATALOGUE) -> tuple[Catalogue, str]:
+    """Read and check ``path``: the catalogue and the sha256 (hex) of the file's bytes, so
+    it matches ``sha256sum FILE``. :class:`CatalogueError` (with the line) or
     :class:`CatalogueFileError` (unreadable file)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise CatalogueFileError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogueFileError(f"{path}: cannot read: {exc}") from None
-    return parse_catalogue(text, str(path))
+    return parse_catalogue(text, str(path)), hashlib.sha256(raw).hexdigest()
+
+
+def load_catalogue(path: Path = DEFAULT_CATALOGUE) -> Catalogue:
+    """Read and check ``path``; :class:`CatalogueError` (with the line) or
+    :class:`CatalogueFileError` (unreadable file)."""
+    return read_catalogue(path)[0]
 
 
 def _fail(message: str) -> int:
@@ -41,11 +56,69 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _load(args: argparse.Namespace) -> Catalogue | int:
+def _read(args: argparse.Namespace) -> tuple[Catalogue, str] | int:
     try:
-        return load_catalogue(args.file)
+        return read_catalogue(args.file)
     except (CatalogueError, CatalogueFileError) as exc:
         return _fail(str(exc))
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: first line`` (SQLAlchemy adds a line pointing at its docs)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+_UPGRADE = "run `lianxin db upgrade` first"
+
+
+def save_to_database(url: str, catalogue: Catalogue, *, source: str, digest: str) -> None:
+    """Replace the catalogue in the database at ``url`` (blocking); :class:`DatabaseError`
+    (one line) if it cannot be reached or is not migrated to this lianxin's revision."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import make_url
+
+    from storage import db
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database or "")
+        if not path.exists():  # connecting would make an empty file
+            raise DatabaseError(f"no database at {path}: {_UPGRADE}")
+    head = ScriptDirectory.from_config(db.alembic_config(url)).get_current_head()
+    asyncio.run(_save(url, head, catalogue, source=source, digest=digest))
+
+
+async def _save(url: str, head: str | None, catalogue: Catalogue, *, source: str,
+                digest: str) -> None:
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.engine import Connection
+
+    from storage import db
+    from storage.catalogue import CatalogueRepository
+
+    def revision(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    engine = db.make_engine(url)
+    try:
+        try:
+            async with engine.connect() as conn:
+                current = await conn.run_sync(revision)
+        except Exception as exc:
+            raise DatabaseError(f"cannot reach the database: {_one_line(exc)}") from None
+        if current is None:
+            raise DatabaseError(f"the database has no tables yet: {_UPGRADE}")
+        if current != head:
+            raise DatabaseError(f"the database is at revision {current}, this lianxin needs "
+                                f"{head}: {_UPGRADE}")
+        try:
+            await CatalogueRepository(engine).save(catalogue, source=source, digest=digest)
+        except Exception as exc:
+            raise DatabaseError(f"loading into the database failed: {_one_line(exc)}") \
+                from None
+    finally:
+        await engine.dispose()
 
 
 def summary(catalogue: Catalogue) -> list[str]:
@@ -57,6 +130,7 @@ def summary(catalogue: Catalogue) -> list[str]:
         f"{len(catalogue.rules)} rules",
         "deadlines (working days): " + ", ".join(
             f"{kind} {days}" for kind, days in catalogue.deadlines.items()),
+        _anonymous(catalogue),
     ]
     pairs = catalogue.fallback_pairs()
     if not pairs:
@@ -75,10 +149,18 @@ def summary(catalogue: Catalogue) -> list[str]:
     return lines
 
 
+def _anonymous(catalogue: Catalogue) -> str:
+    kinds = [kind for kind in catalogue.deadlines if catalogue.allows_anonymous(kind)]
+    if not kinds:
+        return "anonymous tickets: none (every kind needs a phone number)"
+    return "anonymous tickets (no phone number needed): " + ", ".join(kinds)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    catalogue = _load(args)
-    if isinstance(catalogue, int):
-        return catalogue
+    read = _read(args)
+    if isinstance(read, int):
+        return read
+    catalogue, _ = read
     print(f"lianxin config check: {args.file} is valid")
     for line in summary(catalogue):
         print(line)
@@ -86,10 +168,21 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    catalogue = _load(args)
-    if isinstance(catalogue, int):
-        return catalogue
-    print(f"lianxin config load: {args.file} is valid; it would load:")
+    read = _read(args)
+    if isinstance(read, int):
+        return read
+    catalogue, digest = read
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    source = str(args.file.resolve())
+    try:
+        save_to_database(settings.database_url, catalogue, source=source, digest=digest)
+    except DatabaseError as exc:
+        return _fail(str(exc))
+    print(f"lianxin config load: {args.file} is valid")
+    print(f"  {summary(catalogue)[0]}")
     print("  departments: " + ", ".join(
         f"{d.id} {d.name}" + (" (fallback)" if d.fallback else "")
         for d in catalogue.departments))
@@ -98,10 +191,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     print("  regions: " + ", ".join(
         r.name + (f" ({catalogue.region(r.parent).name})" if r.parent else "")
         for r in catalogue.regions))
-    print(f"  rules: {len(catalogue.rules)}")
     print("  deadlines: " + ", ".join(f"{k} {v}" for k, v in catalogue.deadlines.items()))
-    print("lianxin config load: nothing loaded: loading into the database comes with the "
-          "tickets tables")
+    print(f"  {_anonymous(catalogue)}")
+    print(f"lianxin config load: {args.file} (sha256 {digest[:12]}) loaded")
     return 0
 
 
@@ -121,11 +213,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     check.set_defaults(func=cmd_check)
 
     load = config_sub.add_parser(
-        "load", help="validate and show what would be loaded (does NOT load yet)",
-        description="Validates the catalogue and prints what it would load. It does not "
-                    "load anything yet: loading into the database comes with the tickets "
-                    "tables. A fault is one line, <file>:<line>: <problem>, and exit "
-                    "status 2.")
+        "load", help="validate the catalogue and load it into the database",
+        description="Validates the catalogue and loads it into the database at "
+                    "LIANXIN_DATABASE_URL, replacing the one there in one transaction; the "
+                    "bot routes tickets by the catalogue in the database. Run `lianxin db "
+                    "upgrade` first. A fault is one line, <file>:<line>: <problem> (or what "
+                    "is wrong with the database), and exit status 2.")
     load.add_argument("file", nargs="?", type=Path, default=DEFAULT_CATALOGUE,
                       metavar="FILE", help=file_help)
     load.set_defaults(func=cmd_load)

@@ -376,13 +376,16 @@ def test_check_prints_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert "9 departments, 8 categories, 8 regions, 9 rules" in out
     assert "市容城管 × 河口乡、青山镇、石桥镇" in out
     assert "其他 × every region" in out
+    assert "anonymous tickets (no phone number needed): 咨询, 建议, 表扬" in out
 
 
-def test_load_says_it_does_not_load(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cmd_load(argparse.Namespace(file=DEFAULT_CATALOGUE)) == 0
-    out = capsys.readouterr().out
-    assert "nothing loaded" in out
-    assert "tickets tables" in out
+def test_check_says_when_no_kind_is_anonymous(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD, encoding="utf-8")
+    assert cmd_check(argparse.Namespace(file=good)) == 0
+    assert "anonymous tickets: none" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", [cmd_check, cmd_load])
@@ -406,11 +409,13 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert capsys.readouterr().err == f"lianxin: {missing}: file not found\n"
 
 
-def test_python_m_runs_and_help_says_load_is_not_real() -> None:
+def test_python_m_runs_and_help_says_load_writes_the_database() -> None:
     run = subprocess.run([sys.executable, "-m", "bot.catalogue_cli", "load", "--help"],
                          cwd=ROOT, capture_output=True, text=True, check=False)
     assert run.returncode == 0
-    assert "does not load anything yet" in " ".join(run.stdout.split())
+    help_text = " ".join(run.stdout.split())
+    assert "loads it into the database at LIANXIN_DATABASE_URL" in help_text
+    assert "not load" not in help_text
     run = subprocess.run([sys.executable, "-m", "bot.catalogue_cli", "check"],
                          cwd=ROOT, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
