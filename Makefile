@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Start the bot and the dev platform on the embedded defaults (SQLite, in-process stores)
-# and open the terminal chat as a WeChat user.
+# and open the terminal chat as a WeChat user. The bot routes tickets by the catalogue in
+# the database, so config/catalogue.toml is loaded after the migrations.
 run: $(STAMP)
 	@set -a; source config/dev.env; set +a; \
-	  $(BIN)/lianxin db upgrade && exec $(BIN)/lianxin dev
+	  $(BIN)/lianxin db upgrade && $(BIN)/lianxin config load && exec $(BIN)/lianxin dev
 
 # Redis and PostgreSQL servers for the tests (installed with apt-get when missing).
 servers:
