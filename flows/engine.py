@@ -28,6 +28,9 @@ SKIP = frozenset({"跳过", "无", "没有", "skip"})
 CONFIRM = frozenset({"确认", "确定", "提交", "confirm"})
 RESUME = frozenset({"继续", "resume"})
 DISCARD = frozenset({"放弃", "discard"})
+DONE = frozenset({"完成", "好了", "发完了", "没有了", "done"})
+CLEAR = frozenset({"清空", "重新上传"})
+CONTEXT = "_ctx"  # answers[CONTEXT]: what the flow was started with (kept across restart)
 
 _CONFIRM_STEP = "__confirm__"
 _EXPIRED_STEP = "__expired__"
@@ -37,6 +40,20 @@ class Texts(Protocol):
     """The text catalogue (handlers.texts.Texts)."""
 
     def __call__(self, key: str, **values: str) -> str: ...
+
+
+class Reprompt(ValueError):
+    """A parser's refusal whose answer is a catalogue text (then the step's question).
+
+    ``counts`` False: the message was useful but not yet an answer (a location that names
+    no region), so it does not count towards the retry limit.
+    """
+
+    def __init__(self, key: str, *, counts: bool = True, **values: str) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+        self.counts = counts
 
 
 Parser = Callable[[Inbound, dict[str, Any]], Any]
@@ -54,6 +71,8 @@ class Step:
     optional: bool = False  # "跳过" leaves it empty
     show: Callable[[Any], str] = str  # how the confirm summary shows the value
     next: Callable[[dict[str, Any]], str | None] | None = None  # default: the next step
+    values: Callable[[dict[str, Any]], dict[str, str]] | None = None  # prompt placeholders
+    accepts: frozenset[str] = frozenset({"text"})  # inbound kinds the parser takes
 
 
 Finish = Callable[[Inbound, dict[str, Any]], Awaitable[list[Outbound]]]
@@ -66,12 +85,21 @@ class Flow:
     steps: tuple[Step, ...]
     finish: Finish  # called with the collected data once the user confirms
     ttl: float = 1800.0
+    # the step that collects photos: an image anywhere in the flow is kept there as
+    # evidence (up to ``evidence_limit``); at that step "完成" moves on
+    evidence: str | None = None
+    evidence_limit: int = 9
+    # before the summary: the name of a step whose answer no longer fits the others (after
+    # an edit), to ask again, or None
+    review: Callable[[dict[str, Any]], str | None] | None = None
     _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.steps]
         if len(set(names)) != len(names) or not names:
             raise ValueError(f"flow {self.name}: step names must be unique and present")
+        if self.evidence is not None and self.evidence not in names:
+            raise ValueError(f"flow {self.name}: no evidence step {self.evidence!r}")
         self._index.update({n: i for i, n in enumerate(names)})
 
     def step(self, name: str) -> Step:
@@ -95,6 +123,9 @@ def choice(options: Sequence[str]) -> Callable[[Inbound, dict[str, Any]], str]:
         for option in options:
             if text == option:
                 return option
+        matches = [option for option in options if text and text in option]
+        if len(matches) == 1:  # "环境" for "生态环境"
+            return matches[0]
         raise ValueError("choice")
 
     return parse
@@ -116,8 +147,13 @@ class Engine:
 
     # -- entry points ---------------------------------------------------------------------
 
-    def start(self, name: str, conversation: Conversation) -> list[Outbound]:
-        """Begin flow ``name`` (interrupting another one with a notice)."""
+    def start(self, name: str, conversation: Conversation,
+              context: dict[str, Any] | None = None) -> list[Outbound]:
+        """Begin flow ``name`` (interrupting another one with a notice).
+
+        ``context`` (JSON values) is what the flow's parsers and finish find in
+        ``answers[CONTEXT]``: a draft id, the phone the citizen used last time.
+        """
         notice: list[Outbound] = []
         current = self.active(conversation)
         if current is not None and current.name != name:
@@ -125,8 +161,25 @@ class Engine:
         flow = self._flows[name]
         conversation.clear()
         conversation.flow = flow.name
-        conversation.data = {"answers": {}, "history": [], "tries": 0}
+        answers: dict[str, Any] = {CONTEXT: dict(context)} if context else {}
+        conversation.data = {"answers": answers, "history": [], "tries": 0}
         return [*notice, self._go(flow, conversation, flow.steps[0].name)]
+
+    def reminder(self, conversation: Conversation) -> Outbound | None:
+        """The note for a user who asked something else in the middle of a flow."""
+        flow = self.active(conversation)
+        if flow is None:
+            return None
+        return self._say("flow_still_open", title=flow.title)
+
+    def current_prompt(self, conversation: Conversation) -> list[Outbound]:
+        """Ask the current question again (the user clicked the flow's own menu entry)."""
+        flow = self.active(conversation)
+        assert flow is not None, "current_prompt() is for users in a flow"
+        if conversation.step == _EXPIRED_STEP:
+            return [self._say("flow_resume_or_discard")]
+        return [self._say("flow_already_open", title=flow.title),
+                self._go(flow, conversation, conversation.step or flow.steps[0].name)]
 
     async def handle(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
         """Answer a message of a user who is in a flow."""
@@ -146,24 +199,36 @@ class Engine:
             conversation.clear()
             return [self._say("flow_cancelled")]
         if text in RESTART:
-            return self.start(flow.name, conversation)
+            return self.start(flow.name, conversation,
+                              conversation.data["answers"].get(CONTEXT))
+        if inbound.kind == "image" and flow.evidence is not None:
+            return self._keep_photo(flow, inbound, conversation)
         if conversation.step == _CONFIRM_STEP:
             return await self._on_confirm(flow, inbound, conversation)
         step = flow.step(conversation.step or flow.steps[0].name)
         if text in BACK:
             return self._back(flow, conversation)
         if text in HELP:
-            return [self._say("flow_step_help", prompt=self._texts(step.prompt))]
+            return [self._say("flow_step_help", prompt=self._prompt(step, conversation))]
+        if text in RESUME:
+            return [self._go(flow, conversation, step.name)]
+        if inbound.kind not in step.accepts:
+            conversation.expires_at = now + flow.ttl
+            return [self._say("flow_need_text", prompt=self._prompt(step, conversation))]
+        if step.name == flow.evidence:
+            return self._on_evidence_text(flow, step, conversation, text)
         if step.optional and text in SKIP:
             return self._answer(flow, step, conversation, None)
         try:
             value = step.parse(inbound, conversation.data["answers"])
         except ValueError as exc:
-            conversation.data["tries"] = conversation.data.get("tries", 0) + 1
             conversation.expires_at = now + flow.ttl
-            if conversation.data["tries"] >= step.retries:
-                return [self._say("flow_too_many_tries", prompt=self._texts(step.prompt))]
-            return [Outbound.of_text(self._retry_text(step, exc))]
+            if not (isinstance(exc, Reprompt) and not exc.counts):
+                conversation.data["tries"] = conversation.data.get("tries", 0) + 1
+                if conversation.data["tries"] >= step.retries:
+                    return [self._say("flow_too_many_tries",
+                                      prompt=self._prompt(step, conversation))]
+            return [Outbound.of_text(self._retry_text(step, conversation, exc))]
         return self._answer(flow, step, conversation, value)
 
     # -- steps ----------------------------------------------------------------------------
@@ -173,7 +238,10 @@ class Engine:
         answers: dict[str, Any] = conversation.data["answers"]
         answers[step.name] = value
         editing = conversation.data.pop("editing", False)
-        conversation.data["history"].append(step.name)
+        history: list[str] = conversation.data["history"]
+        if step.name in history:  # answered again after 返回 to it
+            history.remove(step.name)
+        history.append(step.name)
         following = _CONFIRM_STEP if editing else flow.after(step, answers)
         return [self._go(flow, conversation, following)]
 
@@ -182,17 +250,74 @@ class Engine:
         conversation.data["tries"] = 0
         conversation.expires_at = self._clock() + flow.ttl
         if name == _CONFIRM_STEP:
-            return self._say("flow_confirm", summary=self._summary(flow, conversation))
-        return Outbound.of_text(self._texts(flow.step(name).prompt))
+            answers: dict[str, Any] = conversation.data["answers"]
+            again = flow.review(answers) if flow.review is not None else None
+            if again is None:
+                return self._say("flow_confirm", summary=self._summary(flow, conversation))
+            step = flow.step(again)
+            answers.pop(again, None)
+            conversation.step = again
+            conversation.data["editing"] = True
+            return self._say("flow_review", label=step.label,
+                             prompt=self._prompt(step, conversation))
+        return Outbound.of_text(self._prompt(flow.step(name), conversation))
 
     def _back(self, flow: Flow, conversation: Conversation) -> list[Outbound]:
         history: list[str] = conversation.data["history"]
         if not history:
             return [self._say("flow_back_at_start"),
-                    Outbound.of_text(self._texts(flow.steps[0].prompt))]
+                    Outbound.of_text(self._prompt(flow.steps[0], conversation))]
         previous = history.pop()
-        conversation.data["answers"].pop(previous, None)
+        if previous != flow.evidence:  # photos already sent stay; the step shows them
+            conversation.data["answers"].pop(previous, None)
+        conversation.data.pop("editing", None)
         return [self._go(flow, conversation, previous)]
+
+    def _keep_photo(self, flow: Flow, inbound: Inbound,
+                    conversation: Conversation) -> list[Outbound]:
+        """An image anywhere in the flow: evidence, kept until the limit."""
+        assert flow.evidence is not None
+        answers: dict[str, Any] = conversation.data["answers"]
+        photos = answers.get(flow.evidence)
+        if not isinstance(photos, list):
+            photos = answers[flow.evidence] = []
+        conversation.expires_at = self._clock() + flow.ttl
+        at_evidence = conversation.step == flow.evidence
+        if len(photos) >= flow.evidence_limit:
+            reply = self._say("flow_photo_limit", limit=str(flow.evidence_limit))
+            if at_evidence:
+                return [reply, *self._answer(flow, flow.step(flow.evidence), conversation,
+                                             photos)]
+            return [reply]
+        media_id, url = inbound.payload.get("media_id"), inbound.payload.get("url")
+        photos.append({"media_id": str(media_id or ""), "url": str(url or "")})
+        count = str(len(photos))
+        if at_evidence:
+            if len(photos) >= flow.evidence_limit:  # the last one: move on by itself
+                return self._answer(flow, flow.step(flow.evidence), conversation, photos)
+            return [self._say("flow_photo_more", count=count,
+                              left=str(flow.evidence_limit - len(photos)))]
+        if conversation.step == _CONFIRM_STEP:
+            return [self._say("flow_photo_kept_confirm", count=count,
+                              summary=self._summary(flow, conversation))]
+        step = flow.step(conversation.step or flow.steps[0].name)
+        return [self._say("flow_photo_kept", count=count,
+                          prompt=self._prompt(step, conversation))]
+
+    def _on_evidence_text(self, flow: Flow, step: Step, conversation: Conversation,
+                          text: str) -> list[Outbound]:
+        answers: dict[str, Any] = conversation.data["answers"]
+        photos = answers.get(step.name)
+        photos = photos if isinstance(photos, list) else []
+        if text in CLEAR:
+            answers[step.name] = []
+            return [self._say("flow_photos_cleared"), self._go(flow, conversation, step.name)]
+        if text in DONE or text in SKIP:
+            return self._answer(flow, step, conversation, photos)
+        conversation.data["tries"] = conversation.data.get("tries", 0) + 1
+        conversation.expires_at = self._clock() + flow.ttl
+        return [self._say("flow_photo_waiting", count=str(len(photos)),
+                          prompt=self._prompt(step, conversation))]
 
     async def _on_confirm(self, flow: Flow, inbound: Inbound,
                           conversation: Conversation) -> list[Outbound]:
@@ -203,7 +328,9 @@ class Engine:
             answers = dict(conversation.data["answers"])
             conversation.clear()
             return await flow.finish(inbound, answers)
-        asked = [s for s in flow.steps if s.name in conversation.data["answers"]]
+        if text in RESUME or text in HELP:
+            return [self._go(flow, conversation, _CONFIRM_STEP)]
+        asked = self._asked(flow, conversation)
         words = text.replace("修改", " ").split()
         if text.startswith("修改") and len(words) == 1 and words[0].isdigit():
             number = int(words[0])
@@ -218,27 +345,39 @@ class Engine:
         if text in RESUME:
             paused = conversation.data.pop("paused_at", None) or flow.steps[0].name
             return [self._go(flow, conversation, paused)]
-        if text in DISCARD:
+        if text in DISCARD or text in CANCEL:
             conversation.clear()
             return [self._say("flow_discarded")]
         return [self._say("flow_resume_or_discard")]
 
     # -- texts ----------------------------------------------------------------------------
 
+    @staticmethod
+    def _asked(flow: Flow, conversation: Conversation) -> list[Step]:
+        answers: dict[str, Any] = conversation.data["answers"]
+        return [s for s in flow.steps if s.name in answers]
+
     def _summary(self, flow: Flow, conversation: Conversation) -> str:
         answers: dict[str, Any] = conversation.data["answers"]
         lines = []
-        for number, step in enumerate((s for s in flow.steps if s.name in answers), 1):
+        for number, step in enumerate(self._asked(flow, conversation), 1):
             value = answers[step.name]
             shown = self._texts("flow_skipped") if value is None else step.show(value)
             lines.append(f"{number}. {step.label}：{shown}")
         return "\n".join(lines)
 
-    def _retry_text(self, step: Step, exc: ValueError) -> str:
+    def _prompt(self, step: Step, conversation: Conversation) -> str:
+        values = step.values(conversation.data["answers"]) if step.values else {}
+        return self._texts(step.prompt, **values)
+
+    def _retry_text(self, step: Step, conversation: Conversation, exc: ValueError) -> str:
+        prompt = self._prompt(step, conversation)
+        if isinstance(exc, Reprompt):
+            return f"{self._texts(exc.key, **exc.values)}\n\n{prompt}"
         message = str(exc)
         if message == "choice":
-            return f"{self._texts('flow_choice_retry', first='1')}\n\n{self._texts(step.prompt)}"
-        return message or self._texts(step.prompt)
+            return f"{self._texts('flow_choice_retry', first='1')}\n\n{prompt}"
+        return message or prompt
 
     def _say(self, key: str, **values: str) -> Outbound:
         return Outbound.of_text(self._texts(key, **values))

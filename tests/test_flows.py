@@ -175,7 +175,7 @@ async def test_stored_timeout_offers_resume_or_discard() -> None:
 async def test_another_service_interrupts_with_a_notice() -> None:
     chat = Chat()
     chat.start()
-    assert "已暂停“我要反映”" in chat.start("other")
+    assert "您未填完的“我要反映”已停止" in chat.start("other")
 
 
 @settings(max_examples=60, deadline=None)
