@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 import aiohttp
 from aiohttp import web
@@ -14,15 +15,19 @@ from bot.config import Account, Settings, load_accounts, load_delivery
 from bot.edge import Callback
 from bot.wechat_api import APIUnreachable, WeChatClient
 from domain.messages import Outbound
+from handlers.citizen import CitizenDesk
 from handlers.router import Handler, Router
 from handlers.texts import Texts
 from storage import db
 from storage.base import Store
+from storage.catalogue import CatalogueRepository
+from storage.catalogue_cache import CatalogueCache
 from storage.channels import Consents
 from storage.keys import KeyBuilder
 from storage.memory import MemoryStore
 from storage.outbox import Outbox
 from storage.redis_store import RedisStore
+from storage.tickets import Tickets
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +72,17 @@ class _Reports:
         await self._consents.record(account, openid, accepted, rejected)
 
 
-def default_handler(app: web.Application) -> Handler:
+def default_handler(app: web.Application, *, now: Callable[[], datetime] | None = None,
+                    clock: Callable[[], float] | None = None) -> Handler:
+    """The production handler; ``now``/``clock`` let tests set the date and flow timeouts."""
+    settings = app[SETTINGS]
     reports = _Reports(Outbox(app[ENGINE]), Consents(app[STORE], app[KEYS]), app[STORE],
                        app[KEYS])
-    return Router(app[TEXTS], db.Citizens(app[ENGINE]), reports)
+    catalogue = CatalogueCache(CatalogueRepository(app[ENGINE]), ttl=settings.catalogue_ttl)
+    desk = CitizenDesk(app[TEXTS], Tickets(app[ENGINE]), catalogue,
+                       flow_ttl=settings.flow_ttl, now=now or (lambda: datetime.now(UTC)),
+                       clock=clock)
+    return Router(app[TEXTS], db.Citizens(app[ENGINE]), reports, desk)
 
 
 def create_app(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -74,7 +74,11 @@ class Settings(BaseSettings):
     reply_budget: float = Field(default=4.0, gt=0, le=4.8)
     dedupe_ttl: int = Field(default=60, ge=16)
     reply_ttl: int = Field(default=60, ge=16)
-    state_ttl: int = Field(default=1800, ge=60)
+    # a conversation is kept this long after its last message; a flow left longer than
+    # flow_ttl is offered to resume or discard, so state_ttl must be longer than flow_ttl
+    state_ttl: int = Field(default=7 * 86400, ge=60)
+    flow_ttl: int = Field(default=1800, ge=60)
+    catalogue_ttl: float = Field(default=30.0, ge=0)  # re-read the routing catalogue after
     lock_ttl: float = Field(default=60.0, gt=0)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     api_timeout: float = Field(default=10.0, gt=0)
@@ -127,6 +131,13 @@ class Settings(BaseSettings):
             raise ValueError("must be 3-32 ASCII letters or digits, as the WeChat console asks")
         return value
 
+    @model_validator(mode="after")
+    def _flow_fits_state(self) -> Settings:
+        if self.state_ttl <= self.flow_ttl:
+            raise ValueError(f"state_ttl ({self.state_ttl}) must be longer than flow_ttl "
+                             f"({self.flow_ttl}): an expired flow is offered to resume")
+        return self
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:
@@ -171,6 +182,9 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         err = exc.errors()[0]
         name = "LIANXIN_" + "_".join(str(p) for p in err["loc"]).upper()
+        if not err["loc"]:  # a rule between settings: the message names them
+            raise ConfigError(f"settings: {err['msg'].removeprefix('Value error, ')}") \
+                from None
         if err["type"] == "missing":
             raise ConfigError(f"{name} is not set") from None
         raise ConfigError(f"{name}: {err['msg']}") from None

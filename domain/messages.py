@@ -163,3 +163,16 @@ def split_text(text: str, limit: int = TEXT_LIMIT_BYTES) -> list[str]:
         rest = rest[cut:]
     pieces.append(rest)
     return pieces
+
+
+def join_texts(outbounds: list[Outbound]) -> list[Outbound]:
+    """Consecutive texts as one message, a blank line apart: one passive reply instead of
+    a reply and customer-service pushes (which spend the user's quota and may arrive out
+    of order). The edge still splits a text that outgrows WeChat's limit."""
+    joined: list[Outbound] = []
+    for outbound in outbounds:
+        if outbound.kind == "text" and joined and joined[-1].kind == "text":
+            joined[-1] = Outbound.of_text(f"{joined[-1].text}\n\n{outbound.text}")
+        else:
+            joined.append(outbound)
+    return joined

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from domain.messages import Inbound, Outbound
+from domain.messages import Inbound, Outbound, join_texts
 from flows.context import Conversation
+from handlers.citizen import CitizenDesk
 from handlers.texts import Texts
 
 HELP_WORDS = frozenset({"帮助", "help", "?", "？", "菜单", "使用说明"})
@@ -41,11 +42,18 @@ class DeliveryReports(Protocol):
 
 
 class Router:
+    """Events and delivery reports here; the citizen's services at the ``desk``.
+
+    Without a desk (tests of the edge) every text gets the help or "not understood".
+    """
+
     def __init__(self, texts: Texts, subscriptions: Subscriptions | None = None,
-                 reports: DeliveryReports | None = None) -> None:
+                 reports: DeliveryReports | None = None,
+                 desk: CitizenDesk | None = None) -> None:
         self._texts = texts
         self._subscriptions = subscriptions
         self._reports = reports
+        self._desk = desk
 
     async def __call__(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
         conversation.messages += 1
@@ -57,7 +65,13 @@ class Router:
                     inbound.account, inbound.user, inbound.event != "unsubscribe"
                 )
             await self._report(inbound)
+            if self._desk is not None and inbound.event in ("click", "scancode_waitmsg"):
+                answer = await self._desk.on_menu(inbound.event_key, inbound, conversation)
+                if answer is not None:
+                    return join_texts(answer)
             return self._on_event(inbound, conversation)
+        if self._desk is not None:
+            return join_texts(await self._desk.on_message(inbound, conversation))
         if inbound.kind == "text":
             if inbound.text.lower() in HELP_WORDS:
                 return [Outbound.of_text(self._texts("help"))]

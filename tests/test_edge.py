@@ -142,7 +142,7 @@ async def test_unrecognised_text_and_images_get_help(make_client: ClientFactory)
         f"<MsgId>{next_msg_id()}</MsgId></xml>"
     )
     _, body = await post(client, image)
-    assert "文字消息" in reply_text(body)
+    assert "已收到您的图片" in reply_text(body) and "我要反映" in reply_text(body)
 
 
 async def test_unsubscribe_is_silent(make_client: ClientFactory) -> None:

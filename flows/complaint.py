@@ -1,0 +1,270 @@
+"""The complaint flow (我要反映): kind → category → region → description → photos → phone →
+public or not → confirm → a ticket, routed by the catalogue and dated in working days.
+
+Answers are JSON (the conversation is stored between messages):
+
+- ``kind``: one of the five ticket kinds
+- ``category``: ``{"id", "name"}``
+- ``region``: ``{"id", "name", "place", "latitude", "longitude"}`` (``id`` ``None``: a place
+  the catalogue does not know), or ``None`` when the citizen skipped it
+- ``description``: 10–1000 characters
+- ``photos``: ``[{"media_id", "url"}]``, at most 9 (the engine keeps any image sent in the
+  flow here)
+- ``phone``: 11 digits, or ``None`` (anonymous, only for the kinds the catalogue allows)
+- ``public``: bool
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from domain.catalogue import KINDS, Catalogue, Department, Region
+from domain.contact import normalise_mobile
+from domain.messages import Inbound, Outbound
+from domain.workdays import CalendarNotPublished, due_date, local_day
+from flows.engine import CONTEXT, Flow, Reprompt, Step, Texts, choice, numbered
+from storage.models import Ticket
+from storage.tickets import MAX_ATTACHMENTS, NewTicket, Tickets
+
+NAME = "complaint"
+DESCRIPTION_MIN = 10
+DESCRIPTION_MAX = 1000
+PUBLIC_CHOICES = ("公开", "不公开")
+USE_LAST = frozenset({"1", "是", "同上", "用上次的"})
+ANONYMOUS = frozenset({"匿名", "跳过", "不留", "不留了"})
+SKIP_REGION = frozenset({"跳过", "不清楚", "不知道"})
+
+
+@dataclass(frozen=True, slots=True)
+class Filed:
+    """The ticket a confirm made (or found, when the confirm was a repeat)."""
+
+    ticket: Ticket
+    created: bool
+
+
+def format_day(texts: Texts, day: date) -> str:
+    """``2026年11月30日（周一）`` — weekday names come from the text catalogue."""
+    weekday = texts("weekday_names")[day.weekday()]
+    return texts("date_format", year=str(day.year), month=str(day.month),
+                 day=str(day.day), weekday=weekday)
+
+
+def department_name(catalogue: Catalogue, department_id: str) -> str:
+    try:
+        return catalogue.department(department_id).name
+    except KeyError:  # removed from the catalogue since: its id still says something
+        return department_id
+
+
+class ComplaintFlow:
+    """Builds the flow's steps on a catalogue that may be reloaded while users are in it."""
+
+    def __init__(self, catalogue: Callable[[], Catalogue], tickets: Tickets, texts: Texts,
+                 *, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 ttl: float = 1800.0) -> None:
+        self._catalogue = catalogue
+        self._tickets = tickets
+        self._texts = texts
+        self._now = now
+        self.flow = Flow(NAME, texts("complaint_title"), (
+            Step("kind", texts("complaint_label_kind"), "complaint_kind", choice(KINDS),
+                 values=lambda _: {"options": numbered(KINDS)}),
+            Step("category", texts("complaint_label_category"), "complaint_category",
+                 self._category, show=lambda v: str(v["name"]),
+                 values=lambda _: {"options": numbered(
+                     [c.name for c in self._catalogue().categories_in_order()])}),
+            Step("region", texts("complaint_label_region"), "complaint_region",
+                 self._region, optional=True, show=self._show_region,
+                 accepts=frozenset({"text", "location"}),
+                 values=lambda _: {"options": numbered(
+                     [r.name for r in self._catalogue().regions])}),
+            Step("description", texts("complaint_label_description"),
+                 "complaint_description", self._description,
+                 values=lambda _: {"min": str(DESCRIPTION_MIN), "max": str(DESCRIPTION_MAX)}),
+            Step("photos", texts("complaint_label_photos"), "complaint_photos",
+                 _never, show=self._show_photos,
+                 values=lambda _: {"limit": str(MAX_ATTACHMENTS)}),
+            Step("phone", texts("complaint_label_phone"), "complaint_phone", self._phone,
+                 show=lambda v: str(v), values=self._phone_values),
+            Step("public", texts("complaint_label_public"), "complaint_public",
+                 self._public, show=lambda v: PUBLIC_CHOICES[0 if v else 1],
+                 values=lambda _: {"options": numbered(PUBLIC_CHOICES)}),
+        ), self._finish, ttl=ttl, evidence="photos", evidence_limit=MAX_ATTACHMENTS,
+            review=self._review)
+
+    # -- parsers --------------------------------------------------------------------------
+
+    def _category(self, inbound: Inbound, answers: dict[str, Any]) -> dict[str, str]:
+        catalogue, text = self._catalogue(), inbound.text
+        found = None
+        if text.isdigit():
+            found = catalogue.category_by_order(int(text))
+        else:
+            found = catalogue.category_by_name(text)
+            if found is None and text:
+                named = [c for c in catalogue.categories if text in c.name]
+                found = named[0] if len(named) == 1 else catalogue.category_for_text(text)
+        if found is None:
+            raise ValueError("choice")
+        return {"id": found.id, "name": found.name}
+
+    def _region(self, inbound: Inbound, answers: dict[str, Any]) -> dict[str, Any] | None:
+        catalogue = self._catalogue()
+        if inbound.kind == "location":
+            payload = inbound.payload
+            place = str(payload.get("label") or "").strip()[:200] or None
+            where = {"place": place, "latitude": _float(payload.get("latitude")),
+                     "longitude": _float(payload.get("longitude"))}
+            region = catalogue.region_for_text(place or "")
+            if region is None:  # keep the spot, ask which region it is in
+                answers["_location"] = where
+                raise Reprompt("complaint_location_unmatched", counts=False,
+                               place=place or self._texts("complaint_no_label"))
+            return _region_answer(region, place=place, latitude=where["latitude"],
+                                  longitude=where["longitude"])
+        text = inbound.text
+        if text in SKIP_REGION:
+            return None
+        region = None
+        if text.isdigit():
+            index = int(text)
+            if 1 <= index <= len(catalogue.regions):
+                region = catalogue.regions[index - 1]
+        elif text:
+            region = catalogue.region_by_name(text)
+            named = [r for r in catalogue.regions if text in r.name]
+            if region is None and len(named) == 1:
+                region = named[0]
+            if region is None:
+                region = catalogue.region_for_text(text)
+                if region is not None:  # "东城街道人民路12号": the region and the address
+                    return _region_answer(region, place=text[:200])
+        if region is None:
+            raise Reprompt("complaint_region_unknown", text=text[:20])
+        location = answers.pop("_location", None)
+        return _region_answer(region, **(location or {}))
+
+    def _description(self, inbound: Inbound, answers: dict[str, Any]) -> str:
+        text = inbound.text
+        if len(text) < DESCRIPTION_MIN:
+            raise Reprompt("complaint_description_short", count=str(len(text)),
+                           min=str(DESCRIPTION_MIN))
+        if len(text) > DESCRIPTION_MAX:
+            raise Reprompt("complaint_description_long", count=str(len(text)),
+                           max=str(DESCRIPTION_MAX))
+        return text
+
+    def _phone(self, inbound: Inbound, answers: dict[str, Any]) -> str | None:
+        text = inbound.text
+        last = answers.get(CONTEXT, {}).get("last_phone")
+        if last and text in USE_LAST:
+            return str(last)
+        if text in ANONYMOUS:
+            if self._catalogue().allows_anonymous(str(answers.get("kind"))):
+                return None
+            raise Reprompt("complaint_phone_required", kind=str(answers.get("kind")))
+        try:
+            return normalise_mobile(text)
+        except ValueError:
+            raise Reprompt("complaint_phone_bad") from None
+
+    def _public(self, inbound: Inbound, answers: dict[str, Any]) -> bool:
+        return choice(PUBLIC_CHOICES)(inbound, answers) == PUBLIC_CHOICES[0]
+
+    def _review(self, answers: dict[str, Any]) -> str | None:
+        """A step whose answer no longer fits after an edit: the kind changed to one that
+        needs a phone while the citizen had chosen to stay anonymous."""
+        if "phone" in answers and answers["phone"] is None and not (
+                self._catalogue().allows_anonymous(str(answers.get("kind")))):
+            return "phone"
+        return None
+
+    # -- prompts and summary ----------------------------------------------------------------
+
+    def _phone_values(self, answers: dict[str, Any]) -> dict[str, str]:
+        last = answers.get(CONTEXT, {}).get("last_phone")
+        anonymous = self._catalogue().allows_anonymous(str(answers.get("kind")))
+        return {
+            "last": self._texts("complaint_phone_last", phone=str(last)) if last else "",
+            "anonymous": self._texts("complaint_phone_anonymous") if anonymous else "",
+        }
+
+    def _show_region(self, value: dict[str, Any]) -> str:
+        name = value.get("name") or self._texts("complaint_region_unnamed")
+        place = value.get("place")
+        return f"{name}（{place}）" if place and place != name else str(name)
+
+    def _show_photos(self, value: list[Any]) -> str:
+        if not value:
+            return self._texts("complaint_photos_none")
+        return self._texts("complaint_photos_count", count=str(len(value)))
+
+    # -- the ticket ---------------------------------------------------------------------------
+
+    async def _finish(self, inbound: Inbound, answers: dict[str, Any]) -> list[Outbound]:
+        filed = await self.file(inbound, answers)
+        return [Outbound.of_text(self.receipt(filed.ticket))]
+
+    async def file(self, inbound: Inbound, answers: dict[str, Any]) -> Filed:
+        """Route, date and store the ticket; the draft id makes a repeated confirm a no-op."""
+        catalogue, now = self._catalogue(), self._now()
+        context = answers.get(CONTEXT, {})
+        draft = context.get("draft") or f"{inbound.account}:{inbound.user}:{inbound.message_id}"
+        category = answers["category"]
+        region = answers.get("region") or {}
+        if not region and answers.get("_location"):  # a spot sent, then the region skipped
+            region = {"id": None, **answers["_location"]}
+        department = self._route(catalogue, category["id"], region.get("id"))
+        kind = answers["kind"]
+        try:
+            due: date | None = due_date(now, catalogue.deadline_days(kind))
+        except CalendarNotPublished:
+            due = None  # never guessed: the receipt says when it will be known
+        photos = tuple((str(p.get("media_id", "")), str(p.get("url", "")))
+                       for p in answers.get("photos") or ())[:MAX_ATTACHMENTS]
+        ticket, created = await self._tickets.create(NewTicket(
+            idempotency_key=f"complaint:{draft}"[:64], account=inbound.account,
+            openid=inbound.user, kind=kind, category=category["id"], region=region.get("id"),
+            department=department.id, description=answers["description"], due_on=due,
+            phone=answers.get("phone"), public=bool(answers.get("public")),
+            latitude=_float(region.get("latitude")), longitude=_float(region.get("longitude")),
+            place=region.get("place"), photos=photos,
+        ), now=now, day=local_day(now))
+        return Filed(ticket, created)
+
+    @staticmethod
+    def _route(catalogue: Catalogue, category_id: str, region_id: str | None) -> Department:
+        try:
+            return catalogue.route(category_id, region_id)
+        except KeyError:  # the catalogue was reloaded without it mid-conversation
+            return catalogue.fallback
+
+    def receipt(self, ticket: Ticket) -> str:
+        catalogue = self._catalogue()
+        days = catalogue.deadlines.get(ticket.kind)
+        if ticket.due_on is not None:
+            due = self._texts("complaint_due", days=str(days),
+                              date=format_day(self._texts, ticket.due_on))
+        else:
+            due = self._texts("complaint_due_unknown", days=str(days))
+        return self._texts("complaint_filed", number=ticket.number, kind=ticket.kind,
+                           department=department_name(catalogue, ticket.department), due=due)
+
+
+def _never(inbound: Inbound, answers: dict[str, Any]) -> Any:
+    raise AssertionError("the engine answers the evidence step itself")
+
+
+def _region_answer(region: Region, *, place: str | None = None, latitude: Any = None,
+                   longitude: Any = None) -> dict[str, Any]:
+    return {"id": region.id, "name": region.name, "place": place,
+            "latitude": _float(latitude), "longitude": _float(longitude)}
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else None

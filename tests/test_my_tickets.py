@@ -1,0 +1,119 @@
+"""我的留言 through the HTTP edge: the list, one ticket's timeline, withdrawal; owners only."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import select, update
+
+from bot.app import create_app, default_handler
+from handlers.citizen import Service, service_of
+from handlers.my_tickets import ticket_number
+from storage import db
+from storage.models import Ticket, TicketEvent
+from tests.citizens import Citizen, Clock, Today, file_complaint, fresh_tickets, ticket_number_in
+from tests.conftest import SettingsFactory
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    make_settings: SettingsFactory, database_url: str,
+) -> TestClient[Any, Any]:
+    engine = db.make_engine(database_url)
+    await fresh_tickets(engine)
+    await engine.dispose()
+    settings = make_settings(database_url=database_url, catalogue_ttl=0)
+    app = create_app(settings, handler_factory=lambda app: default_handler(
+        app, now=Today(), clock=Clock()))
+    return await aiohttp_client(app)
+
+
+async def test_no_tickets_yet_says_how_to_file_one(client: TestClient[Any, Any]) -> None:
+    assert "还没有提交过留言" in await Citizen(client, "oNew").click("MY_TICKETS")
+
+
+async def test_the_list_shows_status_and_due_date_newest_first(
+    client: TestClient[Any, Any],
+) -> None:
+    amy = Citizen(client, "oAmy")
+    first = ticket_number_in(await file_complaint(amy))
+    second = ticket_number_in(await file_complaint(
+        amy, category="6", description="公司拖欠三个月工资不发，老板电话也不接"))
+    listing = await amy.say("我的留言")
+    assert "最近的 2 条留言" in listing
+    assert listing.index(second) < listing.index(first)
+    assert "【已转办】" in listing and "投诉·劳动社保" in listing
+    assert "2026年11月30日（周一）前答复" in listing
+    assert listing == await amy.say("查询")
+
+
+async def test_one_ticket_shows_its_timeline_only_to_its_owner(
+    client: TestClient[Any, Any],
+) -> None:
+    amy, ben = Citizen(client, "oAmy2"), Citizen(client, "oBen2")
+    number = ticket_number_in(await file_complaint(amy))
+    detail = await amy.say(f"查询 {number}")
+    assert f"留言 {number}" in detail and "承办部门：县住房和城乡建设局" in detail
+    assert "已受理" in detail and "已转办（县住房和城乡建设局）" in detail
+    assert f"撤回 {number}" in detail
+    assert detail == await amy.say(number.lower())  # a bare number, any case
+    full_width = number.replace("LX", "ＬＸ").replace("-", "－")
+    assert detail == await amy.say(f"查询{full_width}")
+    refused = await ben.say(f"查询 {number}")
+    assert "没有找到编号为" in refused and "小区门口" not in refused
+    assert "没有找到编号为" in await ben.say(f"撤回 {number}")
+
+
+async def test_withdrawal_before_sign_for(client: TestClient[Any, Any],
+                                          database_url: str) -> None:
+    cat = Citizen(client, "oCat")
+    number = ticket_number_in(await file_complaint(cat))
+    assert "请回复“撤回”加上留言编号" in await cat.say("撤回")
+    assert "已撤回" in await cat.say(f"撤回 {number}")
+    assert "已经撤回过了" in await cat.say(f"撤回 {number}")
+    detail = await cat.say(f"查询 {number}")
+    assert "状态：已撤回" in detail and "市民撤回" in detail and "撤回 LX" not in detail
+
+    later = ticket_number_in(await file_complaint(cat))
+    engine = db.make_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(update(Ticket).where(Ticket.number == later)
+                           .values(status="in_progress"))
+    assert "不能撤回" in await cat.say(f"撤回 {later}")
+    async with engine.connect() as conn:
+        statuses = (await conn.execute(select(Ticket.number, Ticket.status)
+                                       .where(Ticket.openid == "oCat"))).all()
+        withdrawals = (await conn.execute(select(TicketEvent.id)
+                                          .where(TicketEvent.to_status == "withdrawn"))).all()
+    await engine.dispose()
+    assert dict(statuses) == {number: "withdrawn", later: "in_progress"}
+    assert len(withdrawals) == 1
+
+
+async def test_two_withdrawals_at_once_withdraw_once(client: TestClient[Any, Any]) -> None:
+    dee = Citizen(client, "oDee")
+    number = ticket_number_in(await file_complaint(dee))
+    replies = await asyncio.gather(dee.say(f"撤回 {number}"), dee.say(f"撤回 {number}"))
+    assert sorted("已经撤回过了" in r for r in replies) == [False, True]
+
+
+@pytest.mark.parametrize(("text", "service"), [
+    ("我的留言", Service.MY_TICKETS), ("查询", Service.MY_TICKETS),
+    ("查询 LX20261123-000001", Service.TICKET), ("lx20261123-000001", Service.TICKET),
+    ("撤回 LX20261123-000001", Service.WITHDRAW), ("撤回", Service.WITHDRAW),
+    ("投诉", Service.COMPLAINT), ("法律咨询", Service.LEGAL), ("HELP", Service.HELP),
+    ("我想查询一下 LX20261123-000001 的情况，谢谢", None), ("LX2026", None), ("你好", None),
+])
+def test_which_service_a_message_asks_for(text: str, service: Service | None) -> None:
+    assert service_of(text) == service
+
+
+def test_ticket_numbers_are_found_in_any_width_and_case() -> None:
+    assert ticket_number("查询ＬＸ２０２６１１２３－０００００７") == "LX20261123-000007"
+    assert ticket_number("lx20261123-000007") == "LX20261123-000007"
+    assert ticket_number("LX20261123-00007") is None
