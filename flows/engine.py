@@ -143,7 +143,25 @@ class Engine:
         self._clock = clock
 
     def active(self, conversation: Conversation) -> Flow | None:
-        return self._flows.get(conversation.flow or "")
+        """The flow the user is in; a state this engine cannot carry on (a flow or step
+        that no longer exists, data of another shape: a state saved by an older version) is
+        dropped here, and the user starts afresh rather than being stuck."""
+        if conversation.flow is None:
+            return None
+        flow = self._flows.get(conversation.flow)
+        if flow is None or not self._sane(flow, conversation):
+            conversation.clear()
+            return None
+        return flow
+
+    @staticmethod
+    def _sane(flow: Flow, conversation: Conversation) -> bool:
+        data = conversation.data
+        step = conversation.step
+        return (isinstance(data.get("answers"), dict) and isinstance(data.get("history"), list)
+                and all(isinstance(h, str) and h in flow._index for h in data["history"])
+                and (step in (_CONFIRM_STEP, _EXPIRED_STEP) or step in flow._index)
+                and data.get("paused_at") in (None, _CONFIRM_STEP, *flow._index))
 
     # -- entry points ---------------------------------------------------------------------
 
