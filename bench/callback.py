@@ -382,13 +382,17 @@ class Bench:
         return env
 
     def upgrade_database(self) -> None:
-        done = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "db", "upgrade"], cwd=REPO_ROOT,
-            env=self.lianxin_env(free_port(), None), capture_output=True, text=True,
-            timeout=120, check=False,
-        )
-        if done.returncode != 0:
-            raise BenchError(f"lianxin db upgrade failed:\n{done.stdout}{done.stderr}")
+        """Migrate and load the routing catalogue, as ``make run`` does: the bot then reads
+        the catalogue on its hot path (the message names 噪音, a catalogue keyword)."""
+        for command in (["db", "upgrade"], ["config", "load"]):
+            done = subprocess.run(
+                [sys.executable, "-m", "bot.cli", *command], cwd=REPO_ROOT,
+                env=self.lianxin_env(free_port(), None), capture_output=True, text=True,
+                timeout=120, check=False,
+            )
+            if done.returncode != 0:
+                raise BenchError(f"lianxin {' '.join(command)} failed:\n"
+                                 f"{done.stdout}{done.stderr}")
 
     async def run(self) -> None:
         if any(s.startswith("lianxin") for s in self.options.scenarios):
