@@ -4,6 +4,7 @@ on a real PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -409,3 +410,14 @@ async def test_due_dates_count_working_days_from_china_time(bot: Bot) -> None:
     assert "2026年10月13日（周二）前" in receipt
     [ticket] = await bot.tickets("oPat")
     assert ticket.due_on == date(2026, 10, 13)
+
+
+async def test_a_whole_complaint_with_the_conversation_kept_in_redis(
+    make_bot: BotFactory, redis_url: str,
+) -> None:
+    bot = await make_bot(redis_url=redis_url)
+    openid = f"oRedis{uuid.uuid4().hex[:8]}"
+    receipt = await file_complaint(bot.citizen(openid))
+    assert "编号：LX20261123-000001" in receipt and "县住房和城乡建设局" in receipt
+    assert "LX20261123-000001" in await bot.citizen(openid).say("我的留言")
+    assert [t.number for t in await bot.tickets(openid)] == ["LX20261123-000001"]
