@@ -144,11 +144,7 @@ async def test_a_region_by_free_text_routes_by_the_most_specific_rule(bot: Bot) 
 
 
 async def file_rest(citizen: Citizen, description: str) -> str:
-    await citizen.say(description)
-    await citizen.say("跳过")
-    await citizen.say("13900139000")
-    await citizen.say("2")
-    return await citizen.say("确认")
+    return await citizen.says(description, "跳过", "13900139000", "2", "确认")
 
 
 async def test_a_skipped_region_goes_by_the_category_alone(bot: Bot) -> None:
@@ -211,20 +207,13 @@ async def test_bad_input_at_every_step_gets_a_clear_answer_and_loses_nothing(bot
 
 async def test_three_failed_tries_offer_help_and_the_hotline(bot: Bot) -> None:
     eve = bot.citizen("oEve")
-    await eve.say("我要反映")
-    await eve.say("1")
-    await eve.say("1")
-    await eve.say("1")
-    for _ in range(2):
-        await eve.say("短")
+    await eve.says("我要反映", "1", "1", "1", "短", "短")
     assert "12345" in await eve.say("短")
 
 
 async def test_the_tenth_photo_is_refused_and_the_ninth_moves_on(bot: Bot) -> None:
     fay = bot.citizen("oFay")
-    await fay.say("我要反映")
-    for answer in ("1", "7", "2", "西城街道菜市场门口占道经营严重，车辆无法通行"):
-        await fay.say(answer)
+    await fay.says("我要反映", "1", "7", "2", "西城街道菜市场门口占道经营严重，车辆无法通行")
     for i in range(8):
         await fay.photo(f"p{i}")
     assert "请留下您的手机号" in await fay.photo("p8")  # the ninth: on to the next step
@@ -238,12 +227,8 @@ async def test_the_tenth_photo_is_refused_and_the_ninth_moves_on(bot: Bot) -> No
 
 async def test_anonymous_only_where_the_catalogue_allows(bot: Bot) -> None:
     gus = bot.citizen("oGus")
-    await gus.say("我要反映")
-    await gus.say("建议")
-    await gus.say("4")
-    await gus.say("跳过")
-    await gus.say("建议在县一中门口增设一个红绿灯，上下学时段太危险")
-    assert "回复“匿名”" in await gus.say("跳过")
+    assert "回复“匿名”" in await gus.says(
+        "我要反映", "建议", "4", "跳过", "建议在县一中门口增设一个红绿灯，上下学时段太危险", "跳过")
     await gus.say("匿名")
     summary = await gus.say("公开")
     assert "6. 联系电话：（未填写）" in summary
@@ -314,10 +299,8 @@ async def test_other_services_answer_and_keep_the_flow(bot: Bot) -> None:
 
 async def test_a_retried_or_doubled_confirm_makes_one_ticket(bot: Bot) -> None:
     kim = bot.citizen("oKim")
-    await kim.say("我要反映")
-    for answer in ("1", "5", "2", "学校门口的校车经常超载，孩子们站着上学", "跳过",
-                   "13300133000", "2"):
-        await kim.say(answer)
+    await kim.says("我要反映", "1", "5", "2", "学校门口的校车经常超载，孩子们站着上学", "跳过",
+                   "13300133000", "2")
     confirm_id = 88_000_000_000_000_001
     receipt = await kim.say("确认", msg_id=confirm_id)
     assert await kim.say("确认", msg_id=confirm_id) == receipt  # WeChat's retry
@@ -329,9 +312,8 @@ async def test_a_hundred_citizens_confirming_at_once_get_a_hundred_numbers(bot: 
     citizens = [bot.citizen(f"oMany{i:03d}") for i in range(100)]
 
     async def fill(citizen: Citizen) -> None:
-        for answer in ("我要反映", "1", "7", "1", "县城区主干道上的井盖缺失很危险", "跳过",
-                       "13800138000", "2"):
-            await citizen.say(answer)
+        await citizen.says("我要反映", "1", "7", "1", "县城区主干道上的井盖缺失很危险", "跳过",
+                           "13800138000", "2")
 
     await asyncio.gather(*(fill(c) for c in citizens))
     receipts = await asyncio.gather(*(c.say("确认") for c in citizens))
@@ -347,11 +329,8 @@ async def test_a_hundred_citizens_confirming_at_once_get_a_hundred_numbers(bot: 
 async def test_a_due_date_in_an_unpublished_year_is_not_guessed(bot: Bot) -> None:
     bot.today.moment = datetime(2026, 12, 22, 2, 0, tzinfo=UTC)
     lea = bot.citizen("oLea")
-    await lea.say("我要反映")
-    for answer in ("建议", "4", "1", "建议县城区增开一条到高铁站的公交线路", "跳过",
-                   "匿名", "2"):
-        await lea.say(answer)
-    receipt = await lea.say("确认")
+    receipt = await lea.says("我要反映", "建议", "4", "1", "建议县城区增开一条到高铁站的公交线路",
+                             "跳过", "匿名", "2", "确认")
     assert "LX20261222-000001" in receipt
     assert "10 个工作日内答复（具体日期待国家公布明年节假日安排后确定）" in receipt
     [ticket] = await bot.tickets("oLea")
@@ -373,16 +352,13 @@ async def test_without_a_catalogue_the_flow_says_so_and_points_to_the_hotline(
 
 async def test_a_catalogue_reloaded_mid_conversation_still_files(bot: Bot) -> None:
     max_ = bot.citizen("oMax")
-    await max_.say("我要反映")
-    for answer in ("1", "8", "1", "有人在河边长期倾倒建筑垃圾无人处理"):
-        await max_.say(answer)
+    await max_.says("我要反映", "1", "8", "1", "有人在河边长期倾倒建筑垃圾无人处理")
     catalogue = demo_catalogue()
     smaller = replace(catalogue, categories=tuple(
         c for c in catalogue.categories if c.id != "qt"), rules=catalogue.rules)
     await fresh_tickets(bot.engine, catalogue=smaller)
-    for answer in ("跳过", "13800138000", "2"):
-        await max_.say(answer)
-    assert "县12345热线办公室" in await max_.say("确认")  # the fallback takes it
+    # the fallback takes it
+    assert "县12345热线办公室" in await max_.says("跳过", "13800138000", "2", "确认")
 
 
 async def test_a_stray_confirm_and_a_complaint_like_message_outside_a_flow(bot: Bot) -> None:
