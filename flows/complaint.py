@@ -16,6 +16,8 @@ Answers are JSON (the conversation is stored between messages):
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,7 +27,18 @@ from domain.catalogue import KINDS, Catalogue, Department, Region
 from domain.contact import normalise_mobile
 from domain.messages import Inbound, Outbound
 from domain.workdays import CalendarNotPublished, due_date, local_day
-from flows.engine import CONTEXT, Flow, Reprompt, Step, Texts, choice, numbered
+from flows.engine import (
+    CONTEXT,
+    DRAFT,
+    MEDIA_ID_LIMIT,
+    Flow,
+    Reprompt,
+    Step,
+    Texts,
+    choice,
+    numbered,
+    small_number,
+)
 from storage.models import Ticket
 from storage.tickets import MAX_ATTACHMENTS, NewTicket, Tickets
 
@@ -33,9 +46,12 @@ NAME = "complaint"
 DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 1000
 PUBLIC_CHOICES = ("公开", "不公开")
+PUBLIC_YES = frozenset({"公开", "同意", "同意公开", "是", "可以", "愿意"})
+PUBLIC_NO = frozenset({"不公开", "不同意", "不同意公开", "否", "不", "不要", "不要公开",
+                       "不愿意", "保密"})
 USE_LAST = frozenset({"1", "是", "同上", "用上次的"})
 ANONYMOUS = frozenset({"匿名", "跳过", "不留", "不留了"})
-SKIP_REGION = frozenset({"跳过", "不清楚", "不知道"})
+SKIP_REGION = frozenset({"跳过", "不清楚", "不知道", "无", "skip"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,26 +88,28 @@ class ComplaintFlow:
         self._now = now
         self.flow = Flow(NAME, texts("complaint_title"), (
             Step("kind", texts("complaint_label_kind"), "complaint_kind", choice(KINDS),
-                 values=lambda _: {"options": numbered(KINDS)}),
+                 values=lambda _: {"options": numbered(KINDS)}, valid=_valid_kind),
             Step("category", texts("complaint_label_category"), "complaint_category",
-                 self._category, show=lambda v: str(v["name"]),
+                 self._category, show=lambda v: str(v["name"]), valid=_valid_category,
                  values=lambda _: {"options": numbered(
                      [c.name for c in self._catalogue().categories_in_order()])}),
             Step("region", texts("complaint_label_region"), "complaint_region",
-                 self._region, optional=True, show=self._show_region,
+                 self._region, show=self._show_region, valid=_valid_region,
                  accepts=frozenset({"text", "location"}),
                  values=lambda _: {"options": numbered(
                      [r.name for r in self._catalogue().regions])}),
             Step("description", texts("complaint_label_description"),
-                 "complaint_description", self._description,
+                 "complaint_description", self._description, valid=_valid_description,
                  values=lambda _: {"min": str(DESCRIPTION_MIN), "max": str(DESCRIPTION_MAX)}),
             Step("photos", texts("complaint_label_photos"), "complaint_photos",
-                 _never, show=self._show_photos,
+                 _never, show=self._show_photos, valid=_valid_photos,
                  values=lambda _: {"limit": str(MAX_ATTACHMENTS)}),
             Step("phone", texts("complaint_label_phone"), "complaint_phone", self._phone,
-                 show=lambda v: str(v), values=self._phone_values),
+                 show=lambda v: str(v), values=self._phone_values, valid=_valid_phone,
+                 none_text="complaint_phone_anonymous_shown"),
             Step("public", texts("complaint_label_public"), "complaint_public",
                  self._public, show=lambda v: PUBLIC_CHOICES[0 if v else 1],
+                 valid=lambda v: isinstance(v, bool),
                  values=lambda _: {"options": numbered(PUBLIC_CHOICES)}),
         ), self._finish, ttl=ttl, evidence="photos", evidence_limit=MAX_ATTACHMENTS,
             review=self._review)
@@ -101,15 +119,17 @@ class ComplaintFlow:
     def _category(self, inbound: Inbound, answers: dict[str, Any]) -> dict[str, str]:
         catalogue, text = self._catalogue(), inbound.text
         found = None
-        if text.isdigit():
-            found = catalogue.category_by_order(int(text))
+        number = small_number(text)
+        if number is not None:
+            found = catalogue.category_by_order(number)
         else:
             found = catalogue.category_by_name(text)
             if found is None and text:
                 named = [c for c in catalogue.categories if text in c.name]
                 found = named[0] if len(named) == 1 else catalogue.category_for_text(text)
         if found is None:
-            raise ValueError("choice")
+            raise Reprompt("flow_choice_retry",
+                           first=catalogue.categories_in_order()[0].name)
         return {"id": found.id, "name": found.name}
 
     def _region(self, inbound: Inbound, answers: dict[str, Any]) -> dict[str, Any] | None:
@@ -127,14 +147,17 @@ class ComplaintFlow:
             return _region_answer(region, place=place, latitude=where["latitude"],
                                   longitude=where["longitude"])
         text = inbound.text
-        if text in SKIP_REGION:
-            return None
+        if text.lower() in SKIP_REGION:
+            spot = answers.pop("_location", None)  # a location sent, then 跳过: keep the spot
+            return {"id": None, "name": None, **spot} if isinstance(spot, dict) else None
         region = None
-        if text.isdigit():
-            index = int(text)
-            if 1 <= index <= len(catalogue.regions):
-                region = catalogue.regions[index - 1]
-        elif text:
+        number = small_number(text)
+        if not text:
+            raise Reprompt("flow_choice_retry", first=catalogue.regions[0].name)
+        if number is not None:
+            if 1 <= number <= len(catalogue.regions):
+                region = catalogue.regions[number - 1]
+        else:
             region = catalogue.region_by_name(text)
             named = [r for r in catalogue.regions if text in r.name]
             if region is None and len(named) == 1:
@@ -173,6 +196,10 @@ class ComplaintFlow:
             raise Reprompt("complaint_phone_bad") from None
 
     def _public(self, inbound: Inbound, answers: dict[str, Any]) -> bool:
+        if inbound.text in PUBLIC_YES:
+            return True
+        if inbound.text in PUBLIC_NO:
+            return False
         return choice(PUBLIC_CHOICES)(inbound, answers) == PUBLIC_CHOICES[0]
 
     def _review(self, answers: dict[str, Any]) -> str | None:
@@ -212,12 +239,8 @@ class ComplaintFlow:
     async def file(self, inbound: Inbound, answers: dict[str, Any]) -> Filed:
         """Route, date and store the ticket; the draft id makes a repeated confirm a no-op."""
         catalogue, now = self._catalogue(), self._now()
-        context = answers.get(CONTEXT, {})
-        draft = context.get("draft") or f"{inbound.account}:{inbound.user}:{inbound.message_id}"
         category = answers["category"]
         region = answers.get("region") or {}
-        if not region and answers.get("_location"):  # a spot sent, then the region skipped
-            region = {"id": None, **answers["_location"]}
         department = self._route(catalogue, category["id"], region.get("id"))
         kind = answers["kind"]
         try:
@@ -227,7 +250,7 @@ class ComplaintFlow:
         photos = tuple((str(p.get("media_id", "")), str(p.get("url", "")))
                        for p in answers.get("photos") or ())[:MAX_ATTACHMENTS]
         ticket, created = await self._tickets.create(NewTicket(
-            idempotency_key=f"complaint:{draft}"[:64], account=inbound.account,
+            idempotency_key=idempotency_key(inbound, answers), account=inbound.account,
             openid=inbound.user, kind=kind, category=category["id"], region=region.get("id"),
             department=department.id, description=answers["description"], due_on=due,
             phone=answers.get("phone"), public=bool(answers.get("public")),
@@ -253,6 +276,53 @@ class ComplaintFlow:
             due = self._texts("complaint_due_unknown", days=str(days))
         return self._texts("complaint_filed", number=ticket.number, kind=ticket.kind,
                            department=department_name(catalogue, ticket.department), due=due)
+
+
+def idempotency_key(inbound: Inbound, answers: dict[str, Any]) -> str:
+    """The draft id and a digest of what was confirmed: a repeated confirm of the same
+    answers files once, while answers edited (or a restart) after a confirm whose state
+    write was lost are a new ticket, never silently the old one."""
+    context = answers.get(CONTEXT)
+    draft = context.get(DRAFT) if isinstance(context, dict) else None
+    if not isinstance(draft, str) or not draft:  # a state from before drafts: this message
+        draft = f"{inbound.account}:{inbound.user}:{inbound.message_id}"
+    content = {k: v for k, v in answers.items() if k != CONTEXT}
+    digest = hashlib.sha256(
+        json.dumps([draft, content], sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
+    return f"complaint:{digest[:48]}"
+
+
+def _valid_kind(value: Any) -> bool:
+    return value in KINDS
+
+
+def _valid_category(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("id"), str) \
+        and isinstance(value.get("name"), str)
+
+
+def _valid_region(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("id"), (str, type(None))) \
+        and isinstance(value.get("place"), (str, type(None)))
+
+
+def _valid_description(value: Any) -> bool:
+    return isinstance(value, str) and DESCRIPTION_MIN <= len(value) <= DESCRIPTION_MAX
+
+
+def _valid_photos(value: Any) -> bool:
+    return isinstance(value, list) and len(value) <= MAX_ATTACHMENTS and all(
+        isinstance(p, dict) and isinstance(p.get("media_id"), str)
+        and 0 < len(p["media_id"]) <= MEDIA_ID_LIMIT and isinstance(p.get("url", ""), str)
+        for p in value)
+
+
+def _valid_phone(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and normalise_mobile(value) == value
+    except ValueError:
+        return False
 
 
 def _never(inbound: Inbound, answers: dict[str, Any]) -> Any:

@@ -1,20 +1,23 @@
 """The conversation engine: flows as data, run one message at a time on stored state.
 
 A :class:`Flow` is a list of :class:`Step`s. Each step has a prompt, a parser that turns
-the user's message into a value or raises ``ValueError`` with the text to answer, a retry
-limit, an optional skip, and what comes next. The engine keeps where the user is in the
-:class:`~flows.context.Conversation` (so a restart or another worker continues the same
-conversation), checks the global commands before any step — 取消 cancel, 返回 back,
-帮助 help, 重新开始 restart — ends in a confirm step that lets the user edit any answer
-("修改 3"), and stores the timeout (``expires_at``), never only a timer: a user who comes
-back after it is offered to resume or discard.
+the user's message into a value or raises :class:`Reprompt` naming the catalogue text to
+answer (any other ``ValueError`` gets the generic "try again"; a Python message never
+reaches the user), a retry limit, an optional skip, and what comes next. The engine
+keeps where the user is in the :class:`~flows.context.Conversation` (so a restart or
+another worker continues the same conversation), checks the global commands before any
+step — 取消 cancel, 返回 back, 帮助 help, 重新开始 restart — ends in a confirm step that
+lets the user edit any answer ("修改 3"), and stores the timeout (``expires_at``), never
+only a timer: a user who comes back after it is offered to resume or discard.
 """
 
 from __future__ import annotations
 
 import time
+import unicodedata
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from domain.messages import Inbound, Outbound
@@ -22,7 +25,7 @@ from flows.context import Conversation
 
 CANCEL = frozenset({"取消", "退出", "cancel"})
 BACK = frozenset({"返回", "上一步", "back"})
-HELP = frozenset({"帮助", "help", "?", "？"})
+HELP = frozenset({"帮助", "help", "?", "？", "菜单", "使用说明"})  # compared lower-cased
 RESTART = frozenset({"重新开始", "重来", "restart"})
 SKIP = frozenset({"跳过", "无", "没有", "skip"})
 CONFIRM = frozenset({"确认", "确定", "提交", "confirm"})
@@ -31,6 +34,8 @@ DISCARD = frozenset({"放弃", "discard"})
 DONE = frozenset({"完成", "好了", "发完了", "没有了", "done"})
 CLEAR = frozenset({"清空", "重新上传"})
 CONTEXT = "_ctx"  # answers[CONTEXT]: what the flow was started with (kept across restart)
+DRAFT = "draft"  # answers[CONTEXT][DRAFT]: a new id each time a flow starts or restarts
+MEDIA_ID_LIMIT = 128
 
 _CONFIRM_STEP = "__confirm__"
 _EXPIRED_STEP = "__expired__"
@@ -73,6 +78,9 @@ class Step:
     next: Callable[[dict[str, Any]], str | None] | None = None  # default: the next step
     values: Callable[[dict[str, Any]], dict[str, str]] | None = None  # prompt placeholders
     accepts: frozenset[str] = frozenset({"text"})  # inbound kinds the parser takes
+    # is a stored answer (JSON from an earlier message, maybe an older version) usable?
+    valid: Callable[[Any], bool] = lambda value: True
+    none_text: str = "flow_skipped"  # catalogue key the summary shows for an empty answer
 
 
 Finish = Callable[[Inbound, dict[str, Any]], Awaitable[list[Outbound]]]
@@ -113,20 +121,30 @@ class Flow:
         return self.steps[i].name if i < len(self.steps) else _CONFIRM_STEP
 
 
+def small_number(text: str, digits: int = 3) -> int | None:
+    """``text`` as a small number ("2", full-width "２"), else ``None`` — not "①", "²"
+    or a thousand digits, which ``str.isdigit`` would let through to ``int``."""
+    plain = unicodedata.normalize("NFKC", text).strip()
+    if plain.isascii() and plain.isdigit() and len(plain) <= digits:
+        return int(plain)
+    return None
+
+
 def choice(options: Sequence[str]) -> Callable[[Inbound, dict[str, Any]], str]:
     """A parser for a numbered list: accepts "2" or the option's words ("环境")."""
 
     def parse(inbound: Inbound, data: dict[str, Any]) -> str:
         text = inbound.text
-        if text.isdigit() and 1 <= int(text) <= len(options):
-            return options[int(text) - 1]
+        number = small_number(text)
+        if number is not None and 1 <= number <= len(options):
+            return options[number - 1]
         for option in options:
             if text == option:
                 return option
         matches = [option for option in options if text and text in option]
         if len(matches) == 1:  # "环境" for "生态环境"
             return matches[0]
-        raise ValueError("choice")
+        raise Reprompt("flow_choice_retry", first=options[0])
 
     return parse
 
@@ -143,25 +161,42 @@ class Engine:
         self._clock = clock
 
     def active(self, conversation: Conversation) -> Flow | None:
-        """The flow the user is in; a state this engine cannot carry on (a flow or step
-        that no longer exists, data of another shape: a state saved by an older version) is
-        dropped here, and the user starts afresh rather than being stuck."""
+        """The flow the user is in. A state this engine cannot carry on (a flow or step that
+        no longer exists, data of another shape or an answer of the wrong type: a state
+        saved by an older version) is dropped here, with :meth:`dropped_notice` to say so,
+        and the user starts afresh rather than being stuck."""
         if conversation.flow is None:
             return None
         flow = self._flows.get(conversation.flow)
         if flow is None or not self._sane(flow, conversation):
             conversation.clear()
+            conversation.data = {"dropped": True}
             return None
         return flow
+
+    def dropped_notice(self, conversation: Conversation) -> Outbound | None:
+        """The note for a user whose unusable state :meth:`active` just dropped (once)."""
+        if conversation.flow is None and conversation.data.pop("dropped", False):
+            return self._say("flow_dropped")
+        return None
 
     @staticmethod
     def _sane(flow: Flow, conversation: Conversation) -> bool:
         data = conversation.data
         step = conversation.step
-        return (isinstance(data.get("answers"), dict) and isinstance(data.get("history"), list)
+        answers = data.get("answers")
+        if not (isinstance(answers, dict) and isinstance(data.get("history"), list)
                 and all(isinstance(h, str) and h in flow._index for h in data["history"])
                 and (step in (_CONFIRM_STEP, _EXPIRED_STEP) or step in flow._index)
-                and data.get("paused_at") in (None, _CONFIRM_STEP, *flow._index))
+                and data.get("paused_at") in (None, _CONFIRM_STEP, *flow._index)
+                and isinstance(answers.get(CONTEXT, {}), dict)
+                and isinstance(data.get("tries", 0), int)):
+            return False
+        try:
+            return all(answers[s.name] is None or s.valid(answers[s.name])
+                       for s in flow.steps if s.name in answers)
+        except Exception:  # a validator meeting a shape it did not expect
+            return False
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -170,7 +205,8 @@ class Engine:
         """Begin flow ``name`` (interrupting another one with a notice).
 
         ``context`` (JSON values) is what the flow's parsers and finish find in
-        ``answers[CONTEXT]``: a draft id, the phone the citizen used last time.
+        ``answers[CONTEXT]`` (the phone the citizen used last time), with a new
+        ``DRAFT`` id: what makes a repeated confirm of this draft file nothing twice.
         """
         notice: list[Outbound] = []
         current = self.active(conversation)
@@ -179,7 +215,7 @@ class Engine:
         flow = self._flows[name]
         conversation.clear()
         conversation.flow = flow.name
-        answers: dict[str, Any] = {CONTEXT: dict(context)} if context else {}
+        answers: dict[str, Any] = {CONTEXT: {**(context or {}), DRAFT: uuid.uuid4().hex}}
         conversation.data = {"answers": answers, "history": [], "tries": 0}
         return [*notice, self._go(flow, conversation, flow.steps[0].name)]
 
@@ -205,20 +241,16 @@ class Engine:
         assert flow is not None, "handle() is for users in a flow"
         now = self._clock()
         text = inbound.text
-        if conversation.step == _EXPIRED_STEP:
-            return self._on_expired_answer(flow, conversation, text)
-        if conversation.expires_at is not None and now > conversation.expires_at:
-            conversation.data["paused_at"] = conversation.step
-            conversation.step = _EXPIRED_STEP
-            conversation.expires_at = now + flow.ttl
-            return [self._say("flow_expired", title=flow.title,
-                              minutes=str(int(flow.ttl // 60)))]
         if text in CANCEL:
             conversation.clear()
             return [self._say("flow_cancelled")]
         if text in RESTART:
             return self.start(flow.name, conversation,
                               conversation.data["answers"].get(CONTEXT))
+        if conversation.step == _EXPIRED_STEP:
+            return await self._on_expired_answer(flow, inbound, conversation)
+        if conversation.expires_at is not None and now > conversation.expires_at:
+            return self._expire(flow, inbound, conversation, now)
         if inbound.kind == "image" and flow.evidence is not None:
             return self._keep_photo(flow, inbound, conversation)
         if conversation.step == _CONFIRM_STEP:
@@ -226,26 +258,25 @@ class Engine:
         step = flow.step(conversation.step or flow.steps[0].name)
         if text in BACK:
             return self._back(flow, conversation)
-        if text in HELP:
+        if text.lower() in HELP:
             return [self._say("flow_step_help", prompt=self._prompt(step, conversation))]
         if text in RESUME:
             return [self._go(flow, conversation, step.name)]
+        if step.name == flow.evidence:
+            return self._on_evidence_input(flow, step, inbound, conversation)
         if inbound.kind not in step.accepts:
             conversation.expires_at = now + flow.ttl
             return [self._say("flow_need_text", prompt=self._prompt(step, conversation))]
-        if step.name == flow.evidence:
-            return self._on_evidence_text(flow, step, conversation, text)
         if step.optional and text in SKIP:
             return self._answer(flow, step, conversation, None)
         try:
             value = step.parse(inbound, conversation.data["answers"])
         except ValueError as exc:
             conversation.expires_at = now + flow.ttl
-            if not (isinstance(exc, Reprompt) and not exc.counts):
-                conversation.data["tries"] = conversation.data.get("tries", 0) + 1
-                if conversation.data["tries"] >= step.retries:
-                    return [self._say("flow_too_many_tries",
-                                      prompt=self._prompt(step, conversation))]
+            counts = not isinstance(exc, Reprompt) or exc.counts
+            if counts and self._count_try(conversation) >= step.retries:
+                return [self._say("flow_too_many_tries",
+                                  prompt=self._prompt(step, conversation))]
             return [Outbound.of_text(self._retry_text(step, conversation, exc))]
         return self._answer(flow, step, conversation, value)
 
@@ -291,28 +322,47 @@ class Engine:
         conversation.data.pop("editing", None)
         return [self._go(flow, conversation, previous)]
 
+    def _count_try(self, conversation: Conversation) -> int:
+        tries = int(conversation.data.get("tries", 0)) + 1
+        conversation.data["tries"] = tries
+        return tries
+
+    def _store_photo(self, flow: Flow, inbound: Inbound,
+                     conversation: Conversation) -> int | str:
+        """Keep an image as evidence: the count kept, or why not ("missing", "full")."""
+        assert flow.evidence is not None
+        answers: dict[str, Any] = conversation.data["answers"]
+        media_id, url = inbound.payload.get("media_id"), inbound.payload.get("url")
+        if not isinstance(media_id, str) or not 0 < len(media_id) <= MEDIA_ID_LIMIT:
+            return "missing"  # nothing staff could ever fetch
+        photos = answers.get(flow.evidence)
+        if not isinstance(photos, list):
+            photos = answers[flow.evidence] = []
+        if len(photos) >= flow.evidence_limit:
+            return "full"
+        photos.append({"media_id": media_id, "url": url if isinstance(url, str) else ""})
+        return len(photos)
+
     def _keep_photo(self, flow: Flow, inbound: Inbound,
                     conversation: Conversation) -> list[Outbound]:
         """An image anywhere in the flow: evidence, kept until the limit."""
         assert flow.evidence is not None
-        answers: dict[str, Any] = conversation.data["answers"]
-        photos = answers.get(flow.evidence)
-        if not isinstance(photos, list):
-            photos = answers[flow.evidence] = []
         conversation.expires_at = self._clock() + flow.ttl
         at_evidence = conversation.step == flow.evidence
-        if len(photos) >= flow.evidence_limit:
+        evidence = flow.step(flow.evidence)
+        kept = self._store_photo(flow, inbound, conversation)
+        if kept == "missing":
+            return [self._say("flow_photo_missing")]
+        photos = conversation.data["answers"][flow.evidence]
+        if kept == "full":
             reply = self._say("flow_photo_limit", limit=str(flow.evidence_limit))
             if at_evidence:
-                return [reply, *self._answer(flow, flow.step(flow.evidence), conversation,
-                                             photos)]
+                return [reply, *self._answer(flow, evidence, conversation, photos)]
             return [reply]
-        media_id, url = inbound.payload.get("media_id"), inbound.payload.get("url")
-        photos.append({"media_id": str(media_id or ""), "url": str(url or "")})
-        count = str(len(photos))
+        count = str(kept)
         if at_evidence:
             if len(photos) >= flow.evidence_limit:  # the last one: move on by itself
-                return self._answer(flow, flow.step(flow.evidence), conversation, photos)
+                return self._answer(flow, evidence, conversation, photos)
             return [self._say("flow_photo_more", count=count,
                               left=str(flow.evidence_limit - len(photos)))]
         if conversation.step == _CONFIRM_STEP:
@@ -322,20 +372,26 @@ class Engine:
         return [self._say("flow_photo_kept", count=count,
                           prompt=self._prompt(step, conversation))]
 
-    def _on_evidence_text(self, flow: Flow, step: Step, conversation: Conversation,
-                          text: str) -> list[Outbound]:
+    def _on_evidence_input(self, flow: Flow, step: Step, inbound: Inbound,
+                           conversation: Conversation) -> list[Outbound]:
+        """At the photos step: 完成/跳过 move on, 清空 starts over, anything else is asked
+        again (with help after the retry limit)."""
         answers: dict[str, Any] = conversation.data["answers"]
         photos = answers.get(step.name)
         photos = photos if isinstance(photos, list) else []
+        text = inbound.text
         if text in CLEAR:
             answers[step.name] = []
             return [self._say("flow_photos_cleared"), self._go(flow, conversation, step.name)]
         if text in DONE or text in SKIP:
             return self._answer(flow, step, conversation, photos)
-        conversation.data["tries"] = conversation.data.get("tries", 0) + 1
         conversation.expires_at = self._clock() + flow.ttl
-        return [self._say("flow_photo_waiting", count=str(len(photos)),
-                          prompt=self._prompt(step, conversation))]
+        prompt = self._prompt(step, conversation)
+        if self._count_try(conversation) >= step.retries:
+            return [self._say("flow_too_many_tries", prompt=prompt)]
+        if inbound.kind != "text":
+            return [self._say("flow_photo_only", prompt=prompt)]
+        return [self._say("flow_photo_waiting", count=str(len(photos)), prompt=prompt)]
 
     async def _on_confirm(self, flow: Flow, inbound: Inbound,
                           conversation: Conversation) -> list[Outbound]:
@@ -346,26 +402,48 @@ class Engine:
             answers = dict(conversation.data["answers"])
             conversation.clear()
             return await flow.finish(inbound, answers)
-        if text in RESUME or text in HELP:
+        if text in RESUME or text.lower() in HELP:
             return [self._go(flow, conversation, _CONFIRM_STEP)]
         asked = self._asked(flow, conversation)
-        words = text.replace("修改", " ").split()
-        if text.startswith("修改") and len(words) == 1 and words[0].isdigit():
-            number = int(words[0])
-            if 1 <= number <= len(asked):
+        if text.startswith("修改"):
+            number = small_number(text.removeprefix("修改"), digits=2)
+            if number is not None and 1 <= number <= len(asked):
                 conversation.data["editing"] = True
                 return [self._go(flow, conversation, asked[number - 1].name)]
-            return [self._say("flow_edit_bad", number=str(number), count=str(len(asked)))]
+            return [self._say("flow_edit_bad", count=str(len(asked)))]
         return [self._say("flow_confirm_again")]
 
-    def _on_expired_answer(self, flow: Flow, conversation: Conversation,
-                           text: str) -> list[Outbound]:
+    def _expire(self, flow: Flow, inbound: Inbound, conversation: Conversation,
+                now: float) -> list[Outbound]:
+        """The first message after the timeout: offer to resume or discard, keeping the
+        message (a photo as evidence, a text to answer the paused question on 继续)."""
+        if inbound.kind == "image" and flow.evidence is not None:
+            self._store_photo(flow, inbound, conversation)
+        elif inbound.kind == "text" and inbound.text and inbound.text not in RESUME:
+            conversation.data["held"] = inbound.text
+        conversation.data["paused_at"] = conversation.step
+        conversation.step = _EXPIRED_STEP
+        conversation.expires_at = now + flow.ttl
+        return [self._say("flow_expired", title=flow.title,
+                          minutes=str(int(flow.ttl // 60)))]
+
+    async def _on_expired_answer(self, flow: Flow, inbound: Inbound,
+                                 conversation: Conversation) -> list[Outbound]:
+        text = inbound.text
         if text in RESUME:
             paused = conversation.data.pop("paused_at", None) or flow.steps[0].name
-            return [self._go(flow, conversation, paused)]
-        if text in DISCARD or text in CANCEL:
+            held = conversation.data.pop("held", None)
+            resumed = self._go(flow, conversation, paused)
+            if isinstance(held, str) and paused != _CONFIRM_STEP:
+                # what the user wrote when they came back answers the question now
+                return await self.handle(replace(inbound, payload={"content": held}),
+                                         conversation)
+            return [resumed]
+        if text in DISCARD:
             conversation.clear()
             return [self._say("flow_discarded")]
+        if inbound.kind == "image" and flow.evidence is not None:
+            self._store_photo(flow, inbound, conversation)
         return [self._say("flow_resume_or_discard")]
 
     # -- texts ----------------------------------------------------------------------------
@@ -380,7 +458,7 @@ class Engine:
         lines = []
         for number, step in enumerate(self._asked(flow, conversation), 1):
             value = answers[step.name]
-            shown = self._texts("flow_skipped") if value is None else step.show(value)
+            shown = self._texts(step.none_text) if value is None else step.show(value)
             lines.append(f"{number}. {step.label}：{shown}")
         return "\n".join(lines)
 
@@ -392,10 +470,7 @@ class Engine:
         prompt = self._prompt(step, conversation)
         if isinstance(exc, Reprompt):
             return f"{self._texts(exc.key, **exc.values)}\n\n{prompt}"
-        message = str(exc)
-        if message == "choice":
-            return f"{self._texts('flow_choice_retry', first='1')}\n\n{prompt}"
-        return message or prompt
+        return f"{self._texts('flow_try_again')}\n\n{prompt}"
 
     def _say(self, key: str, **values: str) -> Outbound:
         return Outbound.of_text(self._texts(key, **values))

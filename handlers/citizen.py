@@ -9,27 +9,26 @@ says so). A message that names no service goes to the flow the citizen is in.
 from __future__ import annotations
 
 import logging
+import re
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from domain.catalogue import Catalogue
+from domain.catalogue import KINDS, Catalogue
 from domain.messages import Inbound, Outbound
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
 from flows.context import Conversation
-from flows.engine import CONFIRM, Engine
-from handlers.my_tickets import MyTickets, normalise, ticket_number
+from flows.engine import CONFIRM, HELP, Engine
+from handlers.my_tickets import NUMBER, MyTickets, normalise, ticket_number
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
 from storage.tickets import Tickets
 
 log = logging.getLogger(__name__)
 
-HELP_WORDS = frozenset({"帮助", "help", "?", "？", "菜单", "使用说明"})
 COMPLAINT_WORDS = frozenset({"我要反映", "投诉", "留言", "我要投诉", "我要留言", "反映问题"})
 MY_TICKETS_WORDS = frozenset({"我的留言", "查询", "查询进度", "进度", "我的投诉"})
 LEGAL_WORDS = frozenset({"法律咨询", "咨询律师", "律师"})
@@ -50,8 +49,13 @@ MENU_KEYS = {"COMPLAINT": Service.COMPLAINT, "MY_TICKETS": Service.MY_TICKETS,
              "LEGAL": Service.LEGAL, "HELP": Service.HELP}
 
 
+_WITHDRAW = re.compile(rf"{WITHDRAW_WORD}\s*(?:{NUMBER.pattern})?", re.IGNORECASE)
+_TICKET = re.compile(rf"(?:查询|进度)?\s*{NUMBER.pattern}", re.IGNORECASE)
+
+
 def service_of(text: str) -> Service | None:
-    """The service a whole message asks for, if it names one."""
+    """The service a whole message asks for, if it is nothing but a command ("撤回 LX…",
+    not "撤回了我家的低保…", which may be a complaint's description)."""
     plain = normalise(text).strip()
     if plain in COMPLAINT_WORDS:
         return Service.COMPLAINT
@@ -59,12 +63,11 @@ def service_of(text: str) -> Service | None:
         return Service.MY_TICKETS
     if plain in LEGAL_WORDS:
         return Service.LEGAL
-    if plain.lower() in HELP_WORDS:
+    if plain.lower() in HELP:
         return Service.HELP
-    if plain.startswith(WITHDRAW_WORD):
+    if _WITHDRAW.fullmatch(plain):
         return Service.WITHDRAW
-    number = ticket_number(plain)
-    if number is not None and (plain.upper() == number or plain.startswith(("查询", "进度"))):
+    if _TICKET.fullmatch(plain):
         return Service.TICKET
     return None
 
@@ -97,16 +100,24 @@ class CitizenDesk:
         service = MENU_KEYS.get(key.upper())
         if service is None:
             return None
-        return await self._serve(service, inbound, conversation, "")
+        return self._noticed(conversation, await self._serve(service, inbound, conversation, ""))
 
     async def on_message(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
+        return self._noticed(conversation, await self._answer(inbound, conversation))
+
+    def _noticed(self, conversation: Conversation, answer: list[Outbound]) -> list[Outbound]:
+        """The answer, after the note that an unusable stored state was dropped."""
+        notice = self.engine.dropped_notice(conversation)
+        return [notice, *answer] if notice is not None else answer
+
+    async def _answer(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
         inbound = with_recognition(inbound)
         text = inbound.text
         flow = self.engine.active(conversation)
         service = service_of(text) if inbound.kind == "text" else None
         if flow is not None:
-            if service is Service.COMPLAINT and conversation.step == "kind":
-                service = None  # "投诉" answers the first question of the flow
+            if service is Service.COMPLAINT and text in KINDS:
+                service = None  # "投诉" is an answer to the first question
             if service is None or service is Service.HELP:  # 帮助 is the step's help
                 return await self._in_flow(inbound, conversation)
         if service is None and flow is None and ticket_number(text) is not None:
@@ -133,6 +144,8 @@ class CitizenDesk:
         flow = self.engine.active(conversation)
         if service is Service.COMPLAINT:
             if flow is not None and flow.name == COMPLAINT_FLOW:
+                if await self._catalogue_or_none() is None:
+                    return [self._say("complaint_unavailable")]
                 return self.engine.current_prompt(conversation)
             return await self._start_complaint(inbound, conversation)
         answer = await self._one_shot(service, inbound, text)
@@ -161,8 +174,7 @@ class CitizenDesk:
         if await self._catalogue_or_none() is None:
             return [self._say("complaint_unavailable")]
         last_phone = await self._tickets.last_phone(inbound.account, inbound.user)
-        context = {"draft": uuid.uuid4().hex, "last_phone": last_phone}
-        return self.engine.start(COMPLAINT_FLOW, conversation, context)
+        return self.engine.start(COMPLAINT_FLOW, conversation, {"last_phone": last_phone})
 
     async def _in_flow(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
         if await self._catalogue_or_none() is None:

@@ -19,6 +19,8 @@ from storage.models import Ticket
 from storage.tickets import WITHDRAWABLE, Tickets, WithdrawOutcome
 
 NUMBER = re.compile(r"LX\d{8}-\d{6}", re.IGNORECASE)
+# no answer is due any more: the clock has stopped
+ENDED = frozenset({"withdrawn", "closed", "rated", "rejected", "merged"})
 LIST_LIMIT = 10
 EXCERPT = 40
 
@@ -104,6 +106,8 @@ class MyTickets:
                            excerpt=_excerpt(ticket.description, EXCERPT))
 
     def _due(self, ticket: Ticket) -> str:
+        if ticket.status in ENDED:
+            return self._texts("my_ticket_due_ended")
         if ticket.due_on is None:
             return self._texts("my_ticket_due_unknown")
         return self._texts("my_ticket_due", date=format_day(self._texts, ticket.due_on))

@@ -149,3 +149,203 @@ async def test_a_state_from_an_unknown_flow_or_step_does_not_trap_the_citizen(
     session.stored = {"flow": "complaint", "step": "__expired__",
                       "data": {"answers": {}, "history": [], "paused_at": "gone"}}
     assert "请问您要反映的是哪一类" in (await session.say("投诉"))[0]
+
+
+# -- regressions from the review of the complaint flow ------------------------------------
+
+FILL = ("我要反映", "1", "1", "1", "小区门口的路灯坏了一个星期，晚上很黑", "跳过", "13800138000",
+        "2")
+
+
+async def count_tickets(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int(await conn.scalar(select(func.count()).select_from(Ticket)) or 0)
+
+
+async def test_restart_or_edit_after_a_lost_state_write_files_the_new_content(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oLostEdit")
+    for text in FILL:
+        await session.say(text)
+    at_confirm = session.stored
+    [first] = await session.say("确认")
+    session.stored = at_confirm
+    await session.say("修改 4")
+    await session.say("路灯修好了又坏了，已经第三次了，请彻底解决")
+    [edited] = await session.say("确认")
+    assert "LX20261123-000002" in edited and "LX20261123-000001" in first
+    session.stored = at_confirm
+    for text in ("重新开始", "2", "6", "跳过", "老板拖欠我们十二个人三个月工资一直不给", "跳过",
+                 "13800138000", "2"):
+        await session.say(text)
+    [restarted] = await session.say("确认")
+    assert "LX20261123-000003" in restarted and "县人力资源和社会保障局" in restarted
+    assert await count_tickets(engine) == 3
+
+
+@pytest.mark.parametrize("odd", ["1" * 5000, "٣", "1.5", "-1"])
+async def test_odd_digits_get_the_choice_hint_not_a_python_error(
+    engine: AsyncEngine, odd: str,
+) -> None:
+    session = Session(engine, "oDigits")
+    await session.say("我要反映")
+    [reply] = await session.say(odd)
+    assert "请回复序号或选项文字，例如“1”或“投诉”" in reply
+    assert "int()" not in reply and "literal" not in reply
+    for text in FILL[1:]:
+        await session.say(text)
+    [edit] = await session.say(f"修改 {odd}")
+    assert "没有这一项" in edit
+
+
+async def test_circled_and_full_width_digits_count_as_numbers(engine: AsyncEngine) -> None:
+    session = Session(engine, "oCircled")
+    await session.say("我要反映")
+    assert "请选择问题分类" in (await session.say("①"))[0]  # an IME's ① is 1
+    assert "问题发生在哪个乡镇" in (await session.say("２"))[0]
+    assert session.load().data["answers"]["category"]["name"] == "生态环境"
+
+
+@pytest.mark.parametrize("description", [
+    "撤回了我家的低保，没有任何通知也没有说明理由",
+    "查询LX20261123-000001一直没有人联系我，已经超过期限了",
+])
+async def test_a_description_that_starts_like_a_command_is_a_description(
+    engine: AsyncEngine, description: str,
+) -> None:
+    session = Session(engine, "oLikeCommand")
+    for text in ("我要反映", "1", "8", "跳过"):
+        await session.say(text)
+    [reply] = await session.say(description)
+    assert "如有现场照片" in reply
+    assert session.load().data["answers"]["description"] == description
+
+
+async def test_a_fresh_worker_re_asks_the_current_question_on_the_menu_click(
+    engine: AsyncEngine,
+) -> None:
+    first = Session(engine, "oFresh")
+    await first.say("我要反映")
+    await first.say("1")
+    second = Session(engine, "oFresh")  # another worker: its catalogue not read yet
+    second.stored = first.stored
+    [reply] = await second.send("event", {"event": "click", "key": "COMPLAINT"})
+    assert "您正在填写“我要反映”" in reply and "请选择问题分类" in reply
+    third = Session(engine, "oFresh")
+    third.stored = first.stored
+    assert "请选择问题分类" in (await third.say("我要反映"))[0]  # not a counted wrong answer
+    assert third.load().data["tries"] == 0
+
+
+@pytest.mark.parametrize("payload", [{}, {"url": ""}, {"media_id": ""},
+                                     {"media_id": "x" * 200}])
+async def test_an_image_without_a_usable_media_id_is_not_evidence(
+    engine: AsyncEngine, payload: dict[str, Any],
+) -> None:
+    session = Session(engine, "oNoMedia")
+    for text in FILL[:6]:
+        await session.say(text)
+    [reply] = await session.send("image", payload)
+    assert "这张图片没有收到" in reply
+    assert not session.load().data["answers"].get("photos")
+
+
+async def test_commands_and_photos_after_the_timeout_are_not_lost(engine: AsyncEngine) -> None:
+    session = Session(engine, "oLate")
+    for text in FILL[:5]:
+        await session.say(text)
+    session.clock.now += 3600
+    assert "已取消" in (await session.say("取消"))[0]
+    for text in FILL[:5]:
+        await session.say(text)
+    session.clock.now += 3600
+    assert "还没有填完" in (await session.send("image", {"media_id": "late"}))[0]
+    assert "如有现场照片" in (await session.say("继续"))[0]
+    assert session.load().data["answers"]["photos"] == [{"media_id": "late", "url": ""}]
+    session.clock.now += 3600
+    assert "请问您要反映的是哪一类" in (await session.say("重新开始"))[0]
+
+
+@pytest.mark.parametrize(("step", "answers"), [
+    ("phone", {"_ctx": None, "kind": "投诉"}),
+    ("phone", {"_ctx": "x", "kind": "投诉"}),
+    ("__confirm__", {"kind": "投诉", "category": "zfjs"}),
+    ("__confirm__", {"kind": "投诉", "region": "east"}),
+    ("__confirm__", {"kind": "投诉", "photos": {"a": 1}}),
+    ("__confirm__", {"kind": "举报"}),
+    ("__confirm__", {"kind": "投诉", "phone": "12345"}),
+])
+async def test_a_stored_answer_of_the_wrong_type_is_dropped_with_a_notice(
+    engine: AsyncEngine, step: str, answers: dict[str, Any],
+) -> None:
+    session = Session(engine, "oBadState")
+    session.stored = {"flow": "complaint", "step": step,
+                      "data": {"answers": answers, "history": [], "tries": 0}}
+    replies = await session.say("13800138000")
+    assert "上次未填完的内容已无法继续" in replies[0]
+    assert session.load().flow is None
+    assert "请问您要反映的是哪一类" in (await session.say("我要反映"))[0]
+
+
+async def test_natural_answers_to_the_public_question(engine: AsyncEngine) -> None:
+    for answer, shown in (("同意", "7. 是否公开：公开"), ("不同意", "7. 是否公开：不公开"),
+                          ("否", "7. 是否公开：不公开")):
+        session = Session(engine, f"oPublic{answer}")
+        for text in FILL[:-1]:
+            await session.say(text)
+        assert shown in (await session.say(answer))[0]
+
+
+async def test_a_skipped_region_after_an_unknown_location_shows_the_spot(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oSpot")
+    for text in ("我要反映", "1", "1"):
+        await session.say(text)
+    await session.send("location", {"latitude": 27.1, "longitude": 112.3, "label": "某某路88号"})
+    for text in ("跳过", "小区门口的路灯坏了一个星期，晚上很黑", "跳过", "13800138000"):
+        await session.say(text)
+    [summary] = await session.say("2")
+    assert "3. 所在区域：未确定区域（某某路88号）" in summary
+
+
+async def test_the_photo_step_offers_help_and_names_what_it_wants(engine: AsyncEngine) -> None:
+    session = Session(engine, "oPhotoHelp")
+    for text in FILL[:5]:
+        await session.say(text)
+    assert "暂不支持视频" in (await session.send("video", {"media_id": "v"}))[0]
+    assert "已收到 0 张照片" in (await session.say("发不了"))[0]
+    assert "这一步好像遇到了困难" in (await session.say("不会发"))[0]
+
+
+@pytest.mark.parametrize("word", ["菜单", "HELP", "使用说明"])
+async def test_help_words_in_a_flow_give_the_step_help(engine: AsyncEngine, word: str) -> None:
+    session = Session(engine, "oHelpWord")
+    await session.say("我要反映")
+    [reply] = await session.say(word)
+    assert "请问您要反映的是哪一类" in reply and "重新开始" in reply
+    assert session.load().data["tries"] == 0
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+async def test_a_blank_answer_at_the_region_step_quotes_nothing(
+    engine: AsyncEngine, blank: str,
+) -> None:
+    session = Session(engine, "oBlank")
+    for text in ("我要反映", "1", "1"):
+        await session.say(text)
+    [reply] = await session.say(blank)
+    assert "“”" not in reply and "例如“1”或“县城区”" in reply
+
+
+def test_keys_without_a_draft_differ_for_different_messages() -> None:
+    from flows.complaint import idempotency_key
+
+    answers = {"kind": "投诉"}
+    user = "o" + "x" * 27
+    one = idempotency_key(Inbound("default", user, "text", message_id="24000000000000001"),
+                          answers)
+    two = idempotency_key(Inbound("default", user, "text", message_id="24000000000000002"),
+                          answers)
+    assert one != two and len(one) <= 64

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from domain.messages import Inbound, Outbound
 from flows.context import Conversation
-from flows.engine import Engine, Flow, Step, choice, numbered
+from flows.engine import CONTEXT, Engine, Flow, Reprompt, Step, choice, numbered
 from handlers.texts import Texts
 
 TEXTS = Texts.load(Path(__file__).resolve().parents[1] / "config" / "texts.toml")
@@ -32,6 +32,8 @@ class DemoTexts:
         "demo_kind": "请选择类型：\n" + numbered(KINDS),
         "demo_text": "请描述问题（至少 5 个字）。",
         "demo_phone": "请留下手机号，或回复“跳过”。",
+        "demo_short": "描述太短了，请至少写 5 个字。",
+        "demo_bad_phone": "手机号应为 11 位数字，以 1 开头。",
     }
 
     def __call__(self, key: str, **values: str) -> str:
@@ -40,13 +42,13 @@ class DemoTexts:
 
 def description(inbound: Inbound, data: dict[str, Any]) -> str:
     if len(inbound.text) < 5:
-        raise ValueError("描述太短了，请至少写 5 个字。")
+        raise Reprompt("demo_short")
     return inbound.text
 
 
 def phone(inbound: Inbound, data: dict[str, Any]) -> str:
     if not (inbound.text.isdigit() and len(inbound.text) == 11 and inbound.text[0] == "1"):
-        raise ValueError("手机号应为 11 位数字，以 1 开头。")
+        raise Reprompt("demo_bad_phone")
     return inbound.text
 
 
@@ -54,7 +56,7 @@ FINISHED: list[dict[str, Any]] = []
 
 
 async def finish(inbound: Inbound, answers: dict[str, Any]) -> list[Outbound]:
-    FINISHED.append(answers)
+    FINISHED.append({k: v for k, v in answers.items() if k != CONTEXT})
     return [Outbound.of_text("已提交")]
 
 
@@ -148,7 +150,7 @@ async def test_edit_from_confirm() -> None:
     await chat.say("1")
     await chat.say("路灯坏了好几天了")
     await chat.say("13800138000")
-    assert "没有第 7 项" in await chat.say("修改 7")
+    assert "没有这一项" in await chat.say("修改 7")
     assert "请描述问题" in await chat.say("修改 2")
     summary = await chat.say("小区门口的路灯坏了")
     assert "2. 描述：小区门口的路灯坏了" in summary  # straight back to the summary
@@ -165,7 +167,9 @@ async def test_stored_timeout_offers_resume_or_discard() -> None:
     offer = await chat.say("楼下施工很吵")
     assert "还没有填完" in offer and "30 分钟" in offer
     assert "请回复“继续”或“放弃”" in await chat.say("啥")
-    assert "请描述问题" in await chat.say("继续")  # where the user left off
+    # where the user left off, and what they wrote on coming back answers the question
+    assert "手机号" in await chat.say("继续")
+    assert chat._load().data["answers"]["text"] == "楼下施工很吵"
     chat.clock.now += 31 * 60
     await chat.say("随便")
     assert "已放弃" in await chat.say("放弃")
@@ -198,4 +202,4 @@ async def test_random_input_never_crashes_and_leaves_valid_state(
         conversation = chat._load()
         if conversation.flow is not None:
             assert conversation.step in {"kind", "text", "phone", "__confirm__", "__expired__"}
-            assert set(conversation.data["answers"]) <= {"kind", "text", "phone"}
+            assert set(conversation.data["answers"]) <= {"kind", "text", "phone", CONTEXT}

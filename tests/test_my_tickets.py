@@ -60,7 +60,7 @@ async def test_one_ticket_shows_its_timeline_only_to_its_owner(
     detail = await amy.say(f"查询 {number}")
     assert f"留言 {number}" in detail and "承办部门：县住房和城乡建设局" in detail
     assert "已受理" in detail and "已转办（县住房和城乡建设局）" in detail
-    assert f"撤回 {number}" in detail
+    assert f"\n\n如问题已解决，可回复“撤回 {number}”" in detail
     assert detail == await amy.say(number.lower())  # a bare number, any case
     full_width = number.replace("LX", "ＬＸ").replace("-", "－")
     assert detail == await amy.say(f"查询{full_width}")
@@ -78,6 +78,8 @@ async def test_withdrawal_before_sign_for(client: TestClient[Any, Any],
     assert "已经撤回过了" in await cat.say(f"撤回 {number}")
     detail = await cat.say(f"查询 {number}")
     assert "状态：已撤回" in detail and "市民撤回" in detail and "撤回 LX" not in detail
+    assert "办理时限：已停止计时" in detail and "前答复" not in detail  # no clock runs
+    assert "已停止计时" in await cat.say("我的留言")
 
     later = ticket_number_in(await file_complaint(cat))
     engine = db.make_engine(database_url)
