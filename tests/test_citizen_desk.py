@@ -94,7 +94,7 @@ MESSAGES = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(MESSAGES, st.booleans()), max_size=30))
 async def test_random_conversations_never_crash_and_leave_a_valid_state(
@@ -113,6 +113,7 @@ async def test_random_conversations_never_crash_and_leave_a_valid_state(
             assert conversation.step is None
             continue
         assert conversation.flow == "complaint" and conversation.step in STEPS
+        assert session.desk.engine.active(session.load()) is not None  # it can carry on
         answers = conversation.data["answers"]
         assert set(answers) <= STEPS | {"_ctx", "_location"}
         assert len(answers.get("photos") or []) <= 9
