@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from domain.catalogue import KINDS, Catalogue, Department, Region
-from domain.contact import normalise_mobile
+from domain.contact import mask_mobile, normalise_mobile
 from domain.messages import Inbound, Outbound
 from domain.workdays import CalendarNotPublished, due_date, local_day
 from flows.engine import (
@@ -215,8 +215,9 @@ class ComplaintFlow:
     def _phone_values(self, answers: dict[str, Any]) -> dict[str, str]:
         last = answers.get(CONTEXT, {}).get("last_phone")
         anonymous = self._catalogue().allows_anonymous(str(answers.get("kind")))
-        return {
-            "last": self._texts("complaint_phone_last", phone=str(last)) if last else "",
+        return {  # the number on file shown masked, as on any screen others may see
+            "last": (self._texts("complaint_phone_last", phone=mask_mobile(str(last)))
+                     if last else ""),
             "anonymous": self._texts("complaint_phone_anonymous") if anonymous else "",
         }
 
