@@ -111,8 +111,11 @@ class Catalogue:
         """The categories as the citizen sees them, by their display number."""
         return sorted(self.categories, key=lambda c: c.order)
 
-    def category_by_order(self, order: int) -> Category | None:
-        return next((c for c in self.categories if c.order == order), None)
+    def category_numbered(self, number: int) -> Category | None:
+        """The category shown as ``number`` (from 1) in :meth:`categories_in_order` —
+        not the one whose ``order`` is ``number``: orders may have gaps."""
+        shown = self.categories_in_order()
+        return shown[number - 1] if 1 <= number <= len(shown) else None
 
     def category_by_name(self, name: str) -> Category | None:
         name = name.strip()

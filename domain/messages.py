@@ -176,3 +176,9 @@ def join_texts(outbounds: list[Outbound]) -> list[Outbound]:
         else:
             joined.append(outbound)
     return joined
+
+
+def excerpt(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis when longer."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -25,7 +26,7 @@ from typing import Any
 
 from domain.catalogue import KINDS, Catalogue, Department, Region
 from domain.contact import mask_mobile, normalise_mobile
-from domain.messages import Inbound, Outbound
+from domain.messages import Inbound, Outbound, excerpt
 from domain.workdays import CalendarNotPublished, due_date, local_day
 from flows.engine import (
     CONTEXT,
@@ -52,6 +53,9 @@ PUBLIC_NO = frozenset({"不公开", "不同意", "不同意公开", "否", "不"
 USE_LAST = frozenset({"1", "是", "同上", "用上次的"})
 ANONYMOUS = frozenset({"匿名", "跳过", "不留", "不留了"})
 SKIP_REGION = frozenset({"跳过", "不清楚", "不知道", "无", "skip"})
+# what makes a text that names no region an address ("人民路12号", "幸福小区3栋")
+ADDRESS = re.compile(r"路|街|巷|弄|号|村|组|小区|社区|栋|幢|单元|楼|广场|大厦|花园|苑|市场|学校")
+SUMMARY_EXCERPT = 60  # characters of the description the summary shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,25 +98,28 @@ class ComplaintFlow:
                  values=lambda _: {"options": numbered(
                      [c.name for c in self._catalogue().categories_in_order()])}),
             Step("region", texts("complaint_label_region"), "complaint_region",
-                 self._region, show=self._show_region, valid=_valid_region,
+                 self._region, show=self._show_region, valid=_valid_region, nullable=True,
                  accepts=frozenset({"text", "location"}),
                  values=lambda _: {"options": numbered(
                      [r.name for r in self._catalogue().regions])}),
             Step("description", texts("complaint_label_description"),
                  "complaint_description", self._description, valid=_valid_description,
+                 show=lambda v: self._texts("complaint_description_shown",
+                                            text=excerpt(v, SUMMARY_EXCERPT),
+                                            count=str(len(v))),
                  values=lambda _: {"min": str(DESCRIPTION_MIN), "max": str(DESCRIPTION_MAX)}),
             Step("photos", texts("complaint_label_photos"), "complaint_photos",
                  _never, show=self._show_photos, valid=_valid_photos,
                  values=lambda _: {"limit": str(MAX_ATTACHMENTS)}),
             Step("phone", texts("complaint_label_phone"), "complaint_phone", self._phone,
                  show=lambda v: str(v), values=self._phone_values, valid=_valid_phone,
-                 none_text="complaint_phone_anonymous_shown"),
+                 none_text="complaint_phone_anonymous_shown", nullable=True),
             Step("public", texts("complaint_label_public"), "complaint_public",
                  self._public, show=lambda v: PUBLIC_CHOICES[0 if v else 1],
                  valid=lambda v: isinstance(v, bool),
                  values=lambda _: {"options": numbered(PUBLIC_CHOICES)}),
         ), self._finish, ttl=ttl, evidence="photos", evidence_limit=MAX_ATTACHMENTS,
-            review=self._review)
+            review=self._review, addendum="description", addendum_min=DESCRIPTION_MIN)
 
     # -- parsers --------------------------------------------------------------------------
 
@@ -121,7 +128,7 @@ class ComplaintFlow:
         found = None
         number = small_number(text)
         if number is not None:
-            found = catalogue.category_by_order(number)
+            found = catalogue.category_numbered(number)
         else:
             found = catalogue.category_by_name(text)
             if found is None and text:
@@ -166,6 +173,10 @@ class ComplaintFlow:
                 region = catalogue.region_for_text(text)
                 if region is not None:  # "东城街道人民路12号": the region and the address
                     return _region_answer(region, place=text[:200])
+        if region is None and ADDRESS.search(text):
+            # an address without its town: keep it as the place, ask for the region
+            answers["_location"] = {"place": text[:200], "latitude": None, "longitude": None}
+            raise Reprompt("complaint_address_unmatched", counts=False, place=text[:50])
         if region is None:
             raise Reprompt("complaint_region_unknown", text=text[:20])
         location = answers.pop("_location", None)

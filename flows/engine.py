@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from domain.messages import Inbound, Outbound
+from domain.messages import Inbound, Outbound, excerpt
 from flows.context import Conversation
 
 CANCEL = frozenset({"取消", "退出", "cancel"})
@@ -33,6 +33,8 @@ RESUME = frozenset({"继续", "resume"})
 DISCARD = frozenset({"放弃", "discard"})
 DONE = frozenset({"完成", "好了", "发完了", "没有了", "done"})
 CLEAR = frozenset({"清空", "重新上传"})
+# not taken as an answer held over a timeout
+_NOT_HELD = BACK | CONFIRM | DONE | CLEAR | HELP
 CONTEXT = "_ctx"  # answers[CONTEXT]: what the flow was started with (kept across restart)
 DRAFT = "draft"  # answers[CONTEXT][DRAFT]: a new id each time a flow starts or restarts
 MEDIA_ID_LIMIT = 128
@@ -81,6 +83,19 @@ class Step:
     # is a stored answer (JSON from an earlier message, maybe an older version) usable?
     valid: Callable[[Any], bool] = lambda value: True
     none_text: str = "flow_skipped"  # catalogue key the summary shows for an empty answer
+    nullable: bool = False  # the parser may answer None (anonymous, not known)
+
+    def answered(self, answers: dict[str, Any]) -> bool:
+        """Does ``answers`` hold a usable answer to this step?"""
+        if self.name not in answers:
+            return False
+        value = answers[self.name]
+        if value is None:
+            return self.optional or self.nullable
+        try:
+            return bool(self.valid(value))
+        except Exception:  # a validator meeting a shape it did not expect
+            return False
 
 
 Finish = Callable[[Inbound, dict[str, Any]], Awaitable[list[Outbound]]]
@@ -100,6 +115,10 @@ class Flow:
     # before the summary: the name of a step whose answer no longer fits the others (after
     # an edit), to ask again, or None
     review: Callable[[dict[str, Any]], str | None] | None = None
+    # a text of at least ``addendum_min`` characters sent at the evidence step is added to
+    # this step's (text) answer: the second half of a description sent after the first
+    addendum: str | None = None
+    addendum_min: int = 10
     _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +127,8 @@ class Flow:
             raise ValueError(f"flow {self.name}: step names must be unique and present")
         if self.evidence is not None and self.evidence not in names:
             raise ValueError(f"flow {self.name}: no evidence step {self.evidence!r}")
+        if self.addendum is not None and (self.addendum not in names or self.evidence is None):
+            raise ValueError(f"flow {self.name}: no addendum step {self.addendum!r}")
         self._index.update({n: i for i, n in enumerate(names)})
 
     def step(self, name: str) -> Step:
@@ -119,6 +140,24 @@ class Flow:
             return chosen if chosen is not None else _CONFIRM_STEP
         i = self._index[step.name] + 1
         return self.steps[i].name if i < len(self.steps) else _CONFIRM_STEP
+
+    def path(self, answers: dict[str, Any]) -> list[Step]:
+        """The steps this user is asked, in order, as the answers so far lead: the steps
+        the summary lists and ``返回`` walks back through."""
+        path: list[Step] = []
+        name = self.steps[0].name
+        while name != _CONFIRM_STEP and name in self._index and len(path) < len(self.steps):
+            step = self.step(name)
+            if step in path:
+                break
+            path.append(step)
+            name = self.after(step, answers)
+        return path
+
+    def first_missing(self, answers: dict[str, Any]) -> Step | None:
+        """The first step on the path without a usable answer: nothing is filed, and no
+        summary shown, while there is one."""
+        return next((s for s in self.path(answers) if not s.answered(answers)), None)
 
 
 def small_number(text: str, digits: int = 3) -> int | None:
@@ -185,18 +224,13 @@ class Engine:
         data = conversation.data
         step = conversation.step
         answers = data.get("answers")
-        if not (isinstance(answers, dict) and isinstance(data.get("history"), list)
-                and all(isinstance(h, str) and h in flow._index for h in data["history"])
+        if not (isinstance(answers, dict)
                 and (step in (_CONFIRM_STEP, _EXPIRED_STEP) or step in flow._index)
                 and data.get("paused_at") in (None, _CONFIRM_STEP, *flow._index)
                 and isinstance(answers.get(CONTEXT, {}), dict)
                 and isinstance(data.get("tries", 0), int)):
             return False
-        try:
-            return all(answers[s.name] is None or s.valid(answers[s.name])
-                       for s in flow.steps if s.name in answers)
-        except Exception:  # a validator meeting a shape it did not expect
-            return False
+        return all(s.answered(answers) for s in flow.steps if s.name in answers)
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -216,7 +250,7 @@ class Engine:
         conversation.clear()
         conversation.flow = flow.name
         answers: dict[str, Any] = {CONTEXT: {**(context or {}), DRAFT: uuid.uuid4().hex}}
-        conversation.data = {"answers": answers, "history": [], "tries": 0}
+        conversation.data = {"answers": answers, "tries": 0}
         return [*notice, self._go(flow, conversation, flow.steps[0].name)]
 
     def reminder(self, conversation: Conversation) -> Outbound | None:
@@ -287,10 +321,6 @@ class Engine:
         answers: dict[str, Any] = conversation.data["answers"]
         answers[step.name] = value
         editing = conversation.data.pop("editing", False)
-        history: list[str] = conversation.data["history"]
-        if step.name in history:  # answered again after 返回 to it
-            history.remove(step.name)
-        history.append(step.name)
         following = _CONFIRM_STEP if editing else flow.after(step, answers)
         return [self._go(flow, conversation, following)]
 
@@ -300,6 +330,11 @@ class Engine:
         conversation.expires_at = self._clock() + flow.ttl
         if name == _CONFIRM_STEP:
             answers: dict[str, Any] = conversation.data["answers"]
+            missing = flow.first_missing(answers)
+            if missing is not None:  # never a summary, or a ticket, with a gap in it
+                conversation.step = missing.name
+                conversation.data["editing"] = True  # answered, it comes back here
+                return Outbound.of_text(self._prompt(missing, conversation))
             again = flow.review(answers) if flow.review is not None else None
             if again is None:
                 return self._say("flow_confirm", summary=self._summary(flow, conversation))
@@ -312,14 +347,21 @@ class Engine:
         return Outbound.of_text(self._prompt(flow.step(name), conversation))
 
     def _back(self, flow: Flow, conversation: Conversation) -> list[Outbound]:
-        history: list[str] = conversation.data["history"]
-        if not history:
+        """One step back along the questions asked; answers are kept until answered
+        again. From an edit ("修改 3") it goes back to the summary, changing nothing."""
+        answers: dict[str, Any] = conversation.data["answers"]
+        here = conversation.step or flow.steps[0].name
+        editing = conversation.data.pop("editing", False)
+        if editing and here != _CONFIRM_STEP and flow.step(here).answered(answers):
+            return [self._go(flow, conversation, _CONFIRM_STEP)]
+        path = [s.name for s in flow.path(answers)]
+        if conversation.step == _CONFIRM_STEP:
+            return [self._go(flow, conversation, path[-1])]
+        index = path.index(here) if here in path else flow._index[here]
+        if index == 0:
             return [self._say("flow_back_at_start"),
                     Outbound.of_text(self._prompt(flow.steps[0], conversation))]
-        previous = history.pop()
-        if previous != flow.evidence:  # photos already sent stay; the step shows them
-            conversation.data["answers"].pop(previous, None)
-        conversation.data.pop("editing", None)
+        previous = path[index - 1] if here in path else flow.steps[index - 1].name
         return [self._go(flow, conversation, previous)]
 
     def _count_try(self, conversation: Conversation) -> int:
@@ -387,22 +429,42 @@ class Engine:
             return self._answer(flow, step, conversation, photos)
         conversation.expires_at = self._clock() + flow.ttl
         prompt = self._prompt(step, conversation)
+        if (inbound.kind == "text" and flow.addendum is not None
+                and len(text) >= flow.addendum_min):
+            return [self._add_to_answer(flow.step(flow.addendum), text, conversation, prompt)]
         if self._count_try(conversation) >= step.retries:
             return [self._say("flow_too_many_tries", prompt=prompt)]
         if inbound.kind != "text":
             return [self._say("flow_photo_only", prompt=prompt)]
         return [self._say("flow_photo_waiting", count=str(len(photos)), prompt=prompt)]
 
+    def _add_to_answer(self, target: Step, text: str, conversation: Conversation,
+                       prompt: str) -> Outbound:
+        """A longer text at the photos step: more of the description, added to it."""
+        answers: dict[str, Any] = conversation.data["answers"]
+        before = answers.get(target.name)
+        combined = f"{before}\n{text}" if isinstance(before, str) else text
+        if not target.answered({target.name: combined}):
+            return self._say("flow_addendum_refused", label=target.label, prompt=prompt)
+        answers[target.name] = combined
+        return self._say("flow_addendum_added", label=target.label,
+                         count=str(len(combined)), prompt=prompt)
+
     async def _on_confirm(self, flow: Flow, inbound: Inbound,
                           conversation: Conversation) -> list[Outbound]:
         text = inbound.text
         if text in BACK:
             return self._back(flow, conversation)
+        answers: dict[str, Any] = conversation.data["answers"]
         if text in CONFIRM:
-            answers = dict(conversation.data["answers"])
+            if flow.first_missing(answers) is not None or (
+                    flow.review is not None and flow.review(answers) is not None):
+                return [self._go(flow, conversation, _CONFIRM_STEP)]  # asks what is missing
             conversation.clear()
-            return await flow.finish(inbound, answers)
-        if text in RESUME or text.lower() in HELP:
+            return await flow.finish(inbound, dict(answers))
+        if text.lower() in HELP:
+            return [self._say("flow_confirm_help"), self._go(flow, conversation, _CONFIRM_STEP)]
+        if text in RESUME:
             return [self._go(flow, conversation, _CONFIRM_STEP)]
         asked = self._asked(flow, conversation)
         if text.startswith("修改"):
@@ -415,49 +477,87 @@ class Engine:
 
     def _expire(self, flow: Flow, inbound: Inbound, conversation: Conversation,
                 now: float) -> list[Outbound]:
-        """The first message after the timeout: offer to resume or discard, keeping the
-        message (a photo as evidence, a text to answer the paused question on 继续)."""
-        if inbound.kind == "image" and flow.evidence is not None:
-            self._store_photo(flow, inbound, conversation)
-        elif inbound.kind == "text" and inbound.text and inbound.text not in RESUME:
-            conversation.data["held"] = inbound.text
+        """The first message after the timeout: offer to resume or discard. A photo is kept
+        as evidence; a text that answers the paused question is held and, when the user
+        says 继续, taken as that answer (the offer says so); 继续 or 放弃 act at once."""
+        text = inbound.text
+        if text in DISCARD:
+            conversation.clear()
+            return [self._say("flow_discarded")]
+        if text in RESUME:
+            return [self._go(flow, conversation, conversation.step or flow.steps[0].name)]
         conversation.data["paused_at"] = conversation.step
         conversation.step = _EXPIRED_STEP
         conversation.expires_at = now + flow.ttl
-        return [self._say("flow_expired", title=flow.title,
-                          minutes=str(int(flow.ttl // 60)))]
+        return self._offer_resume(flow, inbound, conversation, "flow_expired")
+
+    def _offer_resume(self, flow: Flow, inbound: Inbound, conversation: Conversation,
+                      key: str) -> list[Outbound]:
+        if inbound.kind == "image" and flow.evidence is not None:
+            self._store_photo(flow, inbound, conversation)
+        step = self._paused_step(flow, conversation)
+        minutes = str(int(flow.ttl // 60))
+        if step is not None and self._answers(step, inbound, conversation):
+            conversation.data["held"] = inbound.text
+            return [self._say("flow_expired_held", title=flow.title, minutes=minutes,
+                              held=excerpt(inbound.text, 20), label=step.label)]
+        return [self._say(key, title=flow.title, minutes=minutes)]
+
+    @staticmethod
+    def _paused_step(flow: Flow, conversation: Conversation) -> Step | None:
+        paused = conversation.data.get("paused_at")
+        if paused in flow._index and paused != flow.evidence:
+            return flow.step(paused)
+        return None  # the summary or the photos: 继续 shows them again
+
+    @staticmethod
+    def _answers(step: Step, inbound: Inbound, conversation: Conversation) -> bool:
+        """Would ``inbound`` answer ``step``? (Tried on a copy: parsers may note things.)"""
+        text = inbound.text
+        if inbound.kind != "text" or not text or text in _NOT_HELD:
+            return False
+        if step.optional and text in SKIP:
+            return True
+        try:
+            step.parse(inbound, dict(conversation.data["answers"]))
+        except ValueError:
+            return False
+        return True
 
     async def _on_expired_answer(self, flow: Flow, inbound: Inbound,
                                  conversation: Conversation) -> list[Outbound]:
         text = inbound.text
         if text in RESUME:
+            step = self._paused_step(flow, conversation)
             paused = conversation.data.pop("paused_at", None) or flow.steps[0].name
             held = conversation.data.pop("held", None)
-            resumed = self._go(flow, conversation, paused)
-            if isinstance(held, str) and paused != _CONFIRM_STEP:
-                # what the user wrote when they came back answers the question now
-                return await self.handle(replace(inbound, payload={"content": held}),
-                                         conversation)
-            return [resumed]
+            if step is None or not isinstance(held, str):
+                return [self._go(flow, conversation, paused)]
+            conversation.step = step.name
+            if step.optional and held in SKIP:
+                return self._answer(flow, step, conversation, None)
+            try:  # what the user wrote when they came back answers the question now
+                value = step.parse(replace(inbound, payload={"content": held}),
+                                   conversation.data["answers"])
+            except ValueError:  # the catalogue changed meanwhile: just ask
+                return [self._go(flow, conversation, step.name)]
+            return self._answer(flow, step, conversation, value)
         if text in DISCARD:
             conversation.clear()
             return [self._say("flow_discarded")]
-        if inbound.kind == "image" and flow.evidence is not None:
-            self._store_photo(flow, inbound, conversation)
-        return [self._say("flow_resume_or_discard")]
+        return self._offer_resume(flow, inbound, conversation, "flow_resume_or_discard")
 
     # -- texts ----------------------------------------------------------------------------
 
     @staticmethod
     def _asked(flow: Flow, conversation: Conversation) -> list[Step]:
-        answers: dict[str, Any] = conversation.data["answers"]
-        return [s for s in flow.steps if s.name in answers]
+        return flow.path(conversation.data["answers"])
 
     def _summary(self, flow: Flow, conversation: Conversation) -> str:
         answers: dict[str, Any] = conversation.data["answers"]
         lines = []
         for number, step in enumerate(self._asked(flow, conversation), 1):
-            value = answers[step.name]
+            value = answers.get(step.name)
             shown = self._texts(step.none_text) if value is None else step.show(value)
             lines.append(f"{number}. {step.label}：{shown}")
         return "\n".join(lines)

@@ -21,7 +21,7 @@ from domain.messages import Inbound, Outbound
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
 from flows.context import Conversation
-from flows.engine import CONFIRM, HELP, Engine
+from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, HELP, RESTART, RESUME, Engine
 from handlers.my_tickets import NUMBER, MyTickets, normalise, ticket_number
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
@@ -33,6 +33,7 @@ COMPLAINT_WORDS = frozenset({"我要反映", "投诉", "留言", "我要投诉",
 MY_TICKETS_WORDS = frozenset({"我的留言", "查询", "查询进度", "进度", "我的投诉"})
 LEGAL_WORDS = frozenset({"法律咨询", "咨询律师", "律师"})
 WITHDRAW_WORD = "撤回"
+FLOW_COMMANDS = RESUME | RESTART | DISCARD | CANCEL | BACK
 REPEAT_CONFIRM_WINDOW = 600.0  # a stray 确认 this soon after filing is a repeat
 
 
@@ -127,6 +128,8 @@ class CitizenDesk:
         if inbound.kind != "text":
             key = "idle_photo" if inbound.kind == "image" else "not_text"
             return [self._say(key)]
+        if text in FLOW_COMMANDS:  # 继续/重新开始… with nothing open (it timed out, or ended)
+            return [self._say("flow_none_open")]
         if text in CONFIRM:
             recent = await self.my_tickets.recent(inbound.account, inbound.user,
                                                   REPEAT_CONFIRM_WINDOW, self._now())

@@ -11,14 +11,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from domain.catalogue import Catalogue
-from domain.messages import Outbound
+from domain.messages import Outbound, excerpt
 from domain.workdays import CHINA
 from flows.complaint import department_name, format_day
 from handlers.texts import Texts
 from storage.models import Ticket
 from storage.tickets import WITHDRAWABLE, Tickets, WithdrawOutcome
 
-NUMBER = re.compile(r"LX\d{8}-\d{6}", re.IGNORECASE)
+# not the front of a longer run of digits ("LX20261123-0000012" is no ticket number)
+NUMBER = re.compile(r"LX\d{8}-\d{6}(?!\d)", re.IGNORECASE)
 # no answer is due any more: the clock has stopped
 ENDED = frozenset({"withdrawn", "closed", "rated", "rejected", "merged"})
 LIST_LIMIT = 10
@@ -49,7 +50,7 @@ class MyTickets:
             return [self._say("my_tickets_none")]
         lines = [self._line(i, t) for i, t in enumerate(tickets, 1)]
         return [self._say("my_tickets_list", count=str(len(tickets)),
-                          tickets="\n".join(lines))]
+                          tickets="\n".join(lines), example=tickets[0].number)]
 
     async def detail(self, account: str, openid: str, number: str) -> list[Outbound]:
         ticket = await self._tickets.of_owner(number, account, openid)
@@ -68,7 +69,7 @@ class MyTickets:
             "my_ticket_detail", number=ticket.number, kind=ticket.kind,
             status=self.status(ticket.status), category=self._category(ticket.category),
             department=self._department(ticket.department), due=self._due(ticket),
-            description=_excerpt(ticket.description, 200), photos=str(len(photos)),
+            description=excerpt(ticket.description, 200), photos=str(len(photos)),
             timeline=timeline, hint=hint)]
 
     async def withdraw(self, account: str, openid: str, number: str) -> list[Outbound]:
@@ -79,8 +80,8 @@ class MyTickets:
         if outcome is WithdrawOutcome.ALREADY:
             return [self._say("withdraw_already", number=number)]
         if outcome is WithdrawOutcome.TOO_LATE and ticket is not None:
-            return [self._say("withdraw_too_late", number=number,
-                              status=self.status(ticket.status))]
+            key = "withdraw_ended" if ticket.status in ENDED else "withdraw_too_late"
+            return [self._say(key, number=number, status=self.status(ticket.status))]
         return [self._say("my_ticket_not_found", number=number)]
 
     async def recent(self, account: str, openid: str, within: float,
@@ -103,7 +104,7 @@ class MyTickets:
         return self._texts("my_tickets_line", index=str(index), number=ticket.number,
                            status=self.status(ticket.status), kind=ticket.kind,
                            category=self._category(ticket.category), due=self._due(ticket),
-                           excerpt=_excerpt(ticket.description, EXCERPT))
+                           excerpt=excerpt(ticket.description, EXCERPT))
 
     def _due(self, ticket: Ticket) -> str:
         if ticket.status in ENDED:
@@ -131,7 +132,7 @@ class MyTickets:
             return ""
         if status == "dispatched":
             note = self._department(note)
-        return self._texts("my_ticket_event_note", note=_excerpt(note, 60))
+        return self._texts("my_ticket_event_note", note=excerpt(note, 60))
 
     def _time(self, moment: datetime) -> str:
         local = _aware(moment).astimezone(CHINA)
@@ -144,8 +145,3 @@ class MyTickets:
 def _aware(moment: datetime) -> datetime:
     """SQLite gives back naive datetimes; every time stored is UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _excerpt(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

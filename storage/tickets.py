@@ -18,7 +18,9 @@ from storage.models import Attachment, Ticket, TicketCounter, TicketEvent
 
 MAX_ATTACHMENTS = 9
 # A citizen may withdraw (撤回) a ticket until a department signs for it (签收: accepted).
-WITHDRAWABLE = frozenset({"submitted", "dispatched"})
+# before any department has signed for it: received, sent on, or sent back by the wrong
+# department (退单) and waiting to be sent on again
+WITHDRAWABLE = frozenset({"submitted", "dispatched", "returned"})
 
 
 class WithdrawOutcome(StrEnum):

@@ -135,7 +135,7 @@ def test_lookups_by_name_keyword_and_order() -> None:
     by_name = cat.category_by_name("教育")
     assert by_name is not None
     assert by_name.id == "jy"
-    assert cat.category_by_order(7) == cat.category("srcg")
+    assert cat.category_numbered(7) == cat.category("srcg")
     region = cat.region_for_text("我住在东城街道幸福小区")
     assert region is not None
     assert region.id == "dongcheng"
@@ -149,6 +149,17 @@ def test_lookups_by_name_keyword_and_order() -> None:
 
 
 # ---------------------------------------------------------------- routing rules
+def test_a_category_number_is_its_place_in_the_list_whatever_the_order_gaps() -> None:
+    cat = parse_catalogue(GOOD.replace("order = 1", "order = 10")
+                          .replace("order = 2", "order = 5"), "cat.toml")
+    assert [c.name for c in cat.categories_in_order()] == ["二类", "一类"]
+    assert cat.category_numbered(1) == cat.category_by_name("二类")
+    assert cat.category_numbered(2) == cat.category_by_name("一类")
+    assert cat.category_numbered(3) is None
+    assert cat.category_numbered(5) is None
+    assert cat.category_numbered(0) is None
+
+
 def test_most_specific_rule_wins() -> None:
     text = HEAD + DEPARTMENTS + """
 [[department]]

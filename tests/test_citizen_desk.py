@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.catalogue import KINDS
 from domain.messages import Inbound
 from flows.context import Conversation
 from handlers.citizen import CitizenDesk
@@ -119,6 +120,14 @@ async def test_random_conversations_never_crash_and_leave_a_valid_state(
         assert len(answers.get("photos") or []) <= 9
         if "description" in answers:
             assert 10 <= len(answers["description"]) <= 1000
+        if conversation.step == "__confirm__":  # a summary only with every answer in it
+            assert session.desk.complaint.flow.first_missing(answers) is None
+    async with engine.connect() as conn:  # nothing filed with a gap, whatever the route
+        filed = (await conn.execute(select(Ticket.kind, Ticket.phone, Ticket.description,
+                                           Ticket.category))).all()
+    for kind, phone, text, category in filed:
+        assert kind in KINDS and category and 10 <= len(text) <= 1000
+        assert phone is not None or kind in ("咨询", "建议", "表扬")
 
 
 async def test_a_confirm_whose_state_write_was_lost_files_no_second_ticket(
@@ -350,3 +359,137 @@ def test_keys_without_a_draft_differ_for_different_messages() -> None:
     two = idempotency_key(Inbound("default", user, "text", message_id="24000000000000002"),
                           answers)
     assert one != two and len(one) <= 64
+
+
+# -- regressions from the second review ----------------------------------------------------
+
+
+async def test_back_after_an_edit_never_files_a_ticket_with_a_gap(engine: AsyncEngine) -> None:
+    session = Session(engine, "oBackEdit")
+    for text in FILL:
+        await session.say(text)
+    assert "请留下您的手机号" in (await session.say("修改 6"))[0]
+    [summary] = await session.say("返回")  # the edit abandoned: the summary, unchanged
+    assert "6. 联系电话：13800138000" in summary and "7. 是否公开：不公开" in summary
+    assert "您的留言是否同意公开" in (await session.say("返回"))[0]
+    assert "请留下您的手机号" in (await session.say("返回"))[0]
+    assert "如有现场照片" in (await session.say("返回"))[0]
+    assert "请留下您的手机号" in (await session.say("完成"))[0]  # on along the questions
+    await session.say("13900139000")
+    [summary] = await session.say("公开")
+    assert "6. 联系电话：13900139000" in summary and "1. 类型：投诉" in summary
+    [receipt] = await session.say("确认")
+    assert "LX20261123-000001" in receipt
+    async with engine.connect() as conn:
+        ticket = (await conn.execute(select(Ticket.kind, Ticket.phone, Ticket.public))).one()
+    assert tuple(ticket) == ("投诉", "13900139000", True)
+
+
+async def test_a_summary_confirmed_with_an_answer_missing_asks_for_it(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oGap")
+    for text in FILL:
+        await session.say(text)
+    stored = session.load()
+    del stored.data["answers"]["phone"]  # as an older version might have left it
+    session.stored = stored.to_json()
+    [reply] = await session.say("确认")
+    assert "请留下您的手机号" in reply
+    assert await count_tickets(engine) == 0
+    [summary] = await session.say("13700137000")
+    assert "6. 联系电话：13700137000" in summary
+    await session.say("确认")
+    assert await count_tickets(engine) == 1
+
+
+async def test_category_numbers_follow_the_list_shown_whatever_the_order_values(
+    engine: AsyncEngine,
+) -> None:
+    from dataclasses import replace
+
+    from tests.citizens import demo_catalogue
+    catalogue = demo_catalogue()
+    spaced = replace(catalogue, categories=tuple(
+        replace(c, order=c.order * 10) for c in catalogue.categories))
+    await fresh_tickets(engine, catalogue=spaced)
+    session = Session(engine, "oGaps")
+    await session.say("我要反映")
+    [prompt] = await session.say("1")
+    assert "2. 生态环境" in prompt
+    await session.say("2")
+    assert session.load().data["answers"]["category"]["name"] == "生态环境"
+
+
+async def test_more_text_at_the_photo_step_is_added_to_the_description(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oMore")
+    for text in FILL[:5]:
+        await session.say(text)
+    [reply] = await session.say("另外路灯下面的井盖也松了，踩上去会晃")
+    assert "已把这段文字补充到“问题描述”" in reply and "如有现场照片" in reply
+    assert session.load().data["tries"] == 0
+    assert "已收到 0 张照片" in (await session.say("好的"))[0]  # a short word is not added
+    [refused] = await session.say("很" * 990)
+    assert "没有记入" in refused and "超过字数上限" in refused
+    for text in FILL[5:]:
+        await session.say(text)
+    await session.say("确认")
+    async with engine.connect() as conn:
+        description = (await conn.execute(select(Ticket.description))).scalar_one()
+    assert description == f"{FILL[4]}\n另外路灯下面的井盖也松了，踩上去会晃"
+
+
+async def test_the_summary_shows_the_start_of_a_long_description_and_helps(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oLong")
+    long = "小区门口的路灯坏了一个星期，" + "晚上很黑老人孩子出门都不方便，" * 50
+    for text in (*FILL[:4], long, *FILL[5:]):
+        await session.say(text)
+    [summary] = (await session.say("返回"))
+    [summary] = await session.say("2")
+    line = next(x for x in summary.splitlines() if x.startswith("4. 问题描述："))
+    assert line.endswith(f"…（共 {len(long)} 字）") and len(line) < 100
+    [help_reply] = await session.say("帮助")
+    assert "“修改 序号”" in help_reply and "请核对以下内容" in help_reply
+
+
+@pytest.mark.parametrize("word", ["继续", "重新开始", "放弃", "返回"])
+async def test_flow_words_with_no_flow_open_say_so(engine: AsyncEngine, word: str) -> None:
+    session = Session(engine, "oIdle")
+    [reply] = await session.say(word)
+    assert "您现在没有未填完的事项" in reply and "我要反映" in reply
+
+
+async def test_after_the_timeout_discard_and_resume_act_at_once(engine: AsyncEngine) -> None:
+    session = Session(engine, "oLate2")
+    for text in FILL[:4]:
+        await session.say(text)
+    session.clock.now += 3600
+    [offer] = await session.say("你好")  # no description: not held as one
+    assert "还没有填完" in offer and "将作为" not in offer
+    [asked] = await session.say("继续")
+    assert asked.startswith("请描述您要反映的问题")
+    session.clock.now += 3600
+    [offer] = await session.say("小区门口的路灯坏了一个星期，晚上很黑")
+    assert "将作为“问题描述”的回答" in offer
+    assert "如有现场照片" in (await session.say("继续"))[0]
+    session.clock.now += 3600
+    assert "已放弃" in (await session.say("放弃"))[0]
+    assert session.load().flow is None
+
+
+async def test_a_typed_address_is_kept_while_the_region_is_asked(engine: AsyncEngine) -> None:
+    session = Session(engine, "oAddress")
+    for text in ("我要反映", "1", "1"):
+        await session.say(text)
+    [reply] = await session.say("幸福小区3栋门口")
+    assert "已记下地址：幸福小区3栋门口" in reply
+    assert session.load().data["tries"] == 0
+    for text in ("东城街道", *FILL[4:]):
+        await session.say(text)
+    [summary] = await session.say("返回")
+    [summary] = await session.say("2")
+    assert "3. 所在区域：东城街道（幸福小区3栋门口）" in summary

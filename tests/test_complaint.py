@@ -174,7 +174,9 @@ async def test_bad_input_at_every_step_gets_a_clear_answer_and_loses_nothing(bot
     await dan.say("投诉")
     assert "请选择问题分类" in await dan.say("火星")
     await dan.say("7")  # 市容城管
-    assert "没有找到“火星村”" in await dan.say("火星村")
+    assert "没有找到“火星基地”" in await dan.say("火星基地")
+    address = await dan.say("幸福路88号")  # an address without its town: kept, not counted
+    assert "已记下地址：幸福路88号" in address and "属于哪个乡镇" in address
     assert "这一步需要用文字回复" in await dan.post(
         '<xml><ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[oDan]]>'
         '</FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[video]]></MsgType>'

@@ -159,6 +159,53 @@ async def test_edit_from_confirm() -> None:
     assert FINISHED == [{"kind": "投诉", "text": "小区门口的路灯坏了", "phone": "13800138000"}]
 
 
+async def test_back_from_an_edit_returns_to_the_summary_and_nothing_is_skipped() -> None:
+    FINISHED.clear()
+    chat = Chat()
+    chat.start()
+    for answer in ("1", "路灯坏了好几天了", "13800138000"):
+        await chat.say(answer)
+    assert "请选择类型" in await chat.say("修改 1")
+    summary = await chat.say("返回")  # changed its mind: the summary, all three answers
+    assert "1. 类型：投诉" in summary and "3. 手机号：13800138000" in summary
+    assert "请描述问题" in await chat.say("修改 2")
+    assert "请核对" in await chat.say("返回")
+    # back from the summary walks the questions in order, keeping the answers
+    assert "请留下手机号" in await chat.say("返回")
+    assert "请描述问题" in await chat.say("返回")
+    assert "请留下手机号" in await chat.say("楼下路灯坏了好几天了")  # on to the next one
+    summary = await chat.say("13900139000")
+    assert "1. 类型：投诉" in summary and "3. 手机号：13900139000" in summary
+    assert await chat.say("确认") == "已提交"
+    assert FINISHED == [{"kind": "投诉", "text": "楼下路灯坏了好几天了", "phone": "13900139000"}]
+
+
+async def test_a_summary_with_an_answer_missing_asks_for_it_and_files_nothing() -> None:
+    FINISHED.clear()
+    chat = Chat()
+    chat.start()
+    stored = chat._load()
+    stored.step = "__confirm__"
+    stored.data["answers"].update({"kind": "投诉", "phone": None})  # no description
+    chat.stored = stored.to_json()
+    assert "请描述问题" in await chat.say("确认")
+    assert FINISHED == []
+    summary = await chat.say("路灯坏了好几天了")
+    assert "2. 描述：路灯坏了好几天了" in summary  # straight back to the summary
+    assert await chat.say("确认") == "已提交"
+    assert FINISHED == [{"kind": "投诉", "text": "路灯坏了好几天了", "phone": None}]
+
+
+def test_an_empty_answer_where_none_is_allowed_is_a_state_dropped() -> None:
+    chat = Chat()
+    chat.start()
+    stored = chat._load()
+    stored.step = "__confirm__"
+    stored.data["answers"].update({"kind": None, "text": "路灯坏了好几天了", "phone": None})
+    assert chat.engine.active(stored) is None  # "kind" may not be empty: never filed
+    assert chat.engine.dropped_notice(stored) is not None
+
+
 async def test_stored_timeout_offers_resume_or_discard() -> None:
     chat = Chat()
     chat.start()
@@ -166,13 +213,30 @@ async def test_stored_timeout_offers_resume_or_discard() -> None:
     chat.clock.now += 31 * 60
     offer = await chat.say("楼下施工很吵")
     assert "还没有填完" in offer and "30 分钟" in offer
-    assert "请回复“继续”或“放弃”" in await chat.say("啥")
+    assert "“楼下施工很吵”将作为“描述”的回答" in offer  # the offer says what 继续 does
+    assert "请回复“继续”或“放弃”" in await chat.say("啥")  # "啥" answers nothing: held stays
     # where the user left off, and what they wrote on coming back answers the question
     assert "手机号" in await chat.say("继续")
     assert chat._load().data["answers"]["text"] == "楼下施工很吵"
     chat.clock.now += 31 * 60
     await chat.say("随便")
     assert "已放弃" in await chat.say("放弃")
+    assert not chat.in_flow
+
+
+async def test_after_the_timeout_a_word_that_answers_nothing_is_not_taken_as_an_answer(
+) -> None:
+    chat = Chat()
+    chat.start()
+    await chat.say("1")
+    chat.clock.now += 31 * 60
+    offer = await chat.say("你好")  # too short to be the description: not held
+    assert "还没有填完" in offer and "将作为" not in offer
+    assert await chat.say("继续") == "请描述问题（至少 5 个字）。"  # just the question
+    chat.clock.now += 31 * 60
+    assert "请描述问题" in await chat.say("继续")  # 继续 first: straight back
+    chat.clock.now += 31 * 60
+    assert "已放弃" in await chat.say("放弃")  # 放弃 first: done at once
     assert not chat.in_flow
 
 
@@ -197,9 +261,14 @@ async def test_random_input_never_crashes_and_leaves_valid_state(
             chat.start()
         if i < len(expire) and expire[i]:
             chat.clock.now += 3600
+        filed = len(FINISHED)
         reply = await chat.say(text)
         assert reply  # always an answer
+        if len(FINISHED) > filed:  # whatever the route to it, nothing is filed with a gap
+            assert FINISHED[-1]["kind"] in KINDS and len(FINISHED[-1]["text"]) >= 5
         conversation = chat._load()
         if conversation.flow is not None:
             assert conversation.step in {"kind", "text", "phone", "__confirm__", "__expired__"}
             assert set(conversation.data["answers"]) <= {"kind", "text", "phone", CONTEXT}
+            if conversation.step == "__confirm__":  # a summary only when all is answered
+                assert DEMO.first_missing(conversation.data["answers"]) is None

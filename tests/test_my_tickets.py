@@ -49,6 +49,7 @@ async def test_the_list_shows_status_and_due_date_newest_first(
     assert listing.index(second) < listing.index(first)
     assert "【已转办】" in listing and "投诉·劳动社保" in listing
     assert "2026年11月30日（周一）前答复" in listing
+    assert f"例如“查询 {second}”" in listing  # the example is the citizen's own number
     assert listing == await amy.say("查询")
 
 
@@ -97,6 +98,24 @@ async def test_withdrawal_before_sign_for(client: TestClient[Any, Any],
     assert len(withdrawals) == 1
 
 
+@pytest.mark.parametrize(("status", "reply"), [
+    ("returned", "已撤回"),  # sent back by the wrong department: nobody has signed for it
+    ("closed", "办理已经结束，无需撤回"),
+    ("rejected", "办理已经结束，无需撤回"),
+    ("replied", "承办部门已经签收办理，不能撤回"),
+])
+async def test_what_withdrawal_says_in_each_status(
+    client: TestClient[Any, Any], database_url: str, status: str, reply: str,
+) -> None:
+    eli = Citizen(client, f"oEli{status}")
+    number = ticket_number_in(await file_complaint(eli))
+    engine = db.make_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(update(Ticket).where(Ticket.number == number).values(status=status))
+    await engine.dispose()
+    assert reply in await eli.say(f"撤回 {number}")
+
+
 async def test_two_withdrawals_at_once_withdraw_once(client: TestClient[Any, Any]) -> None:
     dee = Citizen(client, "oDee")
     number = ticket_number_in(await file_complaint(dee))
@@ -119,3 +138,5 @@ def test_ticket_numbers_are_found_in_any_width_and_case() -> None:
     assert ticket_number("查询ＬＸ２０２６１１２３－０００００７") == "LX20261123-000007"
     assert ticket_number("lx20261123-000007") == "LX20261123-000007"
     assert ticket_number("LX20261123-00007") is None
+    assert ticket_number("LX20261123-0000071") is None  # one digit too many: not a number
+    assert service_of("查询 LX20261123-0000071") is None
