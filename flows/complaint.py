@@ -104,9 +104,7 @@ class ComplaintFlow:
                      [r.name for r in self._catalogue().regions])}),
             Step("description", texts("complaint_label_description"),
                  "complaint_description", self._description, valid=_valid_description,
-                 show=lambda v: self._texts("complaint_description_shown",
-                                            text=excerpt(v, SUMMARY_EXCERPT),
-                                            count=str(len(v))),
+                 show=self._show_description,
                  values=lambda _: {"min": str(DESCRIPTION_MIN), "max": str(DESCRIPTION_MAX)}),
             Step("photos", texts("complaint_label_photos"), "complaint_photos",
                  _never, show=self._show_photos, valid=_valid_photos,
@@ -236,6 +234,13 @@ class ComplaintFlow:
         name = value.get("name") or self._texts("complaint_region_unnamed")
         place = value.get("place")
         return f"{name}（{place}）" if place and place != name else str(name)
+
+    def _show_description(self, value: str) -> str:
+        """On one line; a long one cut, with its length (all of it goes to the ticket)."""
+        if len(value) <= SUMMARY_EXCERPT:
+            return excerpt(value, SUMMARY_EXCERPT)
+        return self._texts("complaint_description_shown", text=excerpt(value, SUMMARY_EXCERPT),
+                           count=str(len(value)))
 
     def _show_photos(self, value: list[Any]) -> str:
         if not value:
