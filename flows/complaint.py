@@ -54,7 +54,11 @@ USE_LAST = frozenset({"1", "是", "同上", "用上次的"})
 ANONYMOUS = frozenset({"匿名", "跳过", "不留", "不留了"})
 SKIP_REGION = frozenset({"跳过", "不清楚", "不知道", "无", "skip"})
 # what makes a text that names no region an address ("人民路12号", "幸福小区3栋")
-ADDRESS = re.compile(r"路|街|巷|弄|号|村|组|小区|社区|栋|幢|单元|楼|广场|大厦|花园|苑|市场|学校")
+ADDRESS = re.compile(r"路|街(?!道)|巷|弄|号|村|组|小区|社区|栋|幢|单元|广场|大厦|花园|苑|市场|学校")
+# …but not a question or a guess about the region ("不知道是哪个街道")
+NOT_ADDRESS = re.compile(r"不知|不清楚|不确定|哪|吗|？|\?")
+ADDRESS_MIN = 4  # "2号" is no address
+LOCATION = "_location"  # answers[LOCATION]: a spot sent at the region step, no region yet
 SUMMARY_EXCERPT = 60  # characters of the description the summary shows
 
 
@@ -99,6 +103,7 @@ class ComplaintFlow:
                      [c.name for c in self._catalogue().categories_in_order()])}),
             Step("region", texts("complaint_label_region"), "complaint_region",
                  self._region, show=self._show_region, valid=_valid_region, nullable=True,
+                 scratch=(LOCATION,),
                  accepts=frozenset({"text", "location"}),
                  values=lambda _: {"options": numbered(
                      [r.name for r in self._catalogue().regions])}),
@@ -146,14 +151,14 @@ class ComplaintFlow:
                      "longitude": _float(payload.get("longitude"))}
             region = catalogue.region_for_text(place or "")
             if region is None:  # keep the spot, ask which region it is in
-                answers["_location"] = where
+                answers[LOCATION] = where
                 raise Reprompt("complaint_location_unmatched", counts=False,
                                place=place or self._texts("complaint_no_label"))
             return _region_answer(region, place=place, latitude=where["latitude"],
                                   longitude=where["longitude"])
         text = inbound.text
         if text.lower() in SKIP_REGION:
-            spot = answers.pop("_location", None)  # a location sent, then 跳过: keep the spot
+            spot = answers.pop(LOCATION, None)  # a location sent, then 跳过: keep the spot
             return {"id": None, "name": None, **spot} if isinstance(spot, dict) else None
         region = None
         number = small_number(text)
@@ -171,13 +176,19 @@ class ComplaintFlow:
                 region = catalogue.region_for_text(text)
                 if region is not None:  # "东城街道人民路12号": the region and the address
                     return _region_answer(region, place=text[:200])
-        if region is None and ADDRESS.search(text):
-            # an address without its town: keep it as the place, ask for the region
-            answers["_location"] = {"place": text[:200], "latitude": None, "longitude": None}
-            raise Reprompt("complaint_address_unmatched", counts=False, place=text[:50])
+        if region is None and looks_like_address(text):
+            # an address without its town: keep it as the place, ask for the region (a
+            # second one in a row counts as a try, so help still comes)
+            before = answers.get(LOCATION)
+            before = before if isinstance(before, dict) else {}
+            typed_before = bool(before) and before.get("latitude") is None
+            answers[LOCATION] = {"place": text[:200], "latitude": before.get("latitude"),
+                                 "longitude": before.get("longitude")}  # a sent spot's too
+            raise Reprompt("complaint_address_unmatched", counts=typed_before,
+                           place=text[:50])
         if region is None:
             raise Reprompt("complaint_region_unknown", text=text[:20])
-        location = answers.pop("_location", None)
+        location = answers.pop(LOCATION, None)
         return _region_answer(region, **(location or {}))
 
     def _description(self, inbound: Inbound, answers: dict[str, Any]) -> str:
@@ -308,6 +319,11 @@ def idempotency_key(inbound: Inbound, answers: dict[str, Any]) -> str:
         json.dumps([draft, content], sort_keys=True, ensure_ascii=False).encode()
     ).hexdigest()
     return f"complaint:{digest[:48]}"
+
+
+def looks_like_address(text: str) -> bool:
+    return (len(text) >= ADDRESS_MIN and ADDRESS.search(text) is not None
+            and NOT_ADDRESS.search(text) is None)
 
 
 def _valid_kind(value: Any) -> bool:

@@ -13,6 +13,7 @@ only a timer: a user who comes back after it is offered to resume or discard.
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 import uuid
@@ -35,6 +36,8 @@ DONE = frozenset({"完成", "好了", "发完了", "没有了", "done"})
 CLEAR = frozenset({"清空", "重新上传"})
 # not taken as an answer held over a timeout
 _NOT_HELD = BACK | CONFIRM | DONE | CLEAR | HELP
+# a text at the photos step about the photos ("拍不了照片"), not more of the description
+PHOTO_TALK = re.compile(r"照片|图片|相片|拍|发不|传不|上传|没图|无图")
 CONTEXT = "_ctx"  # answers[CONTEXT]: what the flow was started with (kept across restart)
 DRAFT = "draft"  # answers[CONTEXT][DRAFT]: a new id each time a flow starts or restarts
 MEDIA_ID_LIMIT = 128
@@ -84,6 +87,9 @@ class Step:
     valid: Callable[[Any], bool] = lambda value: True
     none_text: str = "flow_skipped"  # catalogue key the summary shows for an empty answer
     nullable: bool = False  # the parser may answer None (anonymous, not known)
+    # answers keys the parser keeps between tries at this step (a location that named no
+    # region), dropped when the user leaves the step, answered or not
+    scratch: tuple[str, ...] = ()
 
     def answered(self, answers: dict[str, Any]) -> bool:
         """Does ``answers`` hold a usable answer to this step?"""
@@ -151,6 +157,8 @@ class Flow:
             if step in path:
                 break
             path.append(step)
+            if not step.answered(answers):  # where it goes next depends on this answer
+                break
             name = self.after(step, answers)
         return path
 
@@ -258,6 +266,7 @@ class Engine:
         flow = self.active(conversation)
         if flow is None:
             return None
+        conversation.data.pop("held", None)  # 继续 now only resumes: it was not next
         return self._say("flow_still_open", title=flow.title)
 
     def current_prompt(self, conversation: Conversation) -> list[Outbound]:
@@ -325,6 +334,10 @@ class Engine:
         return [self._go(flow, conversation, following)]
 
     def _go(self, flow: Flow, conversation: Conversation, name: str) -> Outbound:
+        leaving = conversation.step
+        if leaving in flow._index and leaving != name:
+            for key in flow.step(leaving).scratch:
+                conversation.data["answers"].pop(key, None)
         conversation.step = name
         conversation.data["tries"] = 0
         conversation.expires_at = self._clock() + flow.ttl
@@ -416,8 +429,10 @@ class Engine:
 
     def _on_evidence_input(self, flow: Flow, step: Step, inbound: Inbound,
                            conversation: Conversation) -> list[Outbound]:
-        """At the photos step: 完成/跳过 move on, 清空 starts over, anything else is asked
-        again (with help after the retry limit)."""
+        """At the photos step: 完成/跳过 move on, 清空 starts over; a longer text is the
+        answer to the next question if it is one (a phone number typed before 完成), else
+        the rest of the description; anything else is asked again (with help after the
+        retry limit)."""
         answers: dict[str, Any] = conversation.data["answers"]
         photos = answers.get(step.name)
         photos = photos if isinstance(photos, list) else []
@@ -430,25 +445,39 @@ class Engine:
         conversation.expires_at = self._clock() + flow.ttl
         prompt = self._prompt(step, conversation)
         if (inbound.kind == "text" and flow.addendum is not None
-                and len(text) >= flow.addendum_min):
-            return [self._add_to_answer(flow.step(flow.addendum), text, conversation, prompt)]
+                and not conversation.data.get("editing")  # photos changed from the summary
+                and len(text) >= flow.addendum_min and not PHOTO_TALK.search(text)):
+            return self._text_at_evidence(flow, step, inbound, conversation, photos, prompt)
         if self._count_try(conversation) >= step.retries:
             return [self._say("flow_too_many_tries", prompt=prompt)]
         if inbound.kind != "text":
             return [self._say("flow_photo_only", prompt=prompt)]
         return [self._say("flow_photo_waiting", count=str(len(photos)), prompt=prompt)]
 
-    def _add_to_answer(self, target: Step, text: str, conversation: Conversation,
-                       prompt: str) -> Outbound:
-        """A longer text at the photos step: more of the description, added to it."""
+    def _text_at_evidence(self, flow: Flow, step: Step, inbound: Inbound,
+                          conversation: Conversation, photos: list[Any],
+                          prompt: str) -> list[Outbound]:
+        assert flow.addendum is not None
         answers: dict[str, Any] = conversation.data["answers"]
+        following = flow.after(step, answers)
+        if following != _CONFIRM_STEP:
+            upcoming = flow.step(following)
+            if self._answers(upcoming, inbound, conversation):  # the next answer, early
+                answers[step.name] = photos
+                conversation.step = following
+                value = upcoming.parse(inbound, answers)
+                return [self._say("flow_photos_done_early", label=upcoming.label),
+                        *self._answer(flow, upcoming, conversation, value)]
+        target = flow.step(flow.addendum)
         before = answers.get(target.name)
-        combined = f"{before}\n{text}" if isinstance(before, str) else text
+        if isinstance(before, str) and inbound.text in before:  # sent twice
+            return [self._say("flow_addendum_already", label=target.label, prompt=prompt)]
+        combined = f"{before}\n{inbound.text}" if isinstance(before, str) else inbound.text
         if not target.answered({target.name: combined}):
-            return self._say("flow_addendum_refused", label=target.label, prompt=prompt)
+            return [self._say("flow_addendum_refused", label=target.label, prompt=prompt)]
         answers[target.name] = combined
-        return self._say("flow_addendum_added", label=target.label,
-                         count=str(len(combined)), prompt=prompt)
+        return [self._say("flow_addendum_added", label=target.label,
+                          count=str(len(combined)), prompt=prompt)]
 
     async def _on_confirm(self, flow: Flow, inbound: Inbound,
                           conversation: Conversation) -> list[Outbound]:
@@ -493,15 +522,27 @@ class Engine:
 
     def _offer_resume(self, flow: Flow, inbound: Inbound, conversation: Conversation,
                       key: str) -> list[Outbound]:
-        if inbound.kind == "image" and flow.evidence is not None:
-            self._store_photo(flow, inbound, conversation)
-        step = self._paused_step(flow, conversation)
+        """The offer to resume or discard. What came with it is kept where it can be: a
+        photo as evidence; a text or location that answers the paused question is held
+        for 继续 (the offer quotes it; any other message after it lets it go); anything else
+        is said not to be kept, so the user knows to send it again."""
+        conversation.data.pop("held", None)
         minutes = str(int(flow.ttl // 60))
+        offer = self._say(key, title=flow.title, minutes=minutes)
+        if inbound.kind == "image" and flow.evidence is not None:
+            kept = self._store_photo(flow, inbound, conversation)
+            return [offer] if isinstance(kept, int) else [offer, self._say("flow_not_kept")]
+        step = self._paused_step(flow, conversation)
         if step is not None and self._answers(step, inbound, conversation):
-            conversation.data["held"] = inbound.text
+            conversation.data["held"] = {"kind": inbound.kind,
+                                         "payload": _plain(inbound.payload)}
+            shown = (excerpt(inbound.text, 20) if inbound.kind == "text" else
+                     str(inbound.payload.get("label") or self._texts("flow_held_location")))
             return [self._say("flow_expired_held", title=flow.title, minutes=minutes,
-                              held=excerpt(inbound.text, 20), label=step.label)]
-        return [self._say(key, title=flow.title, minutes=minutes)]
+                              held=shown, label=step.label)]
+        if inbound.kind == "text" and (not inbound.text or inbound.text in _NOT_HELD):
+            return [offer]  # a command: the offer is the answer
+        return [offer, self._say("flow_not_kept")]
 
     @staticmethod
     def _paused_step(flow: Flow, conversation: Conversation) -> Step | None:
@@ -513,10 +554,12 @@ class Engine:
     @staticmethod
     def _answers(step: Step, inbound: Inbound, conversation: Conversation) -> bool:
         """Would ``inbound`` answer ``step``? (Tried on a copy: parsers may note things.)"""
-        text = inbound.text
-        if inbound.kind != "text" or not text or text in _NOT_HELD:
+        if inbound.kind not in step.accepts:
             return False
-        if step.optional and text in SKIP:
+        text = inbound.text
+        if inbound.kind == "text" and (not text or text in _NOT_HELD):
+            return False
+        if inbound.kind == "text" and step.optional and text in SKIP:
             return True
         try:
             step.parse(inbound, dict(conversation.data["answers"]))
@@ -531,14 +574,16 @@ class Engine:
             step = self._paused_step(flow, conversation)
             paused = conversation.data.pop("paused_at", None) or flow.steps[0].name
             held = conversation.data.pop("held", None)
-            if step is None or not isinstance(held, str):
+            if (step is None or not isinstance(held, dict)
+                    or held.get("kind") not in step.accepts
+                    or not isinstance(held.get("payload"), dict)):
                 return [self._go(flow, conversation, paused)]
             conversation.step = step.name
-            if step.optional and held in SKIP:
+            message = replace(inbound, kind=held["kind"], payload=held["payload"])
+            if message.kind == "text" and step.optional and message.text in SKIP:
                 return self._answer(flow, step, conversation, None)
-            try:  # what the user wrote when they came back answers the question now
-                value = step.parse(replace(inbound, payload={"content": held}),
-                                   conversation.data["answers"])
+            try:  # what the user sent when they came back answers the question now
+                value = step.parse(message, conversation.data["answers"])
             except ValueError:  # the catalogue changed meanwhile: just ask
                 return [self._go(flow, conversation, step.name)]
             return self._answer(flow, step, conversation, value)
@@ -574,3 +619,9 @@ class Engine:
 
     def _say(self, key: str, **values: str) -> Outbound:
         return Outbound.of_text(self._texts(key, **values))
+
+
+def _plain(payload: dict[str, Any]) -> dict[str, Any]:
+    """The JSON-safe part of a message's payload, to keep in the stored state."""
+    return {k: v for k, v in payload.items()
+            if v is None or isinstance(v, (str, int, float, bool))}

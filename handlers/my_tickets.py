@@ -80,7 +80,8 @@ class MyTickets:
         if outcome is WithdrawOutcome.ALREADY:
             return [self._say("withdraw_already", number=number)]
         if outcome is WithdrawOutcome.TOO_LATE and ticket is not None:
-            key = "withdraw_ended" if ticket.status in ENDED else "withdraw_too_late"
+            key = ("withdraw_merged" if ticket.status == "merged" else
+                   "withdraw_ended" if ticket.status in ENDED else "withdraw_too_late")
             return [self._say(key, number=number, status=self.status(ticket.status))]
         return [self._say("my_ticket_not_found", number=number)]
 

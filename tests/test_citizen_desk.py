@@ -493,3 +493,110 @@ async def test_a_typed_address_is_kept_while_the_region_is_asked(engine: AsyncEn
     [summary] = await session.say("返回")
     [summary] = await session.say("2")
     assert "3. 所在区域：东城街道（幸福小区3栋门口）" in summary
+
+
+# -- regressions from the third review -----------------------------------------------------
+
+
+async def test_a_phone_number_typed_at_the_photo_step_is_taken_as_the_phone(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oEarlyPhone")
+    for text in FILL[:5]:
+        await session.say(text)
+    [reply] = await session.say("13900139000")
+    assert "已记为“联系电话”" in reply and "您的留言是否同意公开" in reply
+    answers = session.load().data["answers"]
+    assert answers["phone"] == "13900139000" and answers["description"] == FILL[4]
+
+
+@pytest.mark.parametrize("text", ["对不起我手机拍不了照片", "没有照片，直接提交吧吧吧"])
+async def test_talk_about_the_photos_is_not_added_to_the_description(
+    engine: AsyncEngine, text: str,
+) -> None:
+    session = Session(engine, "oPhotoTalk")
+    for answer in FILL[:5]:
+        await session.say(answer)
+    [reply] = await session.say(text)
+    assert "已收到 0 张照片" in reply and "没有照片请回复“跳过”" in reply
+    assert session.load().data["answers"]["description"] == FILL[4]
+
+
+async def test_a_description_sent_twice_is_not_added_twice(engine: AsyncEngine) -> None:
+    session = Session(engine, "oTwice")
+    for answer in FILL[:5]:
+        await session.say(answer)
+    [reply] = await session.say(FILL[4])
+    assert "已经在“问题描述”里了" in reply
+    assert session.load().data["answers"]["description"] == FILL[4]
+
+
+async def test_a_spot_left_at_the_region_step_never_reaches_a_later_answer(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oLeak")
+    for text in ("我要反映", "1", "1", "人民路12号"):
+        await session.say(text)
+    await session.send("location", {"latitude": 27.1, "longitude": 112.3,
+                                    "label": "示范县东城街道"})
+    for text in (FILL[4], "跳过", "13800138000", "2", "修改 3"):
+        await session.say(text)
+    await session.send("location", {"latitude": 1.0, "longitude": 2.0, "label": "某地"})
+    [summary] = await session.say("返回")  # the edit abandoned: the unmatched spot with it
+    assert "3. 所在区域：东城街道（示范县东城街道）" in summary
+    await session.say("修改 3")
+    [summary] = await session.say("2")
+    assert "3. 所在区域：城关街道\n" in summary
+    await session.say("确认")
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(Ticket.region, Ticket.place, Ticket.latitude))).one()
+    assert tuple(row) == ("chengguan", None, None)
+
+
+@pytest.mark.parametrize("text", ["不知道是哪个街道", "东成街道", "2号"])
+async def test_a_guess_or_a_misspelt_town_is_no_address(engine: AsyncEngine, text: str) -> None:
+    session = Session(engine, "oGuess")
+    for answer in ("我要反映", "1", "1"):
+        await session.say(answer)
+    [reply] = await session.say(text)
+    assert "没有找到" in reply and "已记下地址" not in reply
+    assert session.load().data["tries"] == 1
+
+
+async def test_addresses_that_name_no_town_still_lead_to_help(engine: AsyncEngine) -> None:
+    session = Session(engine, "oAddresses")
+    for answer in ("我要反映", "1", "1"):
+        await session.say(answer)
+    replies = [(await session.say(f"幸福小区{n}栋"))[0] for n in range(1, 5)]
+    assert all("已记下地址" in r for r in replies[:3])
+    assert "这一步好像遇到了困难" in replies[3]
+
+
+async def test_after_the_timeout_a_location_is_held_and_other_kinds_are_said_not_kept(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oLateSpot")
+    for answer in ("我要反映", "1", "1"):
+        await session.say(answer)
+    session.clock.now += 3600
+    [offer] = await session.send("location", {"latitude": 27.1, "longitude": 112.3,
+                                              "label": "示范县东城街道人民路"})
+    assert "“示范县东城街道人民路”将作为“所在区域”的回答" in offer
+    assert "请描述您要反映的问题" in (await session.say("继续"))[0]
+    assert session.load().data["answers"]["region"]["id"] == "dongcheng"
+    session.clock.now += 3600
+    [offer] = await session.send("video", {"media_id": "v"})
+    assert "还没有填完" in offer and "没有记入" in offer
+
+
+async def test_text_while_changing_the_photos_from_the_summary_changes_nothing_else(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oEditPhotos")
+    for text in FILL:
+        await session.say(text)
+    await session.say("修改 5")
+    [reply] = await session.say("13900139000")
+    assert "已收到 0 张照片" in reply
+    answers = session.load().data["answers"]
+    assert answers["description"] == FILL[4] and answers["phone"] == "13800138000"

@@ -214,7 +214,6 @@ async def test_stored_timeout_offers_resume_or_discard() -> None:
     offer = await chat.say("楼下施工很吵")
     assert "还没有填完" in offer and "30 分钟" in offer
     assert "“楼下施工很吵”将作为“描述”的回答" in offer  # the offer says what 继续 does
-    assert "请回复“继续”或“放弃”" in await chat.say("啥")  # "啥" answers nothing: held stays
     # where the user left off, and what they wrote on coming back answers the question
     assert "手机号" in await chat.say("继续")
     assert chat._load().data["answers"]["text"] == "楼下施工很吵"
@@ -222,6 +221,17 @@ async def test_stored_timeout_offers_resume_or_discard() -> None:
     await chat.say("随便")
     assert "已放弃" in await chat.say("放弃")
     assert not chat.in_flow
+
+
+async def test_a_held_answer_is_let_go_by_any_other_message_before_resume() -> None:
+    chat = Chat()
+    chat.start()
+    await chat.say("1")
+    chat.clock.now += 31 * 60
+    assert "将作为“描述”的回答" in await chat.say("你好请问在吗")
+    again = await chat.say("啥")  # not 继续: the held text is let go, and it says so
+    assert "请回复“继续”或“放弃”" in again and "没有记入" in again
+    assert await chat.say("继续") == "请描述问题（至少 5 个字）。"
 
 
 async def test_after_the_timeout_a_word_that_answers_nothing_is_not_taken_as_an_answer(
@@ -272,3 +282,27 @@ async def test_random_input_never_crashes_and_leaves_valid_state(
             assert set(conversation.data["answers"]) <= {"kind", "text", "phone", CONTEXT}
             if conversation.step == "__confirm__":  # a summary only when all is answered
                 assert DEMO.first_missing(conversation.data["answers"]) is None
+
+
+BRANCH = Flow("branch", "分支", (
+    Step("kind", "类型", "demo_kind", choice(KINDS),
+         next=lambda d: "phone" if d["kind"] == "投诉" else "text"),
+    Step("text", "描述", "demo_text", description, next=lambda d: None),
+    Step("phone", "手机号", "demo_phone", phone),
+), finish)
+
+
+async def test_a_branching_flow_walks_back_and_sums_up_only_its_own_path() -> None:
+    FINISHED.clear()
+    chat = Chat()
+    chat.engine = Engine([BRANCH], DemoTexts(), clock=chat.clock)
+    chat.start("branch")
+    assert "已经是第一步了" in await chat.say("返回")  # the next step is not known yet
+    assert "手机号" in await chat.say("1")
+    assert "请选择类型" in await chat.say("返回")
+    assert "请描述问题" in await chat.say("2")
+    summary = await chat.say("楼下夜里施工太吵了")
+    assert "1. 类型：求助" in summary and "2. 描述：楼下夜里施工太吵了" in summary
+    assert "手机号" not in summary
+    assert await chat.say("确认") == "已提交"
+    assert FINISHED == [{"kind": "求助", "text": "楼下夜里施工太吵了"}]

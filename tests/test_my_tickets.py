@@ -102,6 +102,7 @@ async def test_withdrawal_before_sign_for(client: TestClient[Any, Any],
     ("returned", "已撤回"),  # sent back by the wrong department: nobody has signed for it
     ("closed", "办理已经结束，无需撤回"),
     ("rejected", "办理已经结束，无需撤回"),
+    ("merged", "合并办理，不能单独撤回"),
     ("replied", "承办部门已经签收办理，不能撤回"),
 ])
 async def test_what_withdrawal_says_in_each_status(
