@@ -84,12 +84,22 @@ class Catalogue:
     _categories: dict[str, Category] = field(init=False, repr=False, compare=False)
     _regions: dict[str, Region] = field(init=False, repr=False, compare=False)
     _rules: dict[tuple[str, str], Rule] = field(init=False, repr=False, compare=False)
+    # every keyword and category name by its first character: a message is scanned once
+    # rather than once per keyword
+    _by_first: dict[str, tuple[tuple[str, Category], ...]] = field(
+        init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_departments", {d.id: d for d in self.departments})
         object.__setattr__(self, "_categories", {c.id: c for c in self.categories})
         object.__setattr__(self, "_regions", {r.id: r for r in self.regions})
         object.__setattr__(self, "_rules", {(r.category, r.region): r for r in self.rules})
+        grouped: dict[str, list[tuple[str, Category]]] = {}
+        for category in self.categories:
+            for word in (*category.keywords, category.name):
+                if word:
+                    grouped.setdefault(word[0], []).append((word, category))
+        object.__setattr__(self, "_by_first", {c: tuple(w) for c, w in grouped.items()})
 
     # ------------------------------------------------------------------ lookups
     @property
@@ -129,9 +139,10 @@ class Catalogue:
         """The category whose longest keyword occurs in ``text`` (ties: lower display
         number), or whose name does; ``None`` if nothing matches."""
         best: tuple[int, int, Category] | None = None
-        for category in self.categories:
-            for word in (*category.keywords, category.name):
-                if word and word in text:
+        by_first = self._by_first
+        for i, char in enumerate(text):  # only the words that can start here
+            for word, category in by_first.get(char, ()):
+                if text.startswith(word, i):
                     candidate = (-len(word), category.order, category)
                     if best is None or candidate[:2] < best[:2]:
                         best = candidate

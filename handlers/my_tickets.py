@@ -6,7 +6,6 @@ Only the owner ever sees a ticket: a number that is not the asker's reads as not
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -26,9 +25,25 @@ LIST_LIMIT = 10
 EXCERPT = 40
 
 
+# full-width digits, letters, hyphen and space, and dashes, as ASCII: what NFKC would do
+# to the characters a command or a ticket number is made of, at a fraction of its cost
+# (NFKC rewrites every full-width comma of an ordinary message)
+_NARROW = {
+    **{code: code - 0xFEE0 for code in range(0xFF10, 0xFF1A)},  # ０-９
+    **{code: code - 0xFEE0 for code in range(0xFF21, 0xFF3B)},  # Ａ-Ｚ
+    **{code: code - 0xFEE0 for code in range(0xFF41, 0xFF5B)},  # ａ-ｚ
+    0xFF0D: ord("-"), 0x2014: ord("-"), 0x2013: ord("-"), 0x2212: ord("-"),  # －—–−
+    0x3000: ord(" "),  # ideographic space
+}
+
+
+_WIDE = re.compile("[" + "".join(chr(code) for code in _NARROW) + "]")
+
+
 def normalise(text: str) -> str:
-    """Full-width letters, digits and dashes as ASCII (a citizen's keyboard may send them)."""
-    return unicodedata.normalize("NFKC", text).replace("—", "-").replace("－", "-")
+    """Full-width letters, digits, dashes and spaces as ASCII (a citizen's keyboard may
+    send them)."""
+    return text.translate(_NARROW) if _WIDE.search(text) else text
 
 
 def ticket_number(text: str) -> str | None:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.catalogue_cli import DEFAULT_CATALOGUE, cmd_check, cmd_load, load_catalogue, main
 from domain.catalogue import KINDS, CatalogueError, entry_line, parse_catalogue
@@ -158,6 +160,21 @@ def test_a_category_number_is_its_place_in_the_list_whatever_the_order_gaps() ->
     assert cat.category_numbered(3) is None
     assert cat.category_numbered(5) is None
     assert cat.category_numbered(0) is None
+
+
+SHIPPED_WORDS = sorted({w for c in load_catalogue(DEFAULT_CATALOGUE).categories
+                        for w in (*c.keywords, c.name)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(SHIPPED_WORDS), st.text(max_size=4)), max_size=8))
+def test_the_category_for_a_text_is_the_one_of_its_longest_keyword(parts: list[str]) -> None:
+    cat = load_catalogue(DEFAULT_CATALOGUE)
+    text = "".join(parts)
+    found = [(len(word), -c.order, c) for c in cat.categories
+             for word in (*c.keywords, c.name) if word in text]  # every word, plainly
+    expected = max(found, key=lambda f: f[:2])[2] if found else None
+    assert cat.category_for_text(text) == expected
 
 
 def test_most_specific_rule_wins() -> None:
