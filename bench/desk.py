@@ -1,0 +1,157 @@
+"""CPU per message of the citizen desk, in-process: the handler alone, without HTTP.
+
+What the callback bench cannot separate from aiohttp and AES. On a temporary SQLite file
+with the demo county's catalogue loaded (as `make run` does), one process times:
+
+- ``router-only`` (the baseline): the router without a desk, which answers every text
+  with the help text — what the edge's handler did before the citizen desk existed;
+- ``idle-text``: the callback bench's message ("您好，我想反映一下小区夜间施工噪音扰民的
+  问题…") from a user in no flow, answered by the desk (service words, ticket number,
+  keyword suggestion);
+- ``flow-step``: a user in the complaint flow answering the description question (the
+  engine, the description parser, the photo prompt);
+- ``whole-complaint``: a new citizen's eight messages from 我要反映 to 确认, the last one
+  filing the ticket in SQLite; reported per message and per ticket.
+
+Each conversation is stored as JSON between messages, as the stores do. Rounds alternate
+the scenarios; the table shows each one's median round.
+
+    .venv/bin/python bench/desk.py [--count 20000] [--tickets 500] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.catalogue_cli import DEFAULT_CATALOGUE, load_catalogue  # noqa: E402
+from domain.messages import Inbound  # noqa: E402
+from flows.context import Conversation  # noqa: E402
+from handlers.citizen import CitizenDesk  # noqa: E402
+from handlers.router import Router  # noqa: E402
+from handlers.texts import Texts  # noqa: E402
+from storage import db  # noqa: E402
+from storage.catalogue import CatalogueRepository  # noqa: E402
+from storage.catalogue_cache import CatalogueCache  # noqa: E402
+from storage.tickets import Tickets  # noqa: E402
+
+IDLE_TEXT = "您好，我想反映一下小区夜间施工噪音扰民的问题，请问应该怎么办理？"
+DESCRIPTION = "小区门口的路灯坏了一个星期，晚上很黑，老人孩子出门都不方便"
+COMPLAINT = ("我要反映", "1", "1", "3", DESCRIPTION, "跳过", "13800138000", "2", "确认")
+
+
+class Talk:
+    """Sends messages through a handler with the state round-tripped through JSON."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.sent = 0
+
+    async def say(self, user: str, text: str, stored: Any) -> Any:
+        self.sent += 1
+        conversation = Conversation.from_json(json.loads(stored) if stored else None)
+        replies = await self.router(
+            Inbound("default", user, "text", {"content": text}, message_id=str(self.sent)),
+            conversation)
+        if not replies or not replies[0].text:
+            raise SystemExit(f"no answer to {text!r}")
+        return json.dumps(conversation.to_json(), ensure_ascii=False)
+
+
+async def timed(messages: int, run: Callable[[], Awaitable[None]]) -> float:
+    started = time.process_time()
+    await run()
+    return (time.process_time() - started) / messages * 1e6
+
+
+async def main(options: argparse.Namespace, url: str) -> None:
+    engine = db.make_engine(url)
+    await CatalogueRepository(engine).save(load_catalogue(DEFAULT_CATALOGUE),
+                                           source=str(DEFAULT_CATALOGUE), digest="bench")
+    texts = Texts.load(ROOT / "config" / "texts.toml")
+    desk = CitizenDesk(texts, Tickets(engine), CatalogueCache(CatalogueRepository(engine)))
+    bare, full = Talk(Router(texts)), Talk(Router(texts, desk=desk))
+    count, tickets = options.count, options.tickets
+
+    in_flow = None
+    for text in COMPLAINT[:4]:  # a user waiting at the description question
+        in_flow = await full.say("oInFlow", text, in_flow)
+
+    async def router_only() -> None:
+        for i in range(count):
+            await bare.say(f"u{i % 1000}", IDLE_TEXT, None)
+
+    async def idle_text() -> None:
+        for i in range(count):
+            await full.say(f"u{i % 1000}", IDLE_TEXT, None)
+
+    async def flow_step() -> None:
+        for _ in range(count):
+            await full.say("oInFlow", DESCRIPTION, in_flow)
+
+    serial = iter(range(10**9))
+
+    async def whole_complaint() -> None:
+        for _ in range(tickets):
+            user, stored = f"oNew{next(serial)}", None
+            for text in COMPLAINT:
+                stored = await full.say(user, text, stored)
+
+    scenarios: dict[str, tuple[int, Callable[[], Awaitable[None]]]] = {
+        "router-only": (count, router_only), "idle-text": (count, idle_text),
+        "flow-step": (count, flow_step), "whole-complaint": (tickets * len(COMPLAINT),
+                                                             whole_complaint),
+    }
+    for _, run in scenarios.values():  # warm-up: imports, caches, the SQLite file
+        await run() if run is not whole_complaint else None
+    results: dict[str, list[float]] = {name: [] for name in scenarios}
+    for round_ in range(1, options.rounds + 1):
+        for name, (messages, run) in scenarios.items():
+            micros = await timed(messages, run)
+            results[name].append(micros)
+            print(f"-- round {round_}/{options.rounds} {name}: {micros:.1f} µs CPU per message",
+                  flush=True)
+    await engine.dispose()
+
+    base = statistics.median(results["router-only"])
+    print(f"\n{count:,} messages per text scenario, {tickets:,} complaints "
+          f"({tickets * len(COMPLAINT):,} messages) per round, {options.rounds} rounds; "
+          "CPU time of this process (the SQLite thread included)")
+    print("| scenario | µs CPU per message (median round) | over the baseline | rounds |")
+    print("|---|---:|---:|---|")
+    for name, values in results.items():
+        median = statistics.median(values)
+        extra = "—" if name == "router-only" else f"+{median - base:.1f} µs"
+        print(f"| {name} | {median:.1f} | {extra} | "
+              + " / ".join(f"{v:.1f}" for v in values) + " |")
+    per_ticket = statistics.median(results["whole-complaint"]) * len(COMPLAINT)
+    print(f"\nwhole complaint: {per_ticket / 1000:.2f} ms CPU per ticket filed "
+          f"({len(COMPLAINT)} messages)")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=20000,
+                        help="messages per text scenario and round (default 20000)")
+    parser.add_argument("--tickets", type=int, default=500,
+                        help="whole complaints per round (default 500)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (default 5)")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    arguments = parse()
+    database = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='lianxin-desk-')}/bench.db"
+    db.upgrade(database)  # Alembic runs its own event loop
+    asyncio.run(main(arguments, database))
