@@ -30,6 +30,9 @@ from tests.citizens import Clock, Today, fresh_tickets
 TEXTS = Texts.load(Path(__file__).resolve().parents[1] / "config" / "texts.toml")
 STEPS = {"kind", "category", "region", "description", "photos", "phone", "public",
          "__confirm__", "__expired__"}
+# every answer of a 投诉 up to its summary
+FILL = ("我要反映", "1", "1", "1", "小区门口的路灯坏了一个星期，晚上很黑", "跳过", "13800138000",
+        "2")
 
 
 @pytest.fixture
@@ -66,6 +69,14 @@ class Session:
 
     async def say(self, text: str) -> list[str]:
         return await self.send("text", {"content": text})
+
+    async def says(self, *texts: str) -> None:
+        for text in texts:
+            await self.say(text)
+
+    async def fill(self, count: int | None = None) -> None:
+        """The first ``count`` answers of :data:`FILL` (all of them by default)."""
+        await self.says(*FILL[:count])
 
 
 MESSAGES = st.one_of(
@@ -134,9 +145,7 @@ async def test_a_confirm_whose_state_write_was_lost_files_no_second_ticket(
     engine: AsyncEngine,
 ) -> None:
     session = Session(engine, "oLost")
-    for text in ("我要反映", "1", "1", "1", "小区门口的路灯坏了一个星期，晚上很黑", "跳过",
-                 "13800138000", "2"):
-        await session.say(text)
+    await session.fill()
     at_confirm = session.stored
     [first] = await session.say("确认")
     session.stored = at_confirm  # the store never saw the cleared state
@@ -163,10 +172,6 @@ async def test_a_state_from_an_unknown_flow_or_step_does_not_trap_the_citizen(
 
 # -- regressions from the review of the complaint flow ------------------------------------
 
-FILL = ("我要反映", "1", "1", "1", "小区门口的路灯坏了一个星期，晚上很黑", "跳过", "13800138000",
-        "2")
-
-
 async def count_tickets(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return int(await conn.scalar(select(func.count()).select_from(Ticket)) or 0)
@@ -176,8 +181,7 @@ async def test_restart_or_edit_after_a_lost_state_write_files_the_new_content(
     engine: AsyncEngine,
 ) -> None:
     session = Session(engine, "oLostEdit")
-    for text in FILL:
-        await session.say(text)
+    await session.fill()
     at_confirm = session.stored
     [first] = await session.say("确认")
     session.stored = at_confirm
@@ -186,9 +190,8 @@ async def test_restart_or_edit_after_a_lost_state_write_files_the_new_content(
     [edited] = await session.say("确认")
     assert "LX20261123-000002" in edited and "LX20261123-000001" in first
     session.stored = at_confirm
-    for text in ("重新开始", "2", "6", "跳过", "老板拖欠我们十二个人三个月工资一直不给", "跳过",
-                 "13800138000", "2"):
-        await session.say(text)
+    await session.says("重新开始", "2", "6", "跳过", "老板拖欠我们十二个人三个月工资一直不给",
+                       "跳过", "13800138000", "2")
     [restarted] = await session.say("确认")
     assert "LX20261123-000003" in restarted and "县人力资源和社会保障局" in restarted
     assert await count_tickets(engine) == 3
@@ -203,8 +206,7 @@ async def test_odd_digits_get_the_choice_hint_not_a_python_error(
     [reply] = await session.say(odd)
     assert "请回复序号或选项文字，例如“1”或“投诉”" in reply
     assert "int()" not in reply and "literal" not in reply
-    for text in FILL[1:]:
-        await session.say(text)
+    await session.says(*FILL[1:])
     [edit] = await session.say(f"修改 {odd}")
     assert "没有这一项" in edit
 
@@ -225,8 +227,7 @@ async def test_a_description_that_starts_like_a_command_is_a_description(
     engine: AsyncEngine, description: str,
 ) -> None:
     session = Session(engine, "oLikeCommand")
-    for text in ("我要反映", "1", "8", "跳过"):
-        await session.say(text)
+    await session.says("我要反映", "1", "8", "跳过")
     [reply] = await session.say(description)
     assert "如有现场照片" in reply
     assert session.load().data["answers"]["description"] == description
@@ -254,8 +255,7 @@ async def test_an_image_without_a_usable_media_id_is_not_evidence(
     engine: AsyncEngine, payload: dict[str, Any],
 ) -> None:
     session = Session(engine, "oNoMedia")
-    for text in FILL[:6]:
-        await session.say(text)
+    await session.fill(6)
     [reply] = await session.send("image", payload)
     assert "这张图片没有收到" in reply
     assert not session.load().data["answers"].get("photos")
@@ -263,12 +263,10 @@ async def test_an_image_without_a_usable_media_id_is_not_evidence(
 
 async def test_commands_and_photos_after_the_timeout_are_not_lost(engine: AsyncEngine) -> None:
     session = Session(engine, "oLate")
-    for text in FILL[:5]:
-        await session.say(text)
+    await session.fill(5)
     session.clock.now += 3600
     assert "已取消" in (await session.say("取消"))[0]
-    for text in FILL[:5]:
-        await session.say(text)
+    await session.fill(5)
     session.clock.now += 3600
     assert "还没有填完" in (await session.send("image", {"media_id": "late"}))[0]
     assert "如有现场照片" in (await session.say("继续"))[0]
@@ -302,8 +300,7 @@ async def test_natural_answers_to_the_public_question(engine: AsyncEngine) -> No
     for answer, shown in (("同意", "7. 是否公开：公开"), ("不同意", "7. 是否公开：不公开"),
                           ("否", "7. 是否公开：不公开")):
         session = Session(engine, f"oPublic{answer}")
-        for text in FILL[:-1]:
-            await session.say(text)
+        await session.fill(-1)
         assert shown in (await session.say(answer))[0]
 
 
@@ -311,19 +308,16 @@ async def test_a_skipped_region_after_an_unknown_location_shows_the_spot(
     engine: AsyncEngine,
 ) -> None:
     session = Session(engine, "oSpot")
-    for text in ("我要反映", "1", "1"):
-        await session.say(text)
+    await session.says("我要反映", "1", "1")
     await session.send("location", {"latitude": 27.1, "longitude": 112.3, "label": "某某路88号"})
-    for text in ("跳过", "小区门口的路灯坏了一个星期，晚上很黑", "跳过", "13800138000"):
-        await session.say(text)
+    await session.says("跳过", "小区门口的路灯坏了一个星期，晚上很黑", "跳过", "13800138000")
     [summary] = await session.say("2")
     assert "3. 所在区域：未确定区域（某某路88号）" in summary
 
 
 async def test_the_photo_step_offers_help_and_names_what_it_wants(engine: AsyncEngine) -> None:
     session = Session(engine, "oPhotoHelp")
-    for text in FILL[:5]:
-        await session.say(text)
+    await session.fill(5)
     assert "暂不支持视频" in (await session.send("video", {"media_id": "v"}))[0]
     assert "已收到 0 张照片" in (await session.say("发不了"))[0]
     assert "这一步好像遇到了困难" in (await session.say("不会发"))[0]
@@ -343,8 +337,7 @@ async def test_a_blank_answer_at_the_region_step_quotes_nothing(
     engine: AsyncEngine, blank: str,
 ) -> None:
     session = Session(engine, "oBlank")
-    for text in ("我要反映", "1", "1"):
-        await session.say(text)
+    await session.says("我要反映", "1", "1")
     [reply] = await session.say(blank)
     assert "“”" not in reply and "例如“1”或“县城区”" in reply
 
@@ -366,8 +359,7 @@ def test_keys_without_a_draft_differ_for_different_messages() -> None:
 
 async def test_back_after_an_edit_never_files_a_ticket_with_a_gap(engine: AsyncEngine) -> None:
     session = Session(engine, "oBackEdit")
-    for text in FILL:
-        await session.say(text)
+    await session.fill()
     assert "请留下您的手机号" in (await session.say("修改 6"))[0]
     [summary] = await session.say("返回")  # the edit abandoned: the summary, unchanged
     assert "6. 联系电话：13800138000" in summary and "7. 是否公开：不公开" in summary
@@ -389,8 +381,7 @@ async def test_a_summary_confirmed_with_an_answer_missing_asks_for_it(
     engine: AsyncEngine,
 ) -> None:
     session = Session(engine, "oGap")
-    for text in FILL:
-        await session.say(text)
+    await session.fill()
     stored = session.load()
     del stored.data["answers"]["phone"]  # as an older version might have left it
     session.stored = stored.to_json()
@@ -425,16 +416,14 @@ async def test_more_text_at_the_photo_step_is_added_to_the_description(
     engine: AsyncEngine,
 ) -> None:
     session = Session(engine, "oMore")
-    for text in FILL[:5]:
-        await session.say(text)
+    await session.fill(5)
     [reply] = await session.say("另外路灯下面的井盖也松了，踩上去会晃")
     assert "已把这段文字补充到“问题描述”" in reply and "如有现场照片" in reply
     assert session.load().data["tries"] == 0
     assert "已收到 0 张照片" in (await session.say("好的"))[0]  # a short word is not added
     [refused] = await session.say("很" * 990)
     assert "没有记入" in refused and "超过字数上限" in refused
-    for text in FILL[5:]:
-        await session.say(text)
+    await session.says(*FILL[5:])
     await session.say("确认")
     async with engine.connect() as conn:
         description = (await conn.execute(select(Ticket.description))).scalar_one()
@@ -446,8 +435,7 @@ async def test_the_summary_shows_the_start_of_a_long_description_and_helps(
 ) -> None:
     session = Session(engine, "oLong")
     long = "小区门口的路灯坏了一个星期，" + "晚上很黑老人孩子出门都不方便，" * 50
-    for text in (*FILL[:4], long, *FILL[5:]):
-        await session.say(text)
+    await session.says(*FILL[:4], long, *FILL[5:])
     [summary] = (await session.say("返回"))
     [summary] = await session.say("2")
     line = next(x for x in summary.splitlines() if x.startswith("4. 问题描述："))
@@ -465,8 +453,7 @@ async def test_flow_words_with_no_flow_open_say_so(engine: AsyncEngine, word: st
 
 async def test_after_the_timeout_discard_and_resume_act_at_once(engine: AsyncEngine) -> None:
     session = Session(engine, "oLate2")
-    for text in FILL[:4]:
-        await session.say(text)
+    await session.fill(4)
     session.clock.now += 3600
     [offer] = await session.say("你好")  # no description: not held as one
     assert "还没有填完" in offer and "将作为" not in offer
@@ -483,13 +470,11 @@ async def test_after_the_timeout_discard_and_resume_act_at_once(engine: AsyncEng
 
 async def test_a_typed_address_is_kept_while_the_region_is_asked(engine: AsyncEngine) -> None:
     session = Session(engine, "oAddress")
-    for text in ("我要反映", "1", "1"):
-        await session.say(text)
+    await session.says("我要反映", "1", "1")
     [reply] = await session.say("幸福小区3栋门口")
     assert "已记下地址：幸福小区3栋门口" in reply
     assert session.load().data["tries"] == 0
-    for text in ("东城街道", *FILL[4:]):
-        await session.say(text)
+    await session.says("东城街道", *FILL[4:])
     [summary] = await session.say("返回")
     [summary] = await session.say("2")
     assert "3. 所在区域：东城街道（幸福小区3栋门口）" in summary
@@ -502,8 +487,7 @@ async def test_a_phone_number_typed_at_the_photo_step_is_taken_as_the_phone(
     engine: AsyncEngine,
 ) -> None:
     session = Session(engine, "oEarlyPhone")
-    for text in FILL[:5]:
-        await session.say(text)
+    await session.fill(5)
     [reply] = await session.say("13900139000")
     assert "已记为“联系电话”" in reply and "您的留言是否同意公开" in reply
     answers = session.load().data["answers"]
@@ -535,12 +519,10 @@ async def test_a_spot_left_at_the_region_step_never_reaches_a_later_answer(
     engine: AsyncEngine,
 ) -> None:
     session = Session(engine, "oLeak")
-    for text in ("我要反映", "1", "1", "人民路12号"):
-        await session.say(text)
+    await session.says("我要反映", "1", "1", "人民路12号")
     await session.send("location", {"latitude": 27.1, "longitude": 112.3,
                                     "label": "示范县东城街道"})
-    for text in (FILL[4], "跳过", "13800138000", "2", "修改 3"):
-        await session.say(text)
+    await session.says(FILL[4], "跳过", "13800138000", "2", "修改 3")
     await session.send("location", {"latitude": 1.0, "longitude": 2.0, "label": "某地"})
     [summary] = await session.say("返回")  # the edit abandoned: the unmatched spot with it
     assert "3. 所在区域：东城街道（示范县东城街道）" in summary
@@ -593,8 +575,7 @@ async def test_text_while_changing_the_photos_from_the_summary_changes_nothing_e
     engine: AsyncEngine,
 ) -> None:
     session = Session(engine, "oEditPhotos")
-    for text in FILL:
-        await session.say(text)
+    await session.fill()
     await session.say("修改 5")
     [reply] = await session.say("13900139000")
     assert "已收到 0 张照片" in reply

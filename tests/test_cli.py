@@ -80,12 +80,19 @@ def test_serve_answers_a_signed_encrypted_message(served: str) -> None:
     assert "使用说明" in reply_text(resp.text)
 
 
-def test_db_upgrade_names_an_unreachable_database(env: dict[str, str]) -> None:
+@pytest.mark.parametrize(("command", "first_words"), [
+    (("db", "upgrade"), "lianxin: database migration failed"),
+    (("config", "load"), "lianxin: cannot reach the database: "),
+])
+def test_database_commands_name_an_unreachable_database(
+    env: dict[str, str], command: tuple[str, str], first_words: str,
+) -> None:
     env["LIANXIN_DATABASE_URL"] = f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/x"
-    done = run("db", "upgrade", env=env)
+    done = run(*command, env=env)
     assert done.returncode == 2
-    assert done.stderr.startswith("lianxin: database migration failed")
+    assert done.stderr.startswith(first_words)
     assert len(done.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in done.stderr
 
 
 def test_serve_with_bad_texts_file_stops_with_one_line(env: dict[str, str],
@@ -205,15 +212,6 @@ def test_config_load_needs_a_migrated_database(env: dict[str, str], tmp_path: Pa
     catalogue, _ = stored(env["LIANXIN_DATABASE_URL"])
     assert catalogue is not None
     assert catalogue.county == "示范县"
-
-
-def test_config_load_names_an_unreachable_database(env: dict[str, str]) -> None:
-    env["LIANXIN_DATABASE_URL"] = f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/x"
-    done = run("config", "load", env=env)
-    assert done.returncode == 2
-    assert done.stderr.startswith("lianxin: cannot reach the database: ")
-    assert len(done.stderr.strip().splitlines()) == 1
-    assert "Traceback" not in done.stderr
 
 
 def test_config_load_of_a_bad_file_names_the_line_and_loads_nothing(
