@@ -23,6 +23,26 @@ def normalise_mobile(text: str) -> str:
     return digits
 
 
+# how much else a message giving a number may say ("我的手机号码是", "电话：")
+_WORDS_AROUND = 12
+
+
+def mobile_in(text: str) -> str | None:
+    """The one mainland mobile number in a short message that gives it with a few words
+    ("我的电话是 139-0013-9000", "手机：13900139000"); ``None`` when there is none, more than
+    one, other digits, or more words than a number needs (a description naming a number)."""
+    plain = unicodedata.normalize("NFKC", text).translate(_SEPARATORS)
+    plain = plain.replace("+86", "").replace("0086", "")
+    found = {m.group(0) for m in MOBILE_IN_TEXT.finditer(plain)}
+    if len(found) != 1:
+        return None
+    (number,) = found
+    rest = plain.replace(number, "").removesuffix("。").removesuffix(".")
+    if any(c.isdigit() for c in rest) or len(rest) > _WORDS_AROUND:
+        return None
+    return number
+
+
 def mask_mobile(text: str) -> str:
     """``13812345678`` → ``138****5678`` wherever a mainland mobile number appears."""
     return MOBILE_IN_TEXT.sub(r"\1****\3", text)

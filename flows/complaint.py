@@ -19,13 +19,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from domain.catalogue import KINDS, Catalogue, Department, Region
-from domain.contact import mask_mobile, normalise_mobile
+from domain.contact import MOBILE_IN_TEXT, mask_mobile, mobile_in, normalise_mobile
 from domain.messages import Inbound, Outbound, excerpt
 from domain.workdays import CalendarNotPublished, due_date, local_day
 from flows.engine import (
@@ -56,9 +57,12 @@ SKIP_REGION = frozenset({"跳过", "不清楚", "不知道", "无", "skip"})
 # what makes a text that names no region an address ("人民路12号", "幸福小区3栋")
 ADDRESS = re.compile(r"路|街(?!道)|巷|弄|号|村|组|小区|社区|栋|幢|单元|广场|大厦|花园|苑|市场|学校")
 # …but not a question or a guess about the region ("不知道是哪个街道")
-NOT_ADDRESS = re.compile(r"不知|不清楚|不确定|哪|吗|？|\?")
-ADDRESS_MIN = 4  # "2号" is no address
+NOT_ADDRESS = re.compile(r"不知|不清楚|不确定|哪|吗|[？?，,。！!；;]")
+ADDRESS_MIN, ADDRESS_MAX = 4, 40  # "2号" is no address, nor is a paragraph
+SENTENCE = re.compile(r"[，,。！!；;]")  # with more than SENTENCE_MIN characters: a sentence
+SENTENCE_MIN = 15
 LOCATION = "_location"  # answers[LOCATION]: a spot sent at the region step, no region yet
+TYPED = "_typed"  # answers[TYPED]: how many addresses naming no region were typed there
 SUMMARY_EXCERPT = 60  # characters of the description the summary shows
 
 
@@ -103,7 +107,7 @@ class ComplaintFlow:
                      [c.name for c in self._catalogue().categories_in_order()])}),
             Step("region", texts("complaint_label_region"), "complaint_region",
                  self._region, show=self._show_region, valid=_valid_region, nullable=True,
-                 scratch=(LOCATION,),
+                 scratch=(LOCATION, TYPED),
                  accepts=frozenset({"text", "location"}),
                  values=lambda _: {"options": numbered(
                      [r.name for r in self._catalogue().regions])}),
@@ -122,7 +126,8 @@ class ComplaintFlow:
                  valid=lambda v: isinstance(v, bool),
                  values=lambda _: {"options": numbered(PUBLIC_CHOICES)}),
         ), self._finish, ttl=ttl, evidence="photos", evidence_limit=MAX_ATTACHMENTS,
-            review=self._review, addendum="description", addendum_min=DESCRIPTION_MIN)
+            review=self._review, addendum="description", addendum_min=DESCRIPTION_MIN,
+            addendum_refusal=_phone_in_addendum)
 
     # -- parsers --------------------------------------------------------------------------
 
@@ -181,11 +186,14 @@ class ComplaintFlow:
             # second one in a row counts as a try, so help still comes)
             before = answers.get(LOCATION)
             before = before if isinstance(before, dict) else {}
-            typed_before = bool(before) and before.get("latitude") is None
             answers[LOCATION] = {"place": text[:200], "latitude": before.get("latitude"),
                                  "longitude": before.get("longitude")}  # a sent spot's too
-            raise Reprompt("complaint_address_unmatched", counts=typed_before,
-                           place=text[:50])
+            typed = answers.get(TYPED)
+            answers[TYPED] = typed = (typed if isinstance(typed, int) else 0) + 1
+            raise Reprompt("complaint_address_unmatched", counts=typed > 1, place=text[:50])
+        if region is None and (len(text) > ADDRESS_MAX or (
+                len(text) > SENTENCE_MIN and SENTENCE.search(text))):  # the description early
+            raise Reprompt("complaint_region_first")
         if region is None:
             raise Reprompt("complaint_region_unknown", text=text[:20])
         location = answers.pop(LOCATION, None)
@@ -213,7 +221,11 @@ class ComplaintFlow:
         try:
             return normalise_mobile(text)
         except ValueError:
-            raise Reprompt("complaint_phone_bad") from None
+            pass
+        number = mobile_in(text)  # "我的电话是13900139000"
+        if number is None:
+            raise Reprompt("complaint_phone_bad")
+        return number
 
     def _public(self, inbound: Inbound, answers: dict[str, Any]) -> bool:
         if inbound.text in PUBLIC_YES:
@@ -321,8 +333,17 @@ def idempotency_key(inbound: Inbound, answers: dict[str, Any]) -> str:
     return f"complaint:{digest[:48]}"
 
 
+def _phone_in_addendum(text: str) -> str | None:
+    """A number typed with more words than a phone answer has, at the photos step: not
+    added to the description, which may be published."""
+    plain = unicodedata.normalize("NFKC", text)
+    return "complaint_addendum_has_phone" if MOBILE_IN_TEXT.search(plain) else None
+
+
 def looks_like_address(text: str) -> bool:
-    return (len(text) >= ADDRESS_MIN and ADDRESS.search(text) is not None
+    """"幸福小区3栋", "人民路12号门口" — not a question, a guess, or a sentence (the
+    description typed one step early)."""
+    return (ADDRESS_MIN <= len(text) <= ADDRESS_MAX and ADDRESS.search(text) is not None
             and NOT_ADDRESS.search(text) is None)
 
 

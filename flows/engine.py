@@ -125,6 +125,9 @@ class Flow:
     # this step's (text) answer: the second half of a description sent after the first
     addendum: str | None = None
     addendum_min: int = 10
+    # a text that must not be added (a phone number in what may be published): the
+    # catalogue key to answer with (placeholders: label, prompt), or None to add it
+    addendum_refusal: Callable[[str], str | None] | None = None
     _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -472,6 +475,9 @@ class Engine:
         before = answers.get(target.name)
         if isinstance(before, str) and inbound.text in before:  # sent twice
             return [self._say("flow_addendum_already", label=target.label, prompt=prompt)]
+        refusal = flow.addendum_refusal(inbound.text) if flow.addendum_refusal else None
+        if refusal is not None:
+            return [self._say(refusal, label=target.label, prompt=prompt)]
         combined = f"{before}\n{inbound.text}" if isinstance(before, str) else inbound.text
         if not target.answered({target.name: combined}):
             return [self._say("flow_addendum_refused", label=target.label, prompt=prompt)]
@@ -524,25 +530,41 @@ class Engine:
                       key: str) -> list[Outbound]:
         """The offer to resume or discard. What came with it is kept where it can be: a
         photo as evidence; a text or location that answers the paused question is held
-        for 继续 (the offer quotes it; any other message after it lets it go); anything else
-        is said not to be kept, so the user knows to send it again."""
-        conversation.data.pop("held", None)
-        minutes = str(int(flow.ttl // 60))
-        offer = self._say(key, title=flow.title, minutes=minutes)
-        if inbound.kind == "image" and flow.evidence is not None:
-            kept = self._store_photo(flow, inbound, conversation)
-            return [offer] if isinstance(kept, int) else [offer, self._say("flow_not_kept")]
+        for 继续 (the offer quotes it, and a later answer replaces it); anything else is
+        said to be not kept, so the user knows to send it again."""
         step = self._paused_step(flow, conversation)
-        if step is not None and self._answers(step, inbound, conversation):
-            conversation.data["held"] = {"kind": inbound.kind,
-                                         "payload": _plain(inbound.payload)}
+        notes: list[Outbound] = []
+        if inbound.kind == "image" and flow.evidence is not None:
+            if not isinstance(self._store_photo(flow, inbound, conversation), int):
+                notes.append(self._say("flow_not_kept"))
+        elif step is not None and self._answers(step, inbound, conversation):
             shown = (excerpt(inbound.text, 20) if inbound.kind == "text" else
                      str(inbound.payload.get("label") or self._texts("flow_held_location")))
-            return [self._say("flow_expired_held", title=flow.title, minutes=minutes,
-                              held=shown, label=step.label)]
-        if inbound.kind == "text" and (not inbound.text or inbound.text in _NOT_HELD):
-            return [offer]  # a command: the offer is the answer
-        return [offer, self._say("flow_not_kept")]
+            conversation.data["held"] = {"kind": inbound.kind, "shown": shown,
+                                         "payload": _plain(inbound.payload)}
+        elif not (inbound.kind == "text" and (not inbound.text or inbound.text in _NOT_HELD)):
+            notes.append(self._say("flow_not_kept"))  # a command needs no such note
+        minutes = str(int(flow.ttl // 60))
+        held = self._held(conversation)
+        if held is not None and step is not None:
+            offer = self._say(f"{key}_held", title=flow.title, minutes=minutes,
+                              held=str(held["shown"]), label=step.label)
+        else:
+            offer = self._say(key, title=flow.title, minutes=minutes)
+        return [offer, *notes]
+
+    @staticmethod
+    def _held(conversation: Conversation) -> dict[str, Any] | None:
+        """The answer held over the timeout, if any (a plain string: an older version's)."""
+        held = conversation.data.get("held")
+        if isinstance(held, str) and held:
+            held = {"kind": "text", "payload": {"content": held}, "shown": excerpt(held, 20)}
+            conversation.data["held"] = held
+        if (isinstance(held, dict) and isinstance(held.get("kind"), str)
+                and isinstance(held.get("payload"), dict)):
+            held.setdefault("shown", "")
+            return held
+        return None
 
     @staticmethod
     def _paused_step(flow: Flow, conversation: Conversation) -> Step | None:
@@ -572,11 +594,10 @@ class Engine:
         text = inbound.text
         if text in RESUME:
             step = self._paused_step(flow, conversation)
+            held = self._held(conversation)
+            conversation.data.pop("held", None)
             paused = conversation.data.pop("paused_at", None) or flow.steps[0].name
-            held = conversation.data.pop("held", None)
-            if (step is None or not isinstance(held, dict)
-                    or held.get("kind") not in step.accepts
-                    or not isinstance(held.get("payload"), dict)):
+            if step is None or held is None or held["kind"] not in step.accepts:
                 return [self._go(flow, conversation, paused)]
             conversation.step = step.name
             message = replace(inbound, kind=held["kind"], payload=held["payload"])

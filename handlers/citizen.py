@@ -119,7 +119,10 @@ class CitizenDesk:
         if flow is not None:
             if service is Service.COMPLAINT and text in KINDS:
                 service = None  # "投诉" is an answer to the first question
-            if service is None or service is Service.HELP:  # 帮助 is the step's help
+            if service is Service.HELP:  # 帮助 in any width is the step's help
+                return await self._in_flow(replace(inbound, payload={"content": "帮助"}),
+                                           conversation)
+            if service is None:
                 return await self._in_flow(inbound, conversation)
         if service is None and flow is None and ticket_number(text) is not None:
             service = Service.TICKET  # "我想问问 LX… 怎么样了" outside a flow

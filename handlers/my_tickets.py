@@ -18,7 +18,7 @@ from storage.models import Ticket
 from storage.tickets import WITHDRAWABLE, Tickets, WithdrawOutcome
 
 # not the front of a longer run of digits ("LX20261123-0000012" is no ticket number)
-NUMBER = re.compile(r"LX\d{8}-\d{6}(?!\d)", re.IGNORECASE)
+NUMBER = re.compile(r"LX[0-9]{8}-[0-9]{6}(?![0-9])", re.IGNORECASE)
 # no answer is due any more: the clock has stopped
 ENDED = frozenset({"withdrawn", "closed", "rated", "rejected", "merged"})
 LIST_LIMIT = 10
@@ -33,7 +33,9 @@ _NARROW = {
     **{code: code - 0xFEE0 for code in range(0xFF21, 0xFF3B)},  # Ａ-Ｚ
     **{code: code - 0xFEE0 for code in range(0xFF41, 0xFF5B)},  # ａ-ｚ
     0xFF0D: ord("-"), 0x2014: ord("-"), 0x2013: ord("-"), 0x2212: ord("-"),  # －—–−
-    0x3000: ord(" "),  # ideographic space
+    0xFE63: ord("-"),  # small hyphen-minus
+    0x3000: ord(" "), 0x00A0: ord(" "),  # ideographic and no-break space
+    0xFE56: ord("?"), 0xFE16: ord("?"),  # small and vertical question marks (帮助)
 }
 
 

@@ -581,3 +581,77 @@ async def test_text_while_changing_the_photos_from_the_summary_changes_nothing_e
     assert "已收到 0 张照片" in reply
     answers = session.load().data["answers"]
     assert answers["description"] == FILL[4] and answers["phone"] == "13800138000"
+
+
+# -- regressions from the fourth review ----------------------------------------------------
+
+
+async def test_a_photo_or_a_command_after_the_offer_keeps_the_held_description(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oHeldPhoto")
+    await session.fill(4)
+    session.clock.now += 3600
+    [offer] = await session.say(FILL[4])
+    assert "将作为“问题描述”的回答" in offer
+    [again] = await session.send("image", {"media_id": "m1"})
+    assert "您之前发的“小区门口的路灯坏了一个星期" in again and "没有记入" not in again
+    [again] = await session.say("帮助")
+    assert "您之前发的“小区门口的路灯坏了一个星期" in again
+    assert "如有现场照片" in (await session.say("继续"))[0]
+    answers = session.load().data["answers"]
+    assert answers["description"] == FILL[4] and len(answers["photos"]) == 1
+
+
+@pytest.mark.parametrize("text", ["我的电话是13900139000", "手机：139-0013-9000"])
+async def test_a_phone_given_with_words_is_the_phone(engine: AsyncEngine, text: str) -> None:
+    session = Session(engine, "oPhoneWords")
+    await session.fill(5)
+    assert "已记为“联系电话”" in (await session.say(text))[0]
+    session2 = Session(engine, "oPhoneWords2")
+    await session2.fill(6)
+    assert "您的留言是否同意公开" in (await session2.say(text))[0]
+    assert session2.load().data["answers"]["phone"] == "13900139000"
+
+
+async def test_a_phone_in_a_sentence_at_the_photo_step_stays_out_of_the_description(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oPhoneSentence")
+    await session.fill(5)
+    [reply] = await session.say("我的电话是13900139000，有事情随时打给我就行，谢谢")
+    assert "这段文字里有手机号，没有补充到“问题描述”" in reply
+    assert session.load().data["answers"]["description"] == FILL[4]
+
+
+async def test_typed_addresses_after_a_sent_spot_still_lead_to_help(engine: AsyncEngine) -> None:
+    session = Session(engine, "oSpotThenTyped")
+    await session.says("我要反映", "1", "1")
+    await session.send("location", {"latitude": 1.0, "longitude": 2.0, "label": "某地"})
+    replies = [(await session.say(f"幸福小区{n}栋"))[0] for n in range(1, 5)]
+    assert "这一步好像遇到了困难" in replies[3]
+    await session.say("3")
+    region = session.load().data["answers"]["region"]
+    assert (region["place"], region["latitude"]) == ("幸福小区4栋", 1.0)
+    assert "_typed" not in session.load().data["answers"]
+
+
+async def test_the_description_typed_at_the_region_step_is_no_address(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oEarlyDescription")
+    await session.says("我要反映", "1", "1")
+    [reply] = await session.say("小区门口的路灯坏了一个星期，晚上很黑，老人孩子出门都不方便")
+    assert "事情经过在下一步填写" in reply and "已记下地址" not in reply
+
+
+@pytest.mark.parametrize("text", ["查询 LX20261123﹣000001", "ＨＥＬＰ", "﹖"])
+async def test_odd_widths_of_commands(engine: AsyncEngine, text: str) -> None:
+    session = Session(engine, "oWidths")
+    [idle] = await session.say(text)
+    assert "没有看懂" not in idle
+    await session.says("我要反映")
+    if "LX" not in text:  # in a flow the help words give the step's help
+        [reply] = await session.say(text)
+        assert "请问您要反映的是哪一类" in reply and "重新开始" in reply
+        assert session.load().data["tries"] == 0

@@ -223,15 +223,30 @@ async def test_stored_timeout_offers_resume_or_discard() -> None:
     assert not chat.in_flow
 
 
-async def test_a_held_answer_is_let_go_by_any_other_message_before_resume() -> None:
+async def test_a_held_answer_stays_until_another_answer_replaces_it() -> None:
     chat = Chat()
     chat.start()
     await chat.say("1")
     chat.clock.now += 31 * 60
-    assert "将作为“描述”的回答" in await chat.say("你好请问在吗")
-    again = await chat.say("啥")  # not 继续: the held text is let go, and it says so
-    assert "请回复“继续”或“放弃”" in again and "没有记入" in again
-    assert await chat.say("继续") == "请描述问题（至少 5 个字）。"
+    assert "“你好请问在吗”将作为“描述”的回答" in await chat.say("你好请问在吗")
+    again = await chat.say("啥")  # answers nothing: not kept, and the held one is recalled
+    assert "没有记入" in again and "您之前发的“你好请问在吗”将作为“描述”的回答" in again
+    assert "您之前发的“楼下施工很吵”" in await chat.say("楼下施工很吵")  # replaces it
+    assert "手机号" in await chat.say("继续")
+    assert chat._load().data["answers"]["text"] == "楼下施工很吵"
+
+
+async def test_a_held_answer_saved_by_the_previous_version_is_still_taken() -> None:
+    chat = Chat()
+    chat.start()
+    await chat.say("1")
+    chat.clock.now += 31 * 60
+    await chat.say("帮助")
+    stored = chat._load()
+    stored.data["held"] = "楼下施工很吵"  # how the release before kept it
+    chat.stored = stored.to_json()
+    assert "手机号" in await chat.say("继续")
+    assert chat._load().data["answers"]["text"] == "楼下施工很吵"
 
 
 async def test_after_the_timeout_a_word_that_answers_nothing_is_not_taken_as_an_answer(
