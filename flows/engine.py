@@ -313,10 +313,8 @@ class Engine:
         if inbound.kind not in step.accepts:
             conversation.expires_at = now + flow.ttl
             return [self._say("flow_need_text", prompt=self._prompt(step, conversation))]
-        if step.optional and text in SKIP:
-            return self._answer(flow, step, conversation, None)
         try:
-            value = step.parse(inbound, conversation.data["answers"])
+            value = _value(step, inbound, conversation.data["answers"])
         except ValueError as exc:
             conversation.expires_at = now + flow.ttl
             counts = not isinstance(exc, Reprompt) or exc.counts
@@ -371,14 +369,14 @@ class Engine:
         if editing and here != _CONFIRM_STEP and flow.step(here).answered(answers):
             return [self._go(flow, conversation, _CONFIRM_STEP)]
         path = [s.name for s in flow.path(answers)]
-        if conversation.step == _CONFIRM_STEP:
+        if here == _CONFIRM_STEP:
             return [self._go(flow, conversation, path[-1])]
-        index = path.index(here) if here in path else flow._index[here]
+        order = path if here in path else [s.name for s in flow.steps]
+        index = order.index(here)
         if index == 0:
             return [self._say("flow_back_at_start"),
                     Outbound.of_text(self._prompt(flow.steps[0], conversation))]
-        previous = path[index - 1] if here in path else flow.steps[index - 1].name
-        return [self._go(flow, conversation, previous)]
+        return [self._go(flow, conversation, order[index - 1])]
 
     def _count_try(self, conversation: Conversation) -> int:
         tries = int(conversation.data.get("tries", 0)) + 1
@@ -468,7 +466,7 @@ class Engine:
             if self._answers(upcoming, inbound, conversation):  # the next answer, early
                 answers[step.name] = photos
                 conversation.step = following
-                value = upcoming.parse(inbound, answers)
+                value = _value(upcoming, inbound, answers)
                 return [self._say("flow_photos_done_early", label=upcoming.label),
                         *self._answer(flow, upcoming, conversation, value)]
         target = flow.step(flow.addendum)
@@ -578,13 +576,10 @@ class Engine:
         """Would ``inbound`` answer ``step``? (Tried on a copy: parsers may note things.)"""
         if inbound.kind not in step.accepts:
             return False
-        text = inbound.text
-        if inbound.kind == "text" and (not text or text in _NOT_HELD):
+        if inbound.kind == "text" and (not inbound.text or inbound.text in _NOT_HELD):
             return False
-        if inbound.kind == "text" and step.optional and text in SKIP:
-            return True
         try:
-            step.parse(inbound, dict(conversation.data["answers"]))
+            _value(step, inbound, dict(conversation.data["answers"]))
         except ValueError:
             return False
         return True
@@ -601,10 +596,8 @@ class Engine:
                 return [self._go(flow, conversation, paused)]
             conversation.step = step.name
             message = replace(inbound, kind=held["kind"], payload=held["payload"])
-            if message.kind == "text" and step.optional and message.text in SKIP:
-                return self._answer(flow, step, conversation, None)
             try:  # what the user sent when they came back answers the question now
-                value = step.parse(message, conversation.data["answers"])
+                value = _value(step, message, conversation.data["answers"])
             except ValueError:  # the catalogue changed meanwhile: just ask
                 return [self._go(flow, conversation, step.name)]
             return self._answer(flow, step, conversation, value)
@@ -640,6 +633,14 @@ class Engine:
 
     def _say(self, key: str, **values: str) -> Outbound:
         return Outbound.of_text(self._texts(key, **values))
+
+
+def _value(step: Step, inbound: Inbound, answers: dict[str, Any]) -> Any:
+    """What ``inbound`` answers to ``step`` (``None``: 跳过 at an optional step), or the
+    parser's ``ValueError``."""
+    if inbound.kind == "text" and step.optional and inbound.text in SKIP:
+        return None
+    return step.parse(inbound, answers)
 
 
 def _plain(payload: dict[str, Any]) -> dict[str, Any]:

@@ -6,10 +6,10 @@ from typing import Protocol
 
 from domain.messages import Inbound, Outbound, join_texts
 from flows.context import Conversation
+from flows.engine import HELP
 from handlers.citizen import CitizenDesk
 from handlers.texts import Texts
 
-HELP_WORDS = frozenset({"帮助", "help", "?", "？", "菜单", "使用说明"})
 SILENT_EVENTS = frozenset(
     {"unsubscribe", "view", "location", "templatesendjobfinish", "masssendjobfinish",
      "view_miniprogram", "subscribe_msg_popup_event", "subscribe_msg_change_event",
@@ -73,7 +73,7 @@ class Router:
         if self._desk is not None:
             return join_texts(await self._desk.on_message(inbound, conversation))
         if inbound.kind == "text":
-            if inbound.text.lower() in HELP_WORDS:
+            if inbound.text.lower() in HELP:
                 return [Outbound.of_text(self._texts("help"))]
             return [Outbound.of_text(self._texts("unrecognised"))]
         return [Outbound.of_text(self._texts("not_text"))]
