@@ -31,9 +31,8 @@ def mobile_in(text: str) -> str | None:
     """The one mainland mobile number in a short message that gives it with a few words
     ("我的电话是 139-0013-9000", "手机：13900139000"); ``None`` when there is none, more than
     one, other digits, or more words than a number needs (a description naming a number)."""
-    plain = unicodedata.normalize("NFKC", text).translate(_SEPARATORS)
-    plain = plain.replace("+86", "").replace("0086", "")
-    found = {m.group(0) for m in MOBILE_IN_TEXT.finditer(plain)}
+    plain = _plain(text)
+    found = mobiles_in(text)
     if len(found) != 1:
         return None
     (number,) = found
@@ -41,6 +40,18 @@ def mobile_in(text: str) -> str | None:
     if any(c.isdigit() for c in rest) or len(rest) > _WORDS_AROUND:
         return None
     return number
+
+
+def mobiles_in(text: str) -> set[str]:
+    """Every mainland mobile number written anywhere in ``text``, however spaced or
+    dashed ("请打 139-0013-9000 找我")."""
+    return {m.group(0) for m in MOBILE_IN_TEXT.finditer(_plain(text))}
+
+
+def _plain(text: str) -> str:
+    """``text`` with full-width digits as ASCII, no separators and no country code."""
+    plain = unicodedata.normalize("NFKC", text).translate(_SEPARATORS)
+    return plain.replace("+86", "").replace("0086", "")
 
 
 def mask_mobile(text: str) -> str:

@@ -19,14 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from domain.catalogue import KINDS, Catalogue, Department, Region
-from domain.contact import MOBILE_IN_TEXT, mask_mobile, mobile_in, normalise_mobile
+from domain.contact import mask_mobile, mobile_in, mobiles_in, normalise_mobile
 from domain.messages import Inbound, Outbound, excerpt
 from domain.workdays import CalendarNotPublished, due_date, local_day
 from flows.engine import (
@@ -336,8 +335,7 @@ def idempotency_key(inbound: Inbound, answers: dict[str, Any]) -> str:
 def _phone_in_addendum(text: str) -> str | None:
     """A number typed with more words than a phone answer has, at the photos step: not
     added to the description, which may be published."""
-    plain = unicodedata.normalize("NFKC", text)
-    return "complaint_addendum_has_phone" if MOBILE_IN_TEXT.search(plain) else None
+    return "complaint_addendum_has_phone" if mobiles_in(text) else None
 
 
 def looks_like_address(text: str) -> bool:

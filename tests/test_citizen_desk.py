@@ -621,6 +621,8 @@ async def test_a_phone_in_a_sentence_at_the_photo_step_stays_out_of_the_descript
     await session.fill(5)
     [reply] = await session.say("我的电话是13900139000，有事情随时打给我就行，谢谢")
     assert "这段文字里有手机号，没有补充到“问题描述”" in reply
+    [reply] = await session.say("有事情随时打 139-0013-9000 找我就行，谢谢")  # dashed too
+    assert "这段文字里有手机号" in reply
     assert session.load().data["answers"]["description"] == FILL[4]
 
 

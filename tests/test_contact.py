@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.contact import mask_mobile, mobile_in, normalise_mobile
+from domain.contact import mask_mobile, mobile_in, mobiles_in, normalise_mobile
 
 
 @pytest.mark.parametrize("typed", ["13900139000", "139 0013 9000", "+86-139-0013-9000",
@@ -37,3 +37,9 @@ def test_a_number_given_with_a_few_words(text: str, number: str | None) -> None:
 def test_masking_leaves_other_digits_alone() -> None:
     assert mask_mobile("用户13812345678的留言LX20261123-000001") == \
         "用户138****5678的留言LX20261123-000001"
+
+
+def test_numbers_anywhere_in_a_sentence_however_written() -> None:
+    assert mobiles_in("请打 139-0013-9000 或者１３８００１３８０００找我") == {"13900139000",
+                                                                   "13800138000"}
+    assert mobiles_in("LX20261123-000001，编号不是电话") == set()
