@@ -140,7 +140,12 @@ def create_app(
                 _sender(app[CLIENTS][account.name], Outbox(app[ENGINE]), account.name), busy,
             )
         app[CALLBACKS] = callbacks
+        recovery = [asyncio.get_running_loop().create_task(c.recover_forever())
+                    for c in callbacks.values()]
         yield
+        for task in recovery:
+            task.cancel()
+        await asyncio.gather(*recovery, return_exceptions=True)
         for callback in callbacks.values():
             await callback.drain()
 

@@ -79,7 +79,18 @@ class Settings(BaseSettings):
     state_ttl: int = Field(default=7 * 86400, ge=60)
     flow_ttl: int = Field(default=1800, ge=60)
     catalogue_ttl: float = Field(default=30.0, ge=0)  # re-read the routing catalogue after
-    lock_ttl: float = Field(default=60.0, gt=0)
+    lock_ttl: float = Field(default=60.0, gt=0)  # a handler running this long is given up
+    # a worker's claim on a message and on its user's lock is a lease this long, renewed
+    # while the worker lives: a worker killed mid-message blocks its user this long at most
+    lease: float = Field(default=3.0, ge=0.3, le=30.0)
+    # a message that was not handled (a store failed) is not answered for this long, so
+    # WeChat (which waits 5 s) tries again; a message older than last_try_age by its
+    # CreateTime is WeChat's last try, and is answered with what to do instead
+    retry_hold: float = Field(default=5.5, gt=0, le=30.0)
+    last_try_age: float = Field(default=8.0, gt=0)
+    # a message answered ``success`` before its handler finished is kept this long for
+    # another worker to finish if its own dies
+    parked_ttl: int = Field(default=3600, ge=60)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     api_timeout: float = Field(default=10.0, gt=0)
     log_level: str = "INFO"

@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import ClientPayloadError, web
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from bot.config import Account, Settings
 from bot.wechat_codec import (
@@ -41,7 +44,7 @@ from domain.delivery import WINDOW_SECONDS, window_opened_by
 from domain.messages import Inbound, Outbound, split_text
 from flows.context import Conversation
 from handlers.router import Handler
-from storage.base import LockTimeout, Store, WindowUpdate
+from storage.base import DONE, LockTimeout, Store, WindowUpdate
 from storage.keys import KeyBuilder
 
 log = logging.getLogger(__name__)
@@ -159,6 +162,25 @@ class _Keys:
     state: str
     reply: str
     dedupe: str
+    message: str  # the channel's dedupe key of the message (a parked message's name)
+
+
+class _Outcome:
+    """Why a request has no reply to give yet (see :meth:`Callback._answer_later`)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+# nothing of the message was kept (a store or the database failed): it must run again
+UNPROCESSED = _Outcome("unprocessed")
+# another worker holds the message and has neither answered nor promised to
+PENDING = _Outcome("pending")
+_TAKE_OVER = _Outcome("take over")  # the worker that held the message stopped renewing
+
+Result = list[Outbound] | _Outcome
 
 
 class _Attempt:
@@ -167,21 +189,82 @@ class _Attempt:
     Both run on one event loop, so the flags change without awaiting: the task *claims*
     the passive reply if the request is not yet *late*; the request marks itself late at
     the deadline only if the task has not claimed. ``passive`` carries the claimed reply
-    to the request once it is committed; ``answered`` tells the task the request has it.
+    (or :data:`UNPROCESSED`) to the request once it is settled; ``answered`` tells the
+    task the request has it.
     """
 
-    __slots__ = ("answered", "claimed", "expired", "late", "lock_token", "passive", "state")
+    __slots__ = ("answered", "claimed", "expired", "late", "lock_token", "passive", "state",
+                 "token")
 
-    def __init__(self, lock_token: str | None, state: object) -> None:
+    def __init__(self, token: str, lock_token: str | None, state: object,
+                 late: bool = False) -> None:
+        self.token = token  # the message's dedupe lease
         self.lock_token = lock_token
         self.state = state
         self.claimed = False
-        self.late = False
+        self.late = late
         self.expired = False  # the handler ran past its time and was cancelled
-        self.passive: asyncio.Future[list[Outbound]] = (
-            asyncio.get_running_loop().create_future()
-        )
+        self.passive: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self.answered: asyncio.Future[None] | None = None  # made only for extra messages
+
+
+class _Lease:
+    """Renews a running message's dedupe lease and user lock every third of ``ttl``.
+
+    Nothing is scheduled for a message that finishes within the first third (almost
+    all of them). If the store says the message's lease is someone else's (this worker
+    stalled longer than the lease and another took the message over), ``lost`` is set.
+    """
+
+    __slots__ = ("_attempt", "_keys", "_loop", "_name", "_store", "_task", "_timer", "_ttl",
+                 "lost", "warned")
+
+    def __init__(self, store: Store, keys: _Keys, attempt: _Attempt, ttl: float,
+                 name: str) -> None:
+        self._store = store
+        self._keys = keys
+        self._attempt = attempt
+        self._ttl = ttl
+        self._name = name
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[None] | None = None
+        self.lost = False
+        self.warned = False
+        self._timer: asyncio.TimerHandle | None = self._loop.call_later(ttl / 3, self._beat)
+
+    def _beat(self) -> None:
+        self._timer = None
+        self._task = self._loop.create_task(self._renew())
+
+    async def _renew(self) -> None:
+        attempt, keys = self._attempt, self._keys
+        leases = [(keys.dedupe, attempt.token)]
+        if attempt.lock_token is not None:
+            leases.append((keys.lock, attempt.lock_token))
+        try:
+            async with asyncio.timeout(self._ttl / 3):
+                held = await self._store.renew(leases, self._ttl)
+        except Exception as exc:  # the store blinked: try again at the next beat
+            if not self.warned:
+                self.warned = True
+                log.warning("[%s] could not renew a message's lease: %s", self._name,
+                            type(exc).__name__)
+        else:
+            if not held[0] and not self.lost:
+                self.lost = True
+                log.error("[%s] a message's lease lapsed while its handler ran (the store "
+                          "or this worker stalled); another worker may run it too",
+                          self._name)
+        if self._timer is None and self._task is not None:
+            self._timer = self._loop.call_later(self._ttl / 3, self._beat)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._task is not None:
+            task, self._task = self._task, None
+            task.cancel()
 
 
 class Callback:
@@ -207,6 +290,9 @@ class Callback:
         )
         self.turns = Turns()
         self._background: set[asyncio.Task[None]] = set()
+        # messages whose handler runs in this process: alive whatever their lease says (a
+        # busy event loop can renew late), so never taken over here
+        self._running: set[str] = set()
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -242,18 +328,26 @@ class Callback:
         turn = self.turns.reserve(lock_key)
         message_keys = _Keys(lock_key, keys.state(name, inbound.user),
                              keys.reply(name, envelope.dedupe_key),
-                             keys.dedupe(name, envelope.dedupe_key))
+                             keys.dedupe(name, envelope.dedupe_key), envelope.dedupe_key)
         try:
-            outbounds = await self._process(inbound, message_keys, verified, started, turn)
+            result = await self._process(inbound, message_keys, verified, started, turn)
         except Reject as exc:
             turn.release()
             return self._refuse(exc.status, exc.reason)
-        except Exception:
-            # the store or something below failed: tell the user, never answer 500
+        except Exception as exc:
+            # the store failed before the message was admitted or while it ran: nothing
+            # of it was kept; never answer 500, never claim it was received
             if not turn.taken:
                 turn.release()
-            log.exception("[%s] processing failed", self.account.name)
-            outbounds = [Outbound.of_text(self._busy_text)]
+            log.warning("[%s] a %s message was not processed: %s", self.account.name,
+                        inbound.kind, _fault(exc))
+            result = UNPROCESSED
+        if isinstance(result, _Outcome):
+            later = await self._answer_later(inbound, result, started)
+            if later is None:
+                return web.Response(status=503, text="try again")
+            result = later
+        outbounds = result
         if not outbounds:
             return web.Response(text=SUCCESS)
         xml = render_reply(outbounds[0], envelope)
@@ -310,27 +404,34 @@ class Callback:
 
     async def _process(
         self, inbound: Inbound, keys: _Keys, verified: Verified, started: float, turn: Turn,
-    ) -> list[Outbound]:
+    ) -> Result:
         settings, name = self._settings, self.account.name
         deadline = started + settings.reply_budget
-        lock_key, state_key, reply_key, dedupe_key = keys.lock, keys.state, keys.reply, keys.dedupe
-        # one store round trip: nonce, dedupe and, when nobody is ahead, lock and state;
-        # the dedupe mark is a lease until this try answers (then it lives dedupe_ttl)
-        # (a stalled Redis fails within its socket timeout, well inside the budget)
-        admission = await self._store.admit(
-            nonce_key=self._keys.nonce(name, verified.nonce), body_digest=verified.digest,
-            nonce_ttl=2 * settings.timestamp_window, dedupe_key=dedupe_key,
-            dedupe_ttl=settings.reply_budget + _LEASE_GRACE,
-            lock_key=lock_key if turn.is_free else None, lock_ttl=settings.lock_ttl,
-            state_key=state_key, window=self._window_update(inbound),
-        )
-        if admission.verdict == "replay":
-            raise Reject(403, "nonce replayed with a different body")
-        if admission.verdict == "duplicate":
+        while True:
+            # one store round trip: nonce, dedupe and, when nobody is ahead, lock and state;
+            # the dedupe mark is a lease, renewed while this worker runs the message
+            # (a stalled Redis fails within its socket timeout, well inside the budget)
+            admission = await self._store.admit(
+                nonce_key=self._keys.nonce(name, verified.nonce),
+                body_digest=verified.digest, nonce_ttl=2 * settings.timestamp_window,
+                dedupe_key=keys.dedupe, dedupe_ttl=settings.lease,
+                lock_key=keys.lock if turn.is_free else None, lock_ttl=settings.lease,
+                state_key=keys.state, window=self._window_update(inbound),
+            )
+            if admission.verdict == "replay":
+                raise Reject(403, "nonce replayed with a different body")
+            if admission.verdict == "new":
+                break
             turn.release()
-            return await self._await_first(reply_key, deadline)
+            found = await self._await_first(keys, deadline)
+            if found is not _TAKE_OVER:
+                return found
+            log.warning("[%s] taking over a %s message whose worker stopped renewing its "
+                        "lease", name, inbound.kind)
+            turn = self.turns.reserve(keys.lock)
 
-        attempt = _Attempt(admission.lock_token, admission.state)
+        assert admission.token is not None
+        attempt = _Attempt(admission.token, admission.lock_token, admission.state)
         task = asyncio.get_running_loop().create_task(self._run(inbound, turn, attempt, keys))
         turn.taken = True
         self._keep(task)
@@ -339,22 +440,31 @@ class Callback:
         if not attempt.passive.done() and not task.done() and not attempt.claimed:
             attempt.late = True  # the task will push its reply when it is ready
             log.info("[%s] handler over budget; replying later", name)
-            try:
-                async with asyncio.timeout(1.0):
-                    await self._store.set(dedupe_key, 1, ttl=settings.dedupe_ttl)
-                    await self._store.set(reply_key, {"mode": "async"},
-                                          ttl=settings.reply_ttl)
-            except Exception as exc:  # the push still happens; retries may just wait
-                log.error("[%s] could not mark a late reply: %s", name, type(exc).__name__)
+            await self._park(inbound, keys)
             return []
         await _first_of((attempt.passive, task), None)  # claimed: its commit is in flight
         if attempt.passive.done():
             outbounds = attempt.passive.result()
             if attempt.answered is not None and not attempt.answered.done():
                 attempt.answered.set_result(None)
-            return outbounds[:1]
+            return outbounds if isinstance(outbounds, _Outcome) else outbounds[:1]
         task.result()  # the task failed before it could answer: raise its error here
-        return []
+        return UNPROCESSED
+
+    async def _answer_later(self, inbound: Inbound, outcome: _Outcome,
+                            started: float) -> list[Outbound] | None:
+        """A message with no answer yet: hold the request past WeChat's 5 s while WeChat
+        will try again (``None``: answer nothing it would take as handled); on its last
+        try, say what happened."""
+        if time.time() - inbound.created_at < self._settings.last_try_age:
+            loop = asyncio.get_running_loop()
+            await asyncio.sleep(max(0.0, started + self._settings.retry_hold - loop.time()))
+            log.info("[%s] a %s message left for WeChat's next try (%s)", self.account.name,
+                     inbound.kind, outcome.name)
+            return None
+        if outcome is PENDING:  # its worker lives and will push the answer
+            return []
+        return [Outbound.of_text(self._busy_text)]
 
     def _window_update(self, inbound: Inbound) -> WindowUpdate | None:
         """What this message does to the user's customer-service window (outbox rules)."""
@@ -368,50 +478,67 @@ class Callback:
                                 None)
         return None
 
-    async def _await_first(self, reply_key: str, deadline: float) -> list[Outbound]:
-        """A duplicate: wait for the first try's answer, within our own budget."""
+    async def _await_first(self, keys: _Keys, deadline: float) -> Result | _Outcome:
+        """A duplicate: wait, within our own budget, for the worker that has the message.
+
+        Its cached passive reply is ours too; its promise to push the answer (the message
+        is parked, or done) means ``success``; its lease lapsing (it died) means this try
+        takes the message over; still running at our deadline is :data:`PENDING`.
+        """
         loop = asyncio.get_running_loop()
         while True:
             async with asyncio.timeout_at(deadline + 0.5):
-                cached = await self._store.get(reply_key)
-            if isinstance(cached, dict):
-                if cached.get("mode") == "passive":
-                    raw = cached.get("outbounds") or []
-                    return [Outbound.from_json(o) for o in raw[:1]]
+                reply, mark = await self._store.get_many([keys.reply, keys.dedupe])
+            if isinstance(reply, dict) and reply.get("mode") == "passive":
+                raw = reply.get("outbounds") or []
+                return [Outbound.from_json(o) for o in raw[:1]]
+            if mark is None and keys.message not in self._running:
+                return _TAKE_OVER
+            if isinstance(reply, dict) or mark == DONE:
                 return []
             if loop.time() >= deadline:
-                return []
+                return PENDING
             await asyncio.sleep(_WAIT_STEP)
 
     async def _run(self, inbound: Inbound, turn: Turn, attempt: _Attempt, keys: _Keys) -> None:
         """Run the handler under the user's lock; state is read only after taking it.
 
         Its replies are out (passive, or pushed) before the user's next message starts.
+        If the handler fails, nothing is kept: the state stays as it was and the message's
+        lease is given back, so WeChat's next try (or, for a parked message, another
+        worker) runs it again.
         """
         settings, name = self._settings, self.account.name
-        lock_key, state_key, reply_key, dedupe_key = keys.lock, keys.state, keys.reply, keys.dedupe
-        token, state = attempt.lock_token, attempt.state
+        lease = _Lease(self._store, keys, attempt, settings.lease, name)
+        committed = False
+        self._running.add(keys.message)
         try:
-            if token is None:  # someone was ahead: wait for our turn, then the lock
+            if attempt.lock_token is None:  # someone was ahead: wait for our turn, the lock
                 if not await turn.wait(settings.lock_ttl):
                     log.warning("[%s] previous message still running after %ss; going on",
                                 name, settings.lock_ttl)
-                token, state = await self._lock_and_read(lock_key, state_key)
-            outbounds, new_state = await self._handle(inbound, Conversation.from_json(state),
-                                                      attempt)
+                await self._lock_and_read(keys, attempt)
+            handled = await self._handle(inbound, Conversation.from_json(attempt.state),
+                                         attempt)
+            if handled is None:
+                await self._failed(inbound, attempt, keys)
+                return
+            outbounds, new_state = handled
             reply: dict[str, object] | None = None
             if not attempt.late:  # the request is still waiting: this is its passive reply
                 attempt.claimed = True
                 reply = {"mode": "passive", "outbounds": [o.to_json() for o in outbounds]}
+            assert attempt.lock_token is not None
             await self._store.commit(
-                state_key=state_key, state=new_state, state_ttl=settings.state_ttl,
-                lock_key=lock_key, lock_token=token, reply_key=reply_key, reply=reply,
-                reply_ttl=settings.reply_ttl, dedupe_key=dedupe_key,
+                state_key=keys.state, state=new_state, state_ttl=settings.state_ttl,
+                lock_key=keys.lock, lock_token=attempt.lock_token, reply_key=keys.reply,
+                reply=reply, reply_ttl=settings.reply_ttl, dedupe_key=keys.dedupe,
                 dedupe_ttl=settings.dedupe_ttl,
             )
-            token = None
+            committed = True
             if not attempt.claimed:
                 await self._push(inbound.user, outbounds)
+                await self._unpark(keys)
                 return
             if len(outbounds) > 1:
                 attempt.answered = asyncio.get_running_loop().create_future()
@@ -422,18 +549,35 @@ class Callback:
                         await attempt.answered
                 await self._push(inbound.user, outbounds[1:])
         finally:
-            if token is not None:  # the commit did not happen: free the lock anyway
+            lease.cancel()
+            self._running.discard(keys.message)
+            if not committed:  # give the message (and the lock) back for another try
+                leases = [(keys.dedupe, attempt.token)]
+                if attempt.lock_token is not None:
+                    leases.append((keys.lock, attempt.lock_token))
                 with suppress(Exception):
-                    await self._store.unlock(lock_key, token)
+                    async with asyncio.timeout(settings.lease):
+                        await self._store.release(leases)
             turn.release()
+
+    async def _failed(self, inbound: Inbound, attempt: _Attempt, keys: _Keys) -> None:
+        """The handler failed: nothing of the message was kept (see :meth:`_run`)."""
+        if not attempt.late:  # the request answers: WeChat will try again, or it is told
+            attempt.claimed = True
+            attempt.passive.set_result(UNPROCESSED)
+            return
+        if attempt.expired:  # a handler that hangs would hang again: say so and stop
+            await self._push(inbound.user, [Outbound.of_text(self._busy_text)])
+            await self._unpark(keys)
+        # else the message stays parked: recover_parked runs it again after a pause
 
     async def _handle(
         self, inbound: Inbound, conversation: Conversation, attempt: _Attempt
-    ) -> tuple[list[Outbound], dict[str, object] | None]:
-        """The handler's replies (texts split to WeChat's size) and the state to save.
+    ) -> tuple[list[Outbound], dict[str, object] | None] | None:
+        """The handler's replies (texts split to WeChat's size) and the state to save, or
+        ``None`` if it failed.
 
-        A handler running past ``lock_ttl`` (when the lock would lapse) is cancelled by
-        one timer and answered with the busy text.
+        A handler running past ``lock_ttl`` is cancelled by one timer and counts as failed.
         """
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
@@ -452,11 +596,11 @@ class Callback:
             task.uncancel()
             log.error("[%s] handler ran past %ss on a %s message", self.account.name,
                       self._settings.lock_ttl, inbound.kind)
-            return [Outbound.of_text(self._busy_text)], None
-        except Exception:
-            log.exception("[%s] handler failed on a %s message", self.account.name,
-                          inbound.kind)
-            return [Outbound.of_text(self._busy_text)], None
+            return None
+        except Exception as exc:
+            log.error("[%s] handler failed on a %s message: %s", self.account.name,
+                      inbound.kind, _fault(exc), exc_info=not _is_store_fault(exc))
+            return None
         finally:
             timer.cancel()
         fitted: list[Outbound] = []
@@ -467,16 +611,102 @@ class Callback:
                 fitted.append(outbound)
         return fitted, conversation.to_json()
 
-    async def _lock_and_read(self, lock_key: str, state_key: str) -> tuple[str, object]:
+    async def _lock_and_read(self, keys: _Keys, attempt: _Attempt) -> None:
+        """Take the user's lock (a lease, renewed with the message's) and read the state."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settings.lock_ttl
         delay = 0.002
-        while (token := await self._store.try_lock(lock_key, self._settings.lock_ttl)) is None:
+        while (token := await self._store.try_lock(keys.lock, self._settings.lease)) is None:
             if loop.time() >= deadline:
-                raise LockTimeout(lock_key)
+                raise LockTimeout(keys.lock)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
-        return token, await self._store.get(state_key)
+        attempt.lock_token = token
+        attempt.state = await self._store.get(keys.state)
+
+    # -- parked messages: answered ``success``, still to be finished ------------------------
+
+    async def _park(self, inbound: Inbound, keys: _Keys, tries: int = 0) -> None:
+        """Record a message answered ``success`` before its handler finished, so another
+        worker finishes it if this one dies (:meth:`recover_parked`)."""
+        settings = self._settings
+        try:
+            async with asyncio.timeout(1.0):
+                await self._store.set(keys.reply, {"mode": "async", "tries": tries,
+                                                   "inbound": _inbound_json(inbound)},
+                                      ttl=settings.parked_ttl)
+                await self._store.park(self._keys.parked(self.account.name), keys.message,
+                                       time.time() + settings.lease * 2 ** tries)
+        except Exception as exc:  # the push still happens; only this worker's death loses it
+            log.error("[%s] could not park a late message: %s", self.account.name,
+                      _fault(exc))
+
+    async def _unpark(self, keys: _Keys) -> None:
+        with suppress(Exception):
+            async with asyncio.timeout(1.0):
+                await self._store.unpark(self._keys.parked(self.account.name), keys.message)
+
+    async def recover_parked(self) -> int:
+        """Finish parked messages whose worker stopped renewing their lease (it died, or
+        its handler failed); returns how many were taken. Called every ``lease`` s."""
+        settings, name = self._settings, self.account.name
+        registry = self._keys.parked(name)
+        taken = 0
+        for message in await self._store.parked(registry, time.time()):
+            keys = self._keys_of(message)
+            reply, mark = await self._store.get_many([keys.reply, keys.dedupe])
+            if mark == DONE or not isinstance(reply, dict) or reply.get("mode") != "async":
+                if mark != DONE:
+                    log.error("[%s] a parked message was given up after %ss", name,
+                              settings.parked_ttl)
+                await self._store.unpark(registry, message)
+                continue
+            if mark is not None or message in self._running:
+                continue  # its worker is alive
+            token = self._store.new_token()
+            if not await self._store.set_if_absent(keys.dedupe, token, settings.lease):
+                continue  # another worker took it first
+            inbound = _inbound_from_json(reply.get("inbound"))
+            tries = int(reply.get("tries", 0)) + 1
+            if inbound is None or tries > _RECOVERY_TRIES:
+                log.error("[%s] a parked message failed %d times; the user is told", name,
+                          tries - 1)
+                if inbound is not None:
+                    await self._push(inbound.user, [Outbound.of_text(self._busy_text)])
+                await self._store.set(keys.dedupe, DONE, ttl=settings.dedupe_ttl)
+                await self._store.unpark(registry, message)
+                continue
+            log.warning("[%s] finishing a parked %s message (try %d)", name, inbound.kind,
+                        tries)
+            keys.lock = self._keys.user_lock(name, inbound.user)
+            keys.state = self._keys.state(name, inbound.user)
+            await self._park(inbound, keys, tries)
+            attempt = _Attempt(token, None, None, late=True)
+            turn = self.turns.reserve(keys.lock)
+            turn.taken = True
+            self._keep(asyncio.get_running_loop().create_task(
+                self._run(inbound, turn, attempt, keys)))
+            taken += 1
+        return taken
+
+    def _keys_of(self, message: str) -> _Keys:
+        name = self.account.name
+        return _Keys("", "", self._keys.reply(name, message), self._keys.dedupe(name, message),
+                     message)
+
+    async def recover_forever(self) -> None:
+        """The recovery loop every worker runs (cancelled at shutdown)."""
+        failures = 0
+        while True:
+            await asyncio.sleep(self._settings.lease)
+            try:
+                await self.recover_parked()
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                if failures == 1:
+                    log.warning("[%s] could not look for parked messages: %s",
+                                self.account.name, _fault(exc))
 
     # -- asynchronous replies --------------------------------------------------------------
 
@@ -498,6 +728,41 @@ class Callback:
         """Wait for handlers and their replies to finish (called at shutdown)."""
         if self._background:
             await asyncio.wait(set(self._background), timeout=grace)
+
+
+_RECOVERY_TRIES = 3  # runs of a parked message after its first, then the user is told
+
+
+def _inbound_json(inbound: Inbound) -> dict[str, object]:
+    return {"account": inbound.account, "user": inbound.user, "kind": inbound.kind,
+            "payload": dict(inbound.payload), "created_at": inbound.created_at,
+            "message_id": inbound.message_id}
+
+
+def _inbound_from_json(raw: object) -> Inbound | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Inbound(account=str(raw["account"]), user=str(raw["user"]), kind=raw["kind"],
+                       payload=dict(raw.get("payload") or {}),
+                       created_at=int(raw.get("created_at", 0)),
+                       message_id=str(raw.get("message_id", "")))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _is_store_fault(exc: BaseException) -> bool:
+    """A store, database or network fault (retrying may work), not a bug in our code."""
+    return isinstance(exc, (OSError, TimeoutError, LockTimeout, RedisError, DBAPIError,
+                            SQLAlchemyTimeout))
+
+
+def _fault(exc: BaseException) -> str:
+    """A fault for the log: its type and, for store faults, a bounded message (the
+    database's hides statement parameters)."""
+    if _is_store_fault(exc):
+        return f"{type(exc).__name__}: {str(exc)[:200]}"
+    return type(exc).__name__
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -52,6 +52,10 @@ class Admission:
     verdict: Literal["new", "duplicate", "replay"]
     lock_token: str | None = None
     state: JSON | None = None
+    token: str | None = None  # a new message: the token its dedupe lease is held with
+
+
+DONE = 1  # the dedupe mark of a message whose handling was committed (a lease is a token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +101,32 @@ class Store(ABC):
     async def ping(self) -> None:
         """Raise if the store does not answer."""
 
+    @abstractmethod
+    async def get_many(self, keys: list[str]) -> list[JSON | None]:
+        """The values of ``keys`` read at one moment (``None`` for the absent ones)."""
+
+    @abstractmethod
+    async def renew(self, leases: list[tuple[str, str]], ttl: float) -> list[bool]:
+        """Extend each ``(key, token)`` lease to ``ttl`` s if ``token`` still holds it;
+        tells, per lease, whether it did."""
+
+    @abstractmethod
+    async def release(self, leases: list[tuple[str, str]]) -> None:
+        """Delete each ``(key, token)`` lease that ``token`` still holds."""
+
+    # -- parked messages: answered ``success`` before their handler finished ------------
+
+    @abstractmethod
+    async def park(self, registry: str, member: str, at: float) -> None:
+        """Add ``member`` to the ``registry`` (a set ordered by ``at``, wall-clock s)."""
+
+    @abstractmethod
+    async def parked(self, registry: str, before: float, limit: int = 100) -> list[str]:
+        """Members parked before ``before``, oldest first."""
+
+    @abstractmethod
+    async def unpark(self, registry: str, member: str) -> None: ...
+
     async def close(self) -> None:  # noqa: B027 - optional for backends
         """Release connections."""
 
@@ -138,16 +168,20 @@ class Store(ABC):
         dedupe_ttl: float, lock_key: str | None = None, lock_ttl: float = 60.0,
         state_key: str | None = None, window: WindowUpdate | None = None,
     ) -> Admission:
-        """Nonce replay check, dedupe mark, and (if ``lock_key``) try the lock and read state.
+        """Nonce replay check, dedupe lease, and (if ``lock_key``) try the lock and read state.
 
-        A new message also applies ``window`` (the user's customer-service window). A
-        replay or duplicate leaves no dedupe mark, lock or window change behind.
+        A new message's dedupe mark is a lease held with the admission's ``token`` (the
+        lock, when taken, is held with the same token) for ``dedupe_ttl``; it becomes
+        :data:`DONE` at :meth:`commit`. A new message also applies ``window`` (the user's
+        customer-service window). A replay or duplicate leaves no dedupe mark, lock or
+        window change behind.
         """
         if not await self.set_if_absent(nonce_key, body_digest, nonce_ttl) and (
             await self.get(nonce_key) != body_digest
         ):
             return Admission("replay")
-        if not await self.set_if_absent(dedupe_key, 1, dedupe_ttl):
+        token = self.new_token()
+        if not await self.set_if_absent(dedupe_key, token, dedupe_ttl):
             return Admission("duplicate")
         if window is not None:
             if window.value is None:
@@ -155,23 +189,22 @@ class Store(ABC):
             else:
                 await self.set(window.key, window.value, window.ttl)
         if lock_key is None or state_key is None:
-            return Admission("new")
-        token = await self.try_lock(lock_key, lock_ttl)
-        if token is None:
-            return Admission("new")
-        return Admission("new", token, await self.get(state_key))
+            return Admission("new", token=token)
+        if not await self.set_if_absent(lock_key, token, lock_ttl):
+            return Admission("new", token=token)
+        return Admission("new", token, await self.get(state_key), token)
 
     async def commit(
         self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
         lock_token: str, reply_key: str | None = None, reply: JSON | None = None,
         reply_ttl: float = 60.0, dedupe_key: str | None = None, dedupe_ttl: float = 60.0,
     ) -> None:
-        """Write the state (unless ``None``) and the reply (if any), renew the dedupe mark
-        (if given) for ``dedupe_ttl``, then release the lock."""
+        """Write the state (unless ``None``) and the reply (if any), mark the message
+        :data:`DONE` (if ``dedupe_key``) for ``dedupe_ttl``, then release the lock."""
         if state is not None:
             await self.set(state_key, state, state_ttl)
         if reply_key is not None and reply is not None:
             await self.set(reply_key, reply, reply_ttl)
         if dedupe_key is not None:
-            await self.set(dedupe_key, 1, dedupe_ttl)
+            await self.set(dedupe_key, DONE, dedupe_ttl)
         await self.unlock(lock_key, lock_token)

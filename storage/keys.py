@@ -36,6 +36,11 @@ class KeyBuilder:
     def reply(self, account: str, message_key: str) -> str:
         return f"{self.prefix}:reply:{_part(account)}:{_part(message_key)}"
 
+    def parked(self, account: str) -> str:
+        """The messages answered ``success`` while their handler still ran (a sorted set
+        of their dedupe keys' message parts), for another worker to finish if it dies."""
+        return f"{self.prefix}:parked:{_part(account)}"
+
     def nonce(self, account: str, nonce: str) -> str:
         return f"{self.prefix}:nonce:{_part(account)}:{_part(nonce)}"
 

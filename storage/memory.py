@@ -5,7 +5,9 @@ from __future__ import annotations
 import heapq
 import time
 
-from storage.base import JSON, Admission, Store, WindowUpdate, decode, encode
+from storage.base import DONE, JSON, Admission, Store, WindowUpdate, decode, encode
+
+_DONE = encode(DONE)
 
 
 class MemoryStore(Store):
@@ -21,6 +23,7 @@ class MemoryStore(Store):
         self._data: dict[str, str] = {}
         self._expires: dict[str, float] = {}
         self._expiries: list[tuple[float, str]] = []
+        self._parked: dict[str, dict[str, float]] = {}
 
     @staticmethod
     def _now() -> float:
@@ -104,18 +107,19 @@ class MemoryStore(Store):
             return Admission("replay")
         if self._live(dedupe_key) is not None:
             return Admission("duplicate")
-        self._put(dedupe_key, "1", dedupe_ttl)
+        token = self.new_token()
+        held = encode(token)
+        self._put(dedupe_key, held, dedupe_ttl)
         if window is not None:
             if window.value is None:
                 self._drop(window.key)
             else:
                 self._put(window.key, encode(window.value), window.ttl)
         if lock_key is None or state_key is None or self._live(lock_key) is not None:
-            return Admission("new")
-        token = self.new_token()
-        self._put(lock_key, encode(token), lock_ttl)
+            return Admission("new", token=token)
+        self._put(lock_key, held, lock_ttl)
         raw = self._live(state_key)
-        return Admission("new", token, None if raw is None else decode(raw))
+        return Admission("new", token, None if raw is None else decode(raw), token)
 
     async def commit(
         self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
@@ -127,7 +131,7 @@ class MemoryStore(Store):
         if reply_key is not None and reply is not None:
             self._put(reply_key, encode(reply), reply_ttl)
         if dedupe_key is not None:
-            self._put(dedupe_key, "1", dedupe_ttl)
+            self._put(dedupe_key, _DONE, dedupe_ttl)
         if self._live(lock_key) == encode(lock_token):
             self._drop(lock_key)
 
@@ -145,3 +149,33 @@ class MemoryStore(Store):
 
     async def ping(self) -> None:
         return None
+
+    async def get_many(self, keys: list[str]) -> list[JSON | None]:
+        return [None if (raw := self._live(key)) is None else decode(raw) for key in keys]
+
+    async def renew(self, leases: list[tuple[str, str]], ttl: float) -> list[bool]:
+        held = []
+        for key, token in leases:
+            raw = self._live(key)
+            if raw is not None and raw == encode(token):
+                self._put(key, raw, ttl)
+                held.append(True)
+            else:
+                held.append(False)
+        return held
+
+    async def release(self, leases: list[tuple[str, str]]) -> None:
+        for key, token in leases:
+            if self._live(key) == encode(token):
+                self._drop(key)
+
+    async def park(self, registry: str, member: str, at: float) -> None:
+        self._parked.setdefault(registry, {})[member] = at
+
+    async def parked(self, registry: str, before: float, limit: int = 100) -> list[str]:
+        members = self._parked.get(registry, {})
+        due = sorted((at, member) for member, at in members.items() if at < before)
+        return [member for _, member in due[:limit]]
+
+    async def unpark(self, registry: str, member: str) -> None:
+        self._parked.get(registry, {}).pop(member, None)

@@ -9,7 +9,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from storage.base import JSON, Admission, Store, WindowUpdate, decode, encode
+from storage.base import DONE, JSON, Admission, Store, WindowUpdate, decode, encode
 
 _UNLOCK = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -20,7 +20,8 @@ return 0
 
 
 # KEYS: nonce, dedupe, lock, state, window
-# ARGV: body digest, nonce ttl ms, dedupe ttl ms, lock token, lock ttl ms, take lock (1/0),
+# ARGV: body digest, nonce ttl ms, dedupe ttl ms, token (the dedupe lease's and the lock's),
+#       lock ttl ms, take lock (1/0),
 #       window: 'set' / 'del' / '', window value, window ttl ms
 _ADMIT = """
 if not redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2], 'nx') then
@@ -28,7 +29,7 @@ if not redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2], 'nx') then
         return {'replay'}
     end
 end
-if not redis.call('set', KEYS[2], '1', 'px', ARGV[3], 'nx') then
+if not redis.call('set', KEYS[2], ARGV[4], 'px', ARGV[3], 'nx') then
     return {'duplicate'}
 end
 if ARGV[7] == 'set' then
@@ -44,7 +45,7 @@ return {'new'}
 
 # KEYS: state, reply, lock, dedupe
 # ARGV: state ('' to keep), state ttl ms, reply ('' for none), reply ttl ms, lock token,
-#       dedupe ttl ms ('' to leave the mark alone)
+#       dedupe ttl ms ('' to leave the mark alone), the done mark
 _COMMIT = """
 if ARGV[1] ~= '' then
     redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
@@ -53,7 +54,7 @@ if ARGV[3] ~= '' then
     redis.call('set', KEYS[2], ARGV[3], 'px', ARGV[4])
 end
 if ARGV[6] ~= '' then
-    redis.call('set', KEYS[4], '1', 'px', ARGV[6])
+    redis.call('set', KEYS[4], ARGV[7], 'px', ARGV[6])
 end
 if redis.call('get', KEYS[3]) == ARGV[5] then
     redis.call('del', KEYS[3])
@@ -61,6 +62,30 @@ end
 return 1
 """
 
+
+# KEYS: the leases; ARGV: ttl ms, then each lease's token. Returns 1/0 per lease.
+_RENEW = """
+local held = {}
+for i, key in ipairs(KEYS) do
+    if redis.call('get', key) == ARGV[i + 1] then
+        redis.call('pexpire', key, ARGV[1])
+        held[i] = 1
+    else
+        held[i] = 0
+    end
+end
+return held
+"""
+
+# KEYS: the leases; ARGV: each lease's token.
+_RELEASE = """
+for i, key in ipairs(KEYS) do
+    if redis.call('get', key) == ARGV[i] then
+        redis.call('del', key)
+    end
+end
+return 1
+"""
 
 SOCKET_TIMEOUT = 1.5
 
@@ -73,6 +98,9 @@ if fresh then
 end
 return value
 """
+
+
+_DONE = encode(DONE)
 
 
 def _px(ttl: float | None) -> int | None:
@@ -148,6 +176,8 @@ class RedisStore(Store):
         self._commit: Any = redis.register_script(_COMMIT)
         self._batch = _ScriptBatcher(redis)
         self._incr: Any = redis.register_script(_INCR)
+        self._renew: Any = redis.register_script(_RENEW)
+        self._release: Any = redis.register_script(_RELEASE)
 
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
@@ -204,8 +234,8 @@ class RedisStore(Store):
             return Admission("duplicate")
         if len(answer) > 1:
             raw = answer[2] if len(answer) > 2 else None
-            return Admission("new", token, None if raw is None else decode(raw))
-        return Admission("new")
+            return Admission("new", token, None if raw is None else decode(raw), token)
+        return Admission("new", token=token)
 
     async def commit(
         self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
@@ -219,7 +249,7 @@ class RedisStore(Store):
             ["" if state is None else encode(state), _px(state_ttl),
              "" if reply_key is None or reply is None else encode(reply),
              _px(reply_ttl), encode(lock_token),
-             "" if dedupe_key is None else str(_px(dedupe_ttl))],
+             "" if dedupe_key is None else str(_px(dedupe_ttl)), _DONE],
         )
 
     async def incr(self, key: str, ttl: float, by: int = 1) -> int:
@@ -227,6 +257,33 @@ class RedisStore(Store):
 
     async def ping(self) -> None:
         await self._redis.ping()
+
+    async def get_many(self, keys: list[str]) -> list[JSON | None]:
+        raws = await self._redis.mget(keys)
+        return [None if raw is None else decode(raw) for raw in raws]
+
+    async def renew(self, leases: list[tuple[str, str]], ttl: float) -> list[bool]:
+        if not leases:
+            return []
+        answer = await self._renew(keys=[key for key, _ in leases],
+                                   args=[_px(ttl), *(encode(token) for _, token in leases)])
+        return [bool(held) for held in answer]
+
+    async def release(self, leases: list[tuple[str, str]]) -> None:
+        if leases:
+            await self._release(keys=[key for key, _ in leases],
+                                args=[encode(token) for _, token in leases])
+
+    async def park(self, registry: str, member: str, at: float) -> None:
+        await self._redis.zadd(registry, {member: at})
+
+    async def parked(self, registry: str, before: float, limit: int = 100) -> list[str]:
+        raws = await self._redis.zrangebyscore(registry, "-inf", f"({before}", start=0,
+                                               num=limit)
+        return [raw.decode() if isinstance(raw, bytes) else str(raw) for raw in raws]
+
+    async def unpark(self, registry: str, member: str) -> None:
+        await self._redis.zrem(registry, member)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -323,24 +323,59 @@ async def test_events_dedupe_by_user_time_event_key(make_client: ClientFactory) 
     assert len(echo.calls) == 5
 
 
-async def test_handler_failure_answers_busy_not_500(make_client: ClientFactory) -> None:
-    client = await make_client(handler=Echo(fail=True))
-    status, body = await post(client, text_xml("oBug", "hi"))
+async def test_failed_handler_lets_wechat_try_again_then_runs_the_retry(
+    make_client: ClientFactory,
+) -> None:
+    """Nothing was kept: no answer WeChat would take (it tries again), and the retry runs."""
+    echo = Echo(fail=True)
+    client = await make_client(handler=echo, retry_hold=0.2)
+    xml = text_xml("oBug", "hi")
+    status, body = await post(client, xml)
+    assert status == 503  # sent after WeChat stopped listening: it tries again
+    assert "已收到" not in body
+    echo.fail = False
+    status, body = await post(client, xml)
+    assert reply_text(body) == "hi"
+    assert len(echo.calls) == 2
+
+
+async def test_failed_handler_on_wechats_last_try_says_it_was_not_processed(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(handler=Echo(fail=True), retry_hold=0.2)
+    status, body = await post(client, text_xml("oBug", "hi", created=int(time.time()) - 9))
     assert status == 200
-    assert "系统繁忙" in reply_text(body)
+    text = reply_text(body)
+    assert "没有处理成功" in text
+    assert "已收到" not in text
 
 
-async def test_store_down_answers_busy_not_500(make_client: ClientFactory) -> None:
-    client = await make_client(handler=(echo := Echo()))
+async def test_failed_handler_keeps_the_state_as_it_was(make_client: ClientFactory) -> None:
+    echo = Echo()
+    client = await make_client(handler=echo, retry_hold=0.1)
+    await post(client, text_xml("oKeep", "one"))
+    echo.fail = True
+    await post(client, text_xml("oKeep", "two"))
+    echo.fail = False
+    await post(client, text_xml("oKeep", "three"))
+    state = await client.app[STORE].get("lianxin:state:default:oKeep")
+    assert state is not None
+    assert state["data"]["seen"] == ["one", "three"]
+
+
+async def test_store_down_is_never_answered_as_received(make_client: ClientFactory) -> None:
+    client = await make_client(handler=(echo := Echo()), retry_hold=0.1)
 
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise ConnectionError("store unreachable")
 
     store = client.app[STORE]
     store.admit = broken
-    status, body = await post(client, text_xml("oU", "hi"))
+    status, _ = await post(client, text_xml("oU", "hi"))
+    assert status == 503  # WeChat tries again
+    status, body = await post(client, text_xml("oU", "hi", created=int(time.time()) - 9))
     assert status == 200
-    assert "系统繁忙" in reply_text(body)
+    assert "没有处理成功" in reply_text(body)
     assert echo.calls == []
 
 
@@ -571,19 +606,38 @@ async def test_verification_outside_the_window_is_forbidden(make_client: ClientF
 async def test_retry_takes_over_when_the_first_worker_died(
     make_client: ClientFactory, store: Store
 ) -> None:
-    """The first try marked the message and died: after the lease a retry answers it."""
-    client = await make_client(handler=(echo := Echo()), store=store, reply_budget=0.3)
+    """The first try took the message and died: its lease lapses inside the retry's
+    budget, and the retry runs the message and answers it (it never answers an empty
+    ``success`` for a message nobody will finish)."""
+    client = await make_client(handler=(echo := Echo()), store=store, lease=0.6)
     msg_id = next_msg_id()
     await store.admit(nonce_key="lianxin:nonce:default:dead", body_digest="d",
                       nonce_ttl=60, dedupe_key=f"lianxin:dedupe:default:m{msg_id}",
-                      dedupe_ttl=0.3 + 2.0)  # what the dead worker left behind
+                      dedupe_ttl=0.6)  # what the dead worker left behind
     xml = text_xml("oOrphan", "还在吗", msg_id=msg_id)
     _, body = await post(client, xml)
-    assert body == "success"  # the first worker might still be running
-    assert echo.calls == []
-    await asyncio.sleep(2.5)
-    _, body = await post(client, xml)
     assert reply_text(body) == "还在吗"
+    assert len(echo.calls) == 1
+
+
+async def test_retry_of_a_message_still_held_is_left_for_the_next_try(
+    make_client: ClientFactory, store: Store
+) -> None:
+    """A lease that outlives the retry's budget: the retry answers nothing WeChat would
+    take as handled, and the next try (after the lease lapsed) runs the message."""
+    client = await make_client(handler=(echo := Echo()), store=store, reply_budget=0.3,
+                               retry_hold=0.4, lease=1.0)
+    msg_id = next_msg_id()
+    await store.admit(nonce_key="lianxin:nonce:default:held", body_digest="d",
+                      nonce_ttl=60, dedupe_key=f"lianxin:dedupe:default:m{msg_id}",
+                      dedupe_ttl=1.0)
+    xml = text_xml("oHeld", "在吗", msg_id=msg_id)
+    status, _ = await post(client, xml)
+    assert status == 503
+    assert echo.calls == []
+    await asyncio.sleep(0.7)
+    _, body = await post(client, xml)
+    assert reply_text(body) == "在吗"
     assert len(echo.calls) == 1
 
 
@@ -649,26 +703,31 @@ async def test_hung_handler_does_not_block_the_user_forever(
     assert second == "success"
 
 
-async def test_stalled_redis_answers_busy_within_the_budget(
+async def test_stalled_redis_leaves_the_message_for_wechats_next_try(
     make_client: ClientFactory,
 ) -> None:
-    """redis-server frozen (SIGSTOP): the user hears back before WeChat gives up at 5 s."""
+    """redis-server frozen (SIGSTOP): nothing is claimed as received, WeChat is left to try
+    again, and its next try after the store is back is handled."""
     import signal
 
     from tests.servers import redis_process
 
     with redis_process() as (url, proc):
-        client = await make_client(handler=Echo(), redis_url=url)
+        echo = Echo()
+        client = await make_client(handler=echo, redis_url=url, retry_hold=0.5)
         _, body = await post(client, text_xml("oStall", "先来一条"))
         assert reply_text(body) == "先来一条"
+        xml = text_xml("oStall", "卡住了")
         proc.send_signal(signal.SIGSTOP)
         try:
-            started = time.monotonic()
-            _, body = await post(client, text_xml("oStall", "卡住了"))
-            assert time.monotonic() - started < 4.5
-            assert "系统繁忙" in reply_text(body)
+            status, body = await post(client, xml)
+            assert status == 503
+            assert "已收到" not in body
         finally:
             proc.send_signal(signal.SIGCONT)
+        _, body = await post(client, xml)
+        assert reply_text(body) == "卡住了"
+        assert [c.text for c in echo.calls] == ["先来一条", "卡住了"]
 
 
 async def test_long_text_is_split_under_2048_bytes(
