@@ -771,3 +771,84 @@ async def test_two_workers_sharing_redis_dedupe_and_serialise_a_user(
         post(workers[i % 2], text_xml("oShared", f"m{i}")) for i in range(12)))
     assert echo.max_per_user == 1  # never two of the user's messages at once
     assert len(echo.calls) == 13
+
+
+# -- leases: a worker's claim on a message lives as long as the worker ----------------------
+
+
+async def test_a_slow_worker_keeps_its_message_while_it_lives(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+    make_settings: SettingsFactory, redis_url: str,
+) -> None:
+    """A handler running past the lease: its worker renews the lease, so a retry at the
+    other worker waits for its answer and never runs the message a second time."""
+    echo = Echo(delay=1.5)
+    settings = make_settings(redis_url=redis_url, lease=0.6, reply_budget=3.0)
+    first, second = [await aiohttp_client(create_app(settings,
+                                                     handler_factory=lambda app: echo))
+                     for _ in range(2)]
+    xml = text_xml("oSlowLease", "慢一点")
+    owner = asyncio.create_task(post(first, xml))
+    await asyncio.sleep(0.3)
+    _, retried = await post(second, xml)
+    _, answered = await owner
+    assert reply_text(answered) == "慢一点"
+    assert reply_text(retried) == "慢一点"
+    assert len(echo.calls) == 1
+
+
+async def test_a_parked_message_whose_worker_died_is_finished_and_pushed(
+    make_client: ClientFactory, platform: tuple[str, PlatformState], store: Store,
+) -> None:
+    """The worker answered ``success`` (the handler was over budget), parked the message,
+    and died: another worker's recovery runs it once and pushes the answer."""
+    from bot.app import CALLBACKS
+
+    base, state = platform
+    state.follow(APP_ID, "oParked")
+    echo = Echo()
+    client = await make_client(handler=echo, store=store, wechat_api_base=base, lease=0.3)
+    msg_id = next_msg_id()
+    inbound = {"account": "default", "user": "oParked", "kind": "text",
+               "payload": {"content": "我的事还办吗"}, "created_at": int(time.time()),
+               "message_id": str(msg_id)}
+    await store.set(f"lianxin:reply:default:m{msg_id}",
+                    {"mode": "async", "tries": 0, "inbound": inbound}, ttl=60)
+    await store.park("lianxin:parked:default", f"m{msg_id}", time.time() - 1)
+    callback = client.app[CALLBACKS]["default"]
+    assert await callback.recover_parked() == 1
+    assert await callback.recover_parked() == 0  # taken: not twice
+    sent = await wait_sent(state, "oParked", 1)
+    assert [m["text"]["content"] for m in sent] == ["我的事还办吗"]
+    await callback.drain()
+    assert len(echo.calls) == 1
+    assert await store.parked("lianxin:parked:default", time.time() + 60) == []
+    # WeChat's late retry of the same message is not run again
+    _, body = await post(client, text_xml("oParked", "我的事还办吗", msg_id=msg_id))
+    assert body == "success"
+    assert len(echo.calls) == 1
+
+
+async def test_a_late_message_whose_handler_failed_is_run_again_later(
+    make_client: ClientFactory, platform: tuple[str, PlatformState],
+) -> None:
+    """Answered ``success``, then the handler failed (the database blinked): nothing was
+    kept, so the message stays parked and a later recovery runs it and pushes the answer."""
+    from bot.app import CALLBACKS
+
+    base, state = platform
+    state.follow(APP_ID, "oLateFail")
+    echo = Echo(delay=0.3, fail=True)
+    client = await make_client(handler=echo, wechat_api_base=base, reply_budget=0.1,
+                               lease=0.3)
+    _, body = await post(client, text_xml("oLateFail", "再试试"))
+    assert body == "success"
+    await client.app[CALLBACKS]["default"].drain()
+    assert state.sent.get("oLateFail", []) == []  # nothing claimed, nothing sent
+    echo.fail = False
+    for _ in range(100):  # the app's own recovery loop, every lease
+        if state.sent.get("oLateFail"):
+            break
+        await asyncio.sleep(0.05)
+    assert [m["text"]["content"] for m in state.sent["oLateFail"]] == ["再试试"]
+    assert len(echo.calls) == 2
