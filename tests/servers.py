@@ -134,6 +134,10 @@ class PostgresCluster:
 
     def resume(self) -> None:
         self._signal_all(signal.SIGCONT)
+        # runuser stops itself when its child is stopped (job control): wake it too
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGCONT)
 
     def _signal_all(self, sig: signal.Signals) -> None:
         """Signal the postmaster (its pid is in postmaster.pid) and its children."""
