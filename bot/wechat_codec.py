@@ -29,12 +29,31 @@ def sha1_signature(*parts: str) -> str:
 
 
 def signature_ok(expected_parts: tuple[str, ...], given: str) -> bool:
-    return hmac.compare_digest(sha1_signature(*expected_parts), given.lower())
+    """Whether ``given`` is the signature of the parts; any string, compared as bytes
+    (``hmac.compare_digest`` refuses non-ASCII ``str``)."""
+    expected = sha1_signature(*expected_parts).encode("ascii")
+    return hmac.compare_digest(expected, given.lower().encode("utf-8", "surrogatepass"))
+
+
+# what XML 1.0 can carry at all: tab, line feed, carriage return and these ranges
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_chars(text: str) -> str:
+    """``text`` as an XML reader will read it back from a CDATA section: line ends as LF
+    (a reader turns CR LF and a lone CR into LF) and each character XML cannot carry
+    (most C0 controls, U+FFFE, U+FFFF, lone surrogates) as U+FFFD."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _NOT_XML.search(text) is not None:
+        text = _NOT_XML.sub("\ufffd", text)
+    return text
 
 
 def cdata_safe(text: str) -> str:
-    """Make text safe inside ``<![CDATA[…]]>``: wechatpy's writer does not split ``]]>``."""
-    return text.replace("]]>", "]]]]><![CDATA[>")
+    """Make text safe inside ``<![CDATA[…]]>``: every character XML can carry (see
+    :func:`xml_chars`), and ``]]>`` split, which wechatpy's writer does not do."""
+    return xml_chars(text).replace("]]>", "]]]]><![CDATA[>")
 
 
 def parse_xml(body: str) -> dict[str, Any]:
@@ -146,8 +165,21 @@ class Crypto:
             raise BadMessage(f"cannot decrypt ({type(exc).__name__})") from None
 
     def encrypt(self, xml: str, nonce: str, timestamp: str | None = None) -> str:
-        """The ``<xml><Encrypt>…`` envelope with its ``MsgSignature``."""
-        return str(self._crypto.encrypt_message(xml, nonce, timestamp or str(int(time.time()))))
+        """The ``<xml><Encrypt>…`` envelope with its ``MsgSignature``.
+
+        wechatpy's ``encrypt_message`` writes the nonce into ``<Nonce><![CDATA[…]]>`` as
+        given, so a nonce holding ``]]>`` would break the reply. Here the nonce is made
+        CDATA-safe, and the signature covers the nonce as a reader will read it back.
+        """
+        stamp = timestamp or str(int(time.time()))
+        nonce = xml_chars(nonce)
+        secret = self._prp.encrypt(xml, self._app_id)
+        secret_text = secret.decode("ascii") if isinstance(secret, bytes) else str(secret)
+        signature = sha1_signature(self._token, stamp, nonce, secret_text)
+        return (f"<xml><Encrypt><![CDATA[{secret_text}]]></Encrypt>"
+                f"<MsgSignature><![CDATA[{signature}]]></MsgSignature>"
+                f"<TimeStamp>{stamp}</TimeStamp>"
+                f"<Nonce><![CDATA[{cdata_safe(nonce)}]]></Nonce></xml>")
 
 
 _REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
