@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import ClientPayloadError, web
 
 from bot.config import Account, Settings
+from bot.log_limits import Summary
 from bot.wechat_codec import (
     BadMessage,
     Crypto,
@@ -206,6 +207,7 @@ class Callback:
             Crypto(account.token, account.aes_key, account.app_id) if account.aes_key else None
         )
         self.turns = Turns()
+        self._refusals = Summary(log)  # refusal lines, identical ones summarised
         self._background: set[asyncio.Task[None]] = set()
 
     # -- HTTP ------------------------------------------------------------------------------
@@ -263,7 +265,9 @@ class Callback:
         return web.Response(text=xml, content_type="application/xml")
 
     def _refuse(self, status: int, reason: str) -> web.Response:
-        log.warning("[%s] request refused (%s): %s", self.account.name, status, reason)
+        """One WARNING line (identical ones summarised, see :mod:`bot.log_limits`)."""
+        self._refusals.log(logging.WARNING, (status, reason),
+                           "[%s] request refused (%s): %s", self.account.name, status, reason)
         return web.Response(status=status, text=_public(status))
 
     # -- verification ----------------------------------------------------------------------
@@ -271,7 +275,7 @@ class Callback:
     async def _verify(self, request: web.Request) -> Verified:
         limit = self._settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
-            raise Reject(413, f"body of {request.content_length} bytes over {limit}")
+            raise Reject(413, f"body over {limit} bytes (Content-Length)")
         if request.headers.get("Content-Encoding", "identity").lower() != "identity":
             raise Reject(400, "compressed body (WeChat never compresses)")
         q = request.query
@@ -288,7 +292,7 @@ class Callback:
         try:
             body = await request.read()  # the app's client_max_size caps it
         except web.HTTPRequestEntityTooLarge:
-            raise Reject(413, f"body over {limit} bytes") from None
+            raise Reject(413, f"body over {limit} bytes (streamed)") from None
         except (web.RequestPayloadError, ClientPayloadError):
             raise Reject(400, "unreadable body") from None
         try:
