@@ -1,6 +1,8 @@
 """Hostile input at the callback edge (issue 9), each fault sent the way it was found:
 a real HTTP request (or raw bytes on a socket) to the real app.
 
+* no request, signed or not, gets a 5xx;
+* every value echoed into a reply is escaped or refused;
 * refusals log one short line each, identical ones summarised, never a traceback;
 """
 
@@ -15,15 +17,19 @@ from urllib.parse import quote
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from yarl import URL
 
 from bot import log_limits
 from bot.app import create_app
 from bot.config import Account
+from bot.devplatform.signing import encrypt_for
+from bot.wechat_codec import sha1_signature
 from domain.messages import Inbound, Outbound
 from flows.context import Conversation
 from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory
-from tests.wechat import Signer
+from tests.wechat import Signer, text_xml
 
 SIGNER = Signer(TOKEN, APP_ID, AES_KEY)
 PLAIN = Signer(TOKEN, APP_ID)
@@ -126,6 +132,197 @@ async def live_app(make_settings: SettingsFactory) -> Any:
     yield start
     for server in servers:
         await server.close()
+
+
+# -- 1. no 5xx, whatever the query ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_non_ascii_signature_is_400(make_client: ClientFactory, method: str,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Found: ``signature=é`` reached hmac.compare_digest, which raised TypeError (500)."""
+    client = await make_client(handler=(handler := Recorder()))
+    signed = SIGNER.sign(text_xml("oU", "hi"), nonce="1")
+    query = encode([*{**signed.params, "signature": "é", "echostr": "x"}.items()])
+    status, _ = await send(client, method, query, signed.body.encode())
+    assert status == 400
+    assert handler.calls == [] and errors(caplog) == []
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("signature", ["%FF%FE" + "0" * 38, "%E9", "%", "%G1" + "a" * 37])
+async def test_broken_percent_escapes_are_400(make_client: ClientFactory, method: str,
+                                              signature: str,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    client = await make_client(handler=(handler := Recorder()))
+    signed = SIGNER.sign(text_xml("oU", "hi"), nonce="1")
+    rest = encode([(k, v) for k, v in signed.params.items() if k != "signature"])
+    status, _ = await send(client, method, f"signature={signature}&{rest}&echostr=x",
+                           signed.body.encode())
+    assert status == 400
+    assert handler.calls == [] and errors(caplog) == []
+
+
+async def test_valid_signature_with_non_ascii_msg_signature_is_400(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await make_client(handler=(handler := Recorder()))
+    signed = SIGNER.sign(text_xml("oU", "hi"))
+    for msg_signature in ("é", "%FF" * 20):
+        query = encode([(k, v) for k, v in signed.params.items() if k != "msg_signature"])
+        status, _ = await send(client, "POST", f"{query}&msg_signature={msg_signature}",
+                               signed.body.encode())
+        assert status == 400
+    assert handler.calls == [] and errors(caplog) == []
+
+
+@pytest.mark.parametrize("name", ["signature", "timestamp", "nonce", "encrypt_type",
+                                  "msg_signature"])
+async def test_a_repeated_parameter_is_400(make_client: ClientFactory, name: str) -> None:
+    """Two values for one name: which one would the signature cover? Neither is taken."""
+    client = await make_client(handler=(handler := Recorder()))
+    signed = SIGNER.sign(text_xml("oU", "hi"))
+    pairs = [*signed.params.items(), (name, signed.params[name])]  # even the same value
+    status, _ = await send(client, "POST", encode(pairs), signed.body.encode())
+    assert status == 400
+    ts = now()
+    get = [("signature", sha1_signature(TOKEN, ts, "1")), ("timestamp", ts), ("nonce", "1"),
+           ("echostr", "e"), ("echostr", "f")]
+    status, _ = await send(client, "GET", encode(get))
+    assert status == 400
+    assert handler.calls == []
+
+
+async def test_huge_values_are_400(make_client: ClientFactory,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    client = await make_client(handler=(handler := Recorder()))
+    ts = now()
+    for nonce in ("1" * 65, "1" * 4000):
+        signed = SIGNER.sign(text_xml("oU", "hi"), nonce=nonce)
+        status, _ = await send(client, "POST", encode([*signed.params.items()]),
+                               signed.body.encode())
+        assert status == 400
+    verification = [("signature", sha1_signature(TOKEN, ts, "1")), ("timestamp", ts),
+                    ("nonce", "1")]
+    status, _ = await send(client, "GET", encode([*verification, ("echostr", "7" * 5000)]))
+    assert status == 400
+    signed = SIGNER.sign(text_xml("oU", "hi"))
+    status, _ = await send(client, "POST", encode([*signed.params.items(), ("x", "y" * 5000)]),
+                           signed.body.encode())
+    assert status == 400  # the whole query is capped, known names or not
+    assert handler.calls == [] and errors(caplog) == []
+
+
+NAMES = ["signature", "timestamp", "nonce", "echostr", "encrypt_type", "msg_signature",
+         "openid"]
+JUNK = st.one_of(
+    st.text(max_size=50),
+    st.text(alphabet="%0123456789abcdefABCDEFGXZ&=;+ é\x00]>", max_size=50),
+    st.sampled_from(["é", "%FF", "%", "aes", "AES", "raw", "", "0" * 40, "-1", "1e9"]),
+    st.integers(0, 9000).map(lambda n: "9" * n),
+)
+
+
+def mostly(usual: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> Any:
+    """``usual`` three times in four, so that most requests reach the later gates."""
+    return st.sampled_from((0, 1, 2, 3)).flatmap(lambda i: odd if i == 0 else usual)
+
+
+@st.composite
+def hostile_requests(draw: st.DrawFn) -> dict[str, Any]:
+    """A signed request (plain, safe or compatible), then a few things broken."""
+    return {
+        "method": draw(st.sampled_from(["GET", "POST"])),
+        "mode": draw(st.sampled_from(["plain", "safe", "compatible"])),
+        "content": draw(st.text(max_size=30)),
+        "nonce": draw(mostly(st.from_regex(r"[0-9A-Za-z]{1,12}", fullmatch=True), JUNK)),
+        "timestamp": draw(mostly(st.none(), JUNK)),  # None: now
+        "changes": draw(mostly(st.just([]), st.lists(st.tuples(
+            st.sampled_from(["set", "drop", "repeat", "add"]),
+            st.one_of(st.sampled_from(NAMES), st.text(max_size=8)), JUNK),
+            min_size=1, max_size=3))),
+        "raw": draw(st.booleans()),  # values written as drawn: broken escapes stay broken
+        "body": draw(mostly(st.none(), st.one_of(  # None: the signed body
+            st.binary(max_size=300), st.text(max_size=300).map(lambda t: t.encode())))),
+    }
+
+
+def build_request(plan: dict[str, Any]) -> tuple[str, bytes]:
+    xml = text_xml("oFuzz", plan["content"])
+    ts = plan["timestamp"] if plan["timestamp"] is not None else now()
+    nonce = plan["nonce"]
+    pairs = [("signature", sha1_signature(TOKEN, ts, nonce)), ("timestamp", ts),
+             ("nonce", nonce), ("openid", "oFuzz"), ("echostr", "4711")]
+    body = xml
+    if plan["mode"] != "plain":
+        secret = encrypt_for(ACCOUNT, xml)
+        pairs += [("encrypt_type", "aes"),
+                  ("msg_signature", sha1_signature(TOKEN, ts, nonce, secret))]
+        wrapped = f"<Encrypt><![CDATA[{secret}]]></Encrypt></xml>"
+        body = (xml.replace("</xml>", wrapped) if plan["mode"] == "compatible"
+                else f"<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName>{wrapped}")
+    for action, name, value in plan["changes"]:
+        if action == "set":
+            pairs = [(k, value if k == name else v) for k, v in pairs]
+        elif action == "drop":
+            pairs = [(k, v) for k, v in pairs if k != name]
+        elif action == "repeat":
+            pairs += [(k, v) for k, v in pairs if k == name]
+        else:
+            pairs.append((name, value))
+    if plan["raw"]:  # only what a client can put on the request line is escaped
+        query = "&".join(f"{quote(k, safe='%&=+;/')}={quote(v, safe='%&=+;/')}"
+                         for k, v in pairs)
+    else:
+        query = encode(pairs)
+    return query, plan["body"] if plan["body"] is not None else body.encode("utf-8")
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(plan=hostile_requests())
+async def test_no_request_gets_a_5xx(make_client: ClientFactory,
+                                     caplog: pytest.LogCaptureFixture,
+                                     plan: dict[str, Any]) -> None:
+    """Property: whatever the query string and body of a GET or POST, never a 5xx, and
+    nothing logged as an error (so nothing raised past a gate)."""
+    caplog.clear()
+    for aes_key in (AES_KEY, None):
+        client = await make_client(handler=Recorder(), wechat_aes_key=aes_key)
+        query, body = build_request(plan)
+        status, text = await send(client, plan["method"], query, body)
+        assert status < 500, text
+        assert status in (200, 400, 403, 413), status
+        event(f"{plan['method']} {'safe' if aes_key else 'plain'} account: {status}")
+        await client.close()
+    assert errors(caplog) == []
+
+
+# -- 3. echoed values cannot break the reply ------------------------------------------------
+
+
+@pytest.mark.parametrize("nonce", ["1]]>2", "<x>", "a&b", "1 2", "１２３", "n-1"])
+async def test_a_nonce_that_is_not_a_plain_token_is_400(make_client: ClientFactory,
+                                                        nonce: str) -> None:
+    """Found: a nonce holding ``]]>`` was echoed into ``<Nonce><![CDATA[…]]>`` unescaped."""
+    client = await make_client(handler=(handler := Recorder()))
+    status, _ = await post(client, text_xml("oU", "hi"), nonce=nonce)
+    assert status == 400
+    assert handler.calls == []
+
+
+@pytest.mark.parametrize("mode", ["plain", "safe"])
+async def test_user_and_account_names_come_back_intact(make_client: ClientFactory,
+                                                       mode: str) -> None:
+    client = await make_client(handler=Recorder(),
+                               wechat_aes_key=None if mode == "plain" else AES_KEY)
+    user, account = "o]]>x<&y", "gh_]]>]]>"
+    xml = text_xml(user, "hi", to=account)  # written as WeChat would: ]]> split
+    status, body = await post(client, xml, mode=mode,
+                              signer=PLAIN if mode == "plain" else SIGNER)
+    assert status == 200
+    fields = SIGNER.open_reply(body, encrypted=mode == "safe")
+    assert (fields["ToUserName"], fields["FromUserName"]) == (user, account)
 
 
 # -- 4. logs a flood cannot fill -------------------------------------------------------------
