@@ -6,7 +6,8 @@ One :class:`Callback` serves one account. A POST goes through, in order:
    format), timestamp window and ``signature`` (403);
 2. safe mode: ``msg_signature`` (403) and decryption (400);
 3. nonce replay within the window: the same nonce with a different body is refused (403);
-4. parse to an :class:`~domain.messages.Inbound` (400 on any fault);
+4. parse to an :class:`~domain.messages.Inbound` (400 on any fault; a number out of its
+   range makes the message ignored: ``success``, one log line);
 5. dedupe by MsgId or event key: a retry never runs the handler again; it gets the cached
    reply, or ``success`` when the first try answered asynchronously;
 6. the handler runs under the user's lock (FIFO in process, store lock across processes),
@@ -35,6 +36,7 @@ from bot.log_limits import Summary
 from bot.wechat_codec import (
     BadMessage,
     Crypto,
+    OutOfRange,
     encrypted_field,
     render_reply,
     signature_ok,
@@ -242,6 +244,10 @@ class Callback:
             inbound, envelope = to_inbound(verified.xml, self.account.name)
         except Reject as exc:
             return self._refuse(exc.status, exc.reason)
+        except OutOfRange as exc:  # well-formed but impossible: nothing to do with it
+            self._refusals.log(logging.WARNING, (200, str(exc)),
+                               "[%s] message ignored: %s", self.account.name, exc)
+            return web.Response(text=SUCCESS)
         except ValueError as exc:  # BadMessage, and any other parse fault of the body
             return self._refuse(400, str(exc) if isinstance(exc, BadMessage) else
                                 f"unreadable message ({type(exc).__name__})")

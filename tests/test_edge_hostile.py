@@ -2,6 +2,7 @@
 a real HTTP request (or raw bytes on a socket) to the real app.
 
 * no request, signed or not, gets a 5xx;
+* a number out of its range makes the message ignored, with one log line;
 * every value echoed into a reply is escaped or refused;
 * refusals log one short line each, identical ones summarised, never a traceback;
 """
@@ -12,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -28,8 +30,10 @@ from bot.devplatform.signing import encrypt_for
 from bot.wechat_codec import sha1_signature
 from domain.messages import Inbound, Outbound
 from flows.context import Conversation
+from handlers.router import Router
+from handlers.texts import Texts
 from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory
-from tests.wechat import Signer, text_xml
+from tests.wechat import Signer, event_xml, next_msg_id, text_xml
 
 SIGNER = Signer(TOKEN, APP_ID, AES_KEY)
 PLAIN = Signer(TOKEN, APP_ID)
@@ -296,6 +300,114 @@ async def test_no_request_gets_a_5xx(make_client: ClientFactory,
         event(f"{plan['method']} {'safe' if aes_key else 'plain'} account: {status}")
         await client.close()
     assert errors(caplog) == []
+
+
+# -- 2. numbers out of range: the message is ignored, with one log line ---------------------
+
+
+def template_report(msgid: str) -> str:
+    return event_xml("oTpl", "TEMPLATESENDJOBFINISH").replace(
+        "</xml>", f"<MsgID>{msgid}</MsgID><Status>success</Status></xml>")
+
+
+async def test_template_report_with_a_msgid_past_int64_is_ignored(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found: twenty 9s reached the outbox query: OverflowError (SQLite INTEGER)."""
+    client = await make_client()  # the real router; the outbox on SQLite
+    caplog.set_level(logging.INFO)
+    status, body = await post(client, template_report("9" * 20))
+    assert (status, body) == (200, "success")
+    assert errors(caplog) == []
+    ignored = [r.getMessage() for r in caplog.records if "out of range" in r.getMessage()]
+    assert len(ignored) == 1 and "MsgID" in ignored[0]
+    # the largest int64 is a msg id like any other: it reaches the outbox
+    caplog.clear()
+    status, body = await post(client, template_report(str(2**63 - 1)))
+    assert (status, body) == (200, "success")
+    assert "delivery report for an unrecorded template message kept" in caplog.text
+    assert errors(caplog) == []
+
+
+def location(x: str = "26.58", y: str = "106.71", scale: str = "15") -> str:
+    return (f"<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>oLoc</FromUserName>"
+            f"<CreateTime>{now()}</CreateTime><MsgType>location</MsgType>"
+            f"<Location_X>{x}</Location_X><Location_Y>{y}</Location_Y><Scale>{scale}</Scale>"
+            f"<Label>贵阳</Label><MsgId>{next_msg_id()}</MsgId></xml>")
+
+
+def location_event(lat: str = "26.5", lng: str = "106.7", precision: str = "65.0") -> str:
+    return event_xml("oLoc", "LOCATION").replace(
+        "</xml>", f"<Latitude>{lat}</Latitude><Longitude>{lng}</Longitude>"
+                  f"<Precision>{precision}</Precision></xml>")
+
+
+OUT_OF_RANGE = {
+    "MsgId": text_xml("oNum", "hi", msg_id=2**63),
+    "CreateTime": text_xml("oNum", "hi", created=2**32),
+    "Location_X": location(x="90.5"),
+    "Location_Y": location(y="-180.25"),
+    "Scale": location(scale="99999999999999999999"),
+    "Latitude": location_event(lat="1000"),
+    "Longitude": location_event(lng="-181"),
+    "Precision": location_event(precision="99999999999.5"),
+    "MsgID": template_report("9" * 20),
+}
+
+
+@pytest.mark.parametrize("field", sorted(OUT_OF_RANGE))
+async def test_a_number_out_of_range_is_ignored_with_one_line(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture, field: str
+) -> None:
+    client = await make_client(handler=(handler := Recorder()))
+    caplog.set_level(logging.INFO)
+    status, body = await post(client, OUT_OF_RANGE[field])
+    assert (status, body) == (200, "success")
+    assert handler.calls == []
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("bot.")]
+    assert lines == [f"[default] message ignored: {field} out of range"]
+    assert errors(caplog) == []
+
+
+async def test_numbers_in_range_reach_the_handler(make_client: ClientFactory) -> None:
+    client = await make_client(handler=(handler := Recorder()))
+    for xml in (text_xml("oNum", "hi", msg_id=2**63 - 1), location(x="-90", y="180"),
+                location_event(lat="-90.0", lng="180.0", precision="0"),
+                template_report(str(2**63 - 1))):
+        status, _ = await post(client, xml)
+        assert status == 200
+    assert len(handler.calls) == 4
+    assert handler.calls[1].payload["latitude"] == -90.0
+
+
+class Reports:
+    """Delivery reports as the router hands them on."""
+
+    def __init__(self) -> None:
+        self.finished: list[int] = []
+
+    async def template_finished(self, account: str, msgid: int, status: str) -> bool:
+        self.finished.append(msgid)
+        return True
+
+    async def consents(self, account: str, openid: str, accepted: list[str],
+                       rejected: list[str]) -> None:
+        return None
+
+
+async def test_the_router_hands_on_no_msgid_past_int64(
+    texts_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where ``int(msgid)`` is taken, for an Inbound that came by another way than the
+    codec (which ignores such a report first)."""
+    router = Router(Texts.load(texts_path), reports=(reports := Reports()))
+    for msgid in ("9" * 20, str(2**63), str(2**63 - 1)):
+        report = Inbound(account="default", user="oTpl", kind="event", payload={
+            "event": "templatesendjobfinish", "key": "", "status": "success",
+            "msg_id": msgid})
+        assert await router(report, Conversation()) == []
+    assert reports.finished == [2**63 - 1]
+    assert caplog.text.count("delivery report ignored: MsgID out of range") == 2
 
 
 # -- 3. echoed values cannot break the reply ------------------------------------------------
