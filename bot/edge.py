@@ -4,7 +4,8 @@ One :class:`Callback` serves one account. A POST goes through, in order:
 
 1. body size cap (413), query parameters (400: each known one at most once, in WeChat's
    format), timestamp window and ``signature`` (403);
-2. safe mode: ``msg_signature`` (403) and decryption (400);
+2. mode: an account with an EncodingAESKey takes only ``encrypt_type=aes`` callbacks
+   unless it is in compatible mode (403); ``msg_signature`` (403) and decryption (400);
 3. nonce replay within the window: the same nonce with a different body is refused (403);
 4. parse to an :class:`~domain.messages.Inbound` (400 on any fault; a number out of its
    range makes the message ignored: ``success``, one log line);
@@ -298,7 +299,10 @@ class Callback:
             raise Reject(403, "timestamp outside the window")
         if not signature_ok((self.account.token, timestamp, nonce), q["signature"]):
             raise Reject(403, "bad signature")
+        # the plaintext signature covers no body: a replayed query would carry any message
         encrypted = q.get("encrypt_type", "raw").lower() == "aes"
+        if not encrypted and self._crypto is not None and not self.account.compatible:
+            raise Reject(403, "plaintext callback to a safe-mode account")
         if encrypted and self._crypto is None:
             raise Reject(400, "encrypted message but no AES key configured")
         if encrypted and "msg_signature" not in q:
@@ -315,6 +319,8 @@ class Callback:
             raise Reject(400, "body is not UTF-8") from None
         if encrypted:
             assert self._crypto is not None
+            # in compatible mode the body carries the plaintext fields too: only the
+            # encrypted part, covered by msg_signature, is read
             secret = encrypted_field(text)
             if not self._crypto.signature_ok(secret, q["msg_signature"], timestamp, nonce):
                 raise Reject(403, "bad msg_signature")

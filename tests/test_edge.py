@@ -24,6 +24,10 @@ from tests.wechat import Signer, event_xml, next_msg_id, text_xml
 
 SIGNER = Signer(TOKEN, APP_ID, AES_KEY)
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+# the account's settings for each way WeChat may call: plaintext (no EncodingAESKey), safe
+# (encrypted only) and compatible (both; the encrypted part wins)
+ACCOUNT_IN: dict[str, dict[str, Any]] = {"plain": {"wechat_aes_key": None}, "safe": {},
+                                          "compatible": {"wechat_compatible": True}}
 
 
 class Echo:
@@ -113,7 +117,7 @@ async def test_get_with_wrong_signature_is_forbidden(make_client: ClientFactory)
 
 @pytest.mark.parametrize("mode", ["plain", "safe", "compatible"])
 async def test_text_gets_help_in_every_mode(make_client: ClientFactory, mode: str) -> None:
-    client = await make_client()
+    client = await make_client(**ACCOUNT_IN[mode])
     status, body = await post(client, text_xml("oUserA", "帮助"), mode=mode)
     assert status == 200
     fields = SIGNER.open_reply(body, encrypted=mode != "plain")
@@ -156,8 +160,8 @@ async def test_unsubscribe_is_silent(make_client: ClientFactory) -> None:
     "line1\nline2\r\n\ttab", "x" * 1500 + "终",
 ])
 async def test_user_text_comes_back_intact(make_client: ClientFactory, content: str) -> None:
-    client = await make_client(handler=Echo())
     for mode in ("plain", "safe"):
+        client = await make_client(handler=Echo(), **ACCOUNT_IN[mode])
         status, body = await post(client, text_xml("oEcho", content), mode=mode)
         assert status == 200
         expected = content.replace("\r\n", "\n")  # XML normalises line ends
@@ -192,9 +196,9 @@ async def test_stale_or_future_timestamp_is_forbidden(make_client: ClientFactory
 
 async def test_nonce_reused_with_other_body_is_forbidden(make_client: ClientFactory) -> None:
     client = await make_client(handler=(echo := Echo()))
-    status, _ = await post(client, text_xml("oU", "first"), mode="plain", nonce="samenonce")
+    status, _ = await post(client, text_xml("oU", "first"), nonce="samenonce")
     assert status == 200
-    status, _ = await post(client, text_xml("oU", "second"), mode="plain", nonce="samenonce")
+    status, _ = await post(client, text_xml("oU", "second"), nonce="samenonce")
     assert status == 403
     assert [c.text for c in echo.calls] == ["first"]
 
@@ -202,7 +206,7 @@ async def test_nonce_reused_with_other_body_is_forbidden(make_client: ClientFact
 async def test_body_over_cap_is_413(make_client: ClientFactory) -> None:
     client = await make_client(handler=Echo())
     big = text_xml("oU", "长" * 30_000)  # 90 KB of UTF-8
-    status, _ = await post(client, big, mode="plain")
+    status, _ = await post(client, big)
     assert status == 413
 
 
@@ -233,7 +237,7 @@ BAD_BODIES = {
 @pytest.mark.parametrize("name", sorted(BAD_BODIES))
 @pytest.mark.parametrize("mode", ["plain", "safe"])
 async def test_bad_messages_are_400(make_client: ClientFactory, name: str, mode: str) -> None:
-    client = await make_client(handler=(echo := Echo()))
+    client = await make_client(handler=(echo := Echo()), **ACCOUNT_IN[mode])
     status, _ = await post(client, BAD_BODIES[name], mode=mode)
     assert status == 400
     assert echo.calls == []
@@ -268,11 +272,11 @@ async def test_encrypted_post_without_aes_key_is_400(make_client: ClientFactory)
               st.text(max_size=50), st.sampled_from(["text", "event", "", "voice", "link"])),
 ))
 async def test_arbitrary_bodies_never_crash(make_client: ClientFactory, body: str) -> None:
-    client = await make_client()
     for mode in ("plain", "safe"):
+        client = await make_client(**ACCOUNT_IN[mode])
         status, text = await post(client, body, mode=mode)
         assert status in (200, 400), text
-    await client.close()
+        await client.close()
 
 
 # -- dedupe and retries --------------------------------------------------------------------
@@ -495,7 +499,7 @@ async def test_logs_say_why_without_the_users_text(
     signed = SIGNER.sign(text_xml("oPrivate", secret))
     await client.post("/wechat", params={**signed.params, "signature": "0" * 40},
                       data=signed.body)
-    await post(client, text_xml("oPrivate", secret).replace("MsgId", "MsgNo"), mode="plain")
+    await post(client, text_xml("oPrivate", secret).replace("MsgId", "MsgNo"))
     await post(client, text_xml("oPrivate", secret))  # the handler fails on it
     assert "bad signature" in caplog.text
     assert "missing or bad MsgId" in caplog.text
@@ -541,12 +545,14 @@ async def test_non_ascii_or_odd_timestamps_are_400(make_client: ClientFactory,
 async def test_odd_create_time_and_deep_nesting_are_400(make_client: ClientFactory) -> None:
     client = await make_client(handler=(echo := Echo()))
     status, _ = await post(client, text_xml("oU", "x").replace(
-        f"<CreateTime>{int(time.time())}", "<CreateTime>²"), mode="plain")
+        f"<CreateTime>{int(time.time())}", "<CreateTime>²"))
     assert status == 400
     deep = text_xml("oU", "x").replace("</xml>", "<a>" * 5000 + "</a>" * 5000 + "</xml>")
-    for mode in ("plain", "safe"):
-        status, _ = await post(client, deep, mode=mode)
-        assert status == 400
+    status, _ = await post(client, deep)
+    assert status == 400
+    plain = await make_client(handler=echo, wechat_aes_key=None)
+    status, _ = await post(plain, deep, mode="plain")
+    assert status == 400
     assert echo.calls == []
 
 

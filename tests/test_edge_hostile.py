@@ -5,6 +5,7 @@ a real HTTP request (or raw bytes on a socket) to the real app.
 * a number out of its range makes the message ignored, with one log line;
 * every value echoed into a reply is escaped or refused;
 * refusals log one short line each, identical ones summarised, never a traceback;
+* a safe-mode account takes no plaintext callback (unless in compatible mode);
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
+from aiohttp import ClientSession
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -25,9 +28,10 @@ from yarl import URL
 
 from bot import log_limits
 from bot.app import create_app
-from bot.config import Account
-from bot.devplatform.signing import encrypt_for
-from bot.wechat_codec import sha1_signature
+from bot.config import Account, ConfigError, load_accounts
+from bot.devplatform.signing import encrypt_for, sign_request
+from bot.devplatform.wechat_side import CallbackClient
+from bot.wechat_codec import parse_xml, sha1_signature
 from domain.messages import Inbound, Outbound
 from flows.context import Conversation
 from handlers.router import Router
@@ -478,3 +482,83 @@ async def test_identical_refusals_are_summarised(
     assert len(lines) == 2 * (log_limits.BURST + 1), lines
     assert len(summaries) == 2
     assert all(f"and {15 - log_limits.BURST} more like it" in m for m in summaries), summaries
+
+
+# -- 5. safe mode cannot be downgraded -------------------------------------------------------
+
+
+WITHDRAW = "撤回 LX20260001"
+
+
+async def test_forged_plaintext_to_a_safe_mode_account_is_403(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The plaintext signature covers no body: a replayed query would carry any message."""
+    client = await make_client(handler=(handler := Recorder()))
+    status, _ = await post(client, text_xml("oVictim", WITHDRAW), mode="plain")
+    assert status == 403
+    assert handler.calls == []
+    assert "plaintext callback to a safe-mode account" in caplog.text
+
+
+async def test_compatible_mode_takes_the_encrypted_part(make_client: ClientFactory) -> None:
+    client = await make_client(handler=(handler := Recorder()), wechat_compatible=True)
+    real = text_xml("oReal", "帮助")
+    forged = text_xml("oAttacker", WITHDRAW)
+    signed = SIGNER.sign(real, mode="safe")
+    secret = parse_xml(signed.body)["Encrypt"]
+    body = forged.replace("</xml>", f"<Encrypt><![CDATA[{secret}]]></Encrypt></xml>")
+    resp = await client.post("/wechat", params=signed.params, data=body.encode())
+    assert resp.status == 200
+    assert [(c.user, c.text) for c in handler.calls] == [("oReal", "帮助")]
+    assert SIGNER.open_reply(await resp.text(), encrypted=True)["Content"] == "帮助"
+    # a compatible account still takes WeChat's plaintext callbacks (its choice)
+    status, body_text = await post(client, text_xml("oPlain", "明文"), mode="plain")
+    assert status == 200 and SIGNER.open_reply(body_text, encrypted=False)["Content"] == "明文"
+
+
+def test_compatible_mode_is_per_account_and_needs_a_key(make_settings: SettingsFactory,
+                                                        tmp_path: Path) -> None:
+    path = tmp_path / "accounts.toml"
+    path.write_text(f'[accounts.county]\ntoken = "countyToken9"\napp_id = "wxc"\n'
+                    f'app_secret = "s"\naes_key = "{AES_KEY}"\ncompatible = true\n'
+                    f'[accounts.city]\ntoken = "cityToken9"\napp_id = "wxd"\n'
+                    f'app_secret = "s"\naes_key = "{AES_KEY}"\n', encoding="utf-8")
+    accounts = load_accounts(make_settings(accounts_file=path))
+    assert [(a.name, a.compatible) for a in accounts] == [
+        ("default", False), ("county", True), ("city", False)]
+    assert load_accounts(make_settings(wechat_compatible=True))[0].compatible
+    path.write_text('[accounts.county]\ntoken = "countyToken9"\napp_id = "wxc"\n'
+                    'app_secret = "s"\ncompatible = true\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="compatible mode needs an aes_key"):
+        load_accounts(make_settings(accounts_file=path))
+    with pytest.raises(ValueError, match="compatible"):
+        make_settings(wechat_compatible=True, wechat_aes_key=None)
+
+
+def test_the_dev_platform_signs_as_the_accounts_mode_asks() -> None:
+    xml = text_xml("oAnn", "你好")
+    query, body = sign_request(ACCOUNT, xml, encrypt=True)
+    assert sorted(parse_xml(body)) == ["Encrypt", "ToUserName"]  # safe mode: only these
+    query, body = sign_request(replace(ACCOUNT, compatible=True), xml, encrypt=True)
+    fields = parse_xml(body)
+    assert (fields["Content"], fields["FromUserName"]) == ("你好", "oAnn")
+    assert query["encrypt_type"] == "aes"
+    assert query["msg_signature"] == sha1_signature(TOKEN, query["timestamp"], query["nonce"],
+                                                    fields["Encrypt"])
+
+
+@pytest.mark.parametrize("compatible", [False, True])
+async def test_the_dev_platform_talks_to_a_safe_mode_bot(
+    make_client: ClientFactory, make_settings: SettingsFactory, compatible: bool
+) -> None:
+    """``lianxin dev``: the platform sends what the account's mode asks, and is answered."""
+    client = await make_client(handler=(handler := Recorder()), wechat_compatible=compatible)
+    account = load_accounts(make_settings(wechat_compatible=compatible))[0]
+    assert account.compatible is compatible
+    async with ClientSession() as session:
+        wechat = CallbackClient(account, str(client.make_url("/wechat")), session)
+        delivery = await wechat.send_text(wechat.openid("ann"), "你好")
+    assert (delivery.reply.kind, delivery.reply.text) == ("text", "你好")
+    assert delivery.tries == 1
+    assert [c.text for c in handler.calls] == ["你好"]
