@@ -6,6 +6,7 @@ a real HTTP request (or raw bytes on a socket) to the real app.
 * every value echoed into a reply is escaped or refused;
 * refusals log one short line each, identical ones summarised, never a traceback;
 * a safe-mode account takes no plaintext callback (unless in compatible mode);
+* no response names the server's software versions.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from aiohttp import ClientSession
+from aiohttp import ClientSession, web_response
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,7 @@ from yarl import URL
 from bot import log_limits
 from bot.app import create_app
 from bot.config import Account, ConfigError, load_accounts
+from bot.devplatform.server import create_platform_app
 from bot.devplatform.signing import encrypt_for, sign_request
 from bot.devplatform.wechat_side import CallbackClient
 from bot.wechat_codec import parse_xml, sha1_signature
@@ -36,7 +38,7 @@ from domain.messages import Inbound, Outbound
 from flows.context import Conversation
 from handlers.router import Router
 from handlers.texts import Texts
-from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory
+from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory, account_of
 from tests.wechat import Signer, event_xml, next_msg_id, text_xml
 
 SIGNER = Signer(TOKEN, APP_ID, AES_KEY)
@@ -562,3 +564,40 @@ async def test_the_dev_platform_talks_to_a_safe_mode_bot(
     assert (delivery.reply.kind, delivery.reply.text) == ("text", "你好")
     assert delivery.tries == 1
     assert [c.text for c in handler.calls] == ["你好"]
+
+
+# -- 6. no software versions in the Server header --------------------------------------------
+
+
+ORIGINAL_SERVER = "Python/3.11 aiohttp/3"  # what aiohttp writes unless told otherwise
+
+
+async def test_no_response_names_the_server_software(live_app: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(vars(web_response), "SERVER_SOFTWARE", ORIGINAL_SERVER)
+    server = await live_app()
+    async with ClientSession() as session:
+        for method, path in (("GET", "/healthz"), ("POST", "/wechat"), ("GET", "/nowhere"),
+                             ("GET", "/wechat?echostr=1")):
+            async with session.request(method, server.make_url(path)) as resp:
+                assert resp.headers.get("Server") == "lianxin", (path, resp.headers)
+    head = await raw_exchange(server.port or 0, MALFORMED[0])  # answered by aiohttp itself
+    assert head.startswith((b"HTTP/1.0 400", b"HTTP/1.1 400"))
+    assert b"Server: lianxin\r\n" in head and b"aiohttp" not in head and b"Python" not in head
+
+
+async def test_the_dev_platform_names_no_versions(make_settings: SettingsFactory,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(vars(web_response), "SERVER_SOFTWARE", ORIGINAL_SERVER)
+    account = account_of(make_settings())
+    server = TestServer(create_platform_app([account], {"default": "http://127.0.0.1:9/"}))
+    await server.start_server()
+    try:
+        async with ClientSession() as session, session.get(
+            server.make_url("/dev/healthz")
+        ) as resp:
+            assert resp.headers.get("Server") == "lianxin"
+        head = await raw_exchange(server.port or 0, MALFORMED[0])
+        assert b"Server: lianxin\r\n" in head and b"aiohttp" not in head
+    finally:
+        await server.close()
