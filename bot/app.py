@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Account, Settings, load_accounts, load_delivery
 from bot.edge import Callback
+from bot.log_limits import server_log
+from bot.server_header import hide_server_version
 from bot.wechat_api import APIUnreachable, WeChatClient
 from domain.messages import Outbound
 from handlers.citizen import CitizenDesk
@@ -96,7 +98,11 @@ def create_app(
 
     ``store`` lets tests share one store between several apps (as Redis would).
     """
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    # no access log (one line per request is a flood's amplifier; refusals log their own,
+    # summarised), and the parser's refusals as one line each rather than a traceback
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          handler_args={"access_log": None, "logger": server_log()})
+    hide_server_version()
     app[SETTINGS] = settings
     app[ACCOUNTS] = accounts if accounts is not None else load_accounts(settings)
     app[KEYS] = KeyBuilder()

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     wechat_app_id: str = Field(min_length=1, max_length=64)
     wechat_app_secret: SecretStr = Field(min_length=1)
     wechat_aes_key: str | None = None
+    # compatible mode (WeChat console 兼容模式): plaintext callbacks are accepted too; when a
+    # callback carries both, the encrypted part is used. Off: a safe-mode account (one
+    # with an EncodingAESKey) takes only encrypted callbacks.
+    wechat_compatible: bool = False
     wechat_api_base: str = REAL_WECHAT_API
 
     database_url: str = "sqlite+aiosqlite:///./lianxin.db"
@@ -143,6 +147,13 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _compatible_needs_key(self) -> Settings:
+        if self.wechat_compatible and not self.wechat_aes_key:
+            raise ValueError("wechat_compatible needs wechat_aes_key: compatible mode is a "
+                             "mode of safe-mode (encrypted) accounts")
+        return self
+
+    @model_validator(mode="after")
     def _flow_fits_state(self) -> Settings:
         if self.state_ttl <= self.flow_ttl:
             raise ValueError(f"state_ttl ({self.state_ttl}) must be longer than flow_ttl "
@@ -168,6 +179,8 @@ class Account:
     app_secret: str
     aes_key: str | None
     api_base: str
+    # with an aes_key: also accept plaintext callbacks (WeChat's compatible mode)
+    compatible: bool = False
 
     @property
     def path(self) -> str:
@@ -211,6 +224,7 @@ def load_accounts(settings: Settings) -> list[Account]:
             app_secret=settings.wechat_app_secret.get_secret_value(),
             aes_key=settings.wechat_aes_key,
             api_base=settings.wechat_api_base,
+            compatible=settings.wechat_compatible,
         )
     ]
     if settings.accounts_file is None:
@@ -227,7 +241,8 @@ def load_accounts(settings: Settings) -> list[Account]:
             raise ConfigError(f"{here}: name must be lower-case letters, digits, - or _")
         if not isinstance(entry, dict):
             raise ConfigError(f"{here}: must be a table")
-        unknown = set(entry) - {"token", "app_id", "app_secret", "aes_key", "api_base"}
+        unknown = set(entry) - {"token", "app_id", "app_secret", "aes_key", "api_base",
+                                "compatible"}
         if unknown:
             raise ConfigError(f"{here}: unknown key {sorted(unknown)[0]}")
         values: dict[str, str] = {}
@@ -244,6 +259,11 @@ def load_accounts(settings: Settings) -> list[Account]:
                 check_aes_key(aes)
             except ValueError as exc:
                 raise ConfigError(f"{here}: aes_key {exc}") from None
+        compatible = entry.get("compatible", False)
+        if not isinstance(compatible, bool):
+            raise ConfigError(f"{here}: compatible must be true or false")
+        if compatible and aes is None:
+            raise ConfigError(f"{here}: compatible mode needs an aes_key")
         base = entry.get("api_base", settings.wechat_api_base)
         if not isinstance(base, str) or not base.startswith(("http://", "https://")):
             raise ConfigError(f"{here}: api_base must be an http:// or https:// address")
@@ -257,6 +277,7 @@ def load_accounts(settings: Settings) -> list[Account]:
                 app_secret=values["app_secret"],
                 aes_key=aes,
                 api_base=base.rstrip("/"),
+                compatible=compatible,
             )
         )
     return accounts

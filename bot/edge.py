@@ -2,10 +2,13 @@
 
 One :class:`Callback` serves one account. A POST goes through, in order:
 
-1. body size cap (413), query parameters (400), timestamp window and ``signature`` (403);
-2. safe mode: ``msg_signature`` (403) and decryption (400);
+1. body size cap (413), query parameters (400: each known one at most once, in WeChat's
+   format), timestamp window and ``signature`` (403);
+2. mode: an account with an EncodingAESKey takes only ``encrypt_type=aes`` callbacks
+   unless it is in compatible mode (403); ``msg_signature`` (403) and decryption (400);
 3. nonce replay within the window: the same nonce with a different body is refused (403);
-4. parse to an :class:`~domain.messages.Inbound` (400 on any fault);
+4. parse to an :class:`~domain.messages.Inbound` (400 on any fault; a number out of its
+   range makes the message ignored: ``success``, one log line);
 5. dedupe by MsgId or event key: a retry never runs the handler again; it gets the cached
    reply, or ``success`` when the first try answered asynchronously;
 6. the handler runs under the user's lock (FIFO in process, store lock across processes),
@@ -27,14 +30,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import ClientPayloadError, web
+from aiohttp.http_exceptions import HttpProcessingError
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from bot.config import Account, Settings
+from bot.log_limits import Summary
 from bot.wechat_codec import (
     BadMessage,
     Crypto,
+    OutOfRange,
     encrypted_field,
     render_reply,
     signature_ok,
@@ -51,7 +57,16 @@ log = logging.getLogger(__name__)
 
 SUCCESS = "success"
 _WAIT_STEP = 0.02
-_DIGITS = re.compile(r"[0-9]{1,12}")
+# WeChat's query, every value untrusted: each known name at most once and in its format
+_MAX_QUERY = 1024  # characters of the raw query; WeChat's is about 250
+_FORMATS = {
+    "signature": re.compile(r"[0-9a-fA-F]{40}"),
+    "msg_signature": re.compile(r"[0-9a-fA-F]{40}"),
+    "timestamp": re.compile(r"[0-9]{1,12}"),
+    "nonce": re.compile(r"[0-9A-Za-z]{1,64}"),  # echoed in the reply: a plain token only
+    "encrypt_type": re.compile(r"aes|raw", re.IGNORECASE),
+    "echostr": re.compile(r"[0-9A-Za-z+/=_-]{1,256}"),  # echoed to the caller
+}
 # A first try's dedupe mark lives this long past its budget unless the try answers; then
 # a retry may take over from a worker that died mid-message.
 _LEASE_GRACE = 2.0
@@ -289,6 +304,7 @@ class Callback:
             Crypto(account.token, account.aes_key, account.app_id) if account.aes_key else None
         )
         self.turns = Turns()
+        self._refusals = Summary(log)  # refusal lines, identical ones summarised
         self._background: set[asyncio.Task[None]] = set()
         # messages whose handler runs in this process: alive whatever their lease says (a
         # busy event loop can renew late), so never taken over here
@@ -298,19 +314,15 @@ class Callback:
 
     async def get(self, request: web.Request) -> web.Response:
         """Server address verification: echo ``echostr`` when the signature holds."""
-        q = request.query
-        signature, timestamp, nonce = (q.get("signature", ""), q.get("timestamp", ""),
-                                       q.get("nonce", ""))
-        echostr = q.get("echostr")
-        if not (signature and timestamp and nonce) or echostr is None:
-            return self._refuse(400, "verification without its parameters")
-        if not _DIGITS.fullmatch(timestamp):
-            return self._refuse(400, "verification with a malformed timestamp")
-        if abs(time.time() - int(timestamp)) > self._settings.timestamp_window:
+        try:
+            q = _query(request, ("signature", "timestamp", "nonce", "echostr"))
+        except Reject as exc:
+            return self._refuse(exc.status, f"verification: {exc.reason}")
+        if abs(time.time() - int(q["timestamp"])) > self._settings.timestamp_window:
             return self._refuse(403, "verification timestamp outside the window")
-        if not signature_ok((self.account.token, timestamp, nonce), signature):
+        if not signature_ok((self.account.token, q["timestamp"], q["nonce"]), q["signature"]):
             return self._refuse(403, "verification with a bad signature")
-        return web.Response(text=echostr)
+        return web.Response(text=q["echostr"])
 
     async def post(self, request: web.Request) -> web.Response:
         started = asyncio.get_running_loop().time()
@@ -319,6 +331,10 @@ class Callback:
             inbound, envelope = to_inbound(verified.xml, self.account.name)
         except Reject as exc:
             return self._refuse(exc.status, exc.reason)
+        except OutOfRange as exc:  # well-formed but impossible: nothing to do with it
+            self._refusals.log(logging.WARNING, (200, str(exc)),
+                               "[%s] message ignored: %s", self.account.name, exc)
+            return web.Response(text=SUCCESS)
         except ValueError as exc:  # BadMessage, and any other parse fault of the body
             return self._refuse(400, str(exc) if isinstance(exc, BadMessage) else
                                 f"unreadable message ({type(exc).__name__})")
@@ -357,7 +373,9 @@ class Callback:
         return web.Response(text=xml, content_type="application/xml")
 
     def _refuse(self, status: int, reason: str) -> web.Response:
-        log.warning("[%s] request refused (%s): %s", self.account.name, status, reason)
+        """One WARNING line (identical ones summarised, see :mod:`bot.log_limits`)."""
+        self._refusals.log(logging.WARNING, (status, reason),
+                           "[%s] request refused (%s): %s", self.account.name, status, reason)
         return web.Response(status=status, text=_public(status))
 
     # -- verification ----------------------------------------------------------------------
@@ -365,37 +383,40 @@ class Callback:
     async def _verify(self, request: web.Request) -> Verified:
         limit = self._settings.max_body_bytes
         if request.content_length is not None and request.content_length > limit:
-            raise Reject(413, f"body of {request.content_length} bytes over {limit}")
+            raise Reject(413, f"body over {limit} bytes (Content-Length)")
         if request.headers.get("Content-Encoding", "identity").lower() != "identity":
             raise Reject(400, "compressed body (WeChat never compresses)")
-        q = request.query
-        signature, timestamp, nonce = (q.get("signature", ""), q.get("timestamp", ""),
-                                       q.get("nonce", ""))
-        if not (signature and timestamp and nonce):
-            raise Reject(400, "missing signature, timestamp or nonce")
-        if not _DIGITS.fullmatch(timestamp) or len(nonce) > 64:
-            raise Reject(400, "malformed timestamp or nonce")
+        q = _query(request, ("signature", "timestamp", "nonce"),
+                   ("encrypt_type", "msg_signature"))
+        timestamp, nonce = q["timestamp"], q["nonce"]
         if abs(time.time() - int(timestamp)) > self._settings.timestamp_window:
             raise Reject(403, "timestamp outside the window")
-        if not signature_ok((self.account.token, timestamp, nonce), signature):
+        if not signature_ok((self.account.token, timestamp, nonce), q["signature"]):
             raise Reject(403, "bad signature")
+        # the plaintext signature covers no body: a replayed query would carry any message
+        encrypted = q.get("encrypt_type", "raw").lower() == "aes"
+        if not encrypted and self._crypto is not None and not self.account.compatible:
+            raise Reject(403, "plaintext callback to a safe-mode account")
+        if encrypted and self._crypto is None:
+            raise Reject(400, "encrypted message but no AES key configured")
+        if encrypted and "msg_signature" not in q:
+            raise Reject(400, "encrypted message without msg_signature")
         try:
             body = await request.read()  # the app's client_max_size caps it
         except web.HTTPRequestEntityTooLarge:
-            raise Reject(413, f"body over {limit} bytes") from None
-        except (web.RequestPayloadError, ClientPayloadError):
+            raise Reject(413, f"body over {limit} bytes (streamed)") from None
+        except (web.RequestPayloadError, ClientPayloadError, HttpProcessingError):
             raise Reject(400, "unreadable body") from None
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise Reject(400, "body is not UTF-8") from None
-        encrypted = q.get("encrypt_type", "raw").lower() == "aes"
         if encrypted:
-            if self._crypto is None:
-                raise Reject(400, "encrypted message but no AES key configured")
+            assert self._crypto is not None
+            # in compatible mode the body carries the plaintext fields too: only the
+            # encrypted part, covered by msg_signature, is read
             secret = encrypted_field(text)
-            if not self._crypto.signature_ok(secret, q.get("msg_signature", ""), timestamp,
-                                             nonce):
+            if not self._crypto.signature_ok(secret, q["msg_signature"], timestamp, nonce):
                 raise Reject(403, "bad msg_signature")
             text = self._crypto.decrypt(secret)
         return Verified(text, encrypted, nonce, timestamp, hashlib.sha1(body).hexdigest())
@@ -791,6 +812,33 @@ async def _first_of(futures: tuple[asyncio.Future[Any], ...], deadline: float | 
             timer.cancel()
         for future in futures:
             future.remove_done_callback(wake)
+
+
+def _query(request: web.Request, required: tuple[str, ...],
+           optional: tuple[str, ...] = ()) -> dict[str, str]:
+    """The callback's query parameters, each checked against WeChat's format.
+
+    :class:`Reject` (400) for a query over :data:`_MAX_QUERY` characters, a known name
+    given twice (which value would the signature cover?), a required one missing, or a
+    value out of format (non-ASCII, a broken percent-escape, too long). Other names are
+    ignored.
+    """
+    if len(request.query_string) > _MAX_QUERY:
+        raise Reject(400, "query string too long")
+    query = request.query
+    values: dict[str, str] = {}
+    for name in (*required, *optional):
+        given = query.getall(name, ())
+        if len(given) > 1:
+            raise Reject(400, f"{name} given more than once")
+        if not given:
+            if name in required:
+                raise Reject(400, f"missing {name}")
+            continue
+        if not _FORMATS[name].fullmatch(given[0]):
+            raise Reject(400, f"malformed {name}")
+        values[name] = given[0]
+    return values
 
 
 def _public(status: int) -> str:

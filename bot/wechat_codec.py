@@ -23,18 +23,49 @@ class BadMessage(ValueError):
     """The body is not a WeChat message we can read; the text says why (never user text)."""
 
 
+class OutOfRange(BadMessage):
+    """A well-formed number outside anything WeChat sends (a forged or broken message).
+
+    The edge ignores such a message (answers ``success``, logs one line) rather than
+    refusing it: the number is wrong, not the request.
+    """
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} out of range")
+        self.field = field
+
+
 def sha1_signature(*parts: str) -> str:
     """WeChat's signature: SHA-1 of the parts sorted and joined."""
     return hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
 
 
 def signature_ok(expected_parts: tuple[str, ...], given: str) -> bool:
-    return hmac.compare_digest(sha1_signature(*expected_parts), given.lower())
+    """Whether ``given`` is the signature of the parts; any string, compared as bytes
+    (``hmac.compare_digest`` refuses non-ASCII ``str``)."""
+    expected = sha1_signature(*expected_parts).encode("ascii")
+    return hmac.compare_digest(expected, given.lower().encode("utf-8", "surrogatepass"))
+
+
+# what XML 1.0 can carry at all: tab, line feed, carriage return and these ranges
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_chars(text: str) -> str:
+    """``text`` as an XML reader will read it back from a CDATA section: line ends as LF
+    (a reader turns CR LF and a lone CR into LF) and each character XML cannot carry
+    (most C0 controls, U+FFFE, U+FFFF, lone surrogates) as U+FFFD."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _NOT_XML.search(text) is not None:
+        text = _NOT_XML.sub("\ufffd", text)
+    return text
 
 
 def cdata_safe(text: str) -> str:
-    """Make text safe inside ``<![CDATA[…]]>``: wechatpy's writer does not split ``]]>``."""
-    return text.replace("]]>", "]]]]><![CDATA[>")
+    """Make text safe inside ``<![CDATA[…]]>``: every character XML can carry (see
+    :func:`xml_chars`), and ``]]>`` split, which wechatpy's writer does not do."""
+    return xml_chars(text).replace("]]>", "]]]]><![CDATA[>")
 
 
 def parse_xml(body: str) -> dict[str, Any]:
@@ -146,15 +177,32 @@ class Crypto:
             raise BadMessage(f"cannot decrypt ({type(exc).__name__})") from None
 
     def encrypt(self, xml: str, nonce: str, timestamp: str | None = None) -> str:
-        """The ``<xml><Encrypt>…`` envelope with its ``MsgSignature``."""
-        return str(self._crypto.encrypt_message(xml, nonce, timestamp or str(int(time.time()))))
+        """The ``<xml><Encrypt>…`` envelope with its ``MsgSignature``.
+
+        wechatpy's ``encrypt_message`` writes the nonce into ``<Nonce><![CDATA[…]]>`` as
+        given, so a nonce holding ``]]>`` would break the reply. Here the nonce is made
+        CDATA-safe, and the signature covers the nonce as a reader will read it back.
+        """
+        stamp = timestamp or str(int(time.time()))
+        nonce = xml_chars(nonce)
+        secret = self._prp.encrypt(xml, self._app_id)
+        secret_text = secret.decode("ascii") if isinstance(secret, bytes) else str(secret)
+        signature = sha1_signature(self._token, stamp, nonce, secret_text)
+        return (f"<xml><Encrypt><![CDATA[{secret_text}]]></Encrypt>"
+                f"<MsgSignature><![CDATA[{signature}]]></MsgSignature>"
+                f"<TimeStamp>{stamp}</TimeStamp>"
+                f"<Nonce><![CDATA[{cdata_safe(nonce)}]]></Nonce></xml>")
 
 
 _REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
-_DIGITS = re.compile(r"[0-9]{1,12}")
-_MSG_ID = re.compile(r"[0-9]{1,20}")
+_INTEGER = re.compile(r"[0-9]+")  # ASCII only: int() would also read "١٢" or "²"
+_DECIMAL = re.compile(r"[-+]?[0-9]+(?:\.[0-9]+)?")  # no exponent, inf or nan
+INT64_MAX = 2**63 - 1  # message ids: a signed 64-bit column in every database
+CREATE_TIME_MAX = 2**32 - 1  # seconds; any datetime can hold it
+SCALE_MAX = 100.0  # map zoom; WeChat sends about 3-20
+PRECISION_MAX = 1_000_000.0  # metres
 _MAX_DEPTH = 4  # WeChat's deepest message nests 3 levels under <xml>
-_IDENTIFIERS = (*_REQUIRED, "MsgId", "Event", "EventKey")
+_IDENTIFIERS = (*_REQUIRED, "MsgId", "MsgID", "Event", "EventKey")
 _KINDS: dict[str, InboundKind] = {
     "text": "text",
     "image": "image",
@@ -171,11 +219,30 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
+def _integer(fields: dict[str, Any], name: str, high: int) -> int:
+    """A whole number field in ``0..high``; :class:`BadMessage` if it is not a number,
+    :class:`OutOfRange` past ``high``."""
+    value = fields.get(name)
+    if not isinstance(value, str) or not _INTEGER.fullmatch(value):
+        raise BadMessage(f"{name} is not a number")
+    digits = value.lstrip("0") or "0"
+    if len(digits) > len(str(high)) or int(digits) > high:  # int() only on short strings
+        raise OutOfRange(name)
+    return int(digits)
+
+
+def _decimal(fields: dict[str, Any], name: str, low: float, high: float, *,
+             required: bool = False) -> float | None:
+    """A decimal field in ``low..high`` (``None`` if absent and not ``required``)."""
+    value = fields.get(name)
+    if value is None and not required:
         return None
+    if not isinstance(value, str) or not _DECIMAL.fullmatch(value.strip()):
+        raise BadMessage(f"{name} is not a number")
+    number = float(value)  # a long string of digits is inf, out of any range
+    if not low <= number <= high:
+        raise OutOfRange(name)
+    return number
 
 
 def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
@@ -188,14 +255,12 @@ def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
     for name in _REQUIRED:
         if not isinstance(fields.get(name), str) or not fields[name]:
             raise BadMessage(f"missing field {name}")
-    created = fields["CreateTime"]
-    if not _DIGITS.fullmatch(created):
-        raise BadMessage("CreateTime is not a number")
+    created_at = _integer(fields, "CreateTime", CREATE_TIME_MAX)
     msg_type = fields["MsgType"].lower()
     if msg_type != "event":
-        msg_id = _text(fields.get("MsgId"))
-        if not _MSG_ID.fullmatch(msg_id):
+        if not _INTEGER.fullmatch(_text(fields.get("MsgId"))):
             raise BadMessage("missing or bad MsgId")
+        msg_id = str(_integer(fields, "MsgId", INT64_MAX))
         dedupe_key = f"m{msg_id}"
     else:
         if not _text(fields.get("Event")):
@@ -205,7 +270,7 @@ def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
         # carry no EventKey but a MsgID, without which two in one second would collide
         dedupe_key = "e" + hashlib.sha1(
             "\x1f".join(
-                (fields["FromUserName"], created, _text(fields.get("Event")),
+                (fields["FromUserName"], str(created_at), _text(fields.get("Event")),
                  _text(fields.get("EventKey")),
                  _text(fields.get("MsgID") or fields.get("MsgId")))
             ).encode("utf-8")
@@ -230,13 +295,10 @@ def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
             "thumb_media_id": _text(fields.get("ThumbMediaId")),
         }
     elif kind == "location":
-        lat, lng = _float(fields.get("Location_X")), _float(fields.get("Location_Y"))
-        if lat is None or lng is None or not (-90 <= lat <= 90 and -180 <= lng <= 180):
-            raise BadMessage("bad location coordinates")
         payload = {
-            "latitude": lat,
-            "longitude": lng,
-            "scale": _float(fields.get("Scale")),
+            "latitude": _decimal(fields, "Location_X", -90, 90, required=True),
+            "longitude": _decimal(fields, "Location_Y", -180, 180, required=True),
+            "scale": _decimal(fields, "Scale", 0, SCALE_MAX),
             "label": _text(fields.get("Label")),
         }
     elif kind == "link":
@@ -252,11 +314,14 @@ def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
             key = key[len("qrscene_"):]
         payload = {"event": event, "key": key}
         if event == "location":
-            payload["latitude"] = _float(fields.get("Latitude"))
-            payload["longitude"] = _float(fields.get("Longitude"))
+            payload["latitude"] = _decimal(fields, "Latitude", -90, 90)
+            payload["longitude"] = _decimal(fields, "Longitude", -180, 180)
+            _decimal(fields, "Precision", 0, PRECISION_MAX)
         if event == "templatesendjobfinish":
             payload["status"] = _text(fields.get("Status"))
-            payload["msg_id"] = _text(fields.get("MsgID") or fields.get("MsgId"))
+            name = "MsgID" if "MsgID" in fields else "MsgId"
+            payload["msg_id"] = (str(_integer(fields, name, INT64_MAX)) if name in fields
+                                 else "")
         if event in ("subscribe_msg_popup_event", "subscribe_msg_change_event"):
             accepted, rejected = _consents(fields)
             payload["accepted"] = ",".join(accepted)
@@ -269,7 +334,7 @@ def to_inbound(xml: str, account: str) -> tuple[Inbound, Envelope]:
         user=fields["FromUserName"],
         kind=kind,
         payload=payload,
-        created_at=int(created),
+        created_at=created_at,
         message_id=msg_id,
     )
     return inbound, Envelope(fields["ToUserName"], fields["FromUserName"], dedupe_key)

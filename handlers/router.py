@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Protocol
 
 from domain.messages import Inbound, Outbound, join_texts
@@ -16,6 +17,9 @@ SILENT_EVENTS = frozenset(
      "subscribe_msg_sent_event"}
 )
 WELCOME_EVENTS = frozenset({"subscribe", "subscribe_scan"})
+MSG_ID_MAX = 2**63 - 1  # the outbox keeps template msg ids in a signed 64-bit column
+
+log = logging.getLogger(__name__)
 
 
 class Handler(Protocol):
@@ -84,9 +88,14 @@ class Router:
         payload = inbound.payload
         if inbound.event == "templatesendjobfinish":
             msgid = payload.get("msg_id")
-            if isinstance(msgid, str) and msgid.isascii() and msgid.isdigit():
-                await self._reports.template_finished(
-                    inbound.account, int(msgid), str(payload.get("status", "")))
+            if not (isinstance(msgid, str) and msgid.isascii() and msgid.isdigit()):
+                return
+            if len(msgid) > len(str(MSG_ID_MAX)) or int(msgid) > MSG_ID_MAX:
+                log.warning("[%s] delivery report ignored: MsgID out of range",
+                            inbound.account)
+                return
+            await self._reports.template_finished(
+                inbound.account, int(msgid), str(payload.get("status", "")))
         elif inbound.event in ("subscribe_msg_popup_event", "subscribe_msg_change_event"):
             accepted = [t for t in str(payload.get("accepted", "")).split(",") if t]
             rejected = [t for t in str(payload.get("rejected", "")).split(",") if t]

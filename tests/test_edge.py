@@ -20,10 +20,14 @@ from domain.messages import Inbound, Outbound
 from flows.context import Conversation
 from storage.base import Store
 from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory, account_of
-from tests.wechat import Signer, event_xml, next_msg_id, text_xml
+from tests.wechat import Signed, Signer, event_xml, next_msg_id, text_xml
 
 SIGNER = Signer(TOKEN, APP_ID, AES_KEY)
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+# the account's settings for each way WeChat may call: plaintext (no EncodingAESKey), safe
+# (encrypted only) and compatible (both; the encrypted part wins)
+ACCOUNT_IN: dict[str, dict[str, Any]] = {"plain": {"wechat_aes_key": None}, "safe": {},
+                                          "compatible": {"wechat_compatible": True}}
 
 
 class Echo:
@@ -99,13 +103,40 @@ async def test_get_echoes_echostr_when_signed(make_client: ClientFactory) -> Non
     assert await resp.text() == "1234567890"
 
 
-async def test_get_with_wrong_signature_is_forbidden(make_client: ClientFactory) -> None:
+def refusal(caplog: pytest.LogCaptureFixture) -> str:
+    """The reason of the last refusal logged: which gate answered."""
+    lines = [r.getMessage() for r in caplog.records if "request refused" in r.getMessage()]
+    return lines[-1].split(": ", 1)[1] if lines else ""
+
+
+def verification(ts: str | None = None, nonce: str = "n0nce",
+                 token: str = TOKEN) -> dict[str, str]:
+    ts = ts or str(int(time.time()))
+    return {"signature": sha1_signature(token, ts, nonce), "timestamp": ts, "nonce": nonce,
+            "echostr": "1234567890"}
+
+
+async def test_get_with_wrong_signature_is_forbidden(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Everything valid but the signature (made with another token)."""
     client = await make_client()
-    resp = await client.get("/wechat", params={
-        "signature": "0" * 40, "timestamp": "1", "nonce": "x", "echostr": "e"})
+    resp = await client.get("/wechat", params=verification(token="otherToken"))
     assert resp.status == 403
-    resp = await client.get("/wechat", params={"echostr": "e"})
-    assert resp.status == 400
+    assert refusal(caplog) == "verification with a bad signature"
+    assert (await client.get("/wechat", params=verification())).status == 200
+
+
+async def test_get_gates_query_and_clock(make_client: ClientFactory,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    client = await make_client()
+    params = verification()
+    del params["echostr"]
+    assert (await client.get("/wechat", params=params)).status == 400
+    assert refusal(caplog) == "verification: missing echostr"
+    stale = verification(ts=str(int(time.time()) - 301))
+    assert (await client.get("/wechat", params=stale)).status == 403
+    assert refusal(caplog) == "verification timestamp outside the window"
 
 
 # -- the three modes -----------------------------------------------------------------------
@@ -113,7 +144,7 @@ async def test_get_with_wrong_signature_is_forbidden(make_client: ClientFactory)
 
 @pytest.mark.parametrize("mode", ["plain", "safe", "compatible"])
 async def test_text_gets_help_in_every_mode(make_client: ClientFactory, mode: str) -> None:
-    client = await make_client()
+    client = await make_client(**ACCOUNT_IN[mode])
     status, body = await post(client, text_xml("oUserA", "帮助"), mode=mode)
     assert status == 200
     fields = SIGNER.open_reply(body, encrypted=mode != "plain")
@@ -156,8 +187,8 @@ async def test_unsubscribe_is_silent(make_client: ClientFactory) -> None:
     "line1\nline2\r\n\ttab", "x" * 1500 + "终",
 ])
 async def test_user_text_comes_back_intact(make_client: ClientFactory, content: str) -> None:
-    client = await make_client(handler=Echo())
     for mode in ("plain", "safe"):
+        client = await make_client(handler=Echo(), **ACCOUNT_IN[mode])
         status, body = await post(client, text_xml("oEcho", content), mode=mode)
         assert status == 200
         expected = content.replace("\r\n", "\n")  # XML normalises line ends
@@ -167,43 +198,122 @@ async def test_user_text_comes_back_intact(make_client: ClientFactory, content: 
 # -- refusals ------------------------------------------------------------------------------
 
 
-async def test_wrong_signature_is_forbidden(make_client: ClientFactory) -> None:
+# Each gate is reached with everything else valid, and the refusal's logged reason says
+# which gate answered; the same request, unbroken, is answered 200.
+
+
+async def test_gate_size_by_content_length(make_client: ClientFactory,
+                                           caplog: pytest.LogCaptureFixture) -> None:
     client = await make_client(handler=(echo := Echo()))
-    signed = SIGNER.sign(text_xml("oU", "hi"), mode="safe")
-    resp = await client.post("/wechat", params={**signed.params, "signature": "f" * 40},
-                             data=signed.body)
-    assert resp.status == 403
-    resp = await client.post("/wechat", params={**signed.params, "msg_signature": "f" * 40},
-                             data=signed.body)
-    assert resp.status == 403
+    signed = SIGNER.sign(text_xml("oU", "长" * 30_000))  # 90 KB of UTF-8, encrypted
+    resp = await client.post("/wechat", params=signed.params, data=signed.body.encode())
+    assert resp.status == 413
+    assert refusal(caplog) == "body over 65536 bytes (Content-Length)"
+    assert echo.calls == []
+    status, _ = await post(client, text_xml("oU", "长" * 3_000))  # 9 KB: under the cap
+    assert status == 200
+
+
+async def test_gate_size_of_a_streamed_body(make_client: ClientFactory,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """No Content-Length (chunked): the body is counted as it is read."""
+    client = await make_client(handler=(echo := Echo()))
+    signed = SIGNER.sign(text_xml("oU", "长" * 30_000))
+
+    async def chunks() -> Any:
+        data = signed.body.encode()
+        for i in range(0, len(data), 8192):
+            yield data[i:i + 8192]
+
+    resp = await client.post("/wechat", params=signed.params, data=chunks())
+    assert resp.status == 413
+    assert refusal(caplog) == "body over 65536 bytes (streamed)"
     assert echo.calls == []
 
 
-async def test_stale_or_future_timestamp_is_forbidden(make_client: ClientFactory) -> None:
+async def test_gate_query(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
+    """A nonce that is no plain token, correctly signed (more in test_edge_hostile.py)."""
+    client = await make_client(handler=(echo := Echo()))
+    status, _ = await post(client, text_xml("oU", "hi"), nonce="1]]>2")
+    assert status == 400
+    assert refusal(caplog) == "malformed nonce"
+    assert echo.calls == []
+
+
+async def test_gate_clock(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
     client = await make_client(handler=(echo := Echo()), timestamp_window=300)
     for skew in (-301, 400):
         status, _ = await post(client, text_xml("oU", "hi"),
                                timestamp=int(time.time()) + skew)
         assert status == 403
+        assert refusal(caplog) == "timestamp outside the window"
     status, _ = await post(client, text_xml("oU", "hi"), timestamp=int(time.time()) - 250)
     assert status == 200
     assert len(echo.calls) == 1
 
 
-async def test_nonce_reused_with_other_body_is_forbidden(make_client: ClientFactory) -> None:
+async def test_gate_signature(make_client: ClientFactory,
+                              caplog: pytest.LogCaptureFixture) -> None:
     client = await make_client(handler=(echo := Echo()))
-    status, _ = await post(client, text_xml("oU", "first"), mode="plain", nonce="samenonce")
-    assert status == 200
-    status, _ = await post(client, text_xml("oU", "second"), mode="plain", nonce="samenonce")
+    signed = SIGNER.sign(text_xml("oU", "hi"))
+    forged = sha1_signature("otherToken", signed.params["timestamp"], signed.params["nonce"])
+    resp = await client.post("/wechat", params={**signed.params, "signature": forged},
+                             data=signed.body)
+    assert resp.status == 403
+    assert refusal(caplog) == "bad signature"
+    assert echo.calls == []
+    resp = await client.post("/wechat", params=signed.params, data=signed.body)
+    assert resp.status == 200
+
+
+async def test_gate_mode(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
+    """A plaintext callback, correctly signed, to a safe-mode account."""
+    client = await make_client(handler=(echo := Echo()))
+    status, _ = await post(client, text_xml("oU", "hi"), mode="plain")
     assert status == 403
+    assert refusal(caplog) == "plaintext callback to a safe-mode account"
+    assert echo.calls == []
+
+
+async def test_gate_msg_signature(make_client: ClientFactory,
+                                  caplog: pytest.LogCaptureFixture) -> None:
+    client = await make_client(handler=(echo := Echo()))
+    signed = SIGNER.sign(text_xml("oU", "hi"))
+    other = SIGNER.sign(text_xml("oU", "other"), nonce=signed.params["nonce"],
+                        timestamp=int(signed.params["timestamp"]))
+    resp = await client.post("/wechat", params={
+        **signed.params, "msg_signature": other.params["msg_signature"]}, data=signed.body)
+    assert resp.status == 403
+    assert refusal(caplog) == "bad msg_signature"
+    assert echo.calls == []
+    resp = await client.post("/wechat", params=signed.params, data=signed.body)
+    assert resp.status == 200
+
+
+async def test_gate_decrypt_and_app_id(make_client: ClientFactory,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Encrypted under our key for another app id, both signatures right."""
+    client = await make_client(handler=(echo := Echo()))
+    other_app = Signer(TOKEN, "wxOtherApp0000000", AES_KEY)
+    status, _ = await post_signed(client, other_app.sign(text_xml("oU", "hi")))
+    assert status == 400
+    assert refusal(caplog) == "cannot decrypt (InvalidAppIdException)"
+    assert echo.calls == []
+
+
+async def test_gate_nonce(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
+    client = await make_client(handler=(echo := Echo()))
+    status, _ = await post(client, text_xml("oU", "first"), nonce="samenonce")
+    assert status == 200
+    status, _ = await post(client, text_xml("oU", "second"), nonce="samenonce")
+    assert status == 403
+    assert refusal(caplog) == "nonce replayed with a different body"
     assert [c.text for c in echo.calls] == ["first"]
 
 
-async def test_body_over_cap_is_413(make_client: ClientFactory) -> None:
-    client = await make_client(handler=Echo())
-    big = text_xml("oU", "长" * 30_000)  # 90 KB of UTF-8
-    status, _ = await post(client, big, mode="plain")
-    assert status == 413
+async def post_signed(client: TestClient[Any, Any], signed: Signed) -> tuple[int, str]:
+    resp = await client.post("/wechat", params=signed.params, data=signed.body.encode())
+    return resp.status, await resp.text()
 
 
 BAD_BODIES = {
@@ -232,14 +342,19 @@ BAD_BODIES = {
 
 @pytest.mark.parametrize("name", sorted(BAD_BODIES))
 @pytest.mark.parametrize("mode", ["plain", "safe"])
-async def test_bad_messages_are_400(make_client: ClientFactory, name: str, mode: str) -> None:
-    client = await make_client(handler=(echo := Echo()))
+async def test_bad_messages_are_400(make_client: ClientFactory, name: str, mode: str,
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    """The parse gate: everything valid (in safe mode: signed and encrypted) but the XML."""
+    client = await make_client(handler=(echo := Echo()), **ACCOUNT_IN[mode])
     status, _ = await post(client, BAD_BODIES[name], mode=mode)
     assert status == 400
+    assert refusal(caplog)
     assert echo.calls == []
 
 
-async def test_garbage_in_encrypt_field_is_400(make_client: ClientFactory) -> None:
+async def test_garbage_in_encrypt_field_is_400(make_client: ClientFactory,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    """The decrypt gate: both signatures right, the ciphertext not ours."""
     client = await make_client(handler=Echo())
     for garbage in ("not-base64!!", "QUJD", "A" * 64):
         ts, nonce = str(int(time.time())), f"n{len(garbage)}{garbage[:3]}"
@@ -249,6 +364,7 @@ async def test_garbage_in_encrypt_field_is_400(make_client: ClientFactory) -> No
         resp = await client.post("/wechat", params=params,
                                  data=f"<xml><Encrypt>{garbage}</Encrypt></xml>")
         assert resp.status == 400
+        assert refusal(caplog).startswith("cannot decrypt")
 
 
 async def test_encrypted_post_without_aes_key_is_400(make_client: ClientFactory) -> None:
@@ -268,11 +384,11 @@ async def test_encrypted_post_without_aes_key_is_400(make_client: ClientFactory)
               st.text(max_size=50), st.sampled_from(["text", "event", "", "voice", "link"])),
 ))
 async def test_arbitrary_bodies_never_crash(make_client: ClientFactory, body: str) -> None:
-    client = await make_client()
     for mode in ("plain", "safe"):
+        client = await make_client(**ACCOUNT_IN[mode])
         status, text = await post(client, body, mode=mode)
         assert status in (200, 400), text
-    await client.close()
+        await client.close()
 
 
 # -- dedupe and retries --------------------------------------------------------------------
@@ -530,7 +646,7 @@ async def test_logs_say_why_without_the_users_text(
     signed = SIGNER.sign(text_xml("oPrivate", secret))
     await client.post("/wechat", params={**signed.params, "signature": "0" * 40},
                       data=signed.body)
-    await post(client, text_xml("oPrivate", secret).replace("MsgId", "MsgNo"), mode="plain")
+    await post(client, text_xml("oPrivate", secret).replace("MsgId", "MsgNo"))
     await post(client, text_xml("oPrivate", secret))  # the handler fails on it
     assert "bad signature" in caplog.text
     assert "missing or bad MsgId" in caplog.text
@@ -576,12 +692,14 @@ async def test_non_ascii_or_odd_timestamps_are_400(make_client: ClientFactory,
 async def test_odd_create_time_and_deep_nesting_are_400(make_client: ClientFactory) -> None:
     client = await make_client(handler=(echo := Echo()))
     status, _ = await post(client, text_xml("oU", "x").replace(
-        f"<CreateTime>{int(time.time())}", "<CreateTime>²"), mode="plain")
+        f"<CreateTime>{int(time.time())}", "<CreateTime>²"))
     assert status == 400
     deep = text_xml("oU", "x").replace("</xml>", "<a>" * 5000 + "</a>" * 5000 + "</xml>")
-    for mode in ("plain", "safe"):
-        status, _ = await post(client, deep, mode=mode)
-        assert status == 400
+    status, _ = await post(client, deep)
+    assert status == 400
+    plain = await make_client(handler=echo, wechat_aes_key=None)
+    status, _ = await post(plain, deep, mode="plain")
+    assert status == 400
     assert echo.calls == []
 
 

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-import pytest
+from xml.etree import ElementTree
 
-from bot.wechat_codec import BadMessage, Envelope, parse_xml, render_reply, to_inbound
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.wechat_codec import (
+    BadMessage,
+    Crypto,
+    Envelope,
+    parse_xml,
+    render_reply,
+    sha1_signature,
+    signature_ok,
+    to_inbound,
+    xml_chars,
+)
 from domain.messages import Article, Outbound
+from tests.conftest import AES_KEY, APP_ID, TOKEN
 
 BILLION_LAUGHS = (
     '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
@@ -90,3 +105,84 @@ def test_rendered_replies_parse_back() -> None:
     news = parse_xml(render_reply(Outbound.of_news(Article("标题]]>", "d", "http://u")),
                                   envelope))
     assert news["Articles"]["item"]["Title"] == "标题]]>"
+
+
+# -- hostile values (issue 9) --------------------------------------------------------------
+
+# any characters (lone surrogates too), mixed with the pieces that break XML by design
+ANY_TEXT = st.lists(st.one_of(
+    st.text(st.characters(exclude_categories=()), max_size=20),
+    st.sampled_from(["]]>", "]]", "<![CDATA[", "<", "&", "&amp;", "\r\n", "\r", "\x00",
+                     "\x0b", "\ufffe", "\ud800", "</Nonce>"]),
+), max_size=6).map("".join)
+CRYPTO = Crypto(TOKEN, AES_KEY, APP_ID)
+
+
+def strict(xml: str) -> ElementTree.Element:
+    """Parse with expat, no DTD, no leniency."""
+    return ElementTree.fromstring(xml)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=ANY_TEXT, user=ANY_TEXT, account=ANY_TEXT, nonce=ANY_TEXT)
+def test_replies_parse_back_whatever_they_echo(text: str, user: str, account: str,
+                                               nonce: str) -> None:
+    """Property: plain and encrypted replies, for any user text, user and account names
+    and nonce, parse with a strict XML parser and give back what was put in (as XML can
+    carry it: see xml_chars; the identity for text XML can carry)."""
+    envelope = Envelope(account, user, "m1")
+    replies = {
+        "text": (Outbound.of_text(text), "Content"),
+        "image": (Outbound.of_image(text), "Image/MediaId"),
+        "news": (Outbound.of_news(Article(text, text, text, text)),
+                 "Articles/item/Description"),
+    }
+    for outbound, path in replies.values():
+        plain = render_reply(outbound, envelope)
+        encrypted = CRYPTO.encrypt(plain, nonce, "1700000000")
+        outer = strict(encrypted)
+        assert outer.findtext("Nonce") == xml_chars(nonce)
+        assert signature_ok((TOKEN, outer.findtext("TimeStamp") or "",
+                             outer.findtext("Nonce") or "", outer.findtext("Encrypt") or ""),
+                            outer.findtext("MsgSignature") or "")
+        inner = CRYPTO.decrypt(outer.findtext("Encrypt") or "")
+        assert inner == plain
+        root = strict(inner)
+        assert root.findtext("ToUserName") == xml_chars(user)
+        assert root.findtext("FromUserName") == xml_chars(account)
+        assert root.findtext(path) == xml_chars(text)
+        if xml_chars(text) == text:  # round trip, to the character
+            assert root.findtext(path) == text
+
+
+# what XML 1.0 carries as is: tab, line feed and everything from space up, less the two
+# non-characters (a carriage return comes back as a line feed; surrogates cannot be UTF-8)
+CARRYABLE = st.lists(st.one_of(
+    st.text(st.characters(codec="utf-8", exclude_characters="\ufffe\uffff").filter(
+        lambda c: c in "\t\n" or c >= " "), max_size=20),
+    st.sampled_from(["]]>", "]]", "<![CDATA[", "<", "&", "&amp;", "</Nonce>"]),
+), max_size=6).map("".join)
+
+
+@given(text=CARRYABLE, nonce=CARRYABLE)
+def test_text_xml_can_carry_comes_back_exactly(text: str, nonce: str) -> None:
+    assert xml_chars(text) == text
+    reply = CRYPTO.encrypt(render_reply(Outbound.of_text(text), Envelope(text, text, "m")),
+                           nonce, "1700000000")
+    outer = strict(reply)
+    assert outer.findtext("Nonce") == nonce
+    root = strict(CRYPTO.decrypt(outer.findtext("Encrypt") or ""))
+    assert root.findtext("Content") == root.findtext("ToUserName") == text
+
+
+def test_a_nonce_holding_cdata_end_is_escaped_in_the_encrypted_reply() -> None:
+    """Found: wechatpy writes the nonce into <Nonce><![CDATA[…]]> as given."""
+    reply = CRYPTO.encrypt("<xml><a>1</a></xml>", "1]]><x>", "1700000000")
+    assert strict(reply).findtext("Nonce") == "1]]><x>"
+
+
+@pytest.mark.parametrize("given", ["é", "ä" * 40, "\ud800", "", "0" * 41, "%FF"])
+def test_signature_check_takes_any_string(given: str) -> None:
+    """Found: hmac.compare_digest raised TypeError on non-ASCII str (a 500 at the edge)."""
+    assert signature_ok(("a", "b"), given) is False
+    assert signature_ok(("a", "b"), sha1_signature("a", "b").upper()) is True

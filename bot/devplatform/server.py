@@ -36,6 +36,8 @@ from bot.devplatform.api import PLATFORM, add_api_routes, faults_middleware
 from bot.devplatform.identity import new_media_id, openid_for, original_id_for
 from bot.devplatform.state import TEMPLATE_EVENT_DELAY, PlatformState, Template
 from bot.devplatform.wechat_side import WECHAT_TIMEOUT, WECHAT_TRIES, CallbackClient, Delivery
+from bot.log_limits import server_log
+from bot.server_header import hide_server_version
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,9 @@ def create_platform_app(
     if missing:
         raise ValueError(f"no callback URL for account {missing[0]}")
     app = web.Application(client_max_size=2 * MAX_IMAGE_BYTES,
-                          middlewares=[faults_middleware])
+                          middlewares=[faults_middleware],
+                          handler_args={"logger": server_log()})
+    hide_server_version()
     if state is None:
         state = PlatformState(accounts, token_ttl=token_ttl, templates=templates,
                               template_event_delay=template_event_delay)

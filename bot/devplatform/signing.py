@@ -47,7 +47,9 @@ def sign_request(
     """The query parameters and the body to POST for message ``body``.
 
     ``openid`` defaults to the message's FromUserName. With ``encrypt`` the body becomes
-    the safe-mode envelope; ``ValueError`` if the account has no EncodingAESKey.
+    the safe-mode envelope, or for an account in compatible mode the plaintext fields
+    with the ``Encrypt`` field added, as WeChat sends them; ``ValueError`` if the account
+    has no EncodingAESKey.
     """
     stamp = str(int(time.time()) if timestamp is None else timestamp)
     once = new_nonce() if nonce is None else nonce
@@ -63,6 +65,9 @@ def sign_request(
     to_user = _field(body, "ToUserName")
     query["encrypt_type"] = "aes"
     query["msg_signature"] = sha1_signature(account.token, stamp, once, secret)
+    if account.compatible:
+        head, _, _ = body.rpartition("</xml>")
+        return query, f"{head}<Encrypt><![CDATA[{secret}]]></Encrypt></xml>"
     envelope = (
         f"<xml><ToUserName><![CDATA[{cdata_safe(to_user)}]]></ToUserName>"
         f"<Encrypt><![CDATA[{secret}]]></Encrypt></xml>"
