@@ -99,9 +99,12 @@ def create_app(
     ``store`` lets tests share one store between several apps (as Redis would).
     """
     # no access log (one line per request is a flood's amplifier; refusals log their own,
-    # summarised), and the parser's refusals as one line each rather than a traceback
+    # summarised), and the parser's refusals as one line each rather than a traceback;
+    # bodies are never decompressed (WeChat never compresses: the edge refuses them), so a
+    # lying Content-Encoding cannot fail in aiohttp's parser after the answer
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          handler_args={"access_log": None, "logger": server_log()})
+                          handler_args={"access_log": None, "logger": server_log(),
+                                        "auto_decompress": False})
     hide_server_version()
     app[SETTINGS] = settings
     app[ACCOUNTS] = accounts if accounts is not None else load_accounts(settings)

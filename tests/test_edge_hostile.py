@@ -601,3 +601,19 @@ async def test_the_dev_platform_names_no_versions(make_settings: SettingsFactory
         assert b"Server: lianxin\r\n" in head and b"aiohttp" not in head
     finally:
         await server.close()
+
+
+async def test_a_body_that_lies_about_its_compression_is_one_line_not_a_traceback(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Content-Encoding: gzip on a body that is not gzip, found by the 10,000-request run:
+    aiohttp's parser failed to decompress it after the edge's answer and logged an ERROR
+    with a traceback. Bodies are never decompressed; the edge refuses compressed ones."""
+    handler = Recorder()
+    client = await make_client(handler=handler)
+    signed = SIGNER.sign(text_xml("oGzip", "你好"))
+    resp = await client.post("/wechat", params=signed.params, data=signed.body.encode(),
+                             headers={"Content-Encoding": "gzip"})
+    assert resp.status == 400
+    await asyncio.sleep(0.05)  # the server drains the unread body after answering
+    assert handler.calls == [] and errors(caplog) == []
