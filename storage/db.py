@@ -9,6 +9,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, select, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from storage.models import Citizen
@@ -17,8 +18,12 @@ MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
 def make_engine(url: str) -> AsyncEngine:
+    """The engine for ``url``. A failing statement's exception (and any log line or
+    traceback made of it) never carries the statement's parameters nor, on PostgreSQL,
+    the row values the server quotes back: they are a citizen's openid, description,
+    phone and location."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _wal(connection: Any, _record: Any) -> None:
@@ -28,8 +33,24 @@ def make_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
-        return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    else:
+        engine = create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                                     hide_parameters=True)
+    event.listen(engine.sync_engine, "handle_error", drop_row_values)
+    return engine
+
+
+def drop_row_values(context: ExceptionContext) -> None:
+    """PostgreSQL explains a constraint violation with the values of the row ("DETAIL:
+    Failing row contains (…)", "Key (openid)=(…) already exists"); asyncpg prints that
+    detail in the exception's text, so a traceback would show it. Forget it."""
+    seen: set[int] = set()
+    error: BaseException | None = context.original_exception
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if getattr(error, "detail", None) is not None:
+            error.detail = None  # type: ignore[attr-defined]
+        error = error.__cause__ or error.__context__
 
 
 async def ping(engine: AsyncEngine) -> None:

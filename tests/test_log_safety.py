@@ -1,21 +1,40 @@
-"""What a citizen told the bot never reaches a log line: not through a library's DEBUG
-output, and no phone number in any spelling."""
+"""What a citizen told the bot never reaches a log line: not through a failing statement's
+exception (SQLite and a real PostgreSQL), not through a library's DEBUG output, and no
+phone number in any spelling."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.logs import QUIET_BELOW, configure
 from domain.contact import mobiles_in
 from storage import db
+from storage.tickets import NewTicket, Tickets
 
 log = logging.getLogger("lianxin.test")
 
 OPENID = "oLeakCheckOpenid4711"
+DESCRIPTION = "楼道漏水三个月LEAKCHECK描述，物业不管"
+PHONE = "13912340000"
+PLACE = "幸福小区LEAKCHECK3栋"
+LATITUDE, LONGITUDE = 27.123456, 112.654321
+KEY = "complaint:leakcheck-idempotency"
+DAY = date(2099, 12, 31)
+NUMBER = f"LX{DAY:%Y%m%d}-000001"
+# every value the INSERT of the ticket carries that a log line could repeat
+SECRETS = (OPENID, "LEAKCHECK", PHONE, "139****0000", PLACE, "27.123456", "112.654321", KEY,
+           NUMBER)
+NEW = NewTicket(idempotency_key=KEY, account="default", openid=OPENID, kind="投诉",
+                category="zfjs", region="dcjd", department="zjj", description=DESCRIPTION,
+                due_on=DAY, phone=PHONE, latitude=LATITUDE, longitude=LONGITUDE, place=PLACE)
 
 
 @pytest.fixture
@@ -30,6 +49,48 @@ def logging_to_stderr() -> Iterator[None]:
     root.setLevel(level)
     for name, saved in levels.items():
         logging.getLogger(name).setLevel(saved)
+
+
+@pytest.fixture
+async def tickets(engine: AsyncEngine) -> Tickets:
+    async with engine.begin() as conn:
+        for table in ("attachments", "ticket_events", "tickets", "ticket_counters"):
+            await conn.execute(text(f"DELETE FROM {table}"))
+    return Tickets(engine)
+
+
+async def _number_taken(tickets: Tickets, engine: AsyncEngine) -> None:
+    """A second ticket gets the number of the first: the day's counter row was lost."""
+    await tickets.create(replace(NEW, idempotency_key="first", openid="oFirst",
+                                 description="第一张工单的描述文字", phone=None, place=None,
+                                 latitude=None, longitude=None),
+                         day=DAY, now=datetime(2099, 12, 31, tzinfo=UTC))
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM ticket_counters"))
+    await tickets.create(NEW, day=DAY, now=datetime(2099, 12, 31, tzinfo=UTC))
+
+
+async def _kind_missing(tickets: Tickets, engine: AsyncEngine) -> None:
+    """A NOT NULL column left empty (PostgreSQL quotes the whole failing row back)."""
+    await tickets.create(replace(NEW, kind=None),  # type: ignore[arg-type]
+                         day=DAY, now=datetime(2099, 12, 31, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("violation", [_number_taken, _kind_missing])
+async def test_a_failing_statement_logs_no_citizen_data(
+    engine: AsyncEngine, tickets: Tickets, logging_to_stderr: None,
+    capsys: pytest.CaptureFixture[str], violation: object,
+) -> None:
+    configure("INFO")  # the default level: the exception is logged at ERROR
+    with pytest.raises(IntegrityError) as caught:
+        await violation(tickets, engine)  # type: ignore[operator]
+    log.error("filing the ticket failed", exc_info=caught.value)
+    err = capsys.readouterr().err
+    assert "IntegrityError" in err
+    assert [value for value in SECRETS if value in err] == []
+    assert "Failing row" not in err
+    assert "Key (" not in err
+    assert "[SQL parameters hidden due to hide_parameters=True]" in err
 
 
 async def test_debug_logging_prints_no_statement_parameters(
