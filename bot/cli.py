@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from bot.config import ConfigError, load_accounts, load_settings
+from bot.config import ConfigError, Settings, load_accounts, load_settings
 from handlers.texts import CatalogueError
 
 
@@ -33,9 +33,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
         accounts = load_accounts(settings)
-        _logging(settings.log_level)
         app = create_app(settings, accounts=accounts)
-    except (ConfigError, CatalogueError) as exc:
+        _preflight(settings)
+        _logging(settings.log_level)
+    except (ConfigError, CatalogueError, StartupError) as exc:
         return _fail(str(exc))
     try:
         asyncio.run(_serve(app, settings.host, settings.port,
@@ -53,6 +54,19 @@ GC_YOUNG_THRESHOLD = 20_000
 
 class StartupError(Exception):
     """A resource failed to open at start-up; the text is one line."""
+
+
+def _preflight(settings: Settings) -> None:
+    """What ``serve`` and ``scheduler`` check before they listen or run a job:
+    :class:`StartupError` (one line) when the database is missing, unreachable, or not
+    migrated to this code's head revision (the check ``lianxin config load`` makes), so a
+    process never starts on tables it does not have."""
+    from storage import db
+
+    try:
+        db.require_migrated(settings.database_url)
+    except db.NotReady as exc:
+        raise StartupError(str(exc)) from None
 
 
 async def _serve(app: web.Application, host: str, port: int, paths: str) -> None:
@@ -105,9 +119,10 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings()
+        _preflight(settings)
         _logging(settings.log_level)
         asyncio.run(run_scheduler(settings, interval=args.interval, lease=args.lease))
-    except ConfigError as exc:
+    except (ConfigError, StartupError) as exc:
         return _fail(str(exc))
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,12 +10,13 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, select, text
-from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.engine import Connection, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from storage.models import Citizen
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+UPGRADE = "run `lianxin db upgrade` first"
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -68,6 +70,71 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (blocking; call from a thread or the CLI)."""
     command.upgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str | None:
+    """The newest migration this code has."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+class NotReady(Exception):
+    """The database cannot serve this lianxin (unreachable, not created, not migrated to
+    the code's head); the message is one line saying what to do."""
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line`` (SQLAlchemy adds a line pointing at its docs)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def refuse_missing_file(url: str) -> None:
+    """:class:`NotReady` when ``url`` is a SQLite file that does not exist: connecting
+    would make an empty one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        path = Path(parsed.database or "")
+        if not path.exists():
+            raise NotReady(f"no database at {path}: {UPGRADE}")
+
+
+async def require_head(engine: AsyncEngine) -> None:
+    """:class:`NotReady` unless the database answers and is migrated to this code's head
+    revision (one not migrated, or migrated to an older one, lacks tables or columns the
+    code uses)."""
+    from alembic.runtime.migration import MigrationContext
+
+    def revision(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    try:
+        async with engine.connect() as conn:
+            current = await conn.run_sync(revision)
+    except Exception as exc:
+        raise NotReady(f"cannot reach the database: {one_line(exc)}") from None
+    head = head_revision()
+    if current is None:
+        raise NotReady(f"the database has no tables yet: {UPGRADE}")
+    if current != head:
+        raise NotReady(f"the database is at revision {current}, this lianxin needs {head}: "
+                       f"{UPGRADE}")
+
+
+def require_migrated(url: str) -> None:
+    """:func:`refuse_missing_file` and :func:`require_head` for ``url`` (blocking: runs its
+    own event loop; for start-up, before the service's loop)."""
+    refuse_missing_file(url)
+
+    async def check() -> None:
+        engine = make_engine(url)
+        try:
+            await require_head(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(check())
 
 
 class Citizens:

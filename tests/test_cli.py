@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -106,6 +106,7 @@ def test_serve_with_bad_texts_file_stops_with_one_line(env: dict[str, str],
 
 
 def test_serve_on_a_busy_port_says_so_in_one_line(env: dict[str, str]) -> None:
+    assert run("db", "upgrade", env=env).returncode == 0
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -113,6 +114,58 @@ def test_serve_on_a_busy_port_says_so_in_one_line(env: dict[str, str]) -> None:
         done = run("serve", env=env)
     assert done.returncode == 2
     assert done.stderr.strip().startswith("lianxin: cannot listen on 127.0.0.1:")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "serving" not in done.stdout
+
+
+# ---------------------------------------------------------------- start-up refusals
+def refused(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``lianxin ARGS``, which should stop at once; a process still running after a few
+    seconds has started, and the test fails with what it printed."""
+    try:
+        return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired as running:
+        output = (running.stdout or b"") + (running.stderr or b"")
+        text = output.decode() if isinstance(output, bytes) else output
+        pytest.fail(f"lianxin {' '.join(args)} started instead of refusing:\n{text[-3000:]}")
+
+
+def _no_file(env: dict[str, str]) -> str:
+    return f"lianxin: no database at {env['LIANXIN_DATABASE_URL'].split('///')[1]}: run " \
+           "`lianxin db upgrade` first"
+
+
+def _empty_file(env: dict[str, str]) -> str:
+    Path(env["LIANXIN_DATABASE_URL"].split("///")[1]).touch()
+    return "lianxin: the database has no tables yet: run `lianxin db upgrade` first"
+
+
+def _older_revision(env: dict[str, str]) -> str:
+    assert run("db", "upgrade", "0003", env=env).returncode == 0
+    return ("lianxin: the database is at revision 0003, this lianxin needs 0004: run "
+            "`lianxin db upgrade` first")
+
+
+@pytest.mark.parametrize("command", [("serve",), ("scheduler", "--interval", "0.1")])
+@pytest.mark.parametrize("database", [_no_file, _empty_file, _older_revision])
+def test_serve_and_scheduler_refuse_a_database_not_at_the_code_migration(
+    env: dict[str, str], redis_url: str, command: tuple[str, ...],
+    database: Callable[[dict[str, str]], str],
+) -> None:
+    env["LIANXIN_REDIS_URL"] = redis_url  # everything else the scheduler needs is there
+    expected = database(env)
+    done = refused(*command, env=env)
+    assert (done.returncode, done.stderr) == (2, expected + "\n")
+    assert "serving" not in done.stdout
+    assert "delivering" not in done.stdout
+
+
+def test_serve_refuses_an_unreachable_database(env: dict[str, str]) -> None:
+    env["LIANXIN_DATABASE_URL"] = f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/x"
+    done = refused("serve", env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("lianxin: cannot reach the database: ")
     assert len(done.stderr.strip().splitlines()) == 1
     assert "serving" not in done.stdout
 
