@@ -12,7 +12,13 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from bot.config import ConfigError, Settings, load_accounts, load_settings
+from bot.config import (
+    ConfigError,
+    Settings,
+    check_fit_for_platform,
+    load_accounts,
+    load_settings,
+)
 from handlers.texts import CatalogueError
 
 
@@ -57,12 +63,15 @@ class StartupError(Exception):
 
 
 def _preflight(settings: Settings) -> None:
-    """What ``serve`` and ``scheduler`` check before they listen or run a job:
-    :class:`StartupError` (one line) when the database is missing, unreachable, or not
-    migrated to this code's head revision (the check ``lianxin config load`` makes), so a
-    process never starts on tables it does not have."""
+    """What ``serve`` and ``scheduler`` check before they listen or run a job, each fault
+    one line: :class:`ConfigError` when an account would reach a WeChat API off this
+    machine over plain http or with a credential committed to the repository
+    (:func:`check_fit_for_platform`); :class:`StartupError` when the database is missing,
+    unreachable, or not migrated to this code's head revision (the check ``lianxin config
+    load`` makes), so a process never starts on tables it does not have."""
     from storage import db
 
+    check_fit_for_platform(settings, load_accounts(settings))
     try:
         db.require_migrated(settings.database_url)
     except db.NotReady as exc:
