@@ -33,7 +33,7 @@ def unmigrated(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def engine(unmigrated: str) -> AsyncIterator[AsyncEngine]:
+async def unmigrated_engine(unmigrated: str) -> AsyncIterator[AsyncEngine]:
     opened = db.make_engine(unmigrated)
     yield opened
     await opened.dispose()
@@ -48,11 +48,11 @@ def lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 async def test_a_failing_delivery_round_logs_a_count_not_a_traceback_a_second(
-    engine: AsyncEngine, unmigrated: str, caplog: pytest.LogCaptureFixture,
+    unmigrated_engine: AsyncEngine, unmigrated: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
     clock = Clock(now=1000.0)
     failures = Failures("delivery round", clock=clock, wall=lambda: FIRST_FAILURE)
-    deliver = guarded(worker(engine).run_once, failures)
+    deliver = guarded(worker(unmigrated_engine).run_once, failures)
     for _ in range(150):  # two and a half minutes of a round a second
         await deliver()
         clock.now += 1
@@ -98,12 +98,12 @@ async def test_another_kind_of_error_shows_its_traceback_once_too(
 
 
 async def test_the_scheduler_runs_the_delivery_round_guarded(
-    engine: AsyncEngine, caplog: pytest.LogCaptureFixture,
+    unmigrated_engine: AsyncEngine, caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Through APScheduler, as `lianxin serve` and `lianxin scheduler` run it: ten failing
     rounds a second for a second make one traceback, from our logger, none from
     APScheduler's."""
-    scheduler = delivery_scheduler(worker(engine), interval=0.1)
+    scheduler = delivery_scheduler(worker(unmigrated_engine), interval=0.1)
     scheduler.start()
     try:
         await asyncio.sleep(1.2)
