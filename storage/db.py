@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,17 +43,36 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
+# asyncpg's text for a value its codec cannot encode: "invalid input for query argument $3:
+# '<the value, up to 40 characters>' (<the codec's complaint, which may quote it too>)"
+_BAD_ARGUMENT = re.compile(
+    r"invalid input for query argument \$\d+(?: in element #\d+ of executemany\(\) sequence)?")
+
+
 def drop_row_values(context: ExceptionContext) -> None:
-    """PostgreSQL explains a constraint violation with the values of the row ("DETAIL:
-    Failing row contains (…)", "Key (openid)=(…) already exists"); asyncpg prints that
-    detail in the exception's text, so a traceback would show it. Forget it."""
+    """Forget the values a driver quotes in an error, so no exception text, log line or
+    traceback made of it shows them: PostgreSQL explains a constraint violation with the
+    row ("DETAIL: Failing row contains (…)", "Key (openid)=(…) already exists"), which
+    asyncpg prints with the exception; and asyncpg names a value it could not encode (a
+    value of the wrong type: a programming error, but its value is a citizen's)."""
     seen: set[int] = set()
-    error: BaseException | None = context.original_exception
-    while error is not None and id(error) not in seen:
+    errors: list[BaseException | None] = [context.sqlalchemy_exception,
+                                          context.original_exception]
+    while errors:
+        error = errors.pop()
+        if error is None or id(error) in seen:
+            continue
         seen.add(id(error))
-        if getattr(error, "detail", None) is not None:
+        errors += [error.__cause__, error.__context__]
+        if isinstance(getattr(error, "detail", None), str):  # asyncpg's, not SQLAlchemy's list
             error.detail = None  # type: ignore[attr-defined]
-        error = error.__cause__ or error.__context__
+        message = error.args[0] if error.args else None
+        found = _BAD_ARGUMENT.search(message) if isinstance(message, str) else None
+        if isinstance(message, str) and found is not None:
+            error.args = (f"{message[:found.end()]}: the value is not shown", *error.args[1:])
+            if type(error).__module__.startswith("asyncpg"):
+                error.__cause__ = None  # the codec's own complaint may quote the value
+                error.__suppress_context__ = True
 
 
 async def ping(engine: AsyncEngine) -> None:

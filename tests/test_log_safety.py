@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.logs import QUIET_BELOW, configure
@@ -91,6 +91,26 @@ async def test_a_failing_statement_logs_no_citizen_data(
     assert "Failing row" not in err
     assert "Key (" not in err
     assert "[SQL parameters hidden due to hide_parameters=True]" in err
+
+
+async def test_a_value_asyncpg_cannot_encode_is_not_quoted(
+    postgres_url: str, logging_to_stderr: None, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A value of the wrong type (a bug: the place where the latitude goes) is named by
+    asyncpg in its error text, up to 40 characters of it."""
+    configure("INFO")
+    engine = db.make_engine(postgres_url)
+    try:
+        with pytest.raises(DBAPIError) as caught:
+            await Tickets(engine).create(replace(NEW, latitude=PLACE),  # type: ignore[arg-type]
+                                         day=DAY, now=datetime(2099, 12, 31, tzinfo=UTC))
+    finally:
+        await engine.dispose()
+    log.error("filing the ticket failed", exc_info=caught.value)
+    err = capsys.readouterr().err
+    assert [value for value in SECRETS if value in err] == []
+    assert "invalid input for query argument $" in err
+    assert "the value is not shown" in err
 
 
 async def test_debug_logging_prints_no_statement_parameters(
