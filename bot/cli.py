@@ -68,7 +68,8 @@ def _preflight(settings: Settings) -> None:
     machine over plain http or with a credential committed to the repository
     (:func:`check_fit_for_platform`); :class:`StartupError` when the database is missing,
     unreachable, or not migrated to this code's head revision (the check ``lianxin config
-    load`` makes), so a process never starts on tables it does not have."""
+    load`` makes), so a process never starts on tables it does not have. Call it before
+    logging is configured: Alembic announces its migration context at INFO."""
     from storage import db
 
     check_fit_for_platform(settings, load_accounts(settings))
