@@ -63,59 +63,33 @@ def _read(args: argparse.Namespace) -> tuple[Catalogue, str] | int:
         return _fail(str(exc))
 
 
-def _one_line(exc: BaseException) -> str:
-    """``Type: first line`` (SQLAlchemy adds a line pointing at its docs)."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-_UPGRADE = "run `lianxin db upgrade` first"
-
-
 def save_to_database(url: str, catalogue: Catalogue, *, source: str, digest: str) -> None:
     """Replace the catalogue in the database at ``url`` (blocking); :class:`DatabaseError`
-    (one line) if it cannot be reached or is not migrated to this lianxin's revision."""
-    from alembic.script import ScriptDirectory
-    from sqlalchemy.engine import make_url
-
+    (one line) if it cannot be reached or is not migrated to this lianxin's revision (the
+    check ``lianxin serve`` and ``lianxin scheduler`` make at start-up)."""
     from storage import db
 
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = Path(parsed.database or "")
-        if not path.exists():  # connecting would make an empty file
-            raise DatabaseError(f"no database at {path}: {_UPGRADE}")
-    head = ScriptDirectory.from_config(db.alembic_config(url)).get_current_head()
-    asyncio.run(_save(url, head, catalogue, source=source, digest=digest))
+    try:
+        db.refuse_missing_file(url)
+    except db.NotReady as exc:
+        raise DatabaseError(str(exc)) from None
+    asyncio.run(_save(url, catalogue, source=source, digest=digest))
 
 
-async def _save(url: str, head: str | None, catalogue: Catalogue, *, source: str,
-                digest: str) -> None:
-    from alembic.runtime.migration import MigrationContext
-    from sqlalchemy.engine import Connection
-
+async def _save(url: str, catalogue: Catalogue, *, source: str, digest: str) -> None:
     from storage import db
     from storage.catalogue import CatalogueRepository
-
-    def revision(conn: Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
 
     engine = db.make_engine(url)
     try:
         try:
-            async with engine.connect() as conn:
-                current = await conn.run_sync(revision)
-        except Exception as exc:
-            raise DatabaseError(f"cannot reach the database: {_one_line(exc)}") from None
-        if current is None:
-            raise DatabaseError(f"the database has no tables yet: {_UPGRADE}")
-        if current != head:
-            raise DatabaseError(f"the database is at revision {current}, this lianxin needs "
-                                f"{head}: {_UPGRADE}")
+            await db.require_head(engine)
+        except db.NotReady as exc:
+            raise DatabaseError(str(exc)) from None
         try:
             await CatalogueRepository(engine).save(catalogue, source=source, digest=digest)
         except Exception as exc:
-            raise DatabaseError(f"loading into the database failed: {_one_line(exc)}") \
+            raise DatabaseError(f"loading into the database failed: {db.one_line(exc)}") \
                 from None
     finally:
         await engine.dispose()

@@ -12,7 +12,13 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from bot.config import ConfigError, load_accounts, load_settings
+from bot.config import (
+    ConfigError,
+    Settings,
+    check_fit_for_platform,
+    load_accounts,
+    load_settings,
+)
 from handlers.texts import CatalogueError
 
 
@@ -33,9 +39,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         settings = load_settings()
         accounts = load_accounts(settings)
-        _logging(settings.log_level)
         app = create_app(settings, accounts=accounts)
-    except (ConfigError, CatalogueError) as exc:
+        _preflight(settings)
+        _logging(settings.log_level)
+    except (ConfigError, CatalogueError, StartupError) as exc:
         return _fail(str(exc))
     try:
         asyncio.run(_serve(app, settings.host, settings.port,
@@ -53,6 +60,23 @@ GC_YOUNG_THRESHOLD = 20_000
 
 class StartupError(Exception):
     """A resource failed to open at start-up; the text is one line."""
+
+
+def _preflight(settings: Settings) -> None:
+    """What ``serve`` and ``scheduler`` check before they listen or run a job, each fault
+    one line: :class:`ConfigError` when an account would reach a WeChat API off this
+    machine over plain http or with a credential committed to the repository
+    (:func:`check_fit_for_platform`); :class:`StartupError` when the database is missing,
+    unreachable, or not migrated to this code's head revision (the check ``lianxin config
+    load`` makes), so a process never starts on tables it does not have. Call it before
+    logging is configured: Alembic announces its migration context at INFO."""
+    from storage import db
+
+    check_fit_for_platform(settings, load_accounts(settings))
+    try:
+        db.require_migrated(settings.database_url)
+    except db.NotReady as exc:
+        raise StartupError(str(exc)) from None
 
 
 async def _serve(app: web.Application, host: str, port: int, paths: str) -> None:
@@ -105,9 +129,10 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings()
+        _preflight(settings)
         _logging(settings.log_level)
         asyncio.run(run_scheduler(settings, interval=args.interval, lease=args.lease))
-    except ConfigError as exc:
+    except (ConfigError, StartupError) as exc:
         return _fail(str(exc))
     return 0
 

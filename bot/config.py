@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -281,6 +283,80 @@ def load_accounts(settings: Settings) -> list[Account]:
             )
         )
     return accounts
+
+
+# ---------------------------------------------------------------- fit for the real platform
+DEV_ENV = REPO_ROOT / "config" / "dev.env"
+ACCOUNTS_EXAMPLE = REPO_ROOT / "config" / "accounts.example.toml"
+_DEV_CREDENTIAL = re.compile(
+    r"^\s*(?:export\s+)?LIANXIN_WECHAT_(?:TOKEN|APP_SECRET|AES_KEY)=[\"']?([^\"'\s]+)")
+_CREDENTIALS = {"token": "Token", "app_secret": "AppSecret", "aes_key": "EncodingAESKey"}
+
+
+def committed_credentials() -> dict[str, str]:
+    """Every Token, AppSecret and EncodingAESKey committed to this repository, each with
+    the file that holds it (``config/dev.env``, ``config/accounts.example.toml``): anyone
+    who reads the repository knows them, so they are fit only for the dev platform."""
+    known: dict[str, str] = {}
+    try:
+        lines = DEV_ENV.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        found = _DEV_CREDENTIAL.match(line)
+        if found:
+            known[found.group(1)] = "config/dev.env"
+    try:
+        example = tomllib.loads(ACCOUNTS_EXAMPLE.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        example = {}
+    table = example.get("accounts")
+    for entry in table.values() if isinstance(table, dict) else ():
+        for key in _CREDENTIALS:
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if isinstance(value, str) and value:
+                known[value] = "config/accounts.example.toml"
+    return known
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine (the dev platform), by name or address."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_fit_for_platform(settings: Settings, accounts: list[Account]) -> None:
+    """What ``lianxin serve`` and ``lianxin scheduler`` refuse for an account whose API base
+    is not this machine, with :class:`ConfigError` (one line, no secret in it): a plain
+    ``http://`` API base (the AppSecret would cross the network in clear), and a Token,
+    AppSecret or EncodingAESKey committed to the repository (``config/dev.env``,
+    ``config/accounts.example.toml``). On loopback both are the dev platform's, and fine."""
+    known = committed_credentials()
+    for account in accounts:
+        if is_loopback(account.api_base):
+            continue
+        if account.name == "default":
+            names = {key: f"LIANXIN_WECHAT_{key.upper()}" for key in (*_CREDENTIALS, "api_base")}
+        else:
+            where = f"LIANXIN_ACCOUNTS_FILE {settings.accounts_file}: [accounts.{account.name}]"
+            names = {key: f"{where} {key}" for key in (*_CREDENTIALS, "api_base")}
+        if urlsplit(account.api_base).scheme != "https":
+            raise ConfigError(
+                f"{names['api_base']}: {account.api_base} is plain http to another machine, "
+                "and the AppSecret would cross the network in clear: use https:// (http:// "
+                "is for the dev platform on this machine)")
+        for key, label in _CREDENTIALS.items():
+            value = getattr(account, key)
+            if value is not None and value in known:
+                raise ConfigError(
+                    f"{names[key]} is the development {label} committed in {known[value]}, "
+                    f"and the API base {account.api_base} is not the dev platform on this "
+                    f"machine: set the account's own {label} from the WeChat console")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Logging set-up: one format, and mainland mobile numbers masked in every line."""
+"""Logging set-up: one format, mainland mobile numbers masked in every line, and no SQL
+statement's parameters or result rows printed at any level."""
 
 from __future__ import annotations
 
@@ -9,9 +10,20 @@ from domain.contact import mask_mobile
 
 mask_phones = mask_mobile  # what the log filter applies to every line
 
+# Libraries that print what a statement carries (a citizen's openid, description, phone,
+# location) when their logger is let through below a level. Each is held at that level
+# whatever LIANXIN_LOG_LEVEL says; the engine itself hides parameters in its exceptions
+# (storage/db.py, hide_parameters=True).
+QUIET_BELOW = {
+    "aiosqlite": logging.INFO,  # DEBUG: every call with its arguments and results
+    "sqlalchemy.engine": logging.WARNING,  # INFO: each statement; DEBUG: each result row
+    "asyncpg": logging.INFO,
+    "alembic": logging.INFO,
+}
+
 
 class MaskPhones(logging.Filter):
-    """Rewrites each record's message (and traceback) with phone numbers masked."""
+    """Rewrites each record's message, traceback and stack with phone numbers masked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -22,6 +34,8 @@ class MaskPhones(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = mask_phones(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_phones(record.stack_info)
         return True
 
 
@@ -32,7 +46,10 @@ def configure(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    numeric = logging.getLevelName(level)
+    for name, floor in QUIET_BELOW.items():
+        logging.getLogger(name).setLevel(max(floor, numeric))
     # APScheduler announces every job run at INFO, and warns of every tick skipped while a
     # long delivery round still runs (max_instances=1, by design); job errors still show
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, numeric))
     logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

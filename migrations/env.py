@@ -6,8 +6,8 @@ import asyncio
 
 from alembic import context
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from storage.db import make_engine
 from storage.models import Base
 
 config = context.config
@@ -36,7 +36,7 @@ def _migrate(connection: Connection) -> None:
 async def run_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
-    engine = create_async_engine(url)
+    engine = make_engine(url)  # parameters hidden from errors, as in the bot
     async with engine.connect() as connection:
         await connection.run_sync(_migrate)
         await connection.commit()

@@ -10,6 +10,9 @@ import logging
 import os
 import signal
 import socket
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -25,16 +28,75 @@ from storage.redis_store import RedisStore
 
 log = logging.getLogger(__name__)
 
+REPORT_EVERY = 60.0  # seconds between the lines saying a job is still failing
 
-def delivery_scheduler(worker: DeliveryWorker, interval: float) -> AsyncIOScheduler:
-    """An APScheduler running ``worker`` every ``interval`` s, never two rounds at once."""
 
-    async def deliver() -> None:
+class Failures:
+    """How a job that runs every second reports failing: the traceback once (and once more
+    for each other kind of error in the same streak), then one line a minute with the
+    count, never a line a second; and one line when it works again."""
+
+    def __init__(self, what: str, *, every: float = REPORT_EVERY,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], datetime] = datetime.now) -> None:
+        self.what = what
+        self._every = every
+        self._clock = clock
+        self._wall = wall
+        self._count = 0
+        self._since = ""
+        self._kinds: set[str] = set()
+        self._reported = 0.0
+
+    def failed(self, error: Exception) -> None:
+        kind = type(error).__name__
+        if not self._count:
+            self._since = f"{self._wall():%H:%M:%S}"
+        self._count += 1
+        if kind not in self._kinds:
+            self._kinds.add(kind)
+            self._reported = self._clock()
+            log.error("%s failed (%s since %s): %s", self.what, _times(self._count),
+                      self._since, kind, exc_info=error)
+        elif self._clock() - self._reported >= self._every:
+            self._reported = self._clock()
+            log.error("%s still failing (%s since %s): %s", self.what,
+                      _times(self._count), self._since, kind)
+
+    def succeeded(self) -> None:
+        if self._count:
+            log.warning("%s works again, after failing %s since %s", self.what,
+                        _times(self._count), self._since)
+            self._count = 0
+            self._kinds.clear()
+
+
+def _times(count: int) -> str:
+    return "once" if count == 1 else f"{count} times"
+
+
+def guarded(job: Callable[[], Awaitable[object]],
+            failures: Failures) -> Callable[[], Awaitable[None]]:
+    """``job`` as a scheduled job: its errors go to ``failures``, not to APScheduler (which
+    would log each with its traceback)."""
+
+    async def run() -> None:
         try:
-            await worker.run_once()
+            await job()
         except asyncio.CancelledError:  # shutting down mid-round: the leases will tell
-            log.info("delivery round cut short by shutdown")
+            log.info("%s cut short by shutdown", failures.what)
+        except Exception as error:
+            failures.failed(error)
+        else:
+            failures.succeeded()
 
+    return run
+
+
+def delivery_scheduler(worker: DeliveryWorker, interval: float, *,
+                       failures: Failures | None = None) -> AsyncIOScheduler:
+    """An APScheduler running ``worker`` every ``interval`` s, never two rounds at once."""
+    deliver = guarded(worker.run_once, failures or Failures("delivery round"))
     scheduler = AsyncIOScheduler()
     scheduler.add_job(deliver, "interval", seconds=interval, id="deliver",
                       max_instances=1, coalesce=True, misfire_grace_time=None)

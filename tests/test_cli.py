@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -106,6 +106,7 @@ def test_serve_with_bad_texts_file_stops_with_one_line(env: dict[str, str],
 
 
 def test_serve_on_a_busy_port_says_so_in_one_line(env: dict[str, str]) -> None:
+    assert run("db", "upgrade", env=env).returncode == 0
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -115,6 +116,159 @@ def test_serve_on_a_busy_port_says_so_in_one_line(env: dict[str, str]) -> None:
     assert done.stderr.strip().startswith("lianxin: cannot listen on 127.0.0.1:")
     assert len(done.stderr.strip().splitlines()) == 1
     assert "serving" not in done.stdout
+
+
+# ---------------------------------------------------------------- start-up refusals
+def refused(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``lianxin ARGS``, which should stop at once; a process still running after a few
+    seconds has started, and the test fails with what it printed."""
+    try:
+        return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=15)
+    except subprocess.TimeoutExpired as running:
+        output = (running.stdout or b"") + (running.stderr or b"")
+        text = output.decode() if isinstance(output, bytes) else output
+        pytest.fail(f"lianxin {' '.join(args)} started instead of refusing:\n{text[-3000:]}")
+
+
+def _no_file(env: dict[str, str]) -> str:
+    return f"lianxin: no database at {env['LIANXIN_DATABASE_URL'].split('///')[1]}: run " \
+           "`lianxin db upgrade` first"
+
+
+def _empty_file(env: dict[str, str]) -> str:
+    Path(env["LIANXIN_DATABASE_URL"].split("///")[1]).touch()
+    return "lianxin: the database has no tables yet: run `lianxin db upgrade` first"
+
+
+def _older_revision(env: dict[str, str]) -> str:
+    assert run("db", "upgrade", "0003", env=env).returncode == 0
+    return ("lianxin: the database is at revision 0003, this lianxin needs 0004: run "
+            "`lianxin db upgrade` first")
+
+
+@pytest.mark.parametrize("command", [("serve",), ("scheduler", "--interval", "0.1")])
+@pytest.mark.parametrize("database", [_no_file, _empty_file, _older_revision])
+def test_serve_and_scheduler_refuse_a_database_not_at_the_code_migration(
+    env: dict[str, str], redis_url: str, command: tuple[str, ...],
+    database: Callable[[dict[str, str]], str],
+) -> None:
+    env["LIANXIN_REDIS_URL"] = redis_url  # everything else the scheduler needs is there
+    expected = database(env)
+    done = refused(*command, env=env)
+    assert (done.returncode, done.stderr) == (2, expected + "\n")
+    assert "serving" not in done.stdout
+    assert "delivering" not in done.stdout
+
+
+def test_serve_refuses_an_unreachable_database(env: dict[str, str]) -> None:
+    env["LIANXIN_DATABASE_URL"] = f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/x"
+    done = refused("serve", env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("lianxin: cannot reach the database: ")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "serving" not in done.stdout
+
+
+# ------------------------------------------- development credentials, plain http (issue 9)
+def dev_env() -> dict[str, str]:
+    """What `make run` exports from config/dev.env."""
+    values = {}
+    for line in (ROOT / "config" / "dev.env").read_text(encoding="utf-8").splitlines():
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").partition("=")
+            values[name] = value
+    return values
+
+
+DEV = dev_env()
+REAL_API = "https://api.weixin.qq.com"
+
+
+@pytest.fixture
+def migrated_env(env: dict[str, str], redis_url: str) -> dict[str, str]:
+    """``env`` with everything serve and scheduler need, so a refusal has one reason."""
+    assert run("db", "upgrade", env=env).returncode == 0
+    env["LIANXIN_REDIS_URL"] = redis_url
+    return env
+
+
+@pytest.mark.parametrize(("command", "variable", "label"), [
+    (("serve",), "LIANXIN_WECHAT_TOKEN", "Token"),
+    (("serve",), "LIANXIN_WECHAT_APP_SECRET", "AppSecret"),
+    (("serve",), "LIANXIN_WECHAT_AES_KEY", "EncodingAESKey"),
+    (("scheduler",), "LIANXIN_WECHAT_TOKEN", "Token"),
+])
+def test_serve_and_scheduler_refuse_a_development_credential_for_the_real_api(
+    migrated_env: dict[str, str], command: tuple[str, ...], variable: str, label: str,
+) -> None:
+    migrated_env[variable] = DEV[variable]  # the rest is this deployment's own
+    done = refused(*command, env=migrated_env)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"lianxin: {variable} is the development {label} committed in config/dev.env, and "
+        f"the API base {REAL_API} is not the dev platform on this machine: set the "
+        f"account's own {label} from the WeChat console\n")
+    assert DEV[variable] not in done.stderr
+
+
+@pytest.mark.parametrize("command", [("serve",), ("scheduler",)])
+@pytest.mark.parametrize("base", ["http://api.weixin.qq.com", "http://10.1.2.3:8081"])
+def test_serve_and_scheduler_refuse_plain_http_to_another_machine(
+    migrated_env: dict[str, str], command: tuple[str, ...], base: str,
+) -> None:
+    migrated_env["LIANXIN_WECHAT_API_BASE"] = base
+    done = refused(*command, env=migrated_env)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"lianxin: LIANXIN_WECHAT_API_BASE: {base} is plain http to another machine, and "
+        "the AppSecret would cross the network in clear: use https:// (http:// is for the "
+        "dev platform on this machine)\n")
+
+
+def test_serve_refuses_the_example_accounts_file(migrated_env: dict[str, str]) -> None:
+    example = ROOT / "config" / "accounts.example.toml"
+    migrated_env["LIANXIN_ACCOUNTS_FILE"] = str(example)
+    done = refused("serve", env=migrated_env)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"lianxin: LIANXIN_ACCOUNTS_FILE {example}: [accounts.county] token is the "
+        "development Token committed in config/accounts.example.toml, and the API base "
+        f"{REAL_API} is not the dev platform on this machine: set the account's own Token "
+        "from the WeChat console\n")
+
+
+@pytest.mark.parametrize(("entry", "key", "problem"), [
+    (f'token = "{DEV["LIANXIN_WECHAT_TOKEN"]}"\napp_secret = "own-secret"\n', "token",
+     " is the development Token committed in config/dev.env"),
+    ('token = "cityToken9"\napp_secret = "own-secret"\napi_base = "http://wx.example.cn"\n',
+     "api_base", ": http://wx.example.cn is plain http to another machine"),
+])
+def test_serve_checks_every_account_in_the_accounts_file(
+    migrated_env: dict[str, str], tmp_path: Path, entry: str, key: str, problem: str,
+) -> None:
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text(f'[accounts.city]\napp_id = "wxcity"\n{entry}', encoding="utf-8")
+    migrated_env["LIANXIN_ACCOUNTS_FILE"] = str(accounts)
+    done = refused("serve", env=migrated_env)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(
+        f"lianxin: LIANXIN_ACCOUNTS_FILE {accounts}: [accounts.city] {key}{problem}")
+    assert len(done.stderr.splitlines()) == 1
+
+
+@pytest.fixture
+def development_values(env: dict[str, str]) -> None:
+    """`make run`'s settings: config/dev.env, whose API base is the dev platform on
+    loopback (nothing need listen there for serve to start)."""
+    env.update({k: v for k, v in DEV.items() if k.startswith("LIANXIN_WECHAT_")})
+    assert env["LIANXIN_WECHAT_API_BASE"].startswith("http://127.0.0.1:")
+
+
+def test_serve_runs_on_the_development_values_against_the_dev_platform(
+    development_values: None, served: str,
+) -> None:
+    assert requests.get(f"{served}/healthz", timeout=5).status_code == 200
 
 
 # ---------------------------------------------------------------- lianxin config load

@@ -1,0 +1,119 @@
+"""A scheduled job that keeps failing: its traceback once, then a count a minute, never a
+line a second; and one line when it works again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from scheduler.delivery import DeliveryWorker
+from scheduler.service import Failures, delivery_scheduler, guarded
+from storage import db
+from storage.keys import KeyBuilder
+from storage.memory import MemoryStore
+from storage.outbox import Outbox
+from tests.citizens import Clock
+
+FIRST_FAILURE = datetime(2026, 11, 30, 12, 0, 1)
+
+
+@pytest.fixture
+def unmigrated(tmp_path: Path) -> str:
+    """A SQLite database with no tables: every delivery round fails (no ``pushes``)."""
+    path = tmp_path / "empty.db"
+    path.touch()
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+async def unmigrated_engine(unmigrated: str) -> AsyncIterator[AsyncEngine]:
+    opened = db.make_engine(unmigrated)
+    yield opened
+    await opened.dispose()
+
+
+def worker(engine: AsyncEngine) -> DeliveryWorker:
+    return DeliveryWorker(Outbox(engine), MemoryStore(), KeyBuilder(), {}, {}, name="test")
+
+
+def lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "scheduler.service"]
+
+
+async def test_a_failing_delivery_round_logs_a_count_not_a_traceback_a_second(
+    unmigrated_engine: AsyncEngine, unmigrated: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock(now=1000.0)
+    failures = Failures("delivery round", clock=clock, wall=lambda: FIRST_FAILURE)
+    deliver = guarded(worker(unmigrated_engine).run_once, failures)
+    for _ in range(150):  # two and a half minutes of a round a second
+        await deliver()
+        clock.now += 1
+    records = lines(caplog)
+    assert [r.getMessage() for r in records] == [
+        "delivery round failed (once since 12:00:01): OperationalError",
+        "delivery round still failing (61 times since 12:00:01): OperationalError",
+        "delivery round still failing (121 times since 12:00:01): OperationalError",
+    ]
+    assert [r.levelname for r in records] == ["ERROR"] * 3
+    traceback = records[0].exc_info
+    assert traceback is not None
+    assert "no such table: pushes" in str(traceback[1])
+    assert [r.exc_info for r in records[1:]] == [None, None]
+
+    await asyncio.to_thread(db.upgrade, unmigrated)  # the operator migrates
+    caplog.clear()
+    await deliver()
+    await deliver()
+    assert [(r.levelname, r.getMessage()) for r in lines(caplog)] == [
+        ("WARNING", "delivery round works again, after failing 150 times since 12:00:01"),
+    ]
+
+
+async def test_another_kind_of_error_shows_its_traceback_once_too(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock(now=0.0)
+    errors: list[Exception] = [ValueError("a"), ValueError("b"), KeyError("c"), ValueError("d"),
+                               KeyError("e")]
+
+    async def job() -> None:
+        raise errors.pop(0)
+
+    run = guarded(job, Failures("survey round", clock=clock, wall=lambda: FIRST_FAILURE))
+    for _ in range(5):
+        await run()
+        clock.now += 1
+    assert [(r.getMessage(), r.exc_info is not None) for r in lines(caplog)] == [
+        ("survey round failed (once since 12:00:01): ValueError", True),
+        ("survey round failed (3 times since 12:00:01): KeyError", True),
+    ]
+
+
+async def test_the_scheduler_runs_the_delivery_round_guarded(
+    unmigrated_engine: AsyncEngine, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Through APScheduler, as `lianxin serve` and `lianxin scheduler` run it: ten failing
+    rounds a second for a second make one traceback, from our logger, none from
+    APScheduler's."""
+    scheduler = delivery_scheduler(worker(unmigrated_engine), interval=0.1)
+    scheduler.start()
+    try:
+        await asyncio.sleep(1.2)
+    finally:
+        scheduler.shutdown(wait=False)  # cancels a round under way: let it unwind
+        rounds = asyncio.all_tasks() - {asyncio.current_task()}
+        if rounds:
+            await asyncio.wait(rounds, timeout=10)
+    failed = [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(failed) == 1, failed
+    assert failed[0][0] == "scheduler.service"
+    assert re.fullmatch(r"delivery round failed \(once since \d\d:\d\d:\d\d\): "
+                        r"OperationalError", failed[0][1])
