@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Iterable
+from typing import Protocol
 
 from storage.base import JSON, Admission, Store, WindowUpdate, decode, encode
+
+
+class Watcher(Protocol):
+    """Told of every write and delete of the keys under ``prefix`` (see
+    :meth:`MemoryStore.watch`); it must be quick, it runs on every such write."""
+
+    prefix: str
+
+    def wrote(self, key: str, new: str | None, old: str | None) -> None:
+        """``key`` now holds the JSON text ``new`` (``None``: deleted), after ``old``."""
 
 
 class MemoryStore(Store):
@@ -21,6 +33,9 @@ class MemoryStore(Store):
         self._data: dict[str, str] = {}
         self._expires: dict[str, float] = {}
         self._expiries: list[tuple[float, str]] = []
+        self._changes = 0
+        self._watcher: Watcher | None = None
+        self._watched = "\x00"  # the watcher's prefix; no key starts with NUL
 
     @staticmethod
     def _now() -> float:
@@ -37,6 +52,7 @@ class MemoryStore(Store):
         return raw
 
     def _drop(self, key: str) -> None:
+        self._changes += 1
         self._data.pop(key, None)
         self._expires.pop(key, None)
 
@@ -52,6 +68,9 @@ class MemoryStore(Store):
             raise ValueError("ttl must be positive")
         now = self._now()
         self._sweep(now)
+        self._changes += 1
+        if key.startswith(self._watched) and self._watcher is not None:
+            self._watcher.wrote(key, raw, self._data.get(key))
         self._data[key] = raw
         if ttl is None:
             self._expires.pop(key, None)
@@ -78,6 +97,8 @@ class MemoryStore(Store):
         return True
 
     async def delete(self, key: str) -> None:
+        if key.startswith(self._watched) and self._watcher is not None:
+            self._watcher.wrote(key, None, self._data.get(key))
         self._drop(key)
 
     async def try_lock(self, key: str, ttl: float) -> str | None:
@@ -145,3 +166,39 @@ class MemoryStore(Store):
 
     async def ping(self) -> None:
         return None
+
+    # -- kept across restarts (storage/snapshot.py) -----------------------------------------
+
+    @property
+    def changes(self) -> int:
+        """Counts writes and deletes (expiries too): unchanged means nothing to save."""
+        return self._changes
+
+    def watch(self, watcher: Watcher | None) -> None:
+        """Tell ``watcher`` of every write and delete of its keys (``None``: stop)."""
+        self._watcher = watcher
+        self._watched = watcher.prefix if watcher is not None else "\x00"
+
+    def image(self) -> tuple[dict[str, str], dict[str, float], float]:
+        """Copies of the values and the expiry times, and the clock they are on: what a
+        snapshot is made of, taken at once (no await), so it is one moment of the store.
+        Expired keys may still be in it; a snapshot leaves them out."""
+        return self._data.copy(), self._expires.copy(), self._now()
+
+    def restore(self, entries: Iterable[tuple[str, str, float | None]]) -> int:
+        """Put back ``(key, JSON text, seconds left or None)`` entries, as read from a
+        snapshot (the text is trusted to be JSON; the reader checked it); returns how many.
+        Watchers are not told: this is the state before anything happened."""
+        now = self._now()
+        count = 0
+        for key, raw, left in entries:
+            self._data[key] = raw
+            if left is None:
+                self._expires.pop(key, None)
+            else:
+                expires = now + left
+                self._expires[key] = expires
+                heapq.heappush(self._expiries, (expires, key))
+            count += 1
+        self._changes += count
+        return count
