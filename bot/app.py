@@ -127,7 +127,11 @@ def create_app(
                                    is_open=open_in, lost=lost_on_restart,
                                    lost_ttl=settings.state_ttl)
             locks = keys.user_lock("a", "u").removesuffix("user:a:u")  # nobody holds them
-            kept = await snapshot.KeptStore.open(memory, files, forms, skip=(locks,))
+            per_message = (keys.nonce("a", "x").removesuffix("a:x"),
+                           keys.dedupe("a", "x").removesuffix("a:x"),
+                           keys.reply("a", "x").removesuffix("a:x"), locks)
+            kept = await snapshot.KeptStore.open(memory, files, forms,
+                                                 transient=per_message, skip=(locks,))
         else:
             log.info("in-process store: not kept across restarts (%s)",
                      "LIANXIN_STORE_SAVE_INTERVAL=0" if files is not None

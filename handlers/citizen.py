@@ -21,7 +21,7 @@ from domain.messages import Inbound, Outbound
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
 from flows.context import Conversation
-from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, HELP, RESTART, RESUME, Engine
+from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, HELP, RESTART, RESUME, Engine, Flow
 from handlers.my_tickets import NUMBER, MyTickets, normalise, ticket_number
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
@@ -106,8 +106,9 @@ class CitizenDesk:
         return [notice, *answer] if notice is not None else answer
 
     async def on_message(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
-        notice = self._form_gone(conversation)
-        answer = await self._answer(inbound, conversation, form_gone=notice is not None)
+        flow = self.engine.active(conversation)
+        notice = self.engine.dropped_notice(conversation)
+        answer = await self._answer(inbound, conversation, flow, form_gone=notice is not None)
         return [notice, *answer] if notice is not None else answer
 
     def _form_gone(self, conversation: Conversation) -> Outbound | None:
@@ -117,11 +118,11 @@ class CitizenDesk:
         self.engine.active(conversation)
         return self.engine.dropped_notice(conversation)
 
-    async def _answer(self, inbound: Inbound, conversation: Conversation, *,
-                      form_gone: bool = False) -> list[Outbound]:
+    async def _answer(self, inbound: Inbound, conversation: Conversation, flow: Flow | None,
+                      *, form_gone: bool) -> list[Outbound]:
+        """``flow``: the one the citizen is in (``Engine.active``, already asked)."""
         inbound = with_recognition(inbound)
         text = inbound.text
-        flow = self.engine.active(conversation)
         service = service_of(text) if inbound.kind == "text" else None
         if flow is not None:
             if service is Service.COMPLAINT and text in KINDS:

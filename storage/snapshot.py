@@ -5,12 +5,16 @@ cached replies, customer-service windows, consents — lives in one process's
 :class:`~storage.memory.MemoryStore`. :class:`KeptStore` keeps it in files beside the
 database (``lianxin.db`` → ``lianxin.db.store.json`` and friends, :func:`files_for`):
 
-* **Snapshot** (``….store.json``): every entry with its expiry as wall-clock time (the
+* **Snapshot** (``….store.json``): entries with their expiry as wall-clock time (the
   store's clock is ``time.monotonic()``, which means nothing to another process). Written
-  atomically (a temporary file, fsync, ``os.replace``; mode 0600, it holds personal data)
-  at start-up, every ``interval`` seconds while the store changes (in a thread, from a copy
-  taken in one step), and at a graceful stop, marked ``clean`` then. Read back at start-up;
-  expired entries are dropped, and so are locks: their holders died with the process.
+  atomically (a temporary file, fsync, ``os.replace``; mode 0600, it holds personal data):
+  *complete* at start-up and at a graceful stop (marked ``clean`` then); and every
+  ``interval`` seconds while the store changes, in the background (encoded and written in
+  a thread, from a copy taken in one step), with the *lasting* keys only — not the
+  per-message ones (nonces, dedupe marks, cached replies, locks), whose number grows with
+  the traffic of the last ten minutes and would make every save cost that much. Read back
+  at start-up; expired entries are dropped, and so are locks: their holders died with the
+  process.
 * **Journal** (``….store.journal``, and ``.journal.1`` from before the last snapshot): a
   line ``SEQ OPEN KEY`` appended (a plain ``write``, no fsync: it must survive the process,
   not the machine) whenever a conversation state with an open form is written, or one that
@@ -18,13 +22,14 @@ database (``lianxin.db`` → ``lianxin.db.store.json`` and friends, :func:`files
   costs a string comparison. Each snapshot records the last ``SEQ`` it contains.
 
 After a stop that was not graceful (``kill -9``, a crash) the snapshot is up to
-``interval`` seconds old. The journal lines after it name exactly the users whose form
-changed since: their last line says whether a form was open when the process died. If it
-was, the saved state is older than what the citizen last answered (or there is none): it
-is replaced by the ``lost`` state, which makes the bot say once that the form was lost to
-a restart instead of reading the next answer against an older question. If the form had
-been closed (filed, cancelled), the stale saved state is dropped. Everyone else gets
-their state back as saved, and a citizen who never had a form is never told anything.
+``interval`` seconds old, and holds no nonces or dedupe marks. The journal lines after it
+name exactly the users whose form changed since: their last line says whether a form was
+open when the process died. If it was, the saved state is older than what the citizen last
+answered (or there is none): it is replaced by the ``lost`` state, which makes the bot say
+once that the form was lost to a restart instead of reading the next answer against an
+older question. If the form had been closed (filed, cancelled), the stale saved state is
+dropped. Everyone else gets their state back as saved, and a citizen who never had a form
+is never told anything.
 
 One process keeps one set of files (an ``flock`` on ``….store.lock``); a second process
 on the same database runs with a store that is not kept, and says so.
@@ -36,6 +41,7 @@ import asyncio
 import contextlib
 import fcntl
 import glob
+import itertools
 import json
 import logging
 import math
@@ -104,15 +110,18 @@ class SnapshotError(Exception):
 class Snapshot:
     entries: dict[str, tuple[str, float | None]]  # key → (JSON text, seconds left)
     seq: int  # the last journal line it contains
-    clean: bool
+    clean: bool  # written at a graceful stop
+    complete: bool  # with the transient entries too (not a background save)
     written_at: float
     skipped: int  # entries that were not readable
 
 
-def read_snapshot(path: Path, *, skip: tuple[str, ...] = (),
+def read_snapshot(path: Path, *, skip: tuple[str, ...] = (), unchecked: tuple[str, ...] = (),
                   now: float | None = None) -> Snapshot | None:
     """The snapshot at ``path``, without expired entries or keys starting with ``skip``;
-    ``None`` if there is none; :class:`SnapshotError` if it is not one."""
+    ``None`` if there is none; :class:`SnapshotError` if it is not one. Every value must
+    be JSON text, else it is skipped — but values under the ``unchecked`` prefixes are not
+    parsed: short-lived and many (nonces), they would make start-up cost seconds."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -127,28 +136,28 @@ def read_snapshot(path: Path, *, skip: tuple[str, ...] = (),
         raise SnapshotError("not a lianxin store snapshot")
     if doc.get("version") != VERSION:
         raise SnapshotError(f"version {doc.get('version')!r}, this release reads {VERSION}")
-    seq, clean, written_at, items = (doc.get("journal_seq"), doc.get("clean"),
-                                     doc.get("written_at"), doc.get("entries"))
-    if not (isinstance(seq, int) and seq >= 0 and isinstance(clean, bool)
+    seq, written_at = doc.get("journal_seq"), doc.get("written_at")
+    values, expiries = doc.get("values"), doc.get("expires")
+    if not (isinstance(seq, int) and seq >= 0 and isinstance(doc.get("clean"), bool)
+            and isinstance(doc.get("complete"), bool)
             and isinstance(written_at, (int, float)) and _finite(written_at)
-            and isinstance(items, list)):
+            and isinstance(values, dict) and isinstance(expiries, dict)):
         raise SnapshotError("its header is damaged")
     wall = time.time() if now is None else now
     entries: dict[str, tuple[str, float | None]] = {}
     skipped = 0
-    for item in items:
-        entry = _entry(item)
-        if entry is None:
+    for key, text in values.items():
+        expires = expiries.get(key)
+        if not (isinstance(text, str) and (expires is None or _finite(expires))
+                and (key.startswith(unchecked) or _json(text))):
             skipped += 1
+        elif key.startswith(skip):
             continue
-        key, expires, text = entry
-        if key.startswith(skip):
-            continue
-        if expires is None:
+        elif expires is None:
             entries[key] = (text, None)
-        elif expires > wall:
+        elif expires > wall:  # an expired entry is dropped here, not restored to lapse
             entries[key] = (text, expires - wall)
-    return Snapshot(entries, seq, clean, float(written_at), skipped)
+    return Snapshot(entries, seq, doc["clean"], doc["complete"], float(written_at), skipped)
 
 
 def _finite(value: object) -> bool:
@@ -156,18 +165,12 @@ def _finite(value: object) -> bool:
         and math.isfinite(value)
 
 
-def _entry(item: object) -> tuple[str, float | None, str] | None:
-    if not (isinstance(item, list) and len(item) == 3):
-        return None
-    key, expires, text = item
-    if not (isinstance(key, str) and isinstance(text, str)
-            and (expires is None or _finite(expires))):
-        return None
+def _json(text: str) -> bool:
     try:
         json.loads(text, parse_constant=_no_constant)
     except ValueError:
-        return None
-    return key, None if expires is None else float(expires), text
+        return False
+    return True
 
 
 def _no_constant(name: str) -> Any:
@@ -205,23 +208,20 @@ def read_journal(paths: tuple[Path, ...], *, after: int,
     return {key: opened for key, (_, opened) in last.items()}, top
 
 
-def write_snapshot(path: Path, entries: list[list[Any]], *, seq: int, clean: bool,
-                   written_at: float) -> None:
-    """Write atomically: a temporary file (mode 0600) beside ``path``, fsync, rename."""
+def write_snapshot(path: Path, values: dict[str, str], expires: dict[str, float], *,
+                   seq: int, clean: bool, complete: bool, written_at: float) -> None:
+    """Write atomically: a temporary file (mode 0600) beside ``path``, fsync, rename.
+    ``expires``: wall-clock expiry of the keys of ``values`` that have one."""
     encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     header = encoder.encode({"format": FORMAT, "version": VERSION, "written_at": written_at,
-                             "clean": clean, "journal_seq": seq})
-    parts = [header[:-1], ',"entries":[']
-    for start in range(0, len(entries), _CHUNK):
-        if start:
-            parts.append(",")
-        parts.append(encoder.encode(entries[start:start + _CHUNK])[1:-1])
-    parts.append("]}")
+                             "clean": clean, "complete": complete, "journal_seq": seq})
+    text = "".join((header[:-1], ',"values":', _object(encoder, values), ',"expires":',
+                    _object(encoder, expires), "}"))
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.",
                                      suffix=".tmp")  # mkstemp makes it 0600
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write("".join(parts).encode("utf-8"))
+            out.write(text.encode("utf-8"))
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
@@ -230,6 +230,16 @@ def write_snapshot(path: Path, entries: list[list[Any]], *, seq: int, clean: boo
             os.unlink(temporary)
         raise
     _sync_directory(path.parent)
+
+
+def _object(encoder: json.JSONEncoder, mapping: dict[str, Any]) -> str:
+    """``mapping`` as a JSON object, encoded a chunk at a time: in a thread, the event
+    loop gets the GIL back between chunks instead of waiting for the whole encoding."""
+    items = iter(mapping.items())
+    parts = []
+    while chunk := dict(itertools.islice(items, _CHUNK)):
+        parts.append(encoder.encode(chunk)[1:-1])
+    return "{" + ",".join(parts) + "}"
 
 
 def _sync_directory(directory: Path) -> None:
@@ -309,7 +319,7 @@ class Journal:
 
     def remove(self) -> None:
         for path in (self._files.journal, self._files.previous_journal):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 path.unlink()
 
     def _fault(self, what: str, exc: OSError) -> None:
@@ -327,11 +337,10 @@ class KeptStore:
     """
 
     def __init__(self, store: MemoryStore, files: StoreFiles, journal: Journal,
-                 skip: tuple[str, ...], lock_fd: int) -> None:
+                 lock_fd: int) -> None:
         self.store = store
         self.files = files
         self._journal = journal
-        self._skip = skip
         self._lock_fd = lock_fd
         self._saving = asyncio.Lock()
         self._saved_seq = -1  # the journal line the snapshot on disk contains
@@ -341,9 +350,12 @@ class KeptStore:
 
     @classmethod
     async def open(cls, store: MemoryStore, files: StoreFiles, forms: Forms, *,
+                   transient: tuple[str, ...] = (),
                    skip: tuple[str, ...] = ()) -> KeptStore | None:
         """Restore ``store`` from ``files`` and start journaling; ``None`` (logged) when
-        another process keeps these files. ``skip``: key prefixes never kept (locks)."""
+        another process keeps these files. ``transient``: prefixes of the per-message keys,
+        left out of the background saves (they cost what the traffic of the last minutes
+        left); ``skip``: prefixes never restored (locks: their holders are gone)."""
         lock_fd = _lock(files.lock)
         if lock_fd is None:
             return None
@@ -351,7 +363,7 @@ class KeptStore:
         snapshot: Snapshot | None = None
         problem = ""
         try:
-            snapshot = read_snapshot(files.snapshot, skip=skip)
+            snapshot = read_snapshot(files.snapshot, skip=skip, unchecked=transient)
         except SnapshotError as exc:
             problem = str(exc)
             try:
@@ -365,7 +377,7 @@ class KeptStore:
         entries = snapshot.entries if snapshot is not None else {}
         lost = 0
         for key, opened in last.items():
-            saved = entries.pop(key, None)
+            saved = entries.pop(key, None)  # older than the citizen's last answer
             if opened:
                 entries[key] = (forms.lost(None if saved is None else saved[0]),
                                 forms.lost_ttl)
@@ -373,47 +385,43 @@ class KeptStore:
         count = store.restore((key, text, left) for key, (text, left) in entries.items())
         _report(files.snapshot, snapshot, problem, count, lost)
         journal = Journal(files, forms, top)
-        kept = cls(store, files, journal, skip, lock_fd)
+        kept = cls(store, files, journal, lock_fd)
         # what was read is now on disk as a snapshot, so the old journals can go; if that
         # write fails they stay, and still name the forms the older snapshot lacks
-        journal.open(fresh=await kept.save(clean=False))
-        store.watch(journal)
+        journal.open(fresh=await kept.save(clean=False, complete=True))
+        store.track(transient=transient, watcher=journal)
         return kept
 
-    async def save(self, *, clean: bool) -> bool:
-        """Write the store as it is now; ``False`` (logged) if the write failed."""
+    async def save(self, *, clean: bool = False, complete: bool = True) -> bool:
+        """Write the store as it is now (``complete=False``: its lasting keys only);
+        ``False`` (logged) if the write failed."""
         async with self._saving:
             changes = self.store.changes
-            data, expires, clock = self.store.image()
+            values, expires, clock = self.store.image(lasting_only=not complete)
             wall = time.time()
             seq = self._journal.seq
             self._journal.rotate(self._saved_seq)
             try:
-                await asyncio.to_thread(self._write, data, expires, clock, wall, seq, clean)
+                await asyncio.to_thread(self._write, values, expires, clock, wall, seq,
+                                        clean, complete)
             except OSError as exc:
                 log.error("in-process store: cannot save %s (%s); a restart now loses what "
-                          "it holds", self.files.snapshot, exc.strerror or exc)
+                          "changed since the last save", self.files.snapshot,
+                          exc.strerror or exc)
                 return False
             self._saved_seq = seq
             self._saved_changes = changes
             return True
 
-    def _write(self, data: dict[str, str], expires: dict[str, float], clock: float,
-               wall: float, seq: int, clean: bool) -> None:
-        skip = self._skip
-        entries: list[list[Any]] = []
-        for key, text in data.items():
-            if key.startswith(skip):
-                continue
-            at = expires.get(key)
-            if at is None:
-                entries.append([key, None, text])
-            elif at > clock:
-                entries.append([key, round(wall + (at - clock), 3), text])
-        write_snapshot(self.files.snapshot, entries, seq=seq, clean=clean, written_at=wall)
+    def _write(self, values: dict[str, str], expires: dict[str, float], clock: float,
+               wall: float, seq: int, clean: bool, complete: bool) -> None:
+        at_wall = {key: wall + (at - clock) for key, at in expires.items()}
+        write_snapshot(self.files.snapshot, values, at_wall, seq=seq, clean=clean,
+                       complete=complete, written_at=wall)
 
     def keep(self, interval: float) -> None:
-        """Save every ``interval`` seconds while the store changes, until :meth:`close`."""
+        """Save the lasting keys every ``interval`` seconds while they change, until
+        :meth:`close`."""
         self._task = asyncio.create_task(self._keep(interval), name="store-snapshot")
 
     async def _keep(self, interval: float) -> None:
@@ -426,19 +434,20 @@ class KeptStore:
             if self.store.changes == self._saved_changes:
                 continue
             try:
-                await self.save(clean=False)
+                await self.save(complete=False)
             except Exception:
                 log.exception("in-process store: background save failed")
 
     async def close(self) -> None:
-        """The graceful stop: the last save, marked clean; then the journals go. Once."""
+        """The graceful stop: the last save, of everything, marked clean; then the journals
+        go. Once."""
         if self._stopping.is_set():
             return
         self._stopping.set()
         if self._task is not None:
             await self._task  # never cancelled mid-write: an older file could land last
-        self.store.watch(None)
-        saved = await self.save(clean=True)
+        saved = await self.save(clean=True, complete=True)
+        self.store.untrack()
         self._journal.close(remove=saved)
         if saved:
             log.info("in-process store: saved %d entries to %s", len(self.store),
@@ -484,7 +493,8 @@ def _report(path: Path, snapshot: Snapshot | None, problem: str, count: int,
     else:
         age = max(0.0, time.time() - snapshot.written_at)
         how = "at a graceful stop" if snapshot.clean else "while running (the process did " \
-            "not stop gracefully)"
+            "not stop gracefully" + ("" if snapshot.complete else "; nonces, dedupe marks " \
+            "and cached replies are not in a background save") + ")"
         skipped = f", {snapshot.skipped} unreadable entries skipped" if snapshot.skipped else ""
         log.info("in-process store: restored %d entries from %s, saved %.0f s ago %s%s%s",
                  count, path, age, how, skipped, lost_note)

@@ -25,6 +25,7 @@ from storage.snapshot import FORMAT, VERSION, Forms, KeptStore, StoreFiles, file
 KEYS = KeyBuilder()
 FORMS = Forms(prefix="lianxin:state:", is_open=open_in, lost=lost_on_restart, lost_ttl=3600)
 LOCKS = ("lianxin:lock:",)
+PER_MESSAGE = ("lianxin:nonce:", "lianxin:dedupe:", "lianxin:reply:", *LOCKS)
 LOGGER = "storage.snapshot"
 
 
@@ -57,7 +58,7 @@ async def opened() -> AsyncIterator[Callable[[StoreFiles], Any]]:
 
     async def open_(files: StoreFiles) -> tuple[MemoryStore, KeptStore]:
         store = MemoryStore()
-        one = await KeptStore.open(store, files, FORMS, skip=LOCKS)
+        one = await KeptStore.open(store, files, FORMS, transient=PER_MESSAGE, skip=LOCKS)
         assert one is not None
         kept.append(one)
         return store, one
@@ -109,12 +110,11 @@ async def test_a_graceful_stop_keeps_everything_with_its_remaining_ttl(
     await store.set("short", "x", ttl=0.6)
     await kept.close()
     doc = json.loads(files.snapshot.read_text(encoding="utf-8"))
-    assert doc["clean"] is True and doc["format"] == FORMAT
+    assert doc["clean"] is True and doc["complete"] is True and doc["format"] == FORMAT
     assert stat.S_IMODE(files.snapshot.stat().st_mode) == 0o600
     assert not files.journal.exists() and not files.previous_journal.exists()
-    expiry = {key: at for key, at, _ in doc["entries"]}
-    assert expiry[KEYS.consent("default", "oA", "T1")] is None
-    assert abs(expiry[KEYS.nonce("default", "n1")] - (time.time() + 600)) < 5  # wall clock
+    assert KEYS.consent("default", "oA", "T1") not in doc["expires"]  # no expiry
+    assert abs(doc["expires"][KEYS.nonce("default", "n1")] - (time.time() + 600)) < 5
 
     again, _ = await opened(files)
     assert await again.get(state_key("oA")) == in_form("region")
@@ -135,11 +135,12 @@ async def test_expired_entries_and_locks_are_not_brought_back(
     now = time.time()
     files.snapshot.write_text(json.dumps({
         "format": FORMAT, "version": VERSION, "written_at": now - 30, "clean": True,
-        "journal_seq": 0, "entries": [
-            ["lianxin:nonce:default:old", now - 1, '"d"'],
-            ["lianxin:nonce:default:new", now + 300, '"d"'],
-            ["lianxin:lock:user:default:oA", now + 60, '"token"'],
-        ]}), encoding="utf-8")
+        "complete": True, "journal_seq": 0,
+        "values": {"lianxin:nonce:default:old": '"d"', "lianxin:nonce:default:new": '"d"',
+                   "lianxin:lock:user:default:oA": '"token"'},
+        "expires": {"lianxin:nonce:default:old": now - 1,
+                    "lianxin:nonce:default:new": now + 300,
+                    "lianxin:lock:user:default:oA": now + 60}}), encoding="utf-8")
     store, _ = await opened(files)
     assert len(store) == 1  # dropped as they are read, not left to expire
     assert await store.get("lianxin:nonce:default:old") is None
@@ -147,12 +148,41 @@ async def test_expired_entries_and_locks_are_not_brought_back(
     assert await store.try_lock("lianxin:lock:user:default:oA", 60) is not None
 
 
-async def test_locks_held_at_a_stop_are_not_saved(tmp_path: Path, opened: Opener) -> None:
+async def test_a_lock_held_at_a_stop_is_free_after_it(tmp_path: Path, opened: Opener) -> None:
     files = files_in(tmp_path)
     store, kept = await opened(files)
+    lock = KEYS.token_lock("wx1")
+    assert await store.try_lock(lock, 60) is not None
+    await kept.close()
+    again, _ = await opened(files)
+    assert await again.try_lock(lock, 60) is not None
+
+
+async def test_background_saves_hold_the_lasting_keys_only(
+    tmp_path: Path, opened: Opener,
+) -> None:
+    """Per-message keys grow with the traffic of the last minutes: saving them every few
+    seconds would cost that much. A graceful stop saves them; a kill -9 loses them."""
+    files = files_in(tmp_path)
+    store, kept = await opened(files)
+    await store.set(state_key("oA"), in_form("region"), ttl=86400)
+    await store.set(KEYS.window("default", "oA", "message"), {"opened_at": 1.5}, ttl=172800)
+    await store.set(KEYS.nonce("default", "n1"), "digest", ttl=600)
+    await store.set(KEYS.dedupe("default", "m1"), 1, ttl=60)
+    await store.set(KEYS.reply("default", "m1"), {"mode": "passive"}, ttl=60)
     assert await store.try_lock(KEYS.user_lock("default", "oA"), 60) is not None
-    await kept.save(clean=False)
-    assert "lock" not in files.snapshot.read_text(encoding="utf-8")
+    before = store.changes
+    await store.set(KEYS.nonce("default", "n2"), "digest", ttl=600)
+    assert store.changes == before  # nothing lasting changed: no background save for it
+    assert await kept.save(complete=False)
+    doc = json.loads(files.snapshot.read_text(encoding="utf-8"))
+    assert doc["complete"] is False
+    assert sorted(doc["values"]) == sorted([state_key("oA"),
+                                            KEYS.window("default", "oA", "message")])
+    crashed = crash_copy(files, tmp_path / "crashed")
+    after, _ = await opened(crashed)
+    assert await after.get(state_key("oA")) == in_form("region")
+    assert await after.get(KEYS.nonce("default", "n1")) is None
 
 
 @pytest.mark.parametrize("content", [
@@ -163,11 +193,11 @@ async def test_locks_held_at_a_stop_are_not_saved(tmp_path: Path, opened: Opener
     b'{"format": "something-else", "version": 1}',
     b'{"format": "lianxin-store", "version": 99, "entries": []}',
     b'{"format": "lianxin-store", "version": 1, "written_at": "soon", "clean": true, '
-    b'"journal_seq": 0, "entries": []}',
+    b'"complete": true, "journal_seq": 0, "values": {}, "expires": {}}',
     b'{"format": "lianxin-store", "version": 1, "written_at": 1, "clean": true, '
-    b'"journal_seq": 0, "entries": {}}',
+    b'"complete": true, "journal_seq": 0, "values": [], "expires": {}}',
 ], ids=["missing", "garbage", "truncated", "list", "other-format", "other-version",
-        "bad-time", "bad-entries"])
+        "bad-time", "bad-values"])
 async def test_a_missing_or_unusable_snapshot_starts_empty_with_one_log_line(
     tmp_path: Path, opened: Opener, caplog: pytest.LogCaptureFixture, content: bytes | None,
 ) -> None:
@@ -182,7 +212,7 @@ async def test_a_missing_or_unusable_snapshot_starts_empty_with_one_log_line(
     if content is not None:  # kept for whoever wants to look, and replaced
         corrupt = files.snapshot.with_name(f"{files.snapshot.name}.corrupt")
         assert corrupt.read_bytes() == content
-        assert json.loads(files.snapshot.read_text(encoding="utf-8"))["entries"] == []
+        assert json.loads(files.snapshot.read_text(encoding="utf-8"))["values"] == {}
 
 
 async def test_unreadable_entries_are_skipped_and_counted(
@@ -191,10 +221,11 @@ async def test_unreadable_entries_are_skipped_and_counted(
     files = files_in(tmp_path)
     files.snapshot.write_text(json.dumps({
         "format": FORMAT, "version": VERSION, "written_at": time.time(), "clean": True,
-        "journal_seq": 0, "entries": [
-            ["good", None, '{"a":1}'], ["not json", None, "{"], ["nan", None, "NaN"],
-            ["short"], ["bad expiry", "tomorrow", "1"], [1, None, "1"],
-        ]}), encoding="utf-8")
+        "complete": True, "journal_seq": 0,
+        "values": {"good": '{"a":1}', "not json": "{", "nan": "NaN", "not text": 1,
+                   "bad expiry": "1", "infinite": "2"},
+        "expires": {"bad expiry": "tomorrow", "infinite": float("inf")}},
+        allow_nan=True), encoding="utf-8")
     caplog.set_level(logging.INFO, LOGGER)
     store, _ = await opened(files)
     assert await store.get("good") == {"a": 1} and len(store) == 1
@@ -309,7 +340,7 @@ async def test_the_background_save_writes_only_while_the_store_changes(
     assert second != first, "no background save after a change"
     await asyncio.sleep(0.3)
     assert files.snapshot.stat().st_ino == second  # nothing changed: nothing written
-    assert decode(json.loads(files.snapshot.read_text())["entries"][0][2]) == 1
+    assert decode(json.loads(files.snapshot.read_text())["values"]["k"]) == 1
     await kept.close()
     assert json.loads(files.snapshot.read_text())["clean"] is True
 

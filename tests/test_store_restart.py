@@ -133,11 +133,8 @@ class Bot:
             doc = json.loads(self.snapshot.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):  # not written yet
             return None
-        key = KeyBuilder().state("default", user)
-        for entry_key, _, text in doc["entries"]:
-            if entry_key == key:
-                return json.loads(text)
-        return None
+        text = doc["values"].get(KeyBuilder().state("default", user))
+        return None if text is None else json.loads(text)
 
 
 BotFactory = Callable[..., Bot]
