@@ -496,5 +496,6 @@ def _report(path: Path, snapshot: Snapshot | None, problem: str, count: int,
             "not stop gracefully" + ("" if snapshot.complete else "; nonces, dedupe marks " \
             "and cached replies are not in a background save") + ")"
         skipped = f", {snapshot.skipped} unreadable entries skipped" if snapshot.skipped else ""
-        log.info("in-process store: restored %d entries from %s, saved %.0f s ago %s%s%s",
-                 count, path, age, how, skipped, lost_note)
+        log.log(logging.INFO if snapshot.clean else logging.WARNING,
+                "in-process store: restored %d entries from %s, saved %.0f s ago %s%s%s",
+                count, path, age, how, skipped, lost_note)
