@@ -116,12 +116,41 @@ def create_app(
             app[STORE] = store
             yield
             return
-        opened: Store = (
-            RedisStore.from_url(settings.redis_url) if settings.redis_url else MemoryStore()
-        )
-        app[STORE] = opened
+        if settings.redis_url:  # Redis keeps what it holds itself (if configured to)
+            opened = RedisStore.from_url(settings.redis_url)
+            app[STORE] = opened
+            yield
+            await opened.close()
+            return
+        from flows.context import lost_on_restart, open_in
+        from storage import snapshot
+
+        memory = MemoryStore()
+        app[STORE] = memory
+        files = snapshot.files_for(settings.database_url)
+        kept = None
+        if settings.store_save_interval > 0 and files is not None:
+            keys = app[KEYS]
+            # the key layout is storage/keys.py's: take the prefixes from the builder
+            forms = snapshot.Forms(prefix=keys.state("a", "u").removesuffix("a:u"),
+                                   is_open=open_in, lost=lost_on_restart,
+                                   lost_ttl=settings.state_ttl)
+            locks = keys.user_lock("a", "u").removesuffix("user:a:u")  # nobody holds them
+            per_message = (keys.nonce("a", "x").removesuffix("a:x"),
+                           keys.dedupe("a", "x").removesuffix("a:x"),
+                           keys.reply("a", "x").removesuffix("a:x"), locks)
+            kept = await snapshot.KeptStore.open(memory, files, forms,
+                                                 transient=per_message, skip=(locks,))
+        else:
+            log.info("in-process store: not kept across restarts (%s)",
+                     "LIANXIN_STORE_SAVE_INTERVAL=0" if files is not None
+                     else "in-memory database")
+        if kept is not None:
+            kept.keep(settings.store_save_interval)
         yield
-        await opened.close()
+        if kept is not None:
+            await kept.close()
+        await memory.close()
 
     async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         engine = db.make_engine(settings.database_url)

@@ -80,7 +80,14 @@ def _preflight(settings: Settings) -> None:
 
 
 async def _serve(app: web.Application, host: str, port: int, paths: str) -> None:
-    """Run until SIGINT or SIGTERM, then shut down cleanly (draining late replies)."""
+    """Run until SIGINT or SIGTERM, then shut down cleanly (draining late replies, then
+    saving the in-process store)."""
+    # from the start: a signal during start-up also ends through runner.cleanup(), which
+    # saves the store, rather than killing the process with whatever it holds
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
     try:
         await runner.setup()
@@ -98,10 +105,6 @@ async def _serve(app: web.Application, host: str, port: int, paths: str) -> None
         # generation every 700 allocations (the default) runs it every few messages.
         gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
         print(f"lianxin: serving {paths} on http://{host}:{port}", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     finally:
         await runner.cleanup()

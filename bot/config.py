@@ -67,6 +67,10 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///./lianxin.db"
     redis_url: str | None = None
+    # without Redis: seconds between background saves of the in-process store's lasting
+    # keys while they change (what a kill -9 can lose; a graceful stop saves everything);
+    # 0 keeps nothing across restarts (see storage/snapshot.py)
+    store_save_interval: float = Field(default=2.0, ge=0, le=3600)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from storage.base import decode, encode
+
+LOST_ON_RESTART = "restart"  # data["dropped"]: the form was lost to a restart
+
 
 @dataclass(slots=True)
 class Conversation:
@@ -52,3 +56,23 @@ class Conversation:
             expires_at=float(expires) if isinstance(expires, (int, float)) else None,
             messages=messages if isinstance(messages, int) else 0,
         )
+
+
+_IDLE = '{"flow":null,'  # how every state without a flow begins, as the stores encode it
+
+
+def open_in(stored: str) -> bool:
+    """Whether a stored state (``to_json`` as the stores encode it) has a form open. A
+    prefix test, not a parse: the in-process store asks on every state write."""
+    return not stored.startswith(_IDLE)
+
+
+def lost_on_restart(stored: str | None) -> str:
+    """The state of a citizen whose form a restart lost (``stored``: the older state that
+    was saved, if any): no flow, and the mark that makes the desk say so once."""
+    try:
+        previous = Conversation.from_json(decode(stored)) if stored else Conversation()
+    except ValueError:
+        previous = Conversation()
+    return encode(Conversation(messages=previous.messages,
+                               data={"dropped": LOST_ON_RESTART}).to_json())

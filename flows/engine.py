@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from domain.messages import Inbound, Outbound, excerpt
-from flows.context import Conversation
+from flows.context import LOST_ON_RESTART, Conversation
 
 CANCEL = frozenset({"取消", "退出", "cancel"})
 BACK = frozenset({"返回", "上一步", "back"})
@@ -225,10 +225,14 @@ class Engine:
         return flow
 
     def dropped_notice(self, conversation: Conversation) -> Outbound | None:
-        """The note for a user whose unusable state :meth:`active` just dropped (once)."""
-        if conversation.flow is None and conversation.data.pop("dropped", False):
-            return self._say("flow_dropped")
-        return None
+        """The note for a user whose form is gone (once): an unusable state :meth:`active`
+        just dropped, or a form a restart lost (the in-process store marks those)."""
+        if conversation.flow is not None:
+            return None
+        reason = conversation.data.pop("dropped", None)
+        if reason == LOST_ON_RESTART:
+            return self._say("flow_lost_restart")
+        return self._say("flow_dropped") if reason else None
 
     @staticmethod
     def _sane(flow: Flow, conversation: Conversation) -> bool:

@@ -21,7 +21,7 @@ from domain.messages import Inbound, Outbound
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
 from flows.context import Conversation
-from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, HELP, RESTART, RESUME, Engine
+from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, HELP, RESTART, RESUME, Engine, Flow
 from handlers.my_tickets import NUMBER, MyTickets, normalise, ticket_number
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
@@ -101,20 +101,28 @@ class CitizenDesk:
         service = MENU_KEYS.get(key.upper())
         if service is None:
             return None
-        return self._noticed(conversation, await self._serve(service, inbound, conversation, ""))
-
-    async def on_message(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
-        return self._noticed(conversation, await self._answer(inbound, conversation))
-
-    def _noticed(self, conversation: Conversation, answer: list[Outbound]) -> list[Outbound]:
-        """The answer, after the note that an unusable stored state was dropped."""
-        notice = self.engine.dropped_notice(conversation)
+        notice = self._form_gone(conversation)
+        answer = await self._serve(service, inbound, conversation, "")
         return [notice, *answer] if notice is not None else answer
 
-    async def _answer(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
+    async def on_message(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
+        flow = self.engine.active(conversation)
+        notice = self.engine.dropped_notice(conversation)
+        answer = await self._answer(inbound, conversation, flow, form_gone=notice is not None)
+        return [notice, *answer] if notice is not None else answer
+
+    def _form_gone(self, conversation: Conversation) -> Outbound | None:
+        """The note, once, that the citizen's form is gone: a stored state the engine
+        cannot carry on (dropped here), or one a restart lost. Taken before the answer, which
+        may start a new form."""
+        self.engine.active(conversation)
+        return self.engine.dropped_notice(conversation)
+
+    async def _answer(self, inbound: Inbound, conversation: Conversation, flow: Flow | None,
+                      *, form_gone: bool) -> list[Outbound]:
+        """``flow``: the one the citizen is in (``Engine.active``, already asked)."""
         inbound = with_recognition(inbound)
         text = inbound.text
-        flow = self.engine.active(conversation)
         service = service_of(text) if inbound.kind == "text" else None
         if flow is not None:
             if service is Service.COMPLAINT and text in KINDS:
@@ -128,6 +136,8 @@ class CitizenDesk:
             service = Service.TICKET  # "我想问问 LX… 怎么样了" outside a flow
         if service is not None:
             return await self._serve(service, inbound, conversation, text)
+        if form_gone:  # most likely an answer to that form: the note is the reply, not
+            return []  # "没有看懂" or help
         if inbound.kind != "text":
             key = "idle_photo" if inbound.kind == "image" else "not_text"
             return [self._say(key)]

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Iterable
+from typing import Protocol
 
 from storage.base import DONE, JSON, Admission, Store, WindowUpdate, decode, encode
 
 _DONE = encode(DONE)
+
+
+class Watcher(Protocol):
+    """Told of every write and delete of the keys under ``prefix`` (see
+    :meth:`MemoryStore.watch`); it must be quick, it runs on every such write."""
+
+    prefix: str
+
+    def wrote(self, key: str, new: str | None, old: str | None) -> None:
+        """``key`` now holds the JSON text ``new`` (``None``: deleted), after ``old``."""
 
 
 class MemoryStore(Store):
@@ -24,6 +36,12 @@ class MemoryStore(Store):
         self._expires: dict[str, float] = {}
         self._expiries: list[tuple[float, str]] = []
         self._parked: dict[str, dict[str, float]] = {}
+        # kept across restarts (track()): the lasting keys, their changes, the watcher
+        self._lasting: set[str] | None = None
+        self._transient: tuple[str, ...] = ()
+        self._changes = 0
+        self._watcher: Watcher | None = None
+        self._watched = "\x00"  # the watcher's prefix; no key starts with NUL
 
     @staticmethod
     def _now() -> float:
@@ -42,6 +60,10 @@ class MemoryStore(Store):
     def _drop(self, key: str) -> None:
         self._data.pop(key, None)
         self._expires.pop(key, None)
+        lasting = self._lasting
+        if lasting is not None and key in lasting:
+            lasting.discard(key)
+            self._changes += 1
 
     def _sweep(self, now: float) -> None:
         heap = self._expiries
@@ -55,6 +77,12 @@ class MemoryStore(Store):
             raise ValueError("ttl must be positive")
         now = self._now()
         self._sweep(now)
+        lasting = self._lasting
+        if lasting is not None and not key.startswith(self._transient):
+            lasting.add(key)
+            self._changes += 1
+            if key.startswith(self._watched) and self._watcher is not None:
+                self._watcher.wrote(key, raw, self._data.get(key))
         self._data[key] = raw
         if ttl is None:
             self._expires.pop(key, None)
@@ -81,6 +109,8 @@ class MemoryStore(Store):
         return True
 
     async def delete(self, key: str) -> None:
+        if key.startswith(self._watched) and self._watcher is not None and key in self._data:
+            self._watcher.wrote(key, None, self._data[key])
         self._drop(key)
 
     async def try_lock(self, key: str, ttl: float) -> str | None:
@@ -179,3 +209,56 @@ class MemoryStore(Store):
 
     async def unpark(self, registry: str, member: str) -> None:
         self._parked.get(registry, {}).pop(member, None)
+
+    # -- kept across restarts (storage/snapshot.py) -----------------------------------------
+
+    def track(self, *, transient: tuple[str, ...] = (), watcher: Watcher | None = None) -> None:
+        """From now on keep the set of *lasting* keys — all but those under the
+        ``transient`` prefixes (the per-message keys: nonces, dedupe marks, replies, locks),
+        so a snapshot of them costs what they are, not what the traffic of the last minutes
+        left — count their writes and deletes (:attr:`changes`), and tell ``watcher`` of
+        the writes and deletes of lasting keys under its prefix."""
+        self._transient = transient
+        self._lasting = {key for key in self._data if not key.startswith(transient)}
+        self._watcher = watcher
+        self._watched = watcher.prefix if watcher is not None else "\x00"
+
+    def untrack(self) -> None:
+        self._lasting = None
+        self._watcher = None
+        self._watched = "\x00"
+
+    @property
+    def changes(self) -> int:
+        """Writes and deletes of lasting keys while tracked: unchanged, nothing to save."""
+        return self._changes
+
+    def image(self, *, lasting_only: bool = False) -> tuple[dict[str, str], dict[str, float],
+                                                            float]:
+        """Copies of the values and the expiry times, and the clock they are on: what a
+        snapshot is made of, taken at once (no await), so it is one moment of the store;
+        ``lasting_only``: of the lasting keys (see :meth:`track`). Expired keys may still
+        be in it; whoever reads the snapshot drops them."""
+        lasting = self._lasting
+        if not lasting_only or lasting is None:
+            return self._data.copy(), self._expires.copy(), self._now()
+        data, expires = self._data, self._expires
+        return ({key: data[key] for key in lasting},
+                {key: expires[key] for key in lasting if key in expires}, self._now())
+
+    def restore(self, entries: Iterable[tuple[str, str, float | None]]) -> int:
+        """Put back ``(key, JSON text, seconds left or None)`` entries, as read from a
+        snapshot (the text is trusted to be JSON; the reader checked it), before
+        :meth:`track`; returns how many."""
+        now = self._now()
+        count = 0
+        for key, raw, left in entries:
+            self._data[key] = raw
+            if left is None:
+                self._expires.pop(key, None)
+            else:
+                expires = now + left
+                self._expires[key] = expires
+                heapq.heappush(self._expiries, (expires, key))
+            count += 1
+        return count

@@ -90,6 +90,9 @@ def make_settings(sqlite_url: str) -> SettingsFactory:
             "wechat_aes_key": AES_KEY,
             "wechat_api_base": "http://127.0.0.1:9",
             "database_url": sqlite_url,
+            # the session shares one database: a store kept beside it would carry one
+            # test's conversations into the next (tests/test_store_restart.py keeps it)
+            "store_save_interval": 0,
         }
         values.update(overrides)
         return Settings(**values)

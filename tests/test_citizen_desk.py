@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.catalogue import KINDS
 from domain.messages import Inbound
-from flows.context import Conversation
+from flows.context import Conversation, lost_on_restart
 from handlers.citizen import CitizenDesk
 from handlers.router import Router
 from handlers.texts import Texts
@@ -657,3 +657,33 @@ async def test_odd_widths_of_commands(engine: AsyncEngine, text: str) -> None:
         [reply] = await session.say(text)
         assert "请问您要反映的是哪一类" in reply and "重新开始" in reply
         assert session.load().data["tries"] == 0
+
+
+LOST = "抱歉，您之前填写的内容因系统重启已失效，需要时请回复“我要反映”重新填写。"
+
+
+async def test_a_form_lost_to_a_restart_is_announced_once_instead_of_not_understood(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oLostForm")
+    await session.fill(4)  # at the description
+    session.stored = json.loads(lost_on_restart(json.dumps(session.stored)))
+    assert await session.say("小区门口的路灯坏了一个星期，晚上很黑") == [LOST]
+    again = await session.say("小区门口的路灯坏了一个星期，晚上很黑")
+    assert LOST not in again[0] and "我要反映" in again[0]  # the usual offer, once more
+    session.stored = json.loads(lost_on_restart(None))
+    assert await session.say("13800138000") == [LOST]  # not "没有看懂"
+
+
+async def test_a_service_asked_after_a_lost_form_is_answered_after_the_notice(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oLostThenAsks")
+    session.stored = json.loads(lost_on_restart(None))
+    [reply] = await session.say("我要反映")
+    assert reply.startswith(LOST) and "请问您要反映的是哪一类" in reply
+    session.stored = json.loads(lost_on_restart(None))
+    [reply] = await session.send("event", {"event": "click", "key": "MY_TICKETS"})
+    assert reply.startswith(LOST)
+    [reply] = await session.say("你好")
+    assert "因系统重启" not in reply

@@ -102,6 +102,7 @@ def bot_settings(database_url: str, api_base: str, account: Account = SAFE) -> S
         wechat_aes_key=account.aes_key,
         wechat_api_base=api_base,
         database_url=database_url,
+        store_save_interval=0,  # one database for the session: keep no store beside it
     )
 
 

@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.messages import Inbound, Outbound
-from flows.context import Conversation
+from flows.context import Conversation, open_in
 from flows.engine import CONTEXT, Engine, Flow, Reprompt, Step, choice, numbered
 from handlers.texts import Texts
+from storage.base import encode
 
 TEXTS = Texts.load(Path(__file__).resolve().parents[1] / "config" / "texts.toml")
 KINDS = ("投诉", "求助", "建议")
@@ -321,3 +322,20 @@ async def test_a_branching_flow_walks_back_and_sums_up_only_its_own_path() -> No
     assert "手机号" not in summary
     assert await chat.say("确认") == "已提交"
     assert FINISHED == [{"kind": "求助", "text": "楼下夜里施工太吵了"}]
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=200)
+@given(st.builds(Conversation, flow=st.none() | st.text(max_size=10),
+                 step=st.none() | st.text(max_size=10),
+                 data=st.dictionaries(st.text(max_size=5), JSON_VALUES, max_size=3),
+                 expires_at=st.none() | st.floats(0, 2e9), messages=st.integers(0, 10**6)))
+def test_open_in_tells_a_stored_form_without_parsing(conversation: Conversation) -> None:
+    """The in-process store's journal asks open_in on every state write."""
+    assert open_in(encode(conversation.to_json())) is (conversation.flow is not None)
