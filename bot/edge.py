@@ -50,7 +50,7 @@ from domain.delivery import WINDOW_SECONDS, window_opened_by
 from domain.messages import Inbound, Outbound, split_text
 from flows.context import Conversation
 from handlers.router import Handler
-from storage.base import DONE, LockTimeout, Store, WindowUpdate
+from storage.base import DONE, Admission, LockTimeout, Store, WindowUpdate
 from storage.keys import KeyBuilder
 
 log = logging.getLogger(__name__)
@@ -428,29 +428,9 @@ class Callback:
     ) -> Result:
         settings, name = self._settings, self.account.name
         deadline = started + settings.reply_budget
-        while True:
-            # one store round trip: nonce, dedupe and, when nobody is ahead, lock and state;
-            # the dedupe mark is a lease, renewed while this worker runs the message
-            # (a stalled Redis fails within its socket timeout, well inside the budget)
-            admission = await self._store.admit(
-                nonce_key=self._keys.nonce(name, verified.nonce),
-                body_digest=verified.digest, nonce_ttl=2 * settings.timestamp_window,
-                dedupe_key=keys.dedupe, dedupe_ttl=settings.lease,
-                lock_key=keys.lock if turn.is_free else None, lock_ttl=settings.lease,
-                state_key=keys.state, window=self._window_update(inbound),
-            )
-            if admission.verdict == "replay":
-                raise Reject(403, "nonce replayed with a different body")
-            if admission.verdict == "new":
-                break
-            turn.release()
-            found = await self._await_first(keys, deadline)
-            if found is not _TAKE_OVER:
-                return found
-            log.warning("[%s] taking over a %s message whose worker stopped renewing its "
-                        "lease", name, inbound.kind)
-            turn = self.turns.reserve(keys.lock)
-
+        admission, turn = await self._admit(inbound, keys, verified, deadline, turn)
+        if isinstance(admission, (list, _Outcome)):
+            return admission
         assert admission.token is not None
         attempt = _Attempt(admission.token, admission.lock_token, admission.state)
         task = asyncio.get_running_loop().create_task(self._run(inbound, turn, attempt, keys))
@@ -461,8 +441,11 @@ class Callback:
         if not attempt.passive.done() and not task.done() and not attempt.claimed:
             attempt.late = True  # the task will push its reply when it is ready
             log.info("[%s] handler over budget; replying later", name)
-            await self._park(inbound, keys)
-            return []
+            if await self._park(inbound, keys):
+                return []
+            # not parked: if this worker died now, nobody would finish the message, so
+            # WeChat must not stop trying (its retry finds the answer pushed, or runs it)
+            return PENDING
         await _first_of((attempt.passive, task), None)  # claimed: its commit is in flight
         if attempt.passive.done():
             outbounds = attempt.passive.result()
@@ -471,6 +454,39 @@ class Callback:
             return outbounds if isinstance(outbounds, _Outcome) else outbounds[:1]
         task.result()  # the task failed before it could answer: raise its error here
         return UNPROCESSED
+
+    async def _admit(
+        self, inbound: Inbound, keys: _Keys, verified: Verified, deadline: float, turn: Turn,
+    ) -> tuple[Admission | Result, Turn]:
+        """Admit the message, or wait for the worker that has it (taking it over if that
+        worker died): the admission and the turn it runs in, or the answer found."""
+        settings, name = self._settings, self.account.name
+        while True:
+            # one store round trip: nonce, dedupe and, when nobody is ahead, lock and state;
+            # the dedupe mark is a lease, renewed while this worker runs the message
+            # (a stalled Redis fails within its socket timeout, well inside the budget)
+            try:
+                admission = await self._store.admit(
+                    nonce_key=self._keys.nonce(name, verified.nonce),
+                    body_digest=verified.digest, nonce_ttl=2 * settings.timestamp_window,
+                    dedupe_key=keys.dedupe, dedupe_ttl=settings.lease,
+                    lock_key=keys.lock if turn.is_free else None, lock_ttl=settings.lease,
+                    state_key=keys.state, window=self._window_update(inbound),
+                )
+            except BaseException:
+                turn.release()  # also a place taken for a take-over: nothing runs in it
+                raise
+            if admission.verdict == "replay":
+                raise Reject(403, "nonce replayed with a different body")
+            if admission.verdict == "new":
+                return admission, turn
+            turn.release()
+            found = await self._await_first(keys, deadline)
+            if found is not _TAKE_OVER:
+                return found, turn
+            log.warning("[%s] taking over a %s message whose worker stopped renewing its "
+                        "lease", name, inbound.kind)
+            turn = self.turns.reserve(keys.lock)
 
     async def _answer_later(self, inbound: Inbound, outcome: _Outcome,
                             started: float) -> list[Outbound] | None:
@@ -545,18 +561,18 @@ class Callback:
                 await self._failed(inbound, attempt, keys)
                 return
             outbounds, new_state = handled
-            reply: dict[str, object] | None = None
+            # a late message's reply key held it parked: it now says the answer is pushed
+            reply: dict[str, object] = {"mode": "pushed"}
             if not attempt.late:  # the request is still waiting: this is its passive reply
                 attempt.claimed = True
                 reply = {"mode": "passive", "outbounds": [o.to_json() for o in outbounds]}
-            assert attempt.lock_token is not None
-            await self._store.commit(
-                state_key=keys.state, state=new_state, state_ttl=settings.state_ttl,
-                lock_key=keys.lock, lock_token=attempt.lock_token, reply_key=keys.reply,
-                reply=reply, reply_ttl=settings.reply_ttl, dedupe_key=keys.dedupe,
-                dedupe_ttl=settings.dedupe_ttl,
-            )
+            ours = await self._commit(keys, attempt, new_state, reply)
             committed = True
+            lease.cancel()
+            if not ours:  # another worker took the message over: it answers
+                if not attempt.late:
+                    attempt.passive.set_result(PENDING)
+                return
             if not attempt.claimed:
                 await self._push(inbound.user, outbounds)
                 await self._unpark(keys)
@@ -580,6 +596,31 @@ class Callback:
                     async with asyncio.timeout(settings.lease):
                         await self._store.release(leases)
             turn.release()
+
+    async def _commit(self, keys: _Keys, attempt: _Attempt, state: dict[str, object] | None,
+                      reply: dict[str, object]) -> bool:
+        """Commit the message (fenced by its lease); ``False`` if another worker holds it.
+
+        A commit whose answer was lost (the store timed out after running it) is read
+        back: if the message is done, it was this commit.
+        """
+        settings = self._settings
+        assert attempt.lock_token is not None
+        try:
+            return await self._store.commit(
+                state_key=keys.state, state=state, state_ttl=settings.state_ttl,
+                lock_key=keys.lock, lock_token=attempt.lock_token, reply_key=keys.reply,
+                reply=reply, reply_ttl=settings.reply_ttl, dedupe_key=keys.dedupe,
+                dedupe_ttl=settings.dedupe_ttl, dedupe_token=attempt.token,
+            )
+        except Exception:
+            with suppress(Exception):
+                async with asyncio.timeout(settings.lease):
+                    if await self._store.get(keys.dedupe) == DONE:
+                        log.warning("[%s] a commit timed out but was applied",
+                                    self.account.name)
+                        return True
+            raise
 
     async def _failed(self, inbound: Inbound, attempt: _Attempt, keys: _Keys) -> None:
         """The handler failed: nothing of the message was kept (see :meth:`_run`)."""
@@ -647,9 +688,10 @@ class Callback:
 
     # -- parked messages: answered ``success``, still to be finished ------------------------
 
-    async def _park(self, inbound: Inbound, keys: _Keys, tries: int = 0) -> None:
+    async def _park(self, inbound: Inbound, keys: _Keys, tries: int = 0) -> bool:
         """Record a message answered ``success`` before its handler finished, so another
-        worker finishes it if this one dies (:meth:`recover_parked`)."""
+        worker finishes it if this one dies (:meth:`recover_parked`); ``False`` if the
+        store would not take it."""
         settings = self._settings
         try:
             async with asyncio.timeout(1.0):
@@ -658,9 +700,11 @@ class Callback:
                                       ttl=settings.parked_ttl)
                 await self._store.park(self._keys.parked(self.account.name), keys.message,
                                        time.time() + settings.lease * 2 ** tries)
-        except Exception as exc:  # the push still happens; only this worker's death loses it
-            log.error("[%s] could not park a late message: %s", self.account.name,
-                      _fault(exc))
+        except Exception as exc:
+            log.warning("[%s] could not park a late message: %s", self.account.name,
+                        _fault(exc))
+            return False
+        return True
 
     async def _unpark(self, keys: _Keys) -> None:
         with suppress(Exception):
@@ -677,7 +721,7 @@ class Callback:
             keys = self._keys_of(message)
             reply, mark = await self._store.get_many([keys.reply, keys.dedupe])
             if mark == DONE or not isinstance(reply, dict) or reply.get("mode") != "async":
-                if mark != DONE:
+                if reply is None and mark is None:
                     log.error("[%s] a parked message was given up after %ss", name,
                               settings.parked_ttl)
                 await self._store.unpark(registry, message)

@@ -198,9 +198,20 @@ class Store(ABC):
         self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
         lock_token: str, reply_key: str | None = None, reply: JSON | None = None,
         reply_ttl: float = 60.0, dedupe_key: str | None = None, dedupe_ttl: float = 60.0,
-    ) -> None:
+        dedupe_token: str | None = None,
+    ) -> bool:
         """Write the state (unless ``None``) and the reply (if any), mark the message
-        :data:`DONE` (if ``dedupe_key``) for ``dedupe_ttl``, then release the lock."""
+        :data:`DONE` (if ``dedupe_key``) for ``dedupe_ttl``, then release the lock.
+
+        Fenced by ``dedupe_token``: if the message's lease is now another holder's (this
+        one stalled past it and another worker took the message over), nothing is
+        written, the lock is released if still ours, and the answer is ``False``.
+        """
+        if dedupe_key is not None and dedupe_token is not None:
+            mark = await self.get(dedupe_key)
+            if mark is not None and mark != DONE and mark != dedupe_token:
+                await self.unlock(lock_key, lock_token)
+                return False
         if state is not None:
             await self.set(state_key, state, state_ttl)
         if reply_key is not None and reply is not None:
@@ -208,3 +219,4 @@ class Store(ABC):
         if dedupe_key is not None:
             await self.set(dedupe_key, DONE, dedupe_ttl)
         await self.unlock(lock_key, lock_token)
+        return True

@@ -155,15 +155,24 @@ class MemoryStore(Store):
         self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
         lock_token: str, reply_key: str | None = None, reply: JSON | None = None,
         reply_ttl: float = 60.0, dedupe_key: str | None = None, dedupe_ttl: float = 60.0,
-    ) -> None:
+        dedupe_token: str | None = None,
+    ) -> bool:
+        held = encode(lock_token)
+        if dedupe_key is not None and dedupe_token is not None:
+            mark = self._live(dedupe_key)
+            if mark is not None and mark != _DONE and mark != encode(dedupe_token):
+                if self._live(lock_key) == held:
+                    self._drop(lock_key)
+                return False
         if state is not None:
             self._put(state_key, encode(state), state_ttl)
         if reply_key is not None and reply is not None:
             self._put(reply_key, encode(reply), reply_ttl)
         if dedupe_key is not None:
             self._put(dedupe_key, _DONE, dedupe_ttl)
-        if self._live(lock_key) == encode(lock_token):
+        if self._live(lock_key) == held:
             self._drop(lock_key)
+        return True
 
     async def incr(self, key: str, ttl: float, by: int = 1) -> int:
         raw = self._live(key)

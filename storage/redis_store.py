@@ -45,8 +45,18 @@ return {'new'}
 
 # KEYS: state, reply, lock, dedupe
 # ARGV: state ('' to keep), state ttl ms, reply ('' for none), reply ttl ms, lock token,
-#       dedupe ttl ms ('' to leave the mark alone), the done mark
+#       dedupe ttl ms ('' to leave the mark alone), the done mark, the dedupe lease's token
+#       ('' for no fence). Returns 0, writing nothing, if the lease is another holder's.
 _COMMIT = """
+if ARGV[8] ~= '' then
+    local mark = redis.call('get', KEYS[4])
+    if mark and mark ~= ARGV[7] and mark ~= ARGV[8] then
+        if redis.call('get', KEYS[3]) == ARGV[5] then
+            redis.call('del', KEYS[3])
+        end
+        return 0
+    end
+end
 if ARGV[1] ~= '' then
     redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
 end
@@ -241,16 +251,19 @@ class RedisStore(Store):
         self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
         lock_token: str, reply_key: str | None = None, reply: JSON | None = None,
         reply_ttl: float = 60.0, dedupe_key: str | None = None, dedupe_ttl: float = 60.0,
-    ) -> None:
-        """One round trip: state, reply, dedupe mark, unlock."""
-        await self._batch.call(
+        dedupe_token: str | None = None,
+    ) -> bool:
+        """One round trip: state, reply, dedupe mark, unlock (fenced by the lease)."""
+        done = await self._batch.call(
             self._commit,
             [state_key, reply_key or state_key, lock_key, dedupe_key or lock_key],
             ["" if state is None else encode(state), _px(state_ttl),
              "" if reply_key is None or reply is None else encode(reply),
              _px(reply_ttl), encode(lock_token),
-             "" if dedupe_key is None else str(_px(dedupe_ttl)), _DONE],
+             "" if dedupe_key is None else str(_px(dedupe_ttl)), _DONE,
+             "" if dedupe_key is None or dedupe_token is None else encode(dedupe_token)],
         )
+        return bool(done)
 
     async def incr(self, key: str, ttl: float, by: int = 1) -> int:
         return int(await self._incr(keys=[key], args=[_px(ttl), by]))

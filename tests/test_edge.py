@@ -19,6 +19,7 @@ from bot.wechat_codec import sha1_signature
 from domain.messages import Inbound, Outbound
 from flows.context import Conversation
 from storage.base import Store
+from storage.memory import MemoryStore
 from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory, account_of
 from tests.wechat import Signed, Signer, event_xml, next_msg_id, text_xml
 
@@ -759,26 +760,34 @@ async def test_retry_of_a_message_still_held_is_left_for_the_next_try(
     assert len(echo.calls) == 1
 
 
-async def test_late_reply_is_pushed_even_if_marking_it_fails(
+async def test_a_late_message_that_could_not_be_parked_is_left_for_wechats_next_try(
     make_client: ClientFactory, platform: tuple[str, PlatformState]
 ) -> None:
+    """Over budget, and the store would not park the message: ``success`` would leave it
+    to this worker alone, so WeChat is left to try again; the answer is still pushed once
+    when ready, and WeChat's retry finds it done and runs nothing."""
     base, state = platform
     state.follow(APP_ID, "oMarkFails")
-    client = await make_client(handler=Echo(delay=0.4), wechat_api_base=base,
-                               reply_budget=0.1)
+    echo = Echo(delay=0.4)
+    client = await make_client(handler=echo, wechat_api_base=base, reply_budget=0.1,
+                               retry_hold=0.2)
     store = client.app[STORE]
     real_set = store.set
 
     async def failing_set(key: str, value: Any, ttl: float | None = None) -> None:
-        if value == {"mode": "async"}:
+        if isinstance(value, dict) and value.get("mode") == "async":
             raise ConnectionError("store went away")
         await real_set(key, value, ttl)
 
     store.set = failing_set
-    _, body = await post(client, text_xml("oMarkFails", "别丢"))
-    assert body == "success"
+    xml = text_xml("oMarkFails", "别丢")
+    status, _ = await post(client, xml)
+    assert status == 503  # not an answer WeChat would stop at
     sent = await wait_sent(state, "oMarkFails", 1)
     assert [m["text"]["content"] for m in sent] == ["别丢"]
+    _, body = await post(client, xml)
+    assert body == "success"
+    assert len(echo.calls) == 1
 
 
 async def test_late_reply_reaches_the_user_before_the_next_messages(
@@ -970,3 +979,134 @@ async def test_a_late_message_whose_handler_failed_is_run_again_later(
         await asyncio.sleep(0.05)
     assert [m["text"]["content"] for m in state.sent["oLateFail"]] == ["再试试"]
     assert len(echo.calls) == 2
+
+
+async def test_a_store_blink_during_a_takeover_does_not_hold_up_the_citizen(
+    make_client: ClientFactory,
+) -> None:
+    """The take-over's admit fails: its place in the citizen's queue is given back, so
+    the citizen's next message is answered at once, not after LIANXIN_LOCK_TTL."""
+    store = MemoryStore()
+    client = await make_client(handler=Echo(), store=store, lease=0.6, retry_hold=0.2,
+                               lock_ttl=3.0, reply_budget=1.0)
+    msg_id = next_msg_id()
+    await store.admit(nonce_key="lianxin:nonce:default:dead", body_digest="d",
+                      nonce_ttl=60, dedupe_key=f"lianxin:dedupe:default:m{msg_id}",
+                      dedupe_ttl=0.6)
+    real_admit = store.admit
+    calls = 0
+
+    async def flaky_admit(**kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the take-over's admit
+            raise ConnectionError("store blinked")
+        return await real_admit(**kw)
+
+    store.admit = flaky_admit  # type: ignore[method-assign]
+    status, _ = await post(client, text_xml("oLeak", "A", msg_id=msg_id))
+    assert status == 503 and calls == 2
+    started = time.monotonic()
+    _, body = await post(client, text_xml("oLeak", "B"))
+    assert body != "success", body
+    assert reply_text(body) == "B"
+    assert time.monotonic() - started < 1.0
+
+
+async def test_a_late_message_not_parked_whose_handler_fails_runs_on_wechats_retry(
+    make_client: ClientFactory,
+) -> None:
+    echo = Echo(delay=0.3, fail=True)
+    client = await make_client(handler=echo, reply_budget=0.1, lease=0.3, retry_hold=0.5)
+
+    async def failing_park(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("store blinked")
+
+    client.app[STORE].park = failing_park
+    xml = text_xml("oZero", "丢了吗")
+    status, _ = await post(client, xml)
+    assert status == 503  # WeChat keeps trying: nobody else would finish the message
+    echo.fail, echo.delay = False, 0.0
+    _, body = await post(client, xml)
+    assert reply_text(body) == "丢了吗"
+    assert len(echo.calls) == 2
+
+
+async def test_a_commit_applied_though_its_answer_was_lost_still_pushes_the_reply(
+    make_client: ClientFactory, platform: tuple[str, PlatformState],
+) -> None:
+    """Redis ran the commit script, then the client timed out: the commit is read back
+    as done, and the late reply is pushed rather than lost."""
+    from bot.app import CALLBACKS
+
+    base, state = platform
+    state.follow(APP_ID, "oAmbig")
+    echo = Echo(delay=0.3)
+    client = await make_client(handler=echo, wechat_api_base=base, reply_budget=0.1,
+                               lease=0.3)
+    store = client.app[STORE]
+    real_commit = store.commit
+
+    async def commit_then_timeout(**kw: Any) -> bool:
+        await real_commit(**kw)
+        raise TimeoutError("redis socket timeout after the script ran")
+
+    store.commit = commit_then_timeout
+    _, body = await post(client, text_xml("oAmbig", "回我"))
+    assert body == "success"
+    await client.app[CALLBACKS]["default"].drain()
+    sent = await wait_sent(state, "oAmbig", 1)
+    assert [m["text"]["content"] for m in sent] == ["回我"]
+    assert len(echo.calls) == 1
+
+
+async def test_a_finished_late_message_is_never_run_again_by_recovery(
+    make_client: ClientFactory, platform: tuple[str, PlatformState],
+) -> None:
+    """Its unpark failed and its done mark expired (60 s): the reply key says the answer
+    was pushed, so recovery drops the leftover entry instead of running it again."""
+    from bot.app import CALLBACKS
+
+    base, state = platform
+    state.follow(APP_ID, "oTwice")
+    echo = Echo(delay=0.3)
+    client = await make_client(handler=echo, wechat_api_base=base, reply_budget=0.1,
+                               lease=0.3)
+    store = client.app[STORE]
+
+    async def unpark_fails(registry: str, member: str) -> None:
+        raise ConnectionError("redis went down")
+
+    real_unpark = store.unpark
+    store.unpark = unpark_fails
+    msg_id = next_msg_id()
+    _, body = await post(client, text_xml("oTwice", "一次就好", msg_id=msg_id))
+    assert body == "success"
+    await wait_sent(state, "oTwice", 1)
+    callback = client.app[CALLBACKS]["default"]
+    await callback.drain()
+    await store.delete(f"lianxin:dedupe:default:m{msg_id}")  # what dedupe_ttl does at 60 s
+    store.unpark = real_unpark
+    await asyncio.sleep(0.4)  # a parked message is looked at once its lease could lapse
+    assert await callback.recover_parked() == 0
+    assert await store.parked("lianxin:parked:default", time.time() + 60) == []
+    assert len(echo.calls) == 1
+
+
+async def test_no_false_alarm_of_a_lapsed_lease_after_the_commit(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A late reply's push crossing a renewal beat is not a lease lost to another worker."""
+    from bot.app import CALLBACKS
+
+    client = await make_client(handler=Echo(delay=0.15), reply_budget=0.1, lease=0.3)
+    callback = client.app[CALLBACKS]["default"]
+
+    async def slow_sender(user: str, outbounds: list[Outbound]) -> None:
+        await asyncio.sleep(0.3)  # an outbox write of ordinary length
+
+    callback._sender = slow_sender
+    _, body = await post(client, text_xml("oFalse", "慢"))
+    assert body == "success"
+    await callback.drain()
+    assert not [r for r in caplog.records if "lease lapsed" in r.getMessage()]

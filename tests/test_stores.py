@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from storage.base import LockTimeout, Store
+from storage.base import DONE, LockTimeout, Store
 from storage.keys import KeyBuilder
 
 
@@ -190,3 +190,27 @@ async def test_admit_survives_redis_losing_its_scripts(redis_url: str) -> None:
     finally:
         await admin.aclose()
         await store.close()
+
+
+async def test_a_commit_of_a_message_another_worker_took_over_writes_nothing(
+    store: Store,
+) -> None:
+    """The first holder stalled past its lease and another took the message: the stale
+    holder's commit is fenced off (no state, no done mark), the new holder's goes in."""
+    stale = await store.admit(nonce_key="n1", body_digest="d", dedupe_key="m1",
+                              lock_key="lock", state_key="state", **ADMIT)
+    await store.delete("m1")  # the lease lapsed
+    await store.delete("lock")
+    fresh = await store.admit(nonce_key="n2", body_digest="d", dedupe_key="m1",
+                              lock_key="lock", state_key="state", **ADMIT)
+    assert stale.token and fresh.token and fresh.lock_token
+    assert not await store.commit(state_key="state", state={"by": "stale"}, state_ttl=5,
+                                  lock_key="lock", lock_token=stale.token, dedupe_key="m1",
+                                  dedupe_token=stale.token)
+    assert await store.get("state") is None
+    assert await store.get("lock") is not None  # the new holder's lock is left alone
+    assert await store.commit(state_key="state", state={"by": "fresh"}, state_ttl=5,
+                              lock_key="lock", lock_token=fresh.lock_token, dedupe_key="m1",
+                              dedupe_token=fresh.token)
+    assert await store.get("state") == {"by": "fresh"}
+    assert await store.get("m1") == DONE
