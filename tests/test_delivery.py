@@ -417,9 +417,11 @@ async def test_two_workers_on_postgres_never_double_send(postgres_url: str) -> N
         await engine.dispose()
 
 
-async def test_late_reply_the_platform_refused_goes_to_the_outbox(
+async def test_without_an_in_process_worker_late_replies_wait_for_the_scheduler(
     rig: Rig, aiohttp_client: Any, make_settings: Any, database_url: str
 ) -> None:
+    """Production (`lianxin scheduler` apart): `serve` queues the late reply and sends
+    nothing itself; the scheduler's worker delivers it."""
     from bot.app import create_app
     from tests.test_edge import SIGNER, Echo
     from tests.wechat import text_xml
@@ -430,7 +432,6 @@ async def test_late_reply_the_platform_refused_goes_to_the_outbox(
         make_settings(database_url=database_url, wechat_api_base=rig.base, reply_budget=0.1,
                       deliver_in_process=False),
         store=rig.store, handler_factory=lambda app: Echo(delay=0.3)))
-    rig.state.inject_fault(1, errcode=-1, path="/cgi-bin/message/custom/send")
     signed = SIGNER.sign(text_xml("oL", "慢回复"))
     resp = await bot.post("/wechat", params=signed.params, data=signed.body)
     assert await resp.text() == "success"
@@ -438,8 +439,11 @@ async def test_late_reply_the_platform_refused_goes_to_the_outbox(
         if await rig.outbox.list():
             break
         await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)
     (queued,) = await rig.outbox.list()
-    assert (queued.purpose, queued.text, queued.status) == ("reply", "慢回复", "queued")
+    assert (queued.purpose, queued.text, queued.status, queued.attempts) == (
+        "reply", "慢回复", "queued", 0)
+    assert rig.state.calls == {}  # serve itself never called the API
     await rig.worker().drain()
     assert customs(rig.state, "oL") == ["慢回复"]
 
