@@ -3,9 +3,10 @@ platform allows at that moment, retrying what can be retried and saying why for 
 
 Several workers may run at once (on PostgreSQL): the outbox hands each the head of a
 user's queue only, so a user's pushes go out in order and no push is held by two workers.
-Once a user's head is settled, the worker goes on with that user's next push in the same
-round, and :meth:`DeliveryWorker.deliver_user` does the same at once for one user (the
-fast path for the edge's late replies), claiming through the same outbox claim.
+Late replies come in bursts (one message's answers): once such a push is settled, the
+worker goes on with that user's next push in the same round, and
+:meth:`DeliveryWorker.deliver_user` does the same at once for one user (the fast path for
+the edge's late replies), each claiming through the same outbox claim.
 """
 
 from __future__ import annotations
@@ -31,14 +32,14 @@ from domain.delivery import (
 )
 from storage.base import Store
 from storage.keys import KeyBuilder
-from storage.outbox import Claimed, Outbox
+from storage.outbox import REPLY, Claimed, Outbox
 
 log = logging.getLogger(__name__)
 
 # errcodes worth another try later, with backoff: busy, network, token, daily/minute quota
 TRANSIENT = frozenset({-1, -2, -3, 40001, 42001, 45009, 45011})
 PENDING_RECHECK = 5.0  # seconds between looks at a push waiting for the user to write
-FOLLOW_ON = 20  # a user's pushes sent one after another in one round, at most
+FOLLOW_ON = 20  # a user's pushes sent one after another at once, at most
 
 # what became of a claimed push: out of its user's way (sent, failed, dead, uncertain), or
 # still at the head (back in the queue for later, pending, or the claim was lost)
@@ -80,8 +81,8 @@ class DeliveryWorker:
         self._pending_recheck = pending_recheck
 
     async def run_once(self) -> int:
-        """Claim due pushes and deliver them concurrently (one per user), each user's
-        following pushes after a settled one; how many heads were taken."""
+        """Claim due pushes and deliver them concurrently (one per user; after a settled
+        late reply, that user's next ones); how many heads were taken."""
         claimed = await self._outbox.claim(self.name, limit=self._batch, lease=self._lease)
         if claimed:
             await asyncio.gather(*(self._deliver_in_turn(push) for push in claimed))
@@ -94,16 +95,22 @@ class DeliveryWorker:
         waits for them (``pending``) is looked at at once. A head in backoff is left to
         its time, and everything behind it waits with it.
         """
-        return await self._follow_on(account, openid, wake_pending=True, limit=FOLLOW_ON)
+        return await self._follow_on(account, openid, wake_pending=True, limit=FOLLOW_ON,
+                                     after_replies_only=False)
 
     async def _deliver_in_turn(self, push: Claimed) -> None:
-        """Deliver ``push``, then the same user's next ones while each settles."""
-        if await self._deliver_safely(push):
+        """Deliver ``push``; if it was a late reply and is settled, the same user's next
+        ones while each settles and was a late reply, so one message's answers do not go
+        out one a round. (Other pushes wait for the next round: a claim per push costs a
+        full outbox's drain rate, ``bench/outbox.py``.)"""
+        if await self._deliver_safely(push) and push.purpose == REPLY:
             await self._follow_on(push.account, push.openid, wake_pending=False,
-                                  limit=FOLLOW_ON - 1)
+                                  limit=FOLLOW_ON - 1, after_replies_only=True)
 
     async def _follow_on(self, account: str, openid: str, *, wake_pending: bool,
-                         limit: int) -> int:
+                         limit: int, after_replies_only: bool) -> int:
+        """Claim and deliver the user's head, again while it settles (and, with
+        ``after_replies_only``, was a late reply)."""
         done = 0
         for _ in range(limit):
             claimed = await self._outbox.claim(self.name, limit=1, lease=self._lease,
@@ -113,6 +120,8 @@ class DeliveryWorker:
                 break
             done += 1
             if not await self._deliver_safely(claimed[0]):
+                break
+            if after_replies_only and claimed[0].purpose != REPLY:
                 break
         return done
 

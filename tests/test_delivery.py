@@ -482,15 +482,22 @@ async def test_deliver_user_leaves_a_head_in_backoff_and_what_is_behind_it(rig: 
     assert (await rig.statuses())[first] == ("queued", None)
 
 
-async def test_a_round_goes_on_with_a_users_next_push_once_the_head_is_settled(
+async def test_a_round_goes_on_with_a_users_next_push_after_a_settled_late_reply(
     rig: Rig,
 ) -> None:
+    """One message's late answers go out in one round, not one a second; other pushes
+    (a bulk of status updates) one head per user and round, as before."""
     rig.state.follow(APP_ID, "oP")
     await rig.user_writes("oP")
-    for label in ("一", "二", "三"):
-        await rig.push("oP", label, purpose="reply")
-    assert await rig.worker().run_once() == 1  # one head claimed …
-    assert customs(rig.state, "oP") == ["一", "二", "三"]  # … and the rest after it
+    await rig.outbox.add_replies(account="default", openid="oP", outbounds=[
+        Outbound.of_text(label) for label in ("一", "二", "三")])
+    await rig.push("oP", "状态更新")
+    await rig.push("oP", "再一条")
+    worker = rig.worker()
+    assert await worker.run_once() == 1  # one head claimed …
+    assert customs(rig.state, "oP") == ["一", "二", "三", "状态更新"]  # … and the rest
+    assert await worker.run_once() == 1
+    assert customs(rig.state, "oP") == ["一", "二", "三", "状态更新", "再一条"]
 
 
 async def test_image_and_news_pushes_go_by_customer_service(rig: Rig) -> None:
