@@ -15,7 +15,7 @@ from bot.config import Account, Settings, load_accounts, load_delivery
 from bot.edge import Callback
 from bot.log_limits import server_log
 from bot.server_header import hide_server_version
-from bot.wechat_api import APIUnreachable, WeChatClient
+from bot.wechat_api import WeChatClient
 from domain.messages import Outbound
 from handlers.citizen import CitizenDesk
 from handlers.router import Handler, Router
@@ -42,6 +42,9 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 CLIENTS = web.AppKey("clients", dict[str, WeChatClient])
 CALLBACKS = web.AppKey("callbacks", dict[str, Callback])
+# the in-process delivery worker's fast path: deliver one user's queue now (account, openid)
+DeliverNow = Callable[[str, str], Awaitable[int]]
+DELIVER_NOW: web.AppKey[DeliverNow] = web.AppKey("deliver_now")
 
 READY_TIMEOUT = 2.0
 EARLY_REPORT_TTL = 3600.0
@@ -175,7 +178,7 @@ def create_app(
         for account in app[ACCOUNTS]:
             callbacks[account.name] = Callback(
                 account, settings, app[STORE], app[KEYS], handler,
-                _sender(app[CLIENTS][account.name], Outbox(app[ENGINE]), account.name), busy,
+                _sender(Outbox(app[ENGINE]), account.name, app.get(DELIVER_NOW)), busy,
             )
         app[CALLBACKS] = callbacks
         recovery = [asyncio.get_running_loop().create_task(c.recover_forever())
@@ -200,12 +203,15 @@ def create_app(
             load_delivery(settings.delivery_file), name=worker_name(),
             max_attempts=settings.outbox_max_attempts,
         )
+        app[DELIVER_NOW] = worker.deliver_user
         scheduler = delivery_scheduler(worker, interval=1.0)
         scheduler.start()
         yield
         scheduler.shutdown(wait=False)
 
-    app.cleanup_ctx.extend([store_ctx, engine_ctx, http_ctx, callbacks_ctx, delivery_ctx])
+    # the delivery worker starts before the callbacks and stops after they have drained,
+    # so a late reply finishing at shutdown still takes the fast path
+    app.cleanup_ctx.extend([store_ctx, engine_ctx, http_ctx, delivery_ctx, callbacks_ctx])
 
     for account in app[ACCOUNTS]:
         app.router.add_get(account.path, _route(account.name, "get"))
@@ -216,30 +222,26 @@ def create_app(
 
 
 def _sender(
-    client: WeChatClient, outbox: Outbox, account: str
+    outbox: Outbox, account: str, deliver_now: DeliverNow | None,
 ) -> Callable[[str, list[Outbound]], Awaitable[None]]:
-    """Send late replies now; whatever the platform does not take goes to the outbox, to be
-    retried by the delivery worker and visible to operators."""
+    """Late replies (and a passive reply's extra messages) go out through the outbox.
+
+    They are written in one transaction, behind whatever of the user's is still unsettled,
+    so they reach the user in order, once each — or stand as ``uncertain`` or ``failed``
+    in ``lianxin outbox list``. With an in-process delivery worker the user's queue is then
+    delivered at once (the worker's own claim, so its ordering and exactly-once rules
+    hold); otherwise the scheduler's next round (every second) takes them.
+    """
 
     async def send(user: str, outbounds: list[Outbound]) -> None:
-        for i, outbound in enumerate(outbounds):
-            try:
-                await client.send(user, outbound)
-            except Exception as exc:
-                if isinstance(exc, APIUnreachable) and exc.may_have_arrived:
-                    log.error("[%s] late reply may not have arrived (%s); not resent, to "
-                              "avoid a second copy", account, exc.errmsg)
-                    return
-                rest = [o for o in outbounds[i:] if o.kind == "text"]
-                if len(rest) < len(outbounds) - i:
-                    log.error("[%s] %d late image/news reply(s) dropped after a refusal",
-                              account, len(outbounds) - i - len(rest))
-                log.warning("[%s] late reply not sent (%s); %d text(s) to the outbox",
-                            account, type(exc).__name__, len(rest))
-                for pending in rest:
-                    await outbox.add(account=account, openid=user, purpose="reply",
-                                     text=pending.text)
-                return
+        ids = await outbox.add_replies(account=account, openid=user, outbounds=outbounds)
+        if not ids or deliver_now is None:
+            return
+        try:
+            await deliver_now(account, user)
+        except Exception as exc:  # queued all the same: the worker's next round takes it
+            log.warning("[%s] late reply queued, not delivered at once (%s)", account,
+                        type(exc).__name__)
 
     return send
 

@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,6 +31,7 @@ from bot.wechat_fields import (
     check_subscribe_data,
     check_template_data,
 )
+from domain.delivery import one_line
 from domain.messages import TEXT_LIMIT_BYTES, Article, Outbound
 from storage.base import LockTimeout, Store
 from storage.keys import KeyBuilder
@@ -38,14 +39,50 @@ from storage.keys import KeyBuilder
 log = logging.getLogger(__name__)
 
 TOKEN_REFRESH_MARGIN = 300.0  # refresh this many seconds before the token expires
+ERRMSG_LIMIT = 200  # characters of the platform's errmsg kept (logs, outbox reasons)
+
+_URL = re.compile(r"(?i)\b((?:https?|wss?|ftp)://[^\s?#\"'<>]*)(?:[?#][^\s\"'<>]*)?")
+_SECRET_PAIR = re.compile(
+    r"(?i)\b(access_token|refresh_token|token|secret|appsecret|app_secret|password|passwd"
+    r"|key|ticket|code|signature|sign)(\s*[=:]\s*)(\"?)[^\s&,;\"'<>]+")
+# an access token is 100+ such characters; a template id (43) is left alone
+_OPAQUE = re.compile(r"[A-Za-z0-9_\-*.+/=]{48,}")
+_ESCAPE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]")  # terminal escape sequences
+
+
+def clean_errmsg(raw: object, *, secrets: Iterable[str] = ()) -> str:
+    """The platform's ``errmsg`` fit for logs and the outbox's reasons.
+
+    No control or format characters (a terminal escape, a bidi override), no query string
+    of any URL, no ``key=value`` pair naming a credential, no long opaque run that could be
+    a token, none of ``secrets`` (the caller's token and app secret), at most
+    :data:`ERRMSG_LIMIT` characters. Ordinary messages (``invalid openid rid: …``) pass
+    unchanged.
+    """
+    text = raw if isinstance(raw, str) else str(raw)
+    text = text[: ERRMSG_LIMIT * 20]  # bound the work on a huge answer
+    for secret in secrets:
+        if len(secret) >= 6:
+            text = text.replace(secret, "***")
+    text = one_line(_ESCAPE.sub("\n", text))
+    text = _URL.sub(lambda m: m[1] + ("?…" if len(m[0]) > len(m[1]) else ""), text)
+    text = _SECRET_PAIR.sub(lambda m: f"{m[1]}{m[2]}{m[3]}***", text)
+    text = _OPAQUE.sub("***", text)
+    if len(text) > ERRMSG_LIMIT:
+        text = text[: ERRMSG_LIMIT - 1] + "…"
+    return text
 
 
 class WeChatAPIError(Exception):
-    """The API answered with a non-zero errcode (or could not be reached: errcode < 0)."""
+    """The API answered with a non-zero errcode (or could not be reached: errcode < 0).
+
+    ``errmsg`` is always :func:`clean_errmsg`'d: it ends up in logs and in the outbox.
+    """
 
     errcode: int
 
     def __init__(self, errcode: int, errmsg: str = "") -> None:
+        errmsg = clean_errmsg(errmsg)
         super().__init__(f"WeChat API error {errcode}: {errmsg}")
         self.errcode = errcode
         self.errmsg = errmsg
@@ -104,7 +141,7 @@ class ArgumentInvalid(WeChatAPIError):
 
     def __init__(self, errcode: int, errmsg: str = "") -> None:
         super().__init__(errcode, errmsg)
-        match = re.search(r"\bdata\.[A-Za-z0-9_]+\.value\b", errmsg)
+        match = re.search(r"\bdata\.[A-Za-z0-9_]+\.value\b", self.errmsg)
         self.field = match[0] if match else None
 
 
@@ -130,11 +167,12 @@ class TokenUnavailable(WeChatAPIError):
 
 
 class APIUnreachable(WeChatAPIError):
-    """Network error or timeout (errcode -2).
+    """Network error, timeout or an HTTP 5xx answer (errcode -2).
 
-    ``may_have_arrived`` is ``False`` only when the request cannot have reached the
-    platform (the connection was refused); after a timeout or a dropped connection the
-    call may or may not have taken effect.
+    ``may_have_arrived`` is ``False`` only when the call cannot have taken effect (the
+    connection was refused, or the access token for it could not be had); after a
+    timeout, a dropped connection or a 5xx answer the outcome is unknown: the call may or
+    may not have taken effect.
     """
 
     def __init__(self, errmsg: str, *, may_have_arrived: bool = True) -> None:
@@ -273,7 +311,7 @@ class WeChatClient:
                 method, url, params=params, data=data, timeout=self._timeout, headers=headers,
             ) as resp:
                 raw = await resp.read()
-                if resp.status >= 500:
+                if resp.status >= 500:  # a gateway or the platform failed: outcome unknown
                     raise APIUnreachable(f"HTTP {resp.status} from {path}")
         except aiohttp.ClientConnectorError as exc:
             raise APIUnreachable(f"{type(exc).__name__} calling {path}",
@@ -288,7 +326,8 @@ class WeChatClient:
             raise APIUnreachable(f"unexpected answer from {path}")
         code = answer.get("errcode", 0)
         if isinstance(code, int) and code != 0:
-            raise error_for(code, str(answer.get("errmsg", "")))
+            secrets = [self._account.app_secret, *(params or {}).values()]
+            raise error_for(code, clean_errmsg(answer.get("errmsg", ""), secrets=secrets))
         return answer
 
     # -- access token ------------------------------------------------------------------------
@@ -346,8 +385,13 @@ class WeChatClient:
         self, method: str, path: str, *, body: Mapping[str, Any] | None = None,
         params: dict[str, str] | None = None, upload: _Upload | None = None,
     ) -> dict[str, Any]:
-        """Call an API path with the access token; on 40001/42001 refresh once and retry once."""
-        token = await self.access_token()
+        """Call an API path with the access token; on 40001/42001 refresh once and retry once.
+
+        A token that cannot be had (the token call timed out, was dropped or answered 5xx)
+        raises :class:`APIUnreachable` with ``may_have_arrived`` ``False``: the call itself
+        was never made, so it is safe to make again.
+        """
+        token = await _before_the_call(self.access_token())
         try:
             return await self._request(
                 method, path, params={**(params or {}), "access_token": token}, body=body,
@@ -356,7 +400,7 @@ class WeChatClient:
         except WeChatAPIError as exc:
             if exc.errcode not in _TOKEN_CODES:
                 raise
-        token = await self._refresh(stale=token)
+        token = await _before_the_call(self._refresh(stale=token))
         return await self._request(
             method, path, params={**(params or {}), "access_token": token}, body=body,
             upload=upload,
@@ -495,6 +539,17 @@ class WeChatClient:
         answer = await self.call("GET", "/cgi-bin/user/info",
                                  params={"openid": openid, "lang": lang})
         return UserInfo.from_json(answer, openid)
+
+
+async def _before_the_call(getting: Awaitable[str]) -> str:
+    """The token for a call: if getting it failed in a way whose outcome is unknown, the
+    call it was for was still never made."""
+    try:
+        return await getting
+    except APIUnreachable as exc:
+        if not exc.may_have_arrived:
+            raise
+        raise APIUnreachable(f"token: {exc.errmsg}", may_have_arrived=False) from None
 
 
 def _fresh(cached: Any) -> bool:

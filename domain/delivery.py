@@ -13,6 +13,8 @@ Otherwise the push waits, with the reason, until the user writes again.
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -127,3 +129,22 @@ def backoff(attempt: int, *, base: float = 2.0, cap: float = 300.0,
     raw = min(cap, base * (2 ** max(0, attempt - 1)))
     draw = rng.random() if rng is not None else random.random()
     return float(raw * (0.5 + draw))
+
+
+REASON_LIMIT = 300  # characters of a push's reason kept (``lianxin outbox list`` prints it)
+_UNPRINTABLE = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
+_BREAK = re.compile(r"\s*\x00[\x00\s]*")
+
+
+def one_line(text: str) -> str:
+    """``text`` without control or format characters (line breaks, a terminal's escape, a
+    bidi override): each run of them, with the spaces around it, becomes one space."""
+    marked = "".join("\x00" if unicodedata.category(c) in _UNPRINTABLE else c for c in text)
+    return _BREAK.sub(" ", marked).strip()
+
+
+def bounded_reason(reason: str, limit: int = REASON_LIMIT) -> str:
+    """A push's reason as operators read it: :func:`one_line`, at most ``limit``
+    characters (cut with an ellipsis)."""
+    text = one_line(reason[: limit * 4])
+    return text if len(text) <= limit else text[: limit - 1] + "…"

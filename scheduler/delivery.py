@@ -3,6 +3,10 @@ platform allows at that moment, retrying what can be retried and saying why for 
 
 Several workers may run at once (on PostgreSQL): the outbox hands each the head of a
 user's queue only, so a user's pushes go out in order and no push is held by two workers.
+Late replies come in bursts (one message's answers): once such a push is settled, the
+worker goes on with that user's next push in the same round, and
+:meth:`DeliveryWorker.deliver_user` does the same at once for one user (the fast path for
+the edge's late replies), each claiming through the same outbox claim.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from bot.config import Purpose
 from bot.wechat_api import APIUnreachable, WeChatAPIError, WeChatClient
@@ -28,13 +32,20 @@ from domain.delivery import (
 )
 from storage.base import Store
 from storage.keys import KeyBuilder
-from storage.outbox import Claimed, Outbox
+from storage.outbox import REPLY, Claimed, Outbox
 
 log = logging.getLogger(__name__)
 
 # errcodes worth another try later, with backoff: busy, network, token, daily/minute quota
 TRANSIENT = frozenset({-1, -2, -3, 40001, 42001, 45009, 45011})
 PENDING_RECHECK = 5.0  # seconds between looks at a push waiting for the user to write
+FOLLOW_ON = 20  # a user's pushes sent one after another at once, at most
+
+# what became of a claimed push: out of its user's way (sent, failed, dead, uncertain), or
+# still at the head (back in the queue for later, pending, or the claim was lost)
+Settled = bool
+# _send: a door the platform turned out to have closed (try the next), or how it ended
+Outcome = Channel | Literal["settled", "waits"]
 
 
 class DeliveryWorker:
@@ -70,11 +81,49 @@ class DeliveryWorker:
         self._pending_recheck = pending_recheck
 
     async def run_once(self) -> int:
-        """Claim due pushes and deliver them concurrently (one per user); how many taken."""
+        """Claim due pushes and deliver them concurrently (one per user; after a settled
+        late reply, that user's next ones); how many heads were taken."""
         claimed = await self._outbox.claim(self.name, limit=self._batch, lease=self._lease)
         if claimed:
-            await asyncio.gather(*(self._deliver_safely(push) for push in claimed))
+            await asyncio.gather(*(self._deliver_in_turn(push) for push in claimed))
         return len(claimed)
+
+    async def deliver_user(self, account: str, openid: str) -> int:
+        """Deliver one user's queue now, head first, while each push settles; how many.
+
+        For a user who has just written (the edge's late replies): a push of theirs that
+        waits for them (``pending``) is looked at at once. A head in backoff is left to
+        its time, and everything behind it waits with it.
+        """
+        return await self._follow_on(account, openid, wake_pending=True, limit=FOLLOW_ON,
+                                     after_replies_only=False)
+
+    async def _deliver_in_turn(self, push: Claimed) -> None:
+        """Deliver ``push``; if it was a late reply and is settled, the same user's next
+        ones while each settles and was a late reply, so one message's answers do not go
+        out one a round. (Other pushes wait for the next round: a claim per push costs a
+        full outbox's drain rate, ``bench/outbox.py``.)"""
+        if await self._deliver_safely(push) and push.purpose == REPLY:
+            await self._follow_on(push.account, push.openid, wake_pending=False,
+                                  limit=FOLLOW_ON - 1, after_replies_only=True)
+
+    async def _follow_on(self, account: str, openid: str, *, wake_pending: bool,
+                         limit: int, after_replies_only: bool) -> int:
+        """Claim and deliver the user's head, again while it settles (and, with
+        ``after_replies_only``, was a late reply)."""
+        done = 0
+        for _ in range(limit):
+            claimed = await self._outbox.claim(self.name, limit=1, lease=self._lease,
+                                               user=(account, openid),
+                                               wake_pending=wake_pending)
+            if not claimed:
+                break
+            done += 1
+            if not await self._deliver_safely(claimed[0]):
+                break
+            if after_replies_only and claimed[0].purpose != REPLY:
+                break
+        return done
 
     async def drain(self, *, rounds: int = 1000) -> None:
         """Run until nothing is due (tests and ``lianxin outbox`` tools)."""
@@ -82,9 +131,9 @@ class DeliveryWorker:
             if not await self.run_once():
                 return
 
-    async def _deliver_safely(self, push: Claimed) -> None:
+    async def _deliver_safely(self, push: Claimed) -> Settled:
         try:
-            await self._deliver(push)
+            return await self._deliver(push)
         except _Recorded:
             log.exception("push %s: sent, but recording it failed; the lease will tell",
                           push.id)
@@ -92,39 +141,41 @@ class DeliveryWorker:
             log.exception("push %s: delivery failed unexpectedly", push.id)
             with contextlib.suppress(Exception):
                 await self._retry(push, f"internal error: {type(exc).__name__}")
+        return False
 
-    async def _deliver(self, push: Claimed) -> None:
+    async def _deliver(self, push: Claimed) -> Settled:
         client = self._clients.get(push.account)
         purpose = self._purposes.get(push.purpose)
         if client is None or purpose is None:
             what = "account" if client is None else "purpose"
-            await self._outbox.give_up(push.id, self.name, "failed", f"unknown {what}")
-            return
+            return await self._outbox.give_up(push.id, self.name, "failed", f"unknown {what}")
         route = Route(purpose.template_id, purpose.subscribe_template_id)
         if push.channel_before == "template" and purpose.template_id:
             # the last template try may have arrived (a worker stopped, or the call timed
             # out): send it again by template, which the platform dedupes by client_msg_id,
             # never by another door that would make a second copy
-            await self._send(push, purpose, Decision("template", "template sent again with "
-                             "the same client_msg_id after an unknown outcome"), client)
-            return
+            outcome = await self._send(push, purpose, Decision(
+                "template", "template sent again with the same client_msg_id after an "
+                "unknown outcome"), client)
+            return outcome == "settled"
         if push.status_before == "sending" and push.channel_before is not None:
             # the last worker stopped mid-send on a door without an idempotency key
-            await self._outbox.give_up(
+            return await self._outbox.give_up(
                 push.id, self.name, "uncertain",
                 f"a worker stopped while sending by {push.channel_before}, which has no "
                 "idempotency key: it may or may not have arrived; requeue to send again")
-            return
         excluded: set[Channel] = set()
         while True:
             decision = await self._decide(push, route, frozenset(excluded))
             if decision.channel is None:
                 await self._outbox.retry_later(push.id, self.name, decision.reason,
                                                self._pending_recheck, status="pending")
-                return
+                return False
             outcome = await self._send(push, purpose, decision, client)
-            if outcome is None:
-                return
+            if outcome == "settled":
+                return True
+            if outcome == "waits":
+                return False
             excluded.add(outcome)  # that door turned out closed: try the next one
 
     async def _decide(self, push: Claimed, route: Route,
@@ -152,19 +203,23 @@ class DeliveryWorker:
         return decision
 
     async def _send(self, push: Claimed, purpose: Purpose, decision: Decision,
-                    client: WeChatClient) -> Channel | None:
-        """Send by ``decision.channel``; the channel to exclude if that door was closed."""
+                    client: WeChatClient) -> Outcome:
+        """Send by ``decision.channel``; the channel to exclude if that door was closed,
+        else whether the push is settled or still waits at its user's head."""
         channel = decision.channel
         assert channel is not None
         # the lease restarts for each call, so deciding, re-routing and token waits before
         # it never eat into the time the call itself may take
         if not await self._outbox.about_to_send(push.id, self.name, channel, self._lease):
             log.warning("push %s: lost its claim before sending", push.id)
-            return None
+            return "waits"
         msgid: int | None = None
         try:
             if channel == "custom":
-                await client.send_text(push.openid, push.text)
+                if push.message is None:
+                    await client.send_text(push.openid, push.text)
+                else:  # an image or news card (a late reply)
+                    await client.send(push.openid, push.outbound)
             elif channel == "template":
                 assert purpose.template_id is not None
                 msgid = await client.send_template(
@@ -179,11 +234,12 @@ class DeliveryWorker:
                     push.account, push.openid, purpose.subscribe_template_id))
         except FieldError as exc:
             await self._outbox.give_up(push.id, self.name, "failed", f"{channel}: {exc}")
-            return None
+            return "settled"
         except WeChatAPIError as exc:
             return await self._on_error(push, channel, decision, exc)
         try:
-            await self._outbox.sent(push.id, self.name, channel, decision.reason, msgid)
+            recorded = await self._outbox.sent(push.id, self.name, channel, decision.reason,
+                                               msgid)
         except Exception as exc:
             # the message is out; only the record failed. Never send it again from here:
             # when the lease lapses a successor finds it mid-send (template: resent and
@@ -191,7 +247,7 @@ class DeliveryWorker:
             raise _Recorded(push.id) from exc
         if msgid is not None:
             await self._early_report(push.account, msgid)
-        return None
+        return "settled" if recorded else "waits"
 
     async def _early_report(self, account: str, msgid: int) -> None:
         """A delivery report that arrived before the send was recorded (kept by the edge)."""
@@ -202,19 +258,18 @@ class DeliveryWorker:
             await self._store.delete(key)
 
     async def _on_error(self, push: Claimed, channel: Channel, decision: Decision,
-                        exc: WeChatAPIError) -> Channel | None:
+                        exc: WeChatAPIError) -> Outcome:
         code = exc.errcode
         unknown = isinstance(exc, APIUnreachable) and exc.may_have_arrived
         if unknown and channel == "template":
-            await self._retry(push, f"template: {exc.errmsg}; will resend with the same "
-                              "client_msg_id", resend="template")
-            return None
+            return await self._retry(push, f"template: {exc.errmsg}; will resend with the "
+                                     "same client_msg_id", resend="template")
         if unknown:  # no idempotency key: sending again could make a second copy
             await self._outbox.give_up(
                 push.id, self.name, "uncertain",
-                f"{channel}: {exc.errmsg}: the message may or may not have arrived; "
-                "requeue to send again")
-            return None
+                f"{channel}: errcode {code}: {exc.errmsg}: the outcome is unknown, the "
+                "message may or may not have arrived; requeue to send again")
+            return "settled"
         if channel == "custom" and code == 45015 and decision.window is not None:
             # the platform says the window is closed: believe it, then try another door
             await self._forget_window(push, decision.window)
@@ -235,11 +290,10 @@ class DeliveryWorker:
                 await self._store.incr(self._keys.custom_sent(
                     push.account, push.openid, decision.window.opened_at),
                     ttl=decision.window.limits()[0], by=-1)
-            await self._retry(push, f"{channel}: errcode {code}: {exc.errmsg}")
-            return None
+            return await self._retry(push, f"{channel}: errcode {code}: {exc.errmsg}")
         await self._outbox.give_up(push.id, self.name, "failed",
                                    f"{channel}: errcode {code}: {exc.errmsg}")
-        return None
+        return "settled"
 
     async def _forget_window(self, push: Claimed, window: Window) -> None:
         """Delete the window we used, unless the user has opened a new one meanwhile."""
@@ -248,14 +302,17 @@ class DeliveryWorker:
         if current is not None and current.opened_at == window.opened_at:
             await self._store.delete(key)
 
-    async def _retry(self, push: Claimed, reason: str, resend: Channel | None = None) -> None:
+    async def _retry(self, push: Claimed, reason: str,
+                     resend: Channel | None = None) -> Outcome:
+        """Back to the queue after a backoff, or ``dead`` once out of tries."""
         tries = push.attempts + 1  # this claim's send counts
         if tries >= self._max_attempts:
             await self._outbox.give_up(push.id, self.name, "dead",
                                        f"gave up after {tries} tries: {reason}")
-            return
+            return "settled"
         delay = backoff(tries, base=self._retry_base, rng=self._rng)
         await self._outbox.retry_later(push.id, self.name, reason, delay, resend=resend)
+        return "waits"
 
 
 # refused for good: invalid user, not following, bad template or arguments, unauthorized,

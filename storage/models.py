@@ -52,8 +52,12 @@ class Push(Base):
     ``status``: queued → sending → sent → delivered (template delivery report), or
     pending (no channel open: ``reason`` says why; retried when the user writes), failed
     (refused for good), dead (out of tries), blocked (the user blocked templates),
-    uncertain (a worker stopped mid-send on a channel without idempotency: an operator
+    uncertain (a send without an idempotency key whose outcome is unknown: an operator
     decides whether to resend).
+
+    ``text`` is the customer-service text (and what operators read); ``message``, when
+    set, is a customer-service message of another kind — an image or a news card, as
+    :meth:`domain.messages.Outbound.to_json` — and ``text`` then only labels it.
     """
 
     __tablename__ = "pushes"
@@ -71,6 +75,7 @@ class Push(Base):
     purpose: Mapped[str] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(Text)
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    message: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     idempotency_key: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     channel: Mapped[str | None] = mapped_column(String(16))

@@ -1,10 +1,12 @@
 """The outbox: pushes written with the change that causes them, claimed by workers.
 
-Several workers may run at once. A worker claims only the *head* of each user's queue
-(the oldest push not yet finished), so one user's pushes go out in the order they were
-made; on PostgreSQL the claim uses ``FOR UPDATE SKIP LOCKED`` so workers never wait on or
-take each other's rows, and every state change after it is conditional on the claim still
-being the worker's (a worker whose lease ran out cannot overwrite its successor).
+Everything sent to a user outside the HTTP reply is a push here: status updates, surveys,
+and the edge's late replies (:meth:`Outbox.add_replies`). Several workers may run at once.
+A worker claims only the *head* of each user's queue (the oldest push not yet finished),
+so one user's pushes go out in the order they were made; on PostgreSQL the claim uses
+``FOR UPDATE SKIP LOCKED`` so workers never wait on or take each other's rows, and every
+state change after it is conditional on the claim still being the worker's (a worker
+whose lease ran out cannot overwrite its successor).
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import and_, delete, exists, func, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
-from domain.messages import TEXT_LIMIT_BYTES
+from domain.delivery import bounded_reason
+from domain.messages import TEXT_LIMIT_BYTES, Outbound, split_text
 from storage.models import Push
 
 UNFINISHED = ("queued", "sending", "pending")
 FINISHED = ("sent", "delivered", "failed", "dead", "blocked", "uncertain")
 STATUSES = UNFINISHED + FINISHED
+REPLY = "reply"  # the purpose of the edge's late replies (config/delivery.toml)
 
 
 def utcnow() -> datetime:
@@ -39,23 +43,42 @@ def new_key() -> str:
 def add_push(
     session: AsyncSession, *, account: str, openid: str, purpose: str, text: str,
     fields: dict[str, str] | None = None, idempotency_key: str | None = None,
+    message: dict[str, Any] | None = None,
 ) -> Push:
     """Queue a push in the caller's transaction: it exists exactly when the change does.
 
     ``text`` is one customer-service message: at most 2048 bytes (split longer content into
-    several pushes); ``ValueError`` otherwise.
+    several pushes); ``ValueError`` otherwise. ``message`` (an image or news
+    :class:`~domain.messages.Outbound` as JSON) is sent instead of ``text`` by customer
+    service; ``text`` then labels it for operators.
     """
     size = len(text.encode("utf-8"))
     if not text or size > TEXT_LIMIT_BYTES:
         raise ValueError(f"a push's text must be 1 to {TEXT_LIMIT_BYTES} bytes, not {size}")
+    if message is not None and Outbound.from_json(message).kind == "text":
+        raise ValueError("a text push carries its text in text, not in message")
     now = utcnow()
     push = Push(
         account=account, openid=openid, purpose=purpose, text=text, fields=dict(fields or {}),
-        idempotency_key=idempotency_key or new_key(), status="queued", attempts=0,
-        next_attempt_at=now, created_at=now,
+        message=message, idempotency_key=idempotency_key or new_key(), status="queued",
+        attempts=0, next_attempt_at=now, created_at=now,
     )
     session.add(push)
     return push
+
+
+def add_reply(session: AsyncSession, *, account: str, openid: str,
+              outbound: Outbound) -> list[Push]:
+    """Queue one late reply (purpose ``reply``) in the caller's transaction: a text as
+    pushes of at most 2048 bytes (none for an empty text), an image or news card as one."""
+    if outbound.kind == "text":
+        return [add_push(session, account=account, openid=openid, purpose=REPLY, text=piece)
+                for piece in split_text(outbound.text) if piece]
+    label = (f"[image {outbound.media_id}]" if outbound.kind == "image" else
+             "[news] " + " / ".join(a.title for a in outbound.articles))
+    label = split_text(label or f"[{outbound.kind}]", 256)[0]
+    return [add_push(session, account=account, openid=openid, purpose=REPLY, text=label,
+                     message=outbound.to_json())]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +95,14 @@ class Claimed:
     status_before: str  # queued, pending, or sending (a dead worker's lease ran out)
     channel_before: str | None  # sending: what was being tried; queued: template to resend
     attempts: int  # sends tried so far
+    message: dict[str, Any] | None = None  # an image or news card instead of ``text``
+
+    @property
+    def outbound(self) -> Outbound:
+        """What a customer-service message of this push carries."""
+        if self.message is not None:
+            return Outbound.from_json(self.message)
+        return Outbound.of_text(self.text)
 
 
 class Outbox:
@@ -87,23 +118,44 @@ class Outbox:
             await session.flush()
             return push.id
 
+    async def add_replies(self, *, account: str, openid: str,
+                          outbounds: Sequence[Outbound]) -> list[int]:
+        """Queue a user's late replies, in their order, in one transaction: all or none."""
+        async with self._sessions.begin() as session:
+            pushes = [push for outbound in outbounds
+                      for push in add_reply(session, account=account, openid=openid,
+                                            outbound=outbound)]
+            await session.flush()
+            return [push.id for push in pushes]
+
     # -- workers --------------------------------------------------------------------------
 
     async def claim(self, worker: str, *, limit: int, lease: float,
-                    now: datetime | None = None) -> list[Claimed]:
-        """Take up to ``limit`` due heads of users' queues for ``lease`` seconds."""
+                    now: datetime | None = None, user: tuple[str, str] | None = None,
+                    wake_pending: bool = False) -> list[Claimed]:
+        """Take up to ``limit`` due heads of users' queues for ``lease`` seconds.
+
+        ``user`` (account, openid): only that user's head. ``wake_pending``: a ``pending``
+        head is due at once, not at its next look (the caller knows its user has just
+        written, which is what it waits for).
+        """
         now = now or utcnow()
         earlier = aliased(Push)
         blocked_by_earlier = exists().where(
             earlier.account == Push.account, earlier.openid == Push.openid,
             earlier.id < Push.id, earlier.status.in_(UNFINISHED),
         )
+        waiting = (Push.status == "pending" if wake_pending
+                   else and_(Push.status == "pending", Push.next_attempt_at <= now))
         due = or_(
-            and_(Push.status.in_(("queued", "pending")), Push.next_attempt_at <= now),
+            and_(Push.status == "queued", Push.next_attempt_at <= now),
+            waiting,
             and_(Push.status == "sending", Push.lease_until < now),
         )
+        mine = (and_(Push.account == user[0], Push.openid == user[1]) if user is not None
+                else true())
         # queued pushes before pending ones (those only wait for the user), oldest due first
-        query = (select(Push).where(due, ~blocked_by_earlier)
+        query = (select(Push).where(mine, due, ~blocked_by_earlier)
                  .order_by((Push.status == "pending"), Push.next_attempt_at, Push.id)
                  .limit(limit))
         if self._skip_locked:
@@ -124,11 +176,15 @@ class Outbox:
             )).scalars().all())
         return [
             Claimed(row.id, row.account, row.openid, row.purpose, row.text, dict(row.fields),
-                    row.idempotency_key, row.status, row.channel, row.attempts)
+                    row.idempotency_key, row.status, row.channel, row.attempts,
+                    dict(row.message) if row.message is not None else None)
             for row_id, row in sorted(rows.items()) if row_id in taken
         ]
+
     async def _update(self, push_id: int, holder: str, **values: Any) -> bool:
         """Change a claimed push, only while ``holder`` still holds the claim."""
+        if isinstance(values.get("reason"), str):
+            values["reason"] = bounded_reason(values["reason"])
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(Push)
@@ -176,7 +232,8 @@ class Outbox:
         elif status.replace(" ", "").lower() == "failed:userblock":
             values = {"status": "blocked", "reason": "the user blocked template messages"}
         else:
-            values = {"status": "failed", "reason": f"template delivery failed: {status}"}
+            values = {"status": "failed",
+                      "reason": bounded_reason(f"template delivery failed: {status}")}
         async with self._sessions.begin() as session:
             result = await session.execute(
                 update(Push)

@@ -28,7 +28,7 @@ from tests.wechat import event_xml
 async def test_migrations_are_at_head(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    assert version == "0004"
+    assert version == "0005"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -99,6 +99,41 @@ async def test_0004_lets_region_and_due_date_be_unknown_and_goes_back(empty_url:
             ("LX1", "hekou", "2026-11-30"), ("LX2", "", "2026-11-23")]
         assert events == 1
         assert not {"catalogue_meta", "departments", "routing_rules"} & tables
+        await asyncio.to_thread(db.upgrade, empty_url)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_schema_drift) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_0005_carries_image_pushes_and_going_back_fails_the_unsent_ones(
+    empty_url: str,
+) -> None:
+    """Below 0005 an image or news push would go out as its label: going back fails the
+    unsent ones with the reason; text pushes and sent ones are left as they were."""
+    from domain.messages import Outbound
+    from storage.outbox import Outbox
+
+    await asyncio.to_thread(db.upgrade, empty_url)
+    engine = db.make_engine(empty_url)
+    try:
+        outbox = Outbox(engine)
+        sent_image, text_push, queued_image = await outbox.add_replies(
+            account="default", openid="oA", outbounds=[
+                Outbound.of_image("M1"), Outbound.of_text("文字"), Outbound.of_image("M2")])
+        (claimed,) = await outbox.claim("w", limit=1, lease=30)
+        assert claimed.id == sent_image
+        assert await outbox.sent(sent_image, "w", "custom", "ok")
+        await asyncio.to_thread(command.downgrade, db.alembic_config(empty_url), "0004")
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT id, status, reason FROM pushes ORDER BY id"))).all()
+            columns = await conn.run_sync(
+                lambda c: {col["name"] for col in c.dialect.get_columns(c, "pushes")})
+        assert "message" not in columns
+        assert [(i, s) for i, s, _ in rows] == [
+            (sent_image, "sent"), (text_push, "queued"), (queued_image, "failed")]
+        assert "image and news pushes cannot be sent" in rows[2][2]
         await asyncio.to_thread(db.upgrade, empty_url)
         async with engine.connect() as conn:
             assert await conn.run_sync(_schema_drift) == []

@@ -20,6 +20,7 @@ from bot.devplatform.api import PLATFORM, create_api_app
 from bot.devplatform.state import PlatformState
 from bot.wechat_api import WeChatClient
 from domain.delivery import Window
+from domain.messages import Outbound
 from scheduler.delivery import DeliveryWorker
 from storage import db
 from storage.base import Store
@@ -54,9 +55,10 @@ class Rig:
     def worker(self, name: str = "w1", **kwargs: Any) -> DeliveryWorker:
         account = Account("default", TOKEN, APP_ID, APP_SECRET, None, self.base)
         client = WeChatClient(self.session, account, self.store, self.keys, timeout=2)
+        kwargs.setdefault("retry_base", 0.01)
         return DeliveryWorker(self.outbox, self.store, self.keys, {"default": client},
-                              PURPOSES, name=name, clock=self.clock, retry_base=0.01,
-                              rng=random.Random(7), **kwargs)
+                              PURPOSES, name=name, clock=self.clock, rng=random.Random(7),
+                              **kwargs)
 
     async def user_writes(self, openid: str, interaction: str = "message") -> None:
         """What the edge and the platform both record when the user writes."""
@@ -415,9 +417,11 @@ async def test_two_workers_on_postgres_never_double_send(postgres_url: str) -> N
         await engine.dispose()
 
 
-async def test_late_reply_the_platform_refused_goes_to_the_outbox(
+async def test_without_an_in_process_worker_late_replies_wait_for_the_scheduler(
     rig: Rig, aiohttp_client: Any, make_settings: Any, database_url: str
 ) -> None:
+    """Production (`lianxin scheduler` apart): `serve` queues the late reply and sends
+    nothing itself; the scheduler's worker delivers it."""
     from bot.app import create_app
     from tests.test_edge import SIGNER, Echo
     from tests.wechat import text_xml
@@ -428,7 +432,6 @@ async def test_late_reply_the_platform_refused_goes_to_the_outbox(
         make_settings(database_url=database_url, wechat_api_base=rig.base, reply_budget=0.1,
                       deliver_in_process=False),
         store=rig.store, handler_factory=lambda app: Echo(delay=0.3)))
-    rig.state.inject_fault(1, errcode=-1, path="/cgi-bin/message/custom/send")
     signed = SIGNER.sign(text_xml("oL", "慢回复"))
     resp = await bot.post("/wechat", params=signed.params, data=signed.body)
     assert await resp.text() == "success"
@@ -436,7 +439,110 @@ async def test_late_reply_the_platform_refused_goes_to_the_outbox(
         if await rig.outbox.list():
             break
         await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)
     (queued,) = await rig.outbox.list()
-    assert (queued.purpose, queued.text, queued.status) == ("reply", "慢回复", "queued")
+    assert (queued.purpose, queued.text, queued.status, queued.attempts) == (
+        "reply", "慢回复", "queued", 0)
+    assert rig.state.calls == {}  # serve itself never called the API
     await rig.worker().drain()
     assert customs(rig.state, "oL") == ["慢回复"]
+
+
+# -- one user's queue at once (the fast path for late replies) --------------------------
+
+
+async def test_deliver_user_sends_that_users_queue_now_and_wakes_what_waits_for_them(
+    rig: Rig,
+) -> None:
+    for user in ("oM", "oN"):
+        rig.state.follow(APP_ID, user)
+    waiting = await rig.push("oM", "早先的回复", purpose="reply")  # the user has not written
+    worker = rig.worker()
+    await worker.drain()
+    assert (await rig.statuses())[waiting] == ("pending", None)
+    other = await rig.push("oN", "别人的", purpose="reply")
+    await rig.user_writes("oM")
+    await rig.outbox.add_replies(account="default", openid="oM",
+                                 outbounds=[Outbound.of_text("新的回复")])
+    assert await worker.deliver_user("default", "oM") == 2
+    assert customs(rig.state, "oM") == ["早先的回复", "新的回复"]  # no 5 s wait, in order
+    assert (await rig.statuses())[other] == ("queued", None)  # only that user's
+
+
+async def test_deliver_user_leaves_a_head_in_backoff_and_what_is_behind_it(rig: Rig) -> None:
+    rig.state.follow(APP_ID, "oO")
+    await rig.user_writes("oO")
+    first = await rig.push("oO", "一", purpose="reply")
+    rig.state.inject_fault(1, errcode=-1, path="/cgi-bin/message/custom/send")
+    worker = rig.worker(retry_base=60.0)
+    assert await worker.deliver_user("default", "oO") == 1
+    await rig.push("oO", "二", purpose="reply")
+    assert await worker.deliver_user("default", "oO") == 0  # "一" is due in a minute
+    assert customs(rig.state, "oO") == []
+    assert (await rig.statuses())[first] == ("queued", None)
+
+
+async def test_a_round_goes_on_with_a_users_next_push_after_a_settled_late_reply(
+    rig: Rig,
+) -> None:
+    """One message's late answers go out in one round, not one a second; other pushes
+    (a bulk of status updates) one head per user and round, as before."""
+    rig.state.follow(APP_ID, "oP")
+    await rig.user_writes("oP")
+    await rig.outbox.add_replies(account="default", openid="oP", outbounds=[
+        Outbound.of_text(label) for label in ("一", "二", "三")])
+    await rig.push("oP", "状态更新")
+    await rig.push("oP", "再一条")
+    worker = rig.worker()
+    assert await worker.run_once() == 1  # one head claimed …
+    assert customs(rig.state, "oP") == ["一", "二", "三", "状态更新"]  # … and the rest
+    assert await worker.run_once() == 1
+    assert customs(rig.state, "oP") == ["一", "二", "三", "状态更新", "再一条"]
+
+
+async def test_image_and_news_pushes_go_by_customer_service(rig: Rig) -> None:
+    from domain.messages import Article
+
+    rig.state.follow(APP_ID, "oQ")
+    await rig.user_writes("oQ")
+    rig.state.add_media("MEDIA_Q", b"\x89PNG\r\n\x1a\n" + b"0" * 64, "image/png")
+    ids = await rig.outbox.add_replies(account="default", openid="oQ", outbounds=[
+        Outbound.of_image("MEDIA_Q"), Outbound.of_news(Article("指南", url="https://e.org")),
+        Outbound.of_news(Article("一"), Article("二")), Outbound.of_text("完")])
+    await rig.worker().drain()
+    sent = rig.state.sent["oQ"]
+    assert [m["msgtype"] for m in sent] == ["image", "news", "text"]
+    assert sent[0]["image"]["media_id"] == "MEDIA_Q"
+    assert sent[1]["news"]["articles"][0]["title"] == "指南"
+    statuses = await rig.statuses()
+    assert [statuses[i][0] for i in ids] == ["sent", "sent", "failed", "sent"]
+    failed = await rig.outbox.get(ids[2])
+    assert failed is not None
+    assert "news.articles" in (failed.reason or "")  # one card per message since 2018
+
+
+async def test_the_platforms_errmsg_is_kept_bounded_and_clean_in_the_reason(rig: Rig) -> None:
+    """Issue 9 point 17: the errcode stays; no control characters, no URL query, no token,
+    no endless text."""
+    rig.state.follow(APP_ID, "oR")
+    await rig.user_writes("oR")
+    push = await rig.push("oR", "x", purpose="reply")
+    account = Account("default", TOKEN, APP_ID, APP_SECRET, None, rig.base)
+    token = await WeChatClient(rig.session, account, rig.store, rig.keys).access_token()
+    rig.state.inject_fault(1, errcode=40003, path="/cgi-bin/message/custom/send", errmsg=(
+        "invalid openid\x1b[2J\r\nhint: see https://api.weixin.qq.com/cgi-bin/message/custom/"
+        f"send?access_token={token}&x=1 access_token={token[:30]} secret={APP_SECRET} "
+        "\u202e" + "长" * 5000))
+    await rig.worker().drain()
+    failed = await rig.outbox.get(push)
+    assert failed is not None
+    reason = failed.reason or ""
+    assert failed.status == "failed"
+    assert reason.startswith("custom: errcode 40003: invalid openid hint: see "
+                             "https://api.weixin.qq.com/cgi-bin/message/custom/send?… ")
+    assert token not in reason
+    assert token[:30] not in reason
+    assert APP_SECRET not in reason
+    assert "access_token=" not in reason.replace("access_token=***", "")
+    assert not any(ord(c) < 32 or c == "\u202e" for c in reason)
+    assert len(reason) <= 300

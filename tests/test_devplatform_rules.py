@@ -642,11 +642,36 @@ async def test_drop_closes_the_connection_without_an_answer(api: Api) -> None:
     assert await api.text() == 0
 
 
+async def test_status_fault_answers_an_http_server_error_without_doing_the_call(
+    api: Api,
+) -> None:
+    api.state.saw_message(APP_ID, USER)
+    resp = await api.client.post("/dev/admin/faults",
+                                 json={"count": 1, "status": 500, "path": CUSTOM})
+    assert (await resp.json())["pending"] == [{"count": 1, "status": 500, "path": CUSTOM}]
+    failed = await api.client.post(CUSTOM, params={"access_token": api.token}, json={
+        "touser": USER, "msgtype": "text", "text": {"content": "x"}})
+    assert failed.status == 500
+    assert USER not in api.state.sent  # the platform did not do it
+    assert await api.text() == 0
+
+
+async def test_errcode_fault_can_carry_its_own_errmsg(api: Api) -> None:
+    api.state.saw_message(APP_ID, USER)
+    await api.client.post("/dev/admin/faults", json={"count": 1, "errcode": 40003,
+                                                     "errmsg": "odd\u001b[0m text"})
+    answer = await api.post(CUSTOM, {"touser": USER, "msgtype": "text",
+                                     "text": {"content": "x"}})
+    assert answer == {"errcode": 40003, "errmsg": "odd\u001b[0m text"}  # verbatim
+
+
 async def test_fault_admin_refuses_bad_bodies_and_delete_clears(api: Api) -> None:
     for body in ({"count": 1}, {"count": 1, "errcode": 1, "drop": True}, {"count": 0,
                  "errcode": 1}, {"count": 1, "hang": -1}, {"count": 1, "errcode": 0},
                  {"count": 1, "errcode": 1, "path": "/wechat"}, {"count": "2", "drop": True},
-                 {"count": 1, "drop": True, "what": 1}, [1]):
+                 {"count": 1, "drop": True, "what": 1}, [1], {"count": 1, "status": 404},
+                 {"count": 1, "status": 500, "errcode": -1}, {"count": 1, "status": "500"},
+                 {"count": 1, "errmsg": "x"}, {"count": 1, "errcode": 1, "errmsg": 2}):
         resp = await api.client.post("/dev/admin/faults", json=body)
         assert resp.status == 400, body
         assert (await resp.json())["error"]

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.messages import Article, Outbound
 from storage import db
 from storage.outbox import Outbox, add_push, utcnow
 
@@ -125,3 +126,60 @@ async def test_operator_tools(engine: AsyncEngine) -> None:
     assert await outbox.purge(statuses=["failed"], older_than=timedelta(days=1)) == 0
     assert await outbox.purge(statuses=["failed"], older_than=-timedelta(seconds=1)) == 1
     assert utcnow().tzinfo is not None
+
+
+async def test_late_replies_are_queued_together_in_order(engine: AsyncEngine) -> None:
+    outbox = Outbox(engine)
+    long_text = "很长的答复。" * 200  # 3,600 bytes: two customer-service messages
+    ids = await outbox.add_replies(account="default", openid="oA", outbounds=[
+        Outbound.of_text(long_text), Outbound.of_text(""), Outbound.of_image("M1"),
+        Outbound.of_news(Article("办事指南", url="https://e.org"))])
+    pushes = sorted(await outbox.list(), key=lambda p: p.id)
+    assert [p.id for p in pushes] == ids
+    assert [p.purpose for p in pushes] == ["reply"] * 4
+    assert "".join(p.text for p in pushes[:2]) == long_text  # the empty text is no push
+    assert all(len(p.text.encode()) <= 2048 for p in pushes)
+    assert [p.message for p in pushes[:2]] == [None, None]
+    assert [(p.text, p.message and p.message["kind"]) for p in pushes[2:]] == [
+        ("[image M1]", "image"), ("[news] 办事指南", "news")]
+    for i, push in enumerate(pushes):  # one at a time, in order
+        (head,) = await outbox.claim("w1", limit=10, lease=30)
+        assert head.id == ids[i]
+        assert head.outbound == (Outbound.from_json(push.message) if push.message
+                                 else Outbound.of_text(push.text))
+        assert await outbox.sent(head.id, "w1", "custom", "ok")
+
+
+async def test_late_replies_are_all_queued_or_none(engine: AsyncEngine) -> None:
+    outbox = Outbox(engine)
+    with pytest.raises(ValueError, match="unknown outbound kind"):
+        await outbox.add_replies(account="default", openid="oA", outbounds=[
+            Outbound.of_text("第一条"), Outbound("video")])  # type: ignore[arg-type]
+    assert await outbox.list() == []
+
+
+async def test_a_user_who_just_wrote_has_their_pending_head_claimed_at_once(
+    engine: AsyncEngine,
+) -> None:
+    outbox = Outbox(engine)
+    await queue(outbox, "oA", "waits for the user")
+    await queue(outbox, "oB", "someone else's")
+    (head,) = await outbox.claim("w1", limit=1, lease=30, user=("default", "oA"))
+    assert await outbox.retry_later(head.id, "w1", "no window", 60, status="pending")
+    assert await outbox.claim("w1", limit=10, lease=30, user=("default", "oA")) == []
+    (woken,) = await outbox.claim("w1", limit=10, lease=30, user=("default", "oA"),
+                                  wake_pending=True)
+    assert (woken.id, woken.status_before) == (head.id, "pending")
+
+
+async def test_reasons_are_one_bounded_line(engine: AsyncEngine) -> None:
+    outbox = Outbox(engine)
+    push = await queue(outbox, "oA", "x")
+    await outbox.claim("w1", limit=1, lease=30)
+    await outbox.give_up(push, "w1", "failed", "errcode 1: a\x1b[2J\r\nb\u202e" + "长" * 900)
+    stored = await outbox.get(push)
+    assert stored is not None
+    reason = stored.reason or ""
+    assert reason.startswith("errcode 1: a [2J b 长")
+    assert len(reason) == 300
+    assert reason.endswith("…")

@@ -37,6 +37,7 @@ from bot.wechat_api import (
     WeChatAPIError,
     WeChatClient,
     WindowClosed,
+    clean_errmsg,
     error_for,
 )
 from bot.wechat_fields import FieldError
@@ -170,6 +171,77 @@ async def test_unreachable_api_is_a_typed_error(session: aiohttp.ClientSession) 
                           KeyBuilder(), timeout=2)
     with pytest.raises(APIUnreachable):
         await client.access_token()
+
+
+CUSTOM = "/cgi-bin/message/custom/send"
+
+
+@pytest.mark.parametrize("fault", [{"status": 500}, {"status": 502}, {"hang": 1.0},
+                                   {"drop": True}])
+async def test_an_answer_lost_or_5xx_is_an_unknown_outcome(
+    platform: tuple[str, PlatformState], session: aiohttp.ClientSession, fault: dict[str, Any]
+) -> None:
+    """HTTP 5xx is like a timeout or a dropped connection: the send may have happened."""
+    base, state = platform
+    client = WeChatClient(session, account(base), MemoryStore(), KeyBuilder(), timeout=0.5)
+    await client.access_token()
+    state.inject_fault(1, path=CUSTOM, **fault)
+    with pytest.raises(APIUnreachable) as caught:
+        await client.send_text(USER, "hi")
+    assert caught.value.may_have_arrived
+    assert caught.value.errcode == -2
+    if "status" in fault:
+        assert caught.value.errmsg == f"HTTP {fault['status']} from {CUSTOM}"
+
+
+@pytest.mark.parametrize("fault", [{"status": 500}, {"hang": 1.0}, {"drop": True}])
+async def test_a_call_whose_token_could_not_be_had_was_never_made(
+    platform: tuple[str, PlatformState], session: aiohttp.ClientSession, fault: dict[str, Any]
+) -> None:
+    """The token call's outcome is unknown, but the message was never sent: safe to retry."""
+    base, state = platform
+    client = WeChatClient(session, account(base), MemoryStore(), KeyBuilder(), timeout=0.5)
+    state.inject_fault(1, path="/cgi-bin/stable_token", **fault)
+    with pytest.raises(APIUnreachable) as caught:
+        await client.send_text(USER, "hi")
+    assert not caught.value.may_have_arrived
+    assert caught.value.errmsg.startswith("token: ")
+    assert state.calls.get(CUSTOM) is None
+    await client.send_text(USER, "hi")  # and the next try goes through
+    assert [m["text"]["content"] for m in state.sent[USER]] == ["hi"]
+
+
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("invalid openid rid: 6412a1b2-5d3c1e2f-0a1b2c3d",
+     "invalid openid rid: 6412a1b2-5d3c1e2f-0a1b2c3d"),
+    ("argument invalid! data.thing1.value invalid", "argument invalid! data.thing1.value invalid"),
+    ("bad\x00\x07 line\r\nbreak\x1b[31m red\u202e\u2028", "bad line break red"),
+    ("see https://api.weixin.qq.com/cgi-bin/token?grant_type=x&secret=abc#f now",
+     "see https://api.weixin.qq.com/cgi-bin/token?… now"),
+    ("access_token=ABC.def-1 and secret: xyz, Token = 42", "access_token=*** and secret: ***, "
+     "Token = ***"),
+    ("token " + "A1b2_" * 30 + " end", "token *** end"),
+    ("长" * 500, "长" * 199 + "…"),
+    (12345, "12345"),
+])
+def test_errmsg_is_cleaned_and_bounded(raw: object, clean: str) -> None:
+    assert clean_errmsg(raw) == clean
+    assert clean_errmsg(clean) == clean  # cleaning twice changes nothing
+    assert error_for(40003, str(raw)).errmsg == clean
+
+
+async def test_the_platforms_errmsg_never_carries_our_token_or_secret(
+    platform: tuple[str, PlatformState], session: aiohttp.ClientSession
+) -> None:
+    base, state = platform
+    client = WeChatClient(session, account(base), MemoryStore(), KeyBuilder())
+    token = await client.access_token()
+    state.inject_fault(1, path=CUSTOM, errcode=40003,
+                       errmsg=f"invalid openid {token} {APP_SECRET}")
+    with pytest.raises(InvalidUser) as caught:
+        await client.send_text(USER, "hi")
+    assert caught.value.errmsg == "invalid openid *** ***"
+    assert token not in str(caught.value)
 
 
 async def test_many_sends_in_two_processes_share_one_token_fetch(

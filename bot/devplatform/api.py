@@ -6,7 +6,8 @@ file); failures carry ``errcode``/``errmsg`` (the message ends with a request id
 ``message/custom/send`` (48-hour window and quotas), ``message/template/send``
 (``client_msg_id`` dedupe, TEMPLATESENDJOBFINISH), ``message/subscribe/bizsend`` (one-time
 consent), ``media/upload``, ``media/get``, ``menu/create``, ``menu/get``, ``menu/delete``,
-``user/info``. ``/dev/admin/faults`` makes the next calls fail (:func:`faults_middleware`).
+``user/info``. ``/dev/admin/faults`` makes the next calls fail (:func:`faults_middleware`):
+an errcode, a stall, a dropped connection, or an HTTP 5xx answer.
 """
 
 from __future__ import annotations
@@ -465,7 +466,13 @@ async def faults_middleware(request: web.Request, handler: Handler) -> web.Strea
         return await handler(request)
     if fault.errcode is not None:
         log.info("fault: %s answers %d", request.path, fault.errcode)
+        if fault.errmsg is not None:  # verbatim, as a misbehaving platform might
+            return _answer({"errcode": fault.errcode, "errmsg": fault.errmsg})
         return _error(fault.errcode)
+    if fault.status is not None:
+        log.info("fault: %s answers HTTP %d", request.path, fault.status)
+        return web.Response(status=fault.status, text="<html><body>server error</body></html>",
+                            content_type="text/html")
     if fault.hang is not None:
         log.info("fault: %s hangs %g s", request.path, fault.hang)
         hang = fault.hang
@@ -490,27 +497,34 @@ async def faults_middleware(request: web.Request, handler: Handler) -> web.Strea
 def _fault_from(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValueError("the body must be a JSON object")
-    known = {"count", "errcode", "hang", "drop", "path"}
+    known = {"count", "errcode", "errmsg", "hang", "drop", "status", "path"}
     if set(body) - known:
         raise ValueError(f"unknown fields: {', '.join(sorted(set(body) - known))}")
     count = body.get("count", 1)
     if isinstance(count, bool) or not isinstance(count, int):
         raise ValueError("count must be a whole number")
-    errcode, hang, drop, path = (body.get(k) for k in ("errcode", "hang", "drop", "path"))
+    errcode, errmsg, hang, drop, status, path = (
+        body.get(k) for k in ("errcode", "errmsg", "hang", "drop", "status", "path"))
     if errcode is not None and (isinstance(errcode, bool) or not isinstance(errcode, int)):
         raise ValueError("errcode must be a whole number")
+    if errmsg is not None and not isinstance(errmsg, str):
+        raise ValueError("errmsg must be a text")
+    if status is not None and (isinstance(status, bool) or not isinstance(status, int)):
+        raise ValueError("status must be a whole number")
     if hang is not None and (isinstance(hang, bool) or not isinstance(hang, (int, float))):
         raise ValueError("hang must be a number of seconds")
     if drop not in (None, True, False):
         raise ValueError("drop must be true or false")
     if path is not None and not isinstance(path, str):
         raise ValueError("path must be a text")
-    return {"count": count, "errcode": errcode,
-            "hang": None if hang is None else float(hang), "drop": bool(drop), "path": path}
+    return {"count": count, "errcode": errcode, "errmsg": errmsg,
+            "hang": None if hang is None else float(hang), "drop": bool(drop),
+            "status": status, "path": path}
 
 
 async def faults_post(request: web.Request) -> web.Response:
-    """``POST /dev/admin/faults`` ``{"count": N, "errcode"|"hang"|"drop": …, "path"?}``."""
+    """``POST /dev/admin/faults`` ``{"count": N, "errcode" (+ "errmsg"?) | "hang" | "drop" |
+    "status": …, "path"?}``."""
     state = request.app[PLATFORM]
     try:
         state.inject_fault(**_fault_from(await request.json()))

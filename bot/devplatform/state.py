@@ -143,22 +143,31 @@ class TemplateEvent:
 
 @dataclass(slots=True)
 class Fault:
-    """The next ``count`` API calls (to ``path``, or any) fail this way."""
+    """The next ``count`` API calls (to ``path``, or any) fail this way: answer ``errcode``
+    (with ``errmsg``, else the platform's text for it), ``hang`` seconds then answer
+    normally, ``drop`` the connection, or answer HTTP ``status`` (5xx) without doing the
+    call."""
 
     count: int
     errcode: int | None = None
     hang: float | None = None
     drop: bool = False
     path: str | None = None
+    status: int | None = None
+    errmsg: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         shown: dict[str, Any] = {"count": self.count}
         if self.errcode is not None:
             shown["errcode"] = self.errcode
+        if self.errmsg is not None:
+            shown["errmsg"] = self.errmsg
         if self.hang is not None:
             shown["hang"] = self.hang
         if self.drop:
             shown["drop"] = True
+        if self.status is not None:
+            shown["status"] = self.status
         if self.path is not None:
             shown["path"] = self.path
         return shown
@@ -504,20 +513,27 @@ class PlatformState:
         hang: float | None = None,
         drop: bool = False,
         path: str | None = None,
+        status: int | None = None,
+        errmsg: str | None = None,
     ) -> Fault:
         """The next ``count`` API calls (to ``path``, default any ``/cgi-bin/``) answer
-        ``errcode``, hang ``hang`` seconds before answering normally, or are dropped."""
+        ``errcode`` (with ``errmsg`` if given), hang ``hang`` seconds before answering
+        normally, are dropped, or answer HTTP ``status`` (500–599) without being done."""
         if count < 1:
             raise ValueError("count must be at least 1")
-        if sum((errcode is not None, hang is not None, drop)) != 1:
-            raise ValueError("a fault is one of errcode, hang or drop")
+        if sum((errcode is not None, hang is not None, drop, status is not None)) != 1:
+            raise ValueError("a fault is one of errcode, hang, drop or status")
         if errcode == 0:
             raise ValueError("errcode 0 is not a fault")
+        if errmsg is not None and errcode is None:
+            raise ValueError("errmsg goes with an errcode")
         if hang is not None and not 0 < hang <= 600:
             raise ValueError("hang must be more than 0 and at most 600 seconds")
+        if status is not None and not 500 <= status <= 599:
+            raise ValueError("status must be an HTTP server error, 500 to 599")
         if path is not None and not path.startswith("/cgi-bin/"):
             raise ValueError("path must be an API path, /cgi-bin/…")
-        fault = Fault(count, errcode, hang, drop, path)
+        fault = Fault(count, errcode, hang, drop, path, status, errmsg)
         self.faults.append(fault)
         return fault
 
