@@ -148,8 +148,8 @@ def _empty_file(env: dict[str, str]) -> str:
 
 def _older_revision(env: dict[str, str]) -> str:
     assert run("db", "upgrade", "0003", env=env).returncode == 0
-    return ("lianxin: the database is at revision 0003, this lianxin needs 0004: run "
-            "`lianxin db upgrade` first")
+    return (f"lianxin: the database is at revision 0003, this lianxin needs "
+            f"{db.head_revision()}: run `lianxin db upgrade` first")
 
 
 @pytest.mark.parametrize("command", [("serve",), ("scheduler", "--interval", "0.1")])

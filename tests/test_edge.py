@@ -936,6 +936,9 @@ async def test_a_parked_message_whose_worker_died_is_finished_and_pushed(
     echo = Echo()
     client = await make_client(handler=echo, store=store, wechat_api_base=base, lease=0.3)
     msg_id = next_msg_id()
+    # what the dead worker's admission did: the user's customer-service window is open
+    await post(client, text_xml("oParked", "你好"))
+    echo.calls.clear()
     inbound = {"account": "default", "user": "oParked", "kind": "text",
                "payload": {"content": "我的事还办吗"}, "created_at": int(time.time()),
                "message_id": str(msg_id)}
