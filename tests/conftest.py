@@ -16,6 +16,7 @@ from storage import db
 from storage.base import Store
 from storage.memory import MemoryStore
 from storage.redis_store import RedisStore
+from storage.tickets import Tickets
 from tests.servers import postgres_server, redis_server
 
 TOKEN = "lianxinTestToken"
@@ -60,6 +61,15 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
             await conn.execute(text(f"DELETE FROM {table}"))
     yield opened
     await opened.dispose()
+
+
+@pytest.fixture
+async def tickets(engine: AsyncEngine) -> Tickets:
+    """The ticket repository on ``engine`` with no tickets in it."""
+    async with engine.begin() as conn:
+        for table in ("attachments", "ticket_events", "tickets", "ticket_counters"):
+            await conn.execute(text(f"DELETE FROM {table}"))
+    return Tickets(engine)
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -51,14 +51,6 @@ def logging_to_stderr() -> Iterator[None]:
         logging.getLogger(name).setLevel(saved)
 
 
-@pytest.fixture
-async def tickets(engine: AsyncEngine) -> Tickets:
-    async with engine.begin() as conn:
-        for table in ("attachments", "ticket_events", "tickets", "ticket_counters"):
-            await conn.execute(text(f"DELETE FROM {table}"))
-    return Tickets(engine)
-
-
 async def _number_taken(tickets: Tickets, engine: AsyncEngine) -> None:
     """A second ticket gets the number of the first: the day's counter row was lost."""
     await tickets.create(replace(NEW, idempotency_key="first", openid="oFirst",

@@ -23,14 +23,6 @@ def new(key: str, openid: str = "oA", **extra: object) -> NewTicket:
     return NewTicket(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def tickets(engine: AsyncEngine) -> Tickets:
-    async with engine.begin() as conn:
-        for table in ("attachments", "ticket_events", "tickets", "ticket_counters"):
-            await conn.execute(text(f"DELETE FROM {table}"))
-    return Tickets(engine)
-
-
 async def test_a_ticket_has_a_number_events_and_photos(tickets: Tickets) -> None:
     now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
     ticket, created = await tickets.create(
