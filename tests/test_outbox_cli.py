@@ -99,10 +99,13 @@ async def test_killed_scheduler_mid_template_send_does_not_send_twice(
         first = await asyncio.create_subprocess_exec(
             *args, env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL)
-        for _ in range(200):
+        # a process start (imports, the migration check) can take seconds on a busy
+        # machine: wait for the send itself, not for a fixed time
+        for _ in range(600):
             if state.calls.get("/cgi-bin/message/template/send"):
                 break
             await asyncio.sleep(0.05)
+        assert state.calls.get("/cgi-bin/message/template/send"), "no send within 30 s"
         first.send_signal(signal.SIGKILL)  # mid-send: the platform is still answering
         await first.wait()
         await asyncio.sleep(2.2)  # the platform finishes the send the dead worker began
@@ -111,14 +114,19 @@ async def test_killed_scheduler_mid_template_send_does_not_send_twice(
             *args, env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL)
         try:
-            for _ in range(200):
+            for _ in range(600):
                 row = await Outbox(engine).get(push)
                 if row is not None and row.status == "sent":
                     break
                 await asyncio.sleep(0.05)
         finally:
             second.send_signal(signal.SIGTERM)
-            await second.wait()
+            try:
+                await asyncio.wait_for(second.wait(), 20)
+            except TimeoutError:
+                second.kill()
+                await second.wait()
+                raise
         assert row is not None
         assert row.status == "sent"
         assert state.calls["/cgi-bin/message/template/send"] == 2  # sent again …
