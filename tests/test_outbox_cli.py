@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestServer
+from redis.asyncio import Redis
 
 from bot.config import Account
 from bot.devplatform.api import PLATFORM, create_api_app
@@ -81,6 +82,11 @@ async def test_killed_scheduler_mid_template_send_does_not_send_twice(
     env: dict[str, str], redis_url: str,
 ) -> None:
     env["LIANXIN_REDIS_URL"] = redis_url
+    # the session's Redis may hold an access token an earlier test's platform issued: this
+    # platform would refuse it (40001) and the hung call would never record a template
+    admin: Redis = Redis.from_url(redis_url)
+    await admin.flushdb()
+    await admin.aclose()
     account = Account("default", TOKEN, APP_ID, APP_SECRET, None, "http://unused")
     state = PlatformState([account])
     app = create_api_app([account], state=state)
