@@ -79,6 +79,9 @@ def worker_env(database_url: str, api_base: str, *, redis_url: str | None = None
         LIANXIN_WECHAT_APP_SECRET=APP_SECRET, LIANXIN_WECHAT_AES_KEY=AES_KEY,
         LIANXIN_WECHAT_API_BASE=api_base, LIANXIN_DATABASE_URL=database_url,
         LIANXIN_LOG_LEVEL="INFO",
+        # the kept in-process store would land beside a PostgreSQL-backed worker's cwd
+        # (./lianxin.store.json, the repository): these tests keep nothing across restarts
+        LIANXIN_STORE_SAVE_INTERVAL="0",
     )
     if redis_url is not None:
         env["LIANXIN_REDIS_URL"] = redis_url
