@@ -83,7 +83,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from bot.devplatform.identity import openid_for
+from devplatform.identity import openid_for
 from domain.delivery import MESSAGE_QUOTA
 from storage import db
 from storage.keys import KeyBuilder

@@ -11,15 +11,17 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import Account, Settings, load_accounts, load_delivery
-from bot.edge import Callback
+from bot.config import Account, Settings, load_accounts
 from bot.log_limits import server_log
 from bot.server_header import hide_server_version
-from bot.wechat_api import WeChatClient
+from bot.wechat.api import WeChatClient
+from bot.wechat.edge import Callback
+from bot.wiring import delivery_worker, wechat_clients
 from domain.messages import Outbound
 from handlers.citizen import CitizenDesk
 from handlers.router import Handler, Router
 from handlers.texts import Texts
+from scheduler.service import delivery_scheduler
 from storage import db
 from storage.base import Store
 from storage.catalogue import CatalogueRepository
@@ -164,10 +166,7 @@ def create_app(
     async def http_ctx(app: web.Application) -> AsyncIterator[None]:
         session = aiohttp.ClientSession()
         app[HTTP] = session
-        app[CLIENTS] = {
-            a.name: WeChatClient(session, a, app[STORE], app[KEYS], timeout=settings.api_timeout)
-            for a in app[ACCOUNTS]
-        }
+        app[CLIENTS] = wechat_clients(session, app[ACCOUNTS], app[STORE], app[KEYS], settings)
         yield
         await session.close()
 
@@ -194,15 +193,7 @@ def create_app(
         if not settings.delivers_in_process:
             yield
             return
-        from scheduler.delivery import DeliveryWorker
-        from scheduler.service import delivery_scheduler, worker_name
-
-        clients: dict[str, WeChatClient] = app[CLIENTS]
-        worker = DeliveryWorker(
-            Outbox(app[ENGINE]), app[STORE], app[KEYS], clients,
-            load_delivery(settings.delivery_file), name=worker_name(),
-            max_attempts=settings.outbox_max_attempts,
-        )
+        worker = delivery_worker(settings, app[ENGINE], app[STORE], app[KEYS], app[CLIENTS])
         app[DELIVER_NOW] = worker.deliver_user
         scheduler = delivery_scheduler(worker, interval=1.0)
         scheduler.start()

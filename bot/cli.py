@@ -128,7 +128,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
-    from scheduler.service import run_scheduler
+    from bot.wiring import run_scheduler
 
     try:
         settings = load_settings()
@@ -233,11 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     purge.add_argument("--older-than-days", type=float, default=30.0)
     out.set_defaults(func=cmd_outbox)
 
-    from bot.devplatform import cli as dev_cli
+    from devplatform import cli as dev_cli
 
     dev_cli.add_commands(sub)
 
-    from bot import menu as menu_cli
+    from bot.wechat import menu as menu_cli
 
     menu_cli.add_commands(sub)
 

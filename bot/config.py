@@ -17,6 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from domain.sending import Purpose, PurposesError, parse_purposes
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEXTS = REPO_ROOT / "config" / "texts.toml"
 DEFAULT_DELIVERY = REPO_ROOT / "config" / "delivery.toml"
@@ -363,44 +365,10 @@ def check_fit_for_platform(settings: Settings, accounts: list[Account]) -> None:
                     f"machine: set the account's own {label} from the WeChat console")
 
 
-@dataclass(frozen=True, slots=True)
-class Purpose:
-    """How pushes of one purpose may reach a user besides customer-service messages."""
-
-    name: str
-    template_id: str | None
-    subscribe_template_id: str | None
-    fields: dict[str, str]  # template key → the push field that fills it
-
-
 def load_delivery(path: Path) -> dict[str, Purpose]:
     """The delivery config (``LIANXIN_DELIVERY_FILE``); :class:`ConfigError` names the fault."""
     where = f"LIANXIN_DELIVERY_FILE {path}"
-    data = read_toml(path, where)
-    table = data.get("purposes")
-    if not isinstance(table, dict):
-        raise ConfigError(f"{where}: needs [purposes.NAME] tables")
-    purposes: dict[str, Purpose] = {}
-    for name, entry in table.items():
-        here = f"{where}: [purposes.{name}]"
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{here}: must be a table")
-        unknown = set(entry) - {"template_id", "subscribe_template_id", "fields"}
-        if unknown:
-            raise ConfigError(f"{here}: unknown key {sorted(unknown)[0]}")
-        ids: dict[str, str | None] = {}
-        for key in ("template_id", "subscribe_template_id"):
-            value = entry.get(key)
-            if value is not None and (not isinstance(value, str) or not value):
-                raise ConfigError(f"{here}: {key} must be a non-empty string")
-            ids[key] = value
-        fields = entry.get("fields", {})
-        if not isinstance(fields, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and v for k, v in fields.items()
-        ):
-            raise ConfigError(f"{here}: fields must map template keys to field names")
-        if (ids["template_id"] or ids["subscribe_template_id"]) and not fields:
-            raise ConfigError(f"{here}: a template needs fields")
-        purposes[name] = Purpose(name, ids["template_id"], ids["subscribe_template_id"],
-                                 dict(fields))
-    return purposes
+    try:
+        return parse_purposes(read_toml(path, where), where)
+    except PurposesError as exc:
+        raise ConfigError(str(exc)) from None

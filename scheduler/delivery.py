@@ -19,9 +19,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from bot.config import Purpose
-from bot.wechat_api import APIUnreachable, WeChatAPIError, WeChatClient
-from bot.wechat_fields import FieldError
 from domain.delivery import (
     Channel,
     Decision,
@@ -30,6 +27,7 @@ from domain.delivery import (
     backoff,
     choose_channel,
 )
+from domain.sending import FieldError, Messenger, Purpose, SendError
 from storage.base import Store
 from storage.keys import KeyBuilder
 from storage.outbox import REPLY, Claimed, Outbox
@@ -54,7 +52,7 @@ class DeliveryWorker:
         outbox: Outbox,
         store: Store,
         keys: KeyBuilder,
-        clients: Mapping[str, WeChatClient],
+        clients: Mapping[str, Messenger],
         purposes: Mapping[str, Purpose],
         *,
         name: str,
@@ -203,7 +201,7 @@ class DeliveryWorker:
         return decision
 
     async def _send(self, push: Claimed, purpose: Purpose, decision: Decision,
-                    client: WeChatClient) -> Outcome:
+                    client: Messenger) -> Outcome:
         """Send by ``decision.channel``; the channel to exclude if that door was closed,
         else whether the push is settled or still waits at its user's head."""
         channel = decision.channel
@@ -235,7 +233,7 @@ class DeliveryWorker:
         except FieldError as exc:
             await self._outbox.give_up(push.id, self.name, "failed", f"{channel}: {exc}")
             return "settled"
-        except WeChatAPIError as exc:
+        except SendError as exc:
             return await self._on_error(push, channel, decision, exc)
         try:
             recorded = await self._outbox.sent(push.id, self.name, channel, decision.reason,
@@ -258,9 +256,9 @@ class DeliveryWorker:
             await self._store.delete(key)
 
     async def _on_error(self, push: Claimed, channel: Channel, decision: Decision,
-                        exc: WeChatAPIError) -> Outcome:
+                        exc: SendError) -> Outcome:
         code = exc.errcode
-        unknown = isinstance(exc, APIUnreachable) and exc.may_have_arrived
+        unknown = exc.may_have_arrived
         if unknown and channel == "template":
             return await self._retry(push, f"template: {exc.errmsg}; will resend with the "
                                      "same client_msg_id", resend="template")

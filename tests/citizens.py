@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.devplatform.messages import build_image, build_location
+from devplatform.messages import build_image, build_location
 from domain.catalogue import Catalogue, parse_catalogue
 from storage.catalogue import CatalogueRepository
 from tests.conftest import AES_KEY, APP_ID, TOKEN

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.devplatform.chat import ChatOptions, render_menu, render_push, render_reply, run_chat
-from bot.devplatform.chat_commands import Command, CommandError, parse_line
-from bot.devplatform.identity import openid_for
-from bot.devplatform.replies import Reply
+from devplatform.chat import ChatOptions, render_menu, render_push, render_reply, run_chat
+from devplatform.chat_commands import Command, CommandError, parse_line
+from devplatform.identity import openid_for
+from devplatform.replies import Reply
 from domain.messages import Article
 from storage import db
 from tests.test_devplatform import APP_ID, PNG, SECRET, free_port, stack, two_replies

@@ -16,9 +16,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import DEFAULT_DELIVERY, Account, load_delivery
-from bot.devplatform.api import PLATFORM, create_api_app
-from bot.devplatform.state import PlatformState
-from bot.wechat_api import WeChatClient
+from bot.wechat.api import WeChatClient
+from devplatform.api import PLATFORM, create_api_app
+from devplatform.state import PlatformState
 from domain.delivery import Window
 from domain.messages import Outbound
 from scheduler.delivery import DeliveryWorker
@@ -297,7 +297,7 @@ async def test_subscribe_consent_is_used_once(rig: Rig) -> None:
     rig.state.consent(APP_ID, "oJ", "SUB_TICKET_STATUS")
     await rig.store.set(rig.keys.consent("default", "oJ", "SUB_TICKET_STATUS"), 1)
     purposes = dict(PURPOSES)
-    from bot.config import Purpose
+    from domain.sending import Purpose
 
     purposes["ticket_status"] = Purpose("ticket_status", None, "SUB_TICKET_STATUS",
                                         PURPOSES["ticket_status"].fields)

@@ -22,9 +22,11 @@ from aiohttp.test_utils import TestServer
 
 from bot.app import create_app, default_handler
 from bot.config import DEFAULT_TEXTS, Account, Settings
-from bot.devplatform.api import PLATFORM, create_api_app
-from bot.devplatform.identity import MsgIds, openid_for, original_id_for
-from bot.devplatform.messages import (
+from bot.wechat.api import BadCredentials, WeChatClient
+from bot.wechat.codec import Crypto, Envelope, parse_xml, render_reply, to_inbound
+from devplatform.api import PLATFORM, create_api_app
+from devplatform.identity import MsgIds, openid_for, original_id_for
+from devplatform.messages import (
     build_click,
     build_image,
     build_location,
@@ -32,14 +34,12 @@ from bot.devplatform.messages import (
     build_text,
     build_unsubscribe,
 )
-from bot.devplatform.replies import UNAVAILABLE_TEXT, read_reply
-from bot.devplatform.runner import Child, DevError, run_dev, stop, wait_healthy
-from bot.devplatform.server import create_platform_app
-from bot.devplatform.signing import sign_request, sign_verification
-from bot.devplatform.state import PlatformState
-from bot.devplatform.wechat_side import CallbackClient
-from bot.wechat_api import BadCredentials, WeChatClient
-from bot.wechat_codec import Crypto, Envelope, parse_xml, render_reply, to_inbound
+from devplatform.replies import UNAVAILABLE_TEXT, read_reply
+from devplatform.runner import Child, DevError, run_dev, stop, wait_healthy
+from devplatform.server import create_platform_app
+from devplatform.signing import sign_request, sign_verification
+from devplatform.state import PlatformState
+from devplatform.wechat_side import CallbackClient
 from domain.messages import Article, Inbound, Outbound
 from flows.context import Conversation
 from handlers.texts import Texts

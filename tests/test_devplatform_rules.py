@@ -16,13 +16,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.devplatform.api import PLATFORM, create_api_app
-from bot.devplatform.identity import openid_for, original_id_for
-from bot.devplatform.rules import check_data
-from bot.devplatform.server import create_platform_app
-from bot.devplatform.state import MESSAGE_WINDOW, PlatformState, Template, load_templates
-from bot.wechat_api import QuotaExceeded, WeChatClient
-from bot.wechat_codec import parse_xml
+from bot.wechat.api import QuotaExceeded, WeChatClient
+from bot.wechat.codec import parse_xml
+from devplatform.api import PLATFORM, create_api_app
+from devplatform.identity import openid_for, original_id_for
+from devplatform.rules import check_data
+from devplatform.server import create_platform_app
+from devplatform.state import MESSAGE_WINDOW, PlatformState, Template, load_templates
 from storage import db
 from storage.keys import KeyBuilder
 from storage.memory import MemoryStore

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.app import STORE, create_app
-from bot.devplatform.api import PLATFORM, create_api_app
-from bot.devplatform.state import PlatformState
-from bot.wechat_codec import sha1_signature
+from bot.wechat.codec import sha1_signature
+from devplatform.api import PLATFORM, create_api_app
+from devplatform.state import PlatformState
 from domain.messages import Inbound, Outbound
 from flows.context import Conversation
 from storage.base import Store

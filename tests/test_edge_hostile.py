@@ -30,10 +30,10 @@ from yarl import URL
 from bot import log_limits
 from bot.app import create_app
 from bot.config import Account, ConfigError, load_accounts
-from bot.devplatform.server import create_platform_app
-from bot.devplatform.signing import encrypt_for, sign_request
-from bot.devplatform.wechat_side import CallbackClient
-from bot.wechat_codec import parse_xml, sha1_signature
+from bot.wechat.codec import parse_xml, sha1_signature
+from devplatform.server import create_platform_app
+from devplatform.signing import encrypt_for, sign_request
+from devplatform.wechat_side import CallbackClient
 from domain.messages import Inbound, Outbound
 from flows.context import Conversation
 from handlers.router import Router

@@ -21,8 +21,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import create_app
-from bot.devplatform.api import create_api_app
-from bot.devplatform.state import PlatformState
+from devplatform.api import create_api_app
+from devplatform.state import PlatformState
 from domain.messages import Article, Inbound, Outbound
 from flows.context import Conversation
 from storage import db

@@ -15,10 +15,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot import menu as menu_module
 from bot.config import Account, ConfigError
-from bot.menu import DEFAULT_MENU, load_menu, push_menu, render_menu
-from bot.wechat_api import MenuInvalid
+from bot.wechat import menu as menu_module
+from bot.wechat.api import MenuInvalid
+from bot.wechat.menu import DEFAULT_MENU, load_menu, push_menu, render_menu
 from storage.keys import KeyBuilder
 from storage.memory import MemoryStore
 from tests.conftest import APP_ID, APP_SECRET, TOKEN
@@ -173,7 +173,7 @@ async def run_push(
                LIANXIN_WECHAT_APP_SECRET=APP_SECRET, LIANXIN_WECHAT_API_BASE=base,
                LIANXIN_ACCOUNTS_FILE=str(accounts))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.menu", "push", *args, env=env, cwd=ROOT,
+        sys.executable, "-m", "bot.wechat.menu", "push", *args, env=env, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None

@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from bot.config import Account
-from bot.devplatform.api import PLATFORM, create_api_app
-from bot.devplatform.state import PlatformState
+from devplatform.api import PLATFORM, create_api_app
+from devplatform.state import PlatformState
 from storage import db
 from storage.outbox import Outbox
 from tests.conftest import APP_ID, APP_SECRET, TOKEN

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from bot.config import Account
-from bot.devplatform.api import PLATFORM, create_api_app
+from devplatform.api import PLATFORM, create_api_app
 from storage.keys import KeyBuilder
 from tests.conftest import APP_ID, APP_SECRET, TOKEN
 
@@ -21,7 +21,7 @@ SENDER = f"""
 import asyncio, sys, time
 import aiohttp
 from bot.config import Account
-from bot.wechat_api import WeChatClient
+from bot.wechat.api import WeChatClient
 from storage.keys import KeyBuilder
 from storage.redis_store import RedisStore
 

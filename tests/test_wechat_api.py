@@ -15,9 +15,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.test_utils import TestServer
 
 from bot.config import Account
-from bot.devplatform.api import PLATFORM, create_api_app
-from bot.devplatform.state import PlatformState
-from bot.wechat_api import (
+from bot.wechat.api import (
     APIUnauthorized,
     APIUnreachable,
     ArgumentInvalid,
@@ -40,7 +38,9 @@ from bot.wechat_api import (
     clean_errmsg,
     error_for,
 )
-from bot.wechat_fields import FieldError
+from bot.wechat.fields import FieldError
+from devplatform.api import PLATFORM, create_api_app
+from devplatform.state import PlatformState
 from domain.messages import Article, Outbound
 from storage.base import Store
 from storage.keys import KeyBuilder

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.wechat_codec import (
+from bot.wechat.codec import (
     BadMessage,
     Crypto,
     Envelope,

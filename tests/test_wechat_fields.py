@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bot.wechat_fields import (
+from bot.wechat.fields import (
     FieldError,
     check_media,
     check_menu,

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Account
-from bot.devplatform.messages import build_text
-from bot.devplatform.signing import encrypt_for
-from bot.wechat_codec import Crypto, parse_xml, sha1_signature
+from bot.wechat.codec import Crypto, parse_xml, sha1_signature
+from devplatform.messages import build_text
+from devplatform.signing import encrypt_for
 
 _msg_ids = itertools.count(24_000_000_000_000_001)
 

@@ -25,8 +25,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import text
 
-from bot.devplatform.api import PLATFORM, create_api_app
-from bot.devplatform.state import PlatformState
+from devplatform.api import PLATFORM, create_api_app
+from devplatform.state import PlatformState
 from storage import db
 from tests.citizens import SIGNER, Citizen
 from tests.conftest import AES_KEY, APP_ID, APP_SECRET, TOKEN, SettingsFactory, account_of

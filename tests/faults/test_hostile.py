@@ -18,8 +18,8 @@ from urllib.parse import quote
 import aiohttp
 from yarl import URL
 
-from bot.devplatform.state import PlatformState
-from bot.wechat_codec import sha1_signature
+from bot.wechat.codec import sha1_signature
+from devplatform.state import PlatformState
 from tests.citizens import SIGNER
 from tests.conftest import TOKEN
 from tests.faults.conftest import Workers, prepare_database, worker_env

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.devplatform.state import PlatformState
+from devplatform.state import PlatformState
 from tests.faults.conftest import (
     RECEIPT,
     RemoteCitizen,

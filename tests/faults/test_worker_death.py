@@ -14,7 +14,7 @@ import time
 
 import aiohttp
 
-from bot.devplatform.state import PlatformState
+from devplatform.state import PlatformState
 from tests.conftest import APP_ID
 from tests.faults.conftest import (
     RECEIPT,

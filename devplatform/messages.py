@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from bot.wechat_codec import cdata_safe
+from bot.wechat.codec import cdata_safe
 
 
 def _cdata(value: str) -> str:

@@ -9,10 +9,10 @@ import sys
 from aiohttp import web
 
 from bot.config import ConfigError, load_accounts, load_settings
-from bot.devplatform.chat import DEFAULT_PLATFORM, ChatOptions
-from bot.devplatform.chat import main as chat_main
-from bot.devplatform.state import TEMPLATE_EVENT_DELAY, load_templates
-from bot.devplatform.wechat_side import WECHAT_TIMEOUT
+from devplatform.chat import DEFAULT_PLATFORM, ChatOptions
+from devplatform.chat import main as chat_main
+from devplatform.state import TEMPLATE_EVENT_DELAY, load_templates
+from devplatform.wechat_side import WECHAT_TIMEOUT
 
 DEFAULT_PORT = 8081
 
@@ -23,7 +23,7 @@ def _fail(command: str, message: str) -> int:
 
 
 def cmd_devplatform(args: argparse.Namespace) -> int:
-    from bot.devplatform.server import create_platform_app, default_callback_urls
+    from devplatform.server import create_platform_app, default_callback_urls
 
     try:
         settings = load_settings()
@@ -62,7 +62,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    from bot.devplatform.runner import DevError, run_dev
+    from devplatform.runner import DevError, run_dev
 
     try:
         settings = load_settings()

@@ -22,10 +22,10 @@ from typing import Any, Literal
 from aiohttp import web
 
 from bot.config import Account
-from bot.devplatform.identity import new_media_id, original_id_for
-from bot.devplatform.messages import build_template_finish
-from bot.devplatform.rules import Refused, check_data, check_media, check_menu
-from bot.devplatform.state import PlatformState, Template, Token
+from devplatform.identity import new_media_id, original_id_for
+from devplatform.messages import build_template_finish
+from devplatform.rules import Refused, check_data, check_media, check_menu
+from devplatform.state import PlatformState, Template, Token
 from domain.messages import TEXT_LIMIT_BYTES
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from bot.config import (
     load_settings,
     read_toml,
 )
-from bot.wechat_api import WeChatAPIError, WeChatClient
-from bot.wechat_fields import FieldError, check_menu
+from bot.wechat.api import WeChatAPIError, WeChatClient
+from bot.wechat.fields import FieldError, check_menu
 from storage.base import Store
 from storage.keys import KeyBuilder
 from storage.memory import MemoryStore
@@ -159,7 +159,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bot.menu check|push``: the same commands outside ``lianxin``."""
+    """``python -m bot.wechat.menu check|push``: the same commands outside ``lianxin``."""
     parser = argparse.ArgumentParser(prog="lianxin")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["menu", *(sys.argv[1:] if argv is None else argv)])

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bot.config import Account
-from bot.devplatform.identity import MsgIds
+from devplatform.identity import MsgIds
 
 TOKEN_RENEW_MARGIN = 300.0  # normal-mode stable_token renews this long before expiry
 OLD_TOKEN_GRACE = 300.0  # /cgi-bin/token: the previous token lives this much longer

@@ -22,8 +22,8 @@ from typing import Any, TextIO
 
 import aiohttp
 
-from bot.devplatform.chat_commands import HELP, Command, CommandError, parse_line
-from bot.devplatform.replies import Reply
+from devplatform.chat_commands import HELP, Command, CommandError, parse_line
+from devplatform.replies import Reply
 
 DEFAULT_PLATFORM = "http://127.0.0.1:8081"
 INBOX_WAIT = 20.0

@@ -12,8 +12,8 @@ import time
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 
 from bot.config import Account
-from bot.devplatform.identity import new_nonce
-from bot.wechat_codec import BadMessage, cdata_safe, parse_xml, sha1_signature
+from bot.wechat.codec import BadMessage, cdata_safe, parse_xml, sha1_signature
+from devplatform.identity import new_nonce
 
 
 def encrypt_for(account: Account, plain: str) -> str:

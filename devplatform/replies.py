@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from bot.config import Account
-from bot.devplatform.identity import original_id_for
-from bot.wechat_codec import BadMessage, Crypto, parse_xml, signature_ok
+from bot.wechat.codec import BadMessage, Crypto, parse_xml, signature_ok
+from devplatform.identity import original_id_for
 from domain.messages import TEXT_LIMIT_BYTES, Article
 
 UNAVAILABLE_TEXT = "该公众号暂时无法提供服务，请稍后再试"

@@ -3,7 +3,7 @@
 WeChat POSTs the signed (and in safe mode encrypted) message, waits ``timeout`` seconds
 (5 s on the real platform) and, when the bot has not answered in time or the connection
 failed, sends the very same request again: same MsgId, same body, 3 tries in all. The
-answer is read by :func:`~bot.devplatform.replies.read_reply`.
+answer is read by :func:`~devplatform.replies.read_reply`.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.config import Account
-from bot.devplatform.identity import MsgIds, openid_for, original_id_for
-from bot.devplatform.messages import (
+from devplatform.identity import MsgIds, openid_for, original_id_for
+from devplatform.messages import (
     build_click,
     build_image,
     build_location,
@@ -27,9 +27,9 @@ from bot.devplatform.messages import (
     build_text,
     build_unsubscribe,
 )
-from bot.devplatform.replies import Reply, read_reply
-from bot.devplatform.signing import sign_request
-from bot.devplatform.state import PlatformState
+from devplatform.replies import Reply, read_reply
+from devplatform.signing import sign_request
+from devplatform.state import PlatformState
 
 log = logging.getLogger(__name__)
 

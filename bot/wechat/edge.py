@@ -37,7 +37,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 
 from bot.config import Account, Settings
 from bot.log_limits import Summary
-from bot.wechat_codec import (
+from bot.wechat.codec import (
     BadMessage,
     Crypto,
     OutOfRange,

@@ -32,12 +32,12 @@ import aiohttp
 from aiohttp import web
 
 from bot.config import Account
-from bot.devplatform.api import PLATFORM, add_api_routes, faults_middleware
-from bot.devplatform.identity import new_media_id, openid_for, original_id_for
-from bot.devplatform.state import TEMPLATE_EVENT_DELAY, PlatformState, Template
-from bot.devplatform.wechat_side import WECHAT_TIMEOUT, WECHAT_TRIES, CallbackClient, Delivery
 from bot.log_limits import server_log
 from bot.server_header import hide_server_version
+from devplatform.api import PLATFORM, add_api_routes, faults_middleware
+from devplatform.identity import new_media_id, openid_for, original_id_for
+from devplatform.state import TEMPLATE_EVENT_DELAY, PlatformState, Template
+from devplatform.wechat_side import WECHAT_TIMEOUT, WECHAT_TRIES, CallbackClient, Delivery
 
 log = logging.getLogger(__name__)
 

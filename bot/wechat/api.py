@@ -6,7 +6,7 @@ workers make one token call per refresh. Every call has a timeout; errors come b
 :class:`WeChatAPIError` subclasses carrying ``errcode`` (:func:`error_for` is the one
 mapping from errcode to class). What the platform would refuse for its form — template
 and subscribe values, menus, media size and format, article count — is checked locally
-first (:mod:`bot.wechat_fields`) and raises :class:`~bot.wechat_fields.FieldError` before
+first (:mod:`bot.wechat.fields`) and raises :class:`~bot.wechat.fields.FieldError` before
 any request.
 """
 
@@ -23,7 +23,7 @@ from typing import Any, Literal
 import aiohttp
 
 from bot.config import Account
-from bot.wechat_fields import (
+from bot.wechat.fields import (
     FieldError,
     MediaKind,
     check_media,
@@ -33,6 +33,7 @@ from bot.wechat_fields import (
 )
 from domain.delivery import one_line
 from domain.messages import TEXT_LIMIT_BYTES, Article, Outbound
+from domain.sending import SendError
 from storage.base import LockTimeout, Store
 from storage.keys import KeyBuilder
 
@@ -73,7 +74,7 @@ def clean_errmsg(raw: object, *, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-class WeChatAPIError(Exception):
+class WeChatAPIError(SendError):
     """The API answered with a non-zero errcode (or could not be reached: errcode < 0).
 
     ``errmsg`` is always :func:`clean_errmsg`'d: it ends up in logs and in the outbox.
@@ -83,9 +84,8 @@ class WeChatAPIError(Exception):
 
     def __init__(self, errcode: int, errmsg: str = "") -> None:
         errmsg = clean_errmsg(errmsg)
-        super().__init__(f"WeChat API error {errcode}: {errmsg}")
-        self.errcode = errcode
-        self.errmsg = errmsg
+        super().__init__(errcode, errmsg)
+        self.args = (f"WeChat API error {errcode}: {errmsg}",)
 
 
 class SystemBusy(WeChatAPIError):

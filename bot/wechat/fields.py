@@ -18,16 +18,9 @@ import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+from domain.sending import FieldError as FieldError  # what these checks raise
+
 MediaKind = Literal["image", "voice", "video", "thumb"]
-
-
-class FieldError(ValueError):
-    """A value the platform would refuse; ``field`` is its path (``data.thing1.value``)."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
 
 
 # -- character classes ---------------------------------------------------------------------

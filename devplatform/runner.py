@@ -25,7 +25,7 @@ from types import FrameType
 from urllib.parse import urlsplit
 
 from bot.config import Settings
-from bot.devplatform import chat
+from devplatform import chat
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0

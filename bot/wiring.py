@@ -1,0 +1,72 @@
+"""Where the real WeChat channel is plugged into the parts that only know its port.
+
+The delivery worker (``scheduler/``) sends through :class:`domain.sending.Messenger`;
+:func:`delivery_worker` gives it one :class:`bot.wechat.api.WeChatClient` per account.
+``lianxin serve`` (in-process delivery) and ``lianxin scheduler`` both build their worker
+here, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import aiohttp
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Account, ConfigError, Settings, load_accounts, load_delivery
+from bot.wechat.api import WeChatClient
+from scheduler.delivery import DeliveryWorker
+from scheduler.service import delivery_scheduler, worker_name
+from storage import db
+from storage.base import Store
+from storage.keys import KeyBuilder
+from storage.outbox import Outbox
+from storage.redis_store import RedisStore
+
+
+def wechat_clients(session: aiohttp.ClientSession, accounts: list[Account], store: Store,
+                   keys: KeyBuilder, settings: Settings) -> dict[str, WeChatClient]:
+    """One API client per account, sharing the session and the store's access tokens."""
+    return {a.name: WeChatClient(session, a, store, keys, timeout=settings.api_timeout)
+            for a in accounts}
+
+
+def delivery_worker(settings: Settings, engine: AsyncEngine, store: Store, keys: KeyBuilder,
+                    clients: dict[str, WeChatClient], *, lease: float = 60.0) -> DeliveryWorker:
+    """The outbox's delivery worker, sending through the accounts' API clients."""
+    return DeliveryWorker(
+        Outbox(engine), store, keys, clients, load_delivery(settings.delivery_file),
+        name=worker_name(), max_attempts=settings.outbox_max_attempts, lease=lease,
+    )
+
+
+async def run_scheduler(settings: Settings, *, interval: float = 1.0,
+                        lease: float = 60.0) -> None:
+    """``lianxin scheduler``: deliver pushes every ``interval`` seconds until SIGINT or
+    SIGTERM."""
+    if not settings.redis_url:
+        raise ConfigError("lianxin scheduler needs LIANXIN_REDIS_URL: it must see the windows "
+                          "and consents lianxin serve records (on the in-process stores, "
+                          "lianxin serve delivers the outbox itself)")
+    accounts = load_accounts(settings)
+    load_delivery(settings.delivery_file)  # a bad file stops start-up, before any connection
+    store: Store = RedisStore.from_url(settings.redis_url)
+    engine = db.make_engine(settings.database_url)
+    keys = KeyBuilder()
+    async with aiohttp.ClientSession() as session:
+        clients = wechat_clients(session, accounts, store, keys, settings)
+        worker = delivery_worker(settings, engine, store, keys, clients, lease=lease)
+        scheduler = delivery_scheduler(worker, interval)
+        scheduler.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        print(f"lianxin: scheduler {worker.name} delivering every {interval:g}s", flush=True)
+        try:
+            await stop.wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            await engine.dispose()
+            await store.close()
