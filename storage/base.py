@@ -198,10 +198,11 @@ class Store(ABC):
         self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
         lock_token: str, reply_key: str | None = None, reply: JSON | None = None,
         reply_ttl: float = 60.0, dedupe_key: str | None = None, dedupe_ttl: float = 60.0,
-        dedupe_token: str | None = None,
+        dedupe_token: str | None = None, clear_state: bool = False,
     ) -> bool:
-        """Write the state (unless ``None``) and the reply (if any), mark the message
-        :data:`DONE` (if ``dedupe_key``) for ``dedupe_ttl``, then release the lock.
+        """Write the state (unless ``None``; with ``clear_state``, delete it) and the reply
+        (if any), mark the message :data:`DONE` (if ``dedupe_key``) for ``dedupe_ttl``,
+        then release the lock.
 
         Fenced by ``dedupe_token``: if the message's lease is now another holder's (this
         one stalled past it and another worker took the message over), nothing is
@@ -214,6 +215,8 @@ class Store(ABC):
                 return False
         if state is not None:
             await self.set(state_key, state, state_ttl)
+        elif clear_state:
+            await self.delete(state_key)
         if reply_key is not None and reply is not None:
             await self.set(reply_key, reply, reply_ttl)
         if dedupe_key is not None:

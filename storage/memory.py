@@ -109,6 +109,9 @@ class MemoryStore(Store):
         return True
 
     async def delete(self, key: str) -> None:
+        self._delete(key)
+
+    def _delete(self, key: str) -> None:
         if key.startswith(self._watched) and self._watcher is not None and key in self._data:
             self._watcher.wrote(key, None, self._data[key])
         self._drop(key)
@@ -155,7 +158,7 @@ class MemoryStore(Store):
         self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
         lock_token: str, reply_key: str | None = None, reply: JSON | None = None,
         reply_ttl: float = 60.0, dedupe_key: str | None = None, dedupe_ttl: float = 60.0,
-        dedupe_token: str | None = None,
+        dedupe_token: str | None = None, clear_state: bool = False,
     ) -> bool:
         held = encode(lock_token)
         if dedupe_key is not None and dedupe_token is not None:
@@ -166,6 +169,8 @@ class MemoryStore(Store):
                 return False
         if state is not None:
             self._put(state_key, encode(state), state_ttl)
+        elif clear_state:
+            self._delete(state_key)
         if reply_key is not None and reply is not None:
             self._put(reply_key, encode(reply), reply_ttl)
         if dedupe_key is not None:

@@ -46,7 +46,8 @@ return {'new'}
 # KEYS: state, reply, lock, dedupe
 # ARGV: state ('' to keep), state ttl ms, reply ('' for none), reply ttl ms, lock token,
 #       dedupe ttl ms ('' to leave the mark alone), the done mark, the dedupe lease's token
-#       ('' for no fence). Returns 0, writing nothing, if the lease is another holder's.
+#       ('' for no fence), '1' to delete the state when none is given. Returns 0, writing
+#       nothing, if the lease is another holder's.
 _COMMIT = """
 if ARGV[8] ~= '' then
     local mark = redis.call('get', KEYS[4])
@@ -59,6 +60,8 @@ if ARGV[8] ~= '' then
 end
 if ARGV[1] ~= '' then
     redis.call('set', KEYS[1], ARGV[1], 'px', ARGV[2])
+elseif ARGV[9] == '1' then
+    redis.call('del', KEYS[1])
 end
 if ARGV[3] ~= '' then
     redis.call('set', KEYS[2], ARGV[3], 'px', ARGV[4])
@@ -251,7 +254,7 @@ class RedisStore(Store):
         self, *, state_key: str, state: JSON | None, state_ttl: float, lock_key: str,
         lock_token: str, reply_key: str | None = None, reply: JSON | None = None,
         reply_ttl: float = 60.0, dedupe_key: str | None = None, dedupe_ttl: float = 60.0,
-        dedupe_token: str | None = None,
+        dedupe_token: str | None = None, clear_state: bool = False,
     ) -> bool:
         """One round trip: state, reply, dedupe mark, unlock (fenced by the lease)."""
         done = await self._batch.call(
@@ -261,7 +264,8 @@ class RedisStore(Store):
              "" if reply_key is None or reply is None else encode(reply),
              _px(reply_ttl), encode(lock_token),
              "" if dedupe_key is None else str(_px(dedupe_ttl)), _DONE,
-             "" if dedupe_key is None or dedupe_token is None else encode(dedupe_token)],
+             "" if dedupe_key is None or dedupe_token is None else encode(dedupe_token),
+             "1" if clear_state else ""],
         )
         return bool(done)
 

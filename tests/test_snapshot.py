@@ -284,6 +284,23 @@ async def test_what_the_edge_commits_is_journaled(tmp_path: Path, opened: Opener
     assert stat.S_IMODE(files.journal.stat().st_mode) == 0o600
 
 
+async def test_a_state_the_edge_clears_is_journaled_as_closed(
+    tmp_path: Path, opened: Opener,
+) -> None:
+    """A form cleared in the commit (a re-follow) is closed: a crash then restores no
+    form and announces none."""
+    files = files_in(tmp_path)
+    store, _ = await opened(files)
+    lock = KEYS.user_lock("default", "oRefollow")
+    await store.set(state_key("oRefollow"), in_form("kind"), ttl=600)
+    token = await store.try_lock(lock, ttl=5)
+    assert token is not None
+    await store.commit(state_key=state_key("oRefollow"), state=None, state_ttl=600,
+                       lock_key=lock, lock_token=token, clear_state=True)
+    assert files.journal.read_text(encoding="utf-8").splitlines() == [
+        f"1 1 {state_key('oRefollow')}", f"2 0 {state_key('oRefollow')}"]
+
+
 async def test_journal_lines_no_landed_snapshot_holds_are_kept_through_failed_saves(
     tmp_path: Path, opened: Opener,
 ) -> None:

@@ -160,6 +160,17 @@ async def test_commit_without_state_keeps_it_and_spares_a_foreign_lock(store: St
     assert other is not None
 
 
+async def test_commit_can_clear_the_state(store: Store) -> None:
+    await store.set("state", {"step": 1})
+    admitted = await store.admit(nonce_key="n1", body_digest="d1", dedupe_key="m1",
+                                 lock_key="lock", state_key="state", **ADMIT)
+    assert admitted.lock_token is not None and admitted.state == {"step": 1}
+    assert await store.commit(state_key="state", state=None, state_ttl=5, lock_key="lock",
+                              lock_token=admitted.lock_token, clear_state=True)
+    assert await store.get("state") is None
+    assert await store.try_lock("lock", ttl=5) is not None
+
+
 async def test_batched_admits_each_get_their_own_answer(store: Store) -> None:
     answers = await asyncio.gather(*(
         store.admit(nonce_key=f"n{i}", body_digest="d", dedupe_key=f"m{i % 10}",
