@@ -37,8 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.catalogue_cli import DEFAULT_CATALOGUE, load_catalogue  # noqa: E402
 from domain.messages import Inbound  # noqa: E402
-from flows.context import Conversation  # noqa: E402
 from handlers.citizen import CitizenDesk  # noqa: E402
+from handlers.context import StateContext  # noqa: E402
 from handlers.router import Router  # noqa: E402
 from handlers.texts import Texts  # noqa: E402
 from storage import db  # noqa: E402
@@ -60,13 +60,13 @@ class Talk:
 
     async def say(self, user: str, text: str, stored: Any) -> Any:
         self.sent += 1
-        conversation = Conversation.from_json(json.loads(stored) if stored else None)
+        state = StateContext(json.loads(stored) if stored else None)
         replies = await self.router(
             Inbound("default", user, "text", {"content": text}, message_id=str(self.sent)),
-            conversation)
+            state)
         if not replies or not replies[0].text:
             raise SystemExit(f"no answer to {text!r}")
-        return json.dumps(conversation.to_json(), ensure_ascii=False)
+        return json.dumps(state.get(), ensure_ascii=False) if state.changed else stored
 
 
 async def timed(messages: int, run: Callable[[], Awaitable[None]]) -> float:

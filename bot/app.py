@@ -19,7 +19,8 @@ from bot.wechat.edge import Callback
 from bot.wiring import delivery_worker, wechat_clients
 from domain.messages import Outbound
 from handlers.citizen import CitizenDesk
-from handlers.router import Handler, Router
+from handlers.context import Handler
+from handlers.router import Router
 from handlers.texts import Texts
 from scheduler.service import delivery_scheduler
 from storage import db

@@ -9,6 +9,7 @@ from domain.messages import Inbound, Outbound, join_texts
 from flows.context import Conversation
 from flows.engine import HELP
 from handlers.citizen import CitizenDesk
+from handlers.context import StateContext
 from handlers.texts import Texts
 
 SILENT_EVENTS = frozenset(
@@ -20,14 +21,6 @@ WELCOME_EVENTS = frozenset({"subscribe", "subscribe_scan"})
 MSG_ID_MAX = 2**63 - 1  # the outbox keeps template msg ids in a signed 64-bit column
 
 log = logging.getLogger(__name__)
-
-
-class Handler(Protocol):
-    """Anything that answers an Inbound given the user's conversation (mutable)."""
-
-    async def __call__(
-        self, inbound: Inbound, conversation: Conversation, /
-    ) -> list[Outbound]: ...
 
 
 class Subscriptions(Protocol):
@@ -59,7 +52,13 @@ class Router:
         self._reports = reports
         self._desk = desk
 
-    async def __call__(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
+    async def __call__(self, inbound: Inbound, state: StateContext) -> list[Outbound]:
+        conversation = Conversation.from_json(state.get())
+        answer = await self._answer(inbound, conversation)
+        state.set(conversation.to_json())
+        return answer
+
+    async def _answer(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
         conversation.messages += 1
         if inbound.kind == "event":
             if self._subscriptions is not None and inbound.event in (

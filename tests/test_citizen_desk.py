@@ -18,6 +18,7 @@ from domain.catalogue import KINDS
 from domain.messages import Inbound
 from flows.context import Conversation, lost_on_restart
 from handlers.citizen import CitizenDesk
+from handlers.context import StateContext
 from handlers.router import Router
 from handlers.texts import Texts
 from storage import db
@@ -60,11 +61,12 @@ class Session:
 
     async def send(self, kind: str, payload: dict[str, Any]) -> list[str]:
         self.msg += 1
-        conversation = self.load()
+        state = StateContext(json.loads(json.dumps(self.stored)))  # as a store would
         replies = await self.router(
             Inbound("default", self.user, kind, payload, message_id=str(self.msg)),  # type: ignore[arg-type]
-            conversation)
-        self.stored = conversation.to_json()
+            state)
+        if state.changed:
+            self.stored = state.get()
         return [r.text for r in replies]
 
     async def say(self, text: str) -> list[str]:

@@ -41,7 +41,7 @@ from devplatform.signing import sign_request, sign_verification
 from devplatform.state import PlatformState
 from devplatform.wechat_side import CallbackClient
 from domain.messages import Article, Inbound, Outbound
-from flows.context import Conversation
+from handlers.context import StateContext
 from handlers.texts import Texts
 from storage import db
 from storage.keys import KeyBuilder
@@ -142,7 +142,7 @@ async def stack(database_url: str, handler_factory: HandlerFactory | None = None
 class TwoReplies:
     """Answers every message with two texts: the first goes passive, the second is pushed."""
 
-    async def __call__(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
+    async def __call__(self, inbound: Inbound, state: StateContext) -> list[Outbound]:
         return [Outbound.of_text(f"收到：{inbound.text}"), Outbound.of_text("稍后推送的消息")]
 
 

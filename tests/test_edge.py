@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -17,7 +18,7 @@ from bot.wechat.codec import sha1_signature
 from devplatform.api import PLATFORM, create_api_app
 from devplatform.state import PlatformState
 from domain.messages import Inbound, Outbound
-from flows.context import Conversation
+from handlers.context import StateContext
 from storage.base import Store
 from storage.memory import MemoryStore
 from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory, account_of
@@ -44,19 +45,19 @@ class Echo:
         self.max_per_user = 0
         self.max_total = 0
 
-    async def __call__(self, inbound: Inbound, conv: Conversation) -> list[Outbound]:
+    async def __call__(self, inbound: Inbound, state: StateContext) -> list[Outbound]:
         self.calls.append(inbound)
         self.running[inbound.user] = self.running.get(inbound.user, 0) + 1
         self.max_per_user = max(self.max_per_user, self.running[inbound.user])
         self.max_total = max(self.max_total, sum(self.running.values()))
         try:
-            seen = list(conv.data.get("seen", []))
+            seen = list(state.get() or [])  # its own shape: the texts it has seen
             delay = self.delays.get(inbound.text, self.delay)
             if delay:
                 await asyncio.sleep(delay)
             if self.fail:
                 raise RuntimeError("handler bug")
-            conv.data["seen"] = [*seen, inbound.text]
+            state.set([*seen, inbound.text])
             return [Outbound.of_text(inbound.text)]
         finally:
             self.running[inbound.user] -= 1
@@ -477,7 +478,60 @@ async def test_failed_handler_keeps_the_state_as_it_was(make_client: ClientFacto
     await post(client, text_xml("oKeep", "three"))
     state = await client.app[STORE].get("lianxin:state:default:oKeep")
     assert state is not None
-    assert state["data"]["seen"] == ["one", "three"]
+    assert state == ["one", "three"]
+
+
+class Keeper:
+    """Keeps what follows "set " (any JSON) as the user's state, forgets it on "clear", and
+    answers every message with the state it found: a shape the edge knows nothing of."""
+
+    async def __call__(self, inbound: Inbound, state: StateContext) -> list[Outbound]:
+        found = json.dumps(state.get(), ensure_ascii=False)
+        command, _, value = inbound.text.partition(" ")
+        if command == "set":
+            state.set(json.loads(value))
+        elif command == "clear":
+            state.clear()
+        return [Outbound.of_text(found)]
+
+
+@pytest.mark.parametrize("shape", [
+    '"一句话"', "42", '[1, "二", {"flow": 3}]', '{"lawyer": {"on_duty": true, "cases": []}}',
+])
+async def test_the_edge_keeps_any_state_shape_a_handler_chooses(
+    make_client: ClientFactory, shape: str,
+) -> None:
+    client = await make_client(handler=Keeper())
+    await post(client, text_xml("oShape", f"set {shape}"))
+    _, body = await post(client, text_xml("oShape", "read"))
+    assert json.loads(reply_text(body)) == json.loads(shape)
+    assert await client.app[STORE].get("lianxin:state:default:oShape") == json.loads(shape)
+
+
+async def test_a_state_the_handler_clears_is_gone(make_client: ClientFactory) -> None:
+    client = await make_client(handler=Keeper())
+    await post(client, text_xml("oClear", 'set {"step": 2}'))
+    _, body = await post(client, text_xml("oClear", "clear"))
+    assert reply_text(body) == '{"step": 2}'
+    assert await client.app[STORE].get("lianxin:state:default:oClear") is None
+    _, body = await post(client, text_xml("oClear", "read"))
+    assert reply_text(body) == "null"
+
+
+async def test_a_state_the_handler_leaves_alone_is_not_rewritten(
+    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only a change is written: a message that merely reads the state does not renew it,
+    so it lapses ``state_ttl`` after it was last set."""
+    store, now = MemoryStore(), [1000.0]
+    monkeypatch.setattr(store, "_now", lambda: now[0])
+    client = await make_client(handler=Keeper(), store=store, state_ttl=3600)
+    await post(client, text_xml("oQuiet", "set [1]"))
+    now[0] += 2400
+    _, body = await post(client, text_xml("oQuiet", "read"))
+    assert reply_text(body) == "[1]"
+    now[0] += 2400  # 4800 s after it was set, 2400 after it was read
+    assert await store.get("lianxin:state:default:oQuiet") is None
 
 
 async def test_store_down_is_never_answered_as_received(make_client: ClientFactory) -> None:
@@ -520,7 +574,7 @@ async def test_one_user_in_order_many_users_concurrently(
         assert seen == [f"{user}-{i}" for i in range(per_user)]
         state = await store.get(f"lianxin:state:default:{user}")
         assert state is not None
-        assert state["data"]["seen"] == seen  # no lost update: state read under the lock
+        assert state == seen  # no lost update: state read under the lock
 
 
 # -- health --------------------------------------------------------------------------------
@@ -622,7 +676,7 @@ async def test_slow_handler_answers_success_then_pushes(
 
 
 class Long:
-    async def __call__(self, inbound: Inbound, conv: Conversation) -> list[Outbound]:
+    async def __call__(self, inbound: Inbound, state: StateContext) -> list[Outbound]:
         return [Outbound.of_text(p) for p in ("第一条", "第二条", "第三条")]
 
 

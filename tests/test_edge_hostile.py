@@ -35,7 +35,7 @@ from devplatform.server import create_platform_app
 from devplatform.signing import encrypt_for, sign_request
 from devplatform.wechat_side import CallbackClient
 from domain.messages import Inbound, Outbound
-from flows.context import Conversation
+from handlers.context import StateContext
 from handlers.router import Router
 from handlers.texts import Texts
 from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory, account_of
@@ -53,7 +53,7 @@ class Recorder:
     def __init__(self) -> None:
         self.calls: list[Inbound] = []
 
-    async def __call__(self, inbound: Inbound, conv: Conversation) -> list[Outbound]:
+    async def __call__(self, inbound: Inbound, state: StateContext) -> list[Outbound]:
         self.calls.append(inbound)
         return [Outbound.of_text(inbound.text or inbound.kind)]
 
@@ -411,7 +411,7 @@ async def test_the_router_hands_on_no_msgid_past_int64(
         report = Inbound(account="default", user="oTpl", kind="event", payload={
             "event": "templatesendjobfinish", "key": "", "status": "success",
             "msg_id": msgid})
-        assert await router(report, Conversation()) == []
+        assert await router(report, StateContext()) == []
     assert reports.finished == [2**63 - 1]
     assert caplog.text.count("delivery report ignored: MsgID out of range") == 2
 

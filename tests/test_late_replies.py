@@ -24,7 +24,7 @@ from bot.app import create_app
 from devplatform.api import create_api_app
 from devplatform.state import PlatformState
 from domain.messages import Article, Inbound, Outbound
-from flows.context import Conversation
+from handlers.context import StateContext
 from storage import db
 from storage.models import Push
 from storage.outbox import Outbox
@@ -45,7 +45,7 @@ class Scripted:
     slow: dict[str, float] = field(default_factory=dict)
     replies: dict[str, list[Outbound]] = field(default_factory=dict)
 
-    async def __call__(self, inbound: Inbound, conv: Conversation) -> list[Outbound]:
+    async def __call__(self, inbound: Inbound, state: StateContext) -> list[Outbound]:
         await asyncio.sleep(self.slow.get(inbound.text, 0.0))
         return self.replies.get(inbound.text, [Outbound.of_text(inbound.text)])
 

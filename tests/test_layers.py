@@ -30,3 +30,20 @@ def test_layers_below_the_edge_know_no_wechat() -> None:
                 if name.split(".")[0] in FORBIDDEN:
                     offenders.append(f"{path.relative_to(ROOT)} imports {name}")
     assert offenders == []
+
+
+def test_the_wechat_edge_knows_no_state_shape() -> None:
+    """bot/wechat/ carries the user's state as an opaque value: it imports no flow, and of
+    handlers/ only the Handler protocol and the state context (handlers/context.py)."""
+    offenders = []
+    for path in (ROOT / "bot" / "wechat").rglob("*.py"):
+        for name in imported_modules(path):
+            if name.split(".")[0] == "flows" or (
+                    name.split(".")[0] == "handlers" and name != "handlers.context"):
+                offenders.append(f"{path.relative_to(ROOT)} imports {name}")
+    assert offenders == []
+
+
+def test_the_state_context_imports_nothing_that_knows_a_shape() -> None:
+    names = imported_modules(ROOT / "handlers" / "context.py")
+    assert not [n for n in names if n.split(".")[0] in ("flows", "handlers", "storage")]

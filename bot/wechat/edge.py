@@ -48,8 +48,7 @@ from bot.wechat.codec import (
 )
 from domain.delivery import WINDOW_SECONDS, window_opened_by
 from domain.messages import Inbound, Outbound, split_text
-from flows.context import Conversation
-from handlers.router import Handler
+from handlers.context import Handler, StateContext
 from storage.base import DONE, Admission, LockTimeout, Store, WindowUpdate
 from storage.keys import KeyBuilder
 
@@ -555,8 +554,7 @@ class Callback:
                     log.warning("[%s] previous message still running after %ss; going on",
                                 name, settings.lock_ttl)
                 await self._lock_and_read(keys, attempt)
-            handled = await self._handle(inbound, Conversation.from_json(attempt.state),
-                                         attempt)
+            handled = await self._handle(inbound, StateContext(attempt.state), attempt)
             if handled is None:
                 await self._failed(inbound, attempt, keys)
                 return
@@ -597,9 +595,12 @@ class Callback:
                         await self._store.release(leases)
             turn.release()
 
-    async def _commit(self, keys: _Keys, attempt: _Attempt, state: dict[str, object] | None,
+    async def _commit(self, keys: _Keys, attempt: _Attempt, state: StateContext,
                       reply: dict[str, object]) -> bool:
         """Commit the message (fenced by its lease); ``False`` if another worker holds it.
+
+        The state is written only if the handler changed it (deleted if it cleared it);
+        an untouched state stays as it was, expiry included.
 
         A commit whose answer was lost (the store timed out after running it) is read
         back: if the message is done, it was this commit.
@@ -607,8 +608,10 @@ class Callback:
         settings = self._settings
         assert attempt.lock_token is not None
         try:
+            value = state.get() if state.changed else None
             return await self._store.commit(
-                state_key=keys.state, state=state, state_ttl=settings.state_ttl,
+                state_key=keys.state, state=value, state_ttl=settings.state_ttl,
+                clear_state=state.changed and value is None,
                 lock_key=keys.lock, lock_token=attempt.lock_token, reply_key=keys.reply,
                 reply=reply, reply_ttl=settings.reply_ttl, dedupe_key=keys.dedupe,
                 dedupe_ttl=settings.dedupe_ttl, dedupe_token=attempt.token,
@@ -634,10 +637,11 @@ class Callback:
         # else the message stays parked: recover_parked runs it again after a pause
 
     async def _handle(
-        self, inbound: Inbound, conversation: Conversation, attempt: _Attempt
-    ) -> tuple[list[Outbound], dict[str, object] | None] | None:
+        self, inbound: Inbound, state: StateContext, attempt: _Attempt
+    ) -> tuple[list[Outbound], StateContext] | None:
         """The handler's replies (texts split to WeChat's size) and the state to save, or
-        ``None`` if it failed.
+        ``None`` if it failed. The state is the handler's: the edge neither reads nor
+        checks what it holds.
 
         A handler running past ``lock_ttl`` is cancelled by one timer and counts as failed.
         """
@@ -651,7 +655,7 @@ class Callback:
 
         timer = loop.call_later(self._settings.lock_ttl, expire)
         try:
-            outbounds = await self._handler(inbound, conversation)
+            outbounds = await self._handler(inbound, state)
         except asyncio.CancelledError:
             if not attempt.expired:
                 raise
@@ -671,7 +675,7 @@ class Callback:
                 fitted.extend(Outbound.of_text(piece) for piece in split_text(outbound.text))
             else:
                 fitted.append(outbound)
-        return fitted, conversation.to_json()
+        return fitted, state
 
     async def _lock_and_read(self, keys: _Keys, attempt: _Attempt) -> None:
         """Take the user's lock (a lease, renewed with the message's) and read the state."""
