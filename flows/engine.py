@@ -203,6 +203,19 @@ def numbered(options: Sequence[str]) -> str:
     return "\n".join(f"{i}. {option}" for i, option in enumerate(options, 1))
 
 
+@dataclass(frozen=True, slots=True)
+class Active:
+    """What :meth:`Engine.active` found: the flow the user is in (``None``: none, or one
+    that cannot go on), and ``dropped``, the note to give once when the user's form is
+    gone. The caller drops such a state (``conversation.clear()``) and gives the note."""
+
+    flow: Flow | None
+    dropped: Outbound | None = None
+
+
+_IDLE = Active(None)
+
+
 class Engine:
     def __init__(self, flows: Sequence[Flow], texts: Texts, *,
                  clock: Callable[[], float] = time.time) -> None:
@@ -210,29 +223,29 @@ class Engine:
         self._texts = texts
         self._clock = clock
 
-    def active(self, conversation: Conversation) -> Flow | None:
-        """The flow the user is in. A state this engine cannot carry on (a flow or step that
-        no longer exists, data of another shape or an answer of the wrong type: a state
-        saved by an older version) is dropped here, with :meth:`dropped_notice` to say so,
-        and the user starts afresh rather than being stuck."""
+    def active(self, conversation: Conversation) -> Active:
+        """The flow the user is in; a query, it changes nothing. Asked once per message,
+        before any other entry point, which take the conversation as the caller left it.
+
+        A state this engine cannot carry on (a flow or step that no longer exists, data of
+        another shape or an answer of the wrong type: a state saved by an older version),
+        or one a restart marked lost (the in-process store does), comes back as no flow
+        with the note to give, so the user starts afresh rather than being stuck; the
+        caller drops the state."""
         if conversation.flow is None:
-            return None
+            reason = conversation.data.get("dropped")
+            if not reason:
+                return _IDLE
+            key = "flow_lost_restart" if reason == LOST_ON_RESTART else "flow_dropped"
+            return Active(None, self._say(key))
         flow = self._flows.get(conversation.flow)
         if flow is None or not self._sane(flow, conversation):
-            conversation.clear()
-            conversation.data = {"dropped": True}
-            return None
-        return flow
+            return Active(None, self._say("flow_dropped"))
+        return Active(flow)
 
-    def dropped_notice(self, conversation: Conversation) -> Outbound | None:
-        """The note for a user whose form is gone (once): an unusable state :meth:`active`
-        just dropped, or a form a restart lost (the in-process store marks those)."""
-        if conversation.flow is not None:
-            return None
-        reason = conversation.data.pop("dropped", None)
-        if reason == LOST_ON_RESTART:
-            return self._say("flow_lost_restart")
-        return self._say("flow_dropped") if reason else None
+    def _current(self, conversation: Conversation) -> Flow | None:
+        """The flow the conversation names; :meth:`active` has vouched for it."""
+        return None if conversation.flow is None else self._flows.get(conversation.flow)
 
     @staticmethod
     def _sane(flow: Flow, conversation: Conversation) -> bool:
@@ -258,7 +271,7 @@ class Engine:
         ``DRAFT`` id: what makes a repeated confirm of this draft file nothing twice.
         """
         notice: list[Outbound] = []
-        current = self.active(conversation)
+        current = self._current(conversation)
         if current is not None and current.name != name:
             notice = [self._say("flow_interrupted", title=current.title)]
         flow = self._flows[name]
@@ -270,7 +283,7 @@ class Engine:
 
     def reminder(self, conversation: Conversation) -> Outbound | None:
         """The note for a user who asked something else in the middle of a flow."""
-        flow = self.active(conversation)
+        flow = self._current(conversation)
         if flow is None:
             return None
         conversation.data.pop("held", None)  # 继续 now only resumes: it was not next
@@ -278,7 +291,7 @@ class Engine:
 
     def current_prompt(self, conversation: Conversation) -> list[Outbound]:
         """Ask the current question again (the user clicked the flow's own menu entry)."""
-        flow = self.active(conversation)
+        flow = self._current(conversation)
         assert flow is not None, "current_prompt() is for users in a flow"
         if conversation.step == _EXPIRED_STEP:
             return [self._say("flow_resume_or_discard")]
@@ -287,7 +300,7 @@ class Engine:
 
     async def handle(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
         """Answer a message of a user who is in a flow."""
-        flow = self.active(conversation)
+        flow = self._current(conversation)
         assert flow is not None, "handle() is for users in a flow"
         now = self._clock()
         text = inbound.text

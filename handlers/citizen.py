@@ -21,7 +21,18 @@ from domain.messages import Inbound, Outbound
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
 from flows.context import Conversation
-from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, HELP, RESTART, RESUME, Engine, Flow
+from flows.engine import (
+    BACK,
+    CANCEL,
+    CONFIRM,
+    DISCARD,
+    HELP,
+    RESTART,
+    RESUME,
+    Active,
+    Engine,
+    Flow,
+)
 from handlers.my_tickets import NUMBER, MyTickets, normalise, ticket_number
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
@@ -101,22 +112,24 @@ class CitizenDesk:
         service = MENU_KEYS.get(key.upper())
         if service is None:
             return None
-        notice = self._form_gone(conversation)
-        answer = await self._serve(service, inbound, conversation, "")
-        return [notice, *answer] if notice is not None else answer
+        active = self._active(conversation)
+        answer = await self._serve(service, inbound, conversation, active.flow, "")
+        return [active.dropped, *answer] if active.dropped is not None else answer
 
     async def on_message(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
-        flow = self.engine.active(conversation)
-        notice = self.engine.dropped_notice(conversation)
-        answer = await self._answer(inbound, conversation, flow, form_gone=notice is not None)
-        return [notice, *answer] if notice is not None else answer
+        active = self._active(conversation)
+        answer = await self._answer(inbound, conversation, active.flow,
+                                    form_gone=active.dropped is not None)
+        return [active.dropped, *answer] if active.dropped is not None else answer
 
-    def _form_gone(self, conversation: Conversation) -> Outbound | None:
-        """The note, once, that the citizen's form is gone: a stored state the engine
-        cannot carry on (dropped here), or one a restart lost. Taken before the answer, which
-        may start a new form."""
-        self.engine.active(conversation)
-        return self.engine.dropped_notice(conversation)
+    def _active(self, conversation: Conversation) -> Active:
+        """The flow the citizen is in, asked once per message; a form that is gone (a
+        state the engine cannot carry on, or one a restart lost) is dropped here, before
+        the answer, which may start a new form, and its note is said once."""
+        active = self.engine.active(conversation)
+        if active.dropped is not None:
+            conversation.clear()
+        return active
 
     async def _answer(self, inbound: Inbound, conversation: Conversation, flow: Flow | None,
                       *, form_gone: bool) -> list[Outbound]:
@@ -135,7 +148,7 @@ class CitizenDesk:
         if service is None and flow is None and ticket_number(text) is not None:
             service = Service.TICKET  # "我想问问 LX… 怎么样了" outside a flow
         if service is not None:
-            return await self._serve(service, inbound, conversation, text)
+            return await self._serve(service, inbound, conversation, flow, text)
         if form_gone:  # most likely an answer to that form: the note is the reply, not
             return []  # "没有看懂" or help
         if inbound.kind != "text":
@@ -156,8 +169,7 @@ class CitizenDesk:
     # -- services -----------------------------------------------------------------------------
 
     async def _serve(self, service: Service, inbound: Inbound, conversation: Conversation,
-                     text: str) -> list[Outbound]:
-        flow = self.engine.active(conversation)
+                     flow: Flow | None, text: str) -> list[Outbound]:
         if service is Service.COMPLAINT:
             if flow is not None and flow.name == COMPLAINT_FLOW:
                 if await self._catalogue_or_none() is None:

@@ -127,7 +127,7 @@ async def test_random_conversations_never_crash_and_leave_a_valid_state(
             assert conversation.step is None
             continue
         assert conversation.flow == "complaint" and conversation.step in STEPS
-        assert session.desk.engine.active(session.load()) is not None  # it can carry on
+        assert session.desk.engine.active(session.load()).flow is not None  # it can go on
         answers = conversation.data["answers"]
         assert set(answers) <= STEPS | {"_ctx", "_location"}
         assert len(answers.get("photos") or []) <= 9

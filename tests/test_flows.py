@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.messages import Inbound, Outbound
-from flows.context import Conversation, open_in
+from flows.context import Conversation, lost_on_restart, open_in
 from flows.engine import CONTEXT, Engine, Flow, Reprompt, Step, choice, numbered
 from handlers.texts import Texts
 from storage.base import encode
@@ -203,8 +203,25 @@ def test_an_empty_answer_where_none_is_allowed_is_a_state_dropped() -> None:
     stored = chat._load()
     stored.step = "__confirm__"
     stored.data["answers"].update({"kind": None, "text": "路灯坏了好几天了", "phone": None})
-    assert chat.engine.active(stored) is None  # "kind" may not be empty: never filed
-    assert chat.engine.dropped_notice(stored) is not None
+    before = stored.to_json()
+    active = chat.engine.active(stored)
+    assert active.flow is None  # "kind" may not be empty: never filed
+    assert active.dropped is not None and "已无法继续" in active.dropped.text
+    assert stored.to_json() == before  # a query: the caller drops the state
+
+
+def test_asking_for_the_active_flow_changes_nothing() -> None:
+    """``Engine.active`` is a query: a form a restart lost is reported each time it is
+    asked, and left for the caller to drop; an idle conversation has no note."""
+    chat = Chat()
+    lost = Conversation.from_json(json.loads(lost_on_restart(None)))
+    first, second = chat.engine.active(lost), chat.engine.active(lost)
+    assert first.flow is None and first.dropped is not None
+    assert "因系统重启" in first.dropped.text and second == first
+    assert lost.data == {"dropped": "restart"}
+    assert chat.engine.active(Conversation()).dropped is None
+    chat.start()
+    assert chat.engine.active(chat._load()).flow is DEMO
 
 
 async def test_stored_timeout_offers_resume_or_discard() -> None:
