@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.base import decode, encode
+from storage.base import encode
 
 LOST_ON_RESTART = "restart"  # data["dropped"]: the form was lost to a restart
 
@@ -16,14 +16,13 @@ class Conversation:
 
     ``flow``/``step`` name where the user is in a flow (``None`` when idle); ``data`` holds
     what the flow has collected; ``expires_at`` (epoch seconds) is the stored timeout, so a
-    restart or another worker sees the same deadline. ``messages`` counts messages handled.
+    restart or another worker sees the same deadline.
     """
 
     flow: str | None = None
     step: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     expires_at: float | None = None
-    messages: int = 0
     cleared: bool = False
 
     def clear(self) -> None:
@@ -39,7 +38,6 @@ class Conversation:
             "step": self.step,
             "data": self.data,
             "expires_at": self.expires_at,
-            "messages": self.messages,
         }
 
     @classmethod
@@ -48,13 +46,11 @@ class Conversation:
             return cls()
         data = raw.get("data")
         expires = raw.get("expires_at")
-        messages = raw.get("messages")
         return cls(
             flow=raw.get("flow") if isinstance(raw.get("flow"), str) else None,
             step=raw.get("step") if isinstance(raw.get("step"), str) else None,
             data=data if isinstance(data, dict) else {},
             expires_at=float(expires) if isinstance(expires, (int, float)) else None,
-            messages=messages if isinstance(messages, int) else 0,
         )
 
 
@@ -69,10 +65,6 @@ def open_in(stored: str) -> bool:
 
 def lost_on_restart(stored: str | None) -> str:
     """The state of a citizen whose form a restart lost (``stored``: the older state that
-    was saved, if any): no flow, and the mark that makes the desk say so once."""
-    try:
-        previous = Conversation.from_json(decode(stored)) if stored else Conversation()
-    except ValueError:
-        previous = Conversation()
-    return encode(Conversation(messages=previous.messages,
-                               data={"dropped": LOST_ON_RESTART}).to_json())
+    was saved, if any; nothing of it is kept): no flow, and the mark that makes the desk
+    say so once."""
+    return encode(Conversation(data={"dropped": LOST_ON_RESTART}).to_json())

@@ -59,7 +59,6 @@ class Router:
         return answer
 
     async def _answer(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
-        conversation.messages += 1
         if inbound.kind == "event":
             if self._subscriptions is not None and inbound.event in (
                 *WELCOME_EVENTS, "unsubscribe"
