@@ -3,8 +3,9 @@
 What the callback bench cannot separate from aiohttp and AES. On a temporary SQLite file
 with the demo county's catalogue loaded (as `make run` does), one process times:
 
-- ``router-only`` (the baseline): the router without a desk, which answers every text
-  with the help text — what the edge's handler did before the citizen desk existed;
+- ``router-only`` (the baseline): the dispatcher with the event routers and none of the
+  citizen's, so every text gets the fallback's help text — what the edge's handler did
+  before the citizen desk existed;
 - ``idle-text``: the callback bench's message ("您好，我想反映一下小区夜间施工噪音扰民的
   问题…") from a user in no flow, answered by the desk (service words, ticket number,
   keyword suggestion);
@@ -36,10 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.catalogue_cli import DEFAULT_CATALOGUE, load_catalogue  # noqa: E402
-from domain.messages import Inbound  # noqa: E402
+from domain.messages import Inbound, Outbound  # noqa: E402
+from flows.engine import Engine  # noqa: E402
 from handlers.citizen import CitizenDesk  # noqa: E402
 from handlers.context import StateContext  # noqa: E402
-from handlers.router import Router  # noqa: E402
+from handlers.dispatcher import Dispatcher, Update  # noqa: E402
+from handlers.events import deliveries, follows, silent  # noqa: E402
+from handlers.registry import build_dispatcher  # noqa: E402
 from handlers.texts import Texts  # noqa: E402
 from storage import db  # noqa: E402
 from storage.catalogue import CatalogueRepository  # noqa: E402
@@ -54,7 +58,7 @@ COMPLAINT = ("我要反映", "1", "1", "3", DESCRIPTION, "跳过", "13800138000"
 class Talk:
     """Sends messages through a handler with the state round-tripped through JSON."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Dispatcher) -> None:
         self.router = router
         self.sent = 0
 
@@ -81,7 +85,13 @@ async def main(options: argparse.Namespace, url: str) -> None:
                                            source=str(DEFAULT_CATALOGUE), digest="bench")
     texts = Texts.load(ROOT / "config" / "texts.toml")
     desk = CitizenDesk(texts, Tickets(engine), CatalogueCache(CatalogueRepository(engine)))
-    bare, full = Talk(Router(texts)), Talk(Router(texts, desk=desk))
+
+    async def help_text(update: Update) -> list[Outbound]:
+        return [Outbound.of_text(texts("help"))]
+
+    events_only = Dispatcher([deliveries(None), follows(texts, None), silent()],
+                             fallback=help_text, engine=Engine([], texts))
+    bare, full = Talk(events_only), Talk(build_dispatcher(texts, desk))
     count, tickets = options.count, options.tickets
 
     in_flow = None

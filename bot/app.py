@@ -20,7 +20,7 @@ from bot.wiring import delivery_worker, wechat_clients
 from domain.messages import Outbound
 from handlers.citizen import CitizenDesk
 from handlers.context import Handler
-from handlers.router import Router
+from handlers.registry import build_dispatcher
 from handlers.texts import Texts
 from scheduler.service import delivery_scheduler
 from storage import db
@@ -90,7 +90,8 @@ def default_handler(app: web.Application, *, now: Callable[[], datetime] | None 
     desk = CitizenDesk(app[TEXTS], Tickets(app[ENGINE]), catalogue,
                        flow_ttl=settings.flow_ttl, now=now or (lambda: datetime.now(UTC)),
                        clock=clock)
-    return Router(app[TEXTS], db.Citizens(app[ENGINE]), reports, desk)
+    return build_dispatcher(app[TEXTS], desk, subscriptions=db.Citizens(app[ENGINE]),
+                            reports=reports)
 
 
 def create_app(

@@ -1,4 +1,5 @@
-"""The citizen's services: which one a message or menu click asks for, and the answer.
+"""The citizen's services as routers: 我的留言, the form the citizen is filling in, and the
+desk that starts services and answers whatever else a citizen sends.
 
 A message for another service in the middle of a flow is answered, and the flow stays
 where it was with a reminder (a look at 我的留言 should not throw away a half-written
@@ -9,91 +10,47 @@ says so). A message that names no service goes to the flow the citizen is in.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from domain.catalogue import KINDS, Catalogue
-from domain.messages import Inbound, Outbound
+from domain.messages import Outbound
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
-from flows.context import Conversation
-from flows.engine import (
-    BACK,
-    CANCEL,
-    CONFIRM,
-    DISCARD,
-    HELP,
-    RESTART,
-    RESUME,
-    Active,
-    Engine,
-    Flow,
-)
-from handlers.my_tickets import NUMBER, MyTickets, normalise, ticket_number
+from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, RESTART, RESUME, Engine
+from handlers.commands import Service
+from handlers.dispatcher import Command, InFlow, MenuKey, Message, Not, Router, Update
+from handlers.my_tickets import MyTickets, ticket_number
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
 from storage.tickets import Tickets
 
 log = logging.getLogger(__name__)
 
-COMPLAINT_WORDS = frozenset({"我要反映", "投诉", "留言", "我要投诉", "我要留言", "反映问题"})
-MY_TICKETS_WORDS = frozenset({"我的留言", "查询", "查询进度", "进度", "我的投诉"})
-LEGAL_WORDS = frozenset({"法律咨询", "咨询律师", "律师"})
-WITHDRAW_WORD = "撤回"
 FLOW_COMMANDS = RESUME | RESTART | DISCARD | CANCEL | BACK
 REPEAT_CONFIRM_WINDOW = 600.0  # a stray 确认 this soon after filing is a repeat
 
 
-class Service(StrEnum):
-    COMPLAINT = "complaint"
-    MY_TICKETS = "my_tickets"
-    TICKET = "ticket"  # one ticket's timeline
-    WITHDRAW = "withdraw"
-    LEGAL = "legal"
-    HELP = "help"
+def _leaves_the_form(update: Update) -> bool:
+    """A command that takes a citizen in a form elsewhere: 我要反映 (not "投诉", which
+    answers the form's first question) or 法律咨询. 我的留言 and 查询/撤回 are taken by an
+    earlier router; 帮助 is the step's help."""
+    command = update.command
+    return command is Service.LEGAL or (command is Service.COMPLAINT
+                                        and update.text not in KINDS)
 
 
-MENU_KEYS = {"COMPLAINT": Service.COMPLAINT, "MY_TICKETS": Service.MY_TICKETS,
-             "LEGAL": Service.LEGAL, "HELP": Service.HELP}
-
-
-_WITHDRAW = re.compile(rf"{WITHDRAW_WORD}\s*(?:{NUMBER.pattern})?", re.IGNORECASE)
-_TICKET = re.compile(rf"(?:查询|进度)?\s*{NUMBER.pattern}", re.IGNORECASE)
-
-
-def service_of(text: str) -> Service | None:
-    """The service a whole message asks for, if it is nothing but a command ("撤回 LX…",
-    not "撤回了我家的低保…", which may be a complaint's description)."""
-    plain = normalise(text).strip()
-    if plain in COMPLAINT_WORDS:
-        return Service.COMPLAINT
-    if plain in MY_TICKETS_WORDS:
-        return Service.MY_TICKETS
-    if plain in LEGAL_WORDS:
-        return Service.LEGAL
-    if plain.lower() in HELP:
-        return Service.HELP
-    if _WITHDRAW.fullmatch(plain):
-        return Service.WITHDRAW
-    if _TICKET.fullmatch(plain):
-        return Service.TICKET
-    return None
-
-
-def with_recognition(inbound: Inbound) -> Inbound:
-    """A voice message the platform transcribed reads as the text it says."""
-    recognition = inbound.payload.get("recognition")
-    if inbound.kind == "voice" and isinstance(recognition, str) and recognition.strip():
-        text = recognition.strip().rstrip("。.!！")
-        return replace(inbound, kind="text", payload={"content": text})
-    return inbound
+def _mentions_a_ticket(update: Update) -> bool:
+    """"我想问问 LX… 怎么样了": a ticket number anywhere in a text."""
+    return ticket_number(update.text) is not None
 
 
 class CitizenDesk:
+    """What the citizen's routers share: the complaint flow and the engine that runs it,
+    我的留言, and the routing catalogue they name things by."""
+
     def __init__(self, texts: Texts, tickets: Tickets, catalogue: CatalogueCache, *,
                  flow_ttl: float = 1800.0,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -106,51 +63,102 @@ class CitizenDesk:
         self.engine = Engine([self.complaint.flow], texts, clock=clock or time.time)
         self.my_tickets = MyTickets(tickets, texts, lambda: catalogue.current)
 
-    async def on_menu(self, key: str, inbound: Inbound,
-                      conversation: Conversation) -> list[Outbound] | None:
-        """A menu click; ``None`` for a key that is not a citizen service."""
-        service = MENU_KEYS.get(key.upper())
-        if service is None:
-            return None
-        active = self._active(conversation)
-        answer = await self._serve(service, inbound, conversation, active.flow, "")
-        return [active.dropped, *answer] if active.dropped is not None else answer
+    # -- routers ------------------------------------------------------------------------------
 
-    async def on_message(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
-        active = self._active(conversation)
-        answer = await self._answer(inbound, conversation, active.flow,
-                                    form_gone=active.dropped is not None)
-        return [active.dropped, *answer] if active.dropped is not None else answer
+    def my_tickets_router(self) -> Router:
+        """我的留言: the list (menu MY_TICKETS, 我的留言/查询), one ticket (查询 LX…, a
+        bare number, or outside a flow a text that mentions one) and 撤回 LX…. Only a
+        whole-message command reaches it from inside a flow; the flow is kept, with a
+        reminder."""
+        router = Router("my tickets")
+        router.add(self._overview, MenuKey("MY_TICKETS"))
+        router.add(self._overview, Command(Service.MY_TICKETS))
+        router.add(self._detail, Command(Service.TICKET))
+        router.add(self._withdraw, Command(Service.WITHDRAW))
+        router.add(self._detail, Message(), _mentions_a_ticket, Not(InFlow()))
+        return router
 
-    def _active(self, conversation: Conversation) -> Active:
-        """The flow the citizen is in, asked once per message; a form that is gone (a
-        state the engine cannot carry on, or one a restart lost) is dropped here, before
-        the answer, which may start a new form, and its note is said once."""
-        active = self.engine.active(conversation)
-        if active.dropped is not None:
-            conversation.clear()
-        return active
+    def form_router(self) -> Router:
+        """The citizen's messages while in the complaint form: the engine answers (帮助 in
+        any width is the step's help), unless the message asks for another service."""
+        router = Router("complaint form")
+        router.add(self._in_form, Message(), InFlow(COMPLAINT_FLOW), Not(_leaves_the_form))
+        return router
 
-    async def _answer(self, inbound: Inbound, conversation: Conversation, flow: Flow | None,
-                      *, form_gone: bool) -> list[Outbound]:
-        """``flow``: the one the citizen is in (``Engine.active``, already asked)."""
-        inbound = with_recognition(inbound)
-        text = inbound.text
-        service = service_of(text) if inbound.kind == "text" else None
-        if flow is not None:
-            if service is Service.COMPLAINT and text in KINDS:
-                service = None  # "投诉" is an answer to the first question
-            if service is Service.HELP:  # 帮助 in any width is the step's help
-                return await self._in_flow(replace(inbound, payload={"content": "帮助"}),
-                                           conversation)
-            if service is None:
-                return await self._in_flow(inbound, conversation)
-        if service is None and flow is None and ticket_number(text) is not None:
-            service = Service.TICKET  # "我想问问 LX… 怎么样了" outside a flow
-        if service is not None:
-            return await self._serve(service, inbound, conversation, flow, text)
-        if form_gone:  # most likely an answer to that form: the note is the reply, not
-            return []  # "没有看懂" or help
+    def services_router(self) -> Router:
+        """The services a menu click or a command starts — 我要反映, 法律咨询, 帮助 — and
+        the answer to any other message of a citizen in no form."""
+        router = Router("citizen desk")
+        router.add(self._complaint, MenuKey("COMPLAINT"))
+        router.add(self._complaint, Command(Service.COMPLAINT))
+        router.add(self._legal, MenuKey("LEGAL"))
+        router.add(self._legal, Command(Service.LEGAL))
+        router.add(self._help, MenuKey("HELP"))
+        router.add(self._help, Command(Service.HELP))
+        router.add(self._idle, Message())
+        return router
+
+    # -- 我的留言 ------------------------------------------------------------------------------
+
+    async def _overview(self, update: Update) -> list[Outbound]:
+        await self._catalogue_or_none()  # names in the answers come from it
+        inbound = update.inbound
+        return self._reminded(update, await self.my_tickets.overview(inbound.account,
+                                                                     inbound.user))
+
+    async def _detail(self, update: Update) -> list[Outbound]:
+        number = ticket_number(update.text)
+        assert number is not None  # the route's filters found one
+        await self._catalogue_or_none()
+        inbound = update.inbound
+        return self._reminded(update, await self.my_tickets.detail(inbound.account,
+                                                                   inbound.user, number))
+
+    async def _withdraw(self, update: Update) -> list[Outbound]:
+        number = ticket_number(update.text)
+        if number is None:
+            return self._reminded(update, [self._say("withdraw_how")])
+        await self._catalogue_or_none()
+        inbound = update.inbound
+        return self._reminded(update, await self.my_tickets.withdraw(inbound.account,
+                                                                     inbound.user, number))
+
+    # -- the form --------------------------------------------------------------------------
+
+    async def _in_form(self, update: Update) -> list[Outbound]:
+        inbound = update.inbound
+        if update.command is Service.HELP:  # 帮助 in any width is the step's help
+            inbound = replace(inbound, payload={"content": "帮助"})
+        if await self._catalogue_or_none() is None:
+            return [self._say("complaint_unavailable")]  # the answers so far are kept
+        return await self.engine.handle(inbound, update.conversation)
+
+    # -- the desk ----------------------------------------------------------------------------
+
+    async def _complaint(self, update: Update) -> list[Outbound]:
+        """我要反映: the form's current question for a citizen already in it, else a new
+        form (interrupting another flow, with a notice)."""
+        flow = update.flow
+        if await self._catalogue_or_none() is None:
+            return [self._say("complaint_unavailable")]
+        if flow is not None and flow.name == COMPLAINT_FLOW:
+            return self.engine.current_prompt(update.conversation)
+        inbound = update.inbound
+        last_phone = await self._tickets.last_phone(inbound.account, inbound.user)
+        return self.engine.start(COMPLAINT_FLOW, update.conversation,
+                                 {"last_phone": last_phone})
+
+    async def _legal(self, update: Update) -> list[Outbound]:
+        return self._reminded(update, [self._say("legal_soon")])
+
+    async def _help(self, update: Update) -> list[Outbound]:
+        return self._reminded(update, [self._say("help")])
+
+    async def _idle(self, update: Update) -> list[Outbound]:
+        """A message of a citizen in no form that names no service."""
+        if update.dropped is not None:  # most likely an answer to the form that is gone:
+            return []  # its note is the answer, not "没有看懂" or help
+        inbound, text = update.inbound, update.text
         if inbound.kind != "text":
             key = "idle_photo" if inbound.kind == "image" else "not_text"
             return [self._say(key)]
@@ -166,48 +174,12 @@ class CitizenDesk:
             return [self._say("complaint_suggest")]
         return [self._say("unrecognised")]
 
-    # -- services -----------------------------------------------------------------------------
+    # -- pieces ------------------------------------------------------------------------------
 
-    async def _serve(self, service: Service, inbound: Inbound, conversation: Conversation,
-                     flow: Flow | None, text: str) -> list[Outbound]:
-        if service is Service.COMPLAINT:
-            if flow is not None and flow.name == COMPLAINT_FLOW:
-                if await self._catalogue_or_none() is None:
-                    return [self._say("complaint_unavailable")]
-                return self.engine.current_prompt(conversation)
-            return await self._start_complaint(inbound, conversation)
-        answer = await self._one_shot(service, inbound, text)
-        reminder = self.engine.reminder(conversation)
+    def _reminded(self, update: Update, answer: list[Outbound]) -> list[Outbound]:
+        """``answer``, and for a citizen in a flow the reminder that it stays open."""
+        reminder = update.reminder()
         return [*answer, reminder] if reminder is not None else answer
-
-    async def _one_shot(self, service: Service, inbound: Inbound,
-                        text: str) -> list[Outbound]:
-        account, user = inbound.account, inbound.user
-        if service is Service.HELP:
-            return [self._say("help")]
-        if service is Service.LEGAL:
-            return [self._say("legal_soon")]
-        await self._catalogue_or_none()  # names in the answers come from it
-        if service is Service.MY_TICKETS:
-            return await self.my_tickets.overview(account, user)
-        number = ticket_number(text)
-        if service is Service.TICKET and number is not None:
-            return await self.my_tickets.detail(account, user, number)
-        if number is None:
-            return [self._say("withdraw_how")]
-        return await self.my_tickets.withdraw(account, user, number)
-
-    async def _start_complaint(self, inbound: Inbound,
-                               conversation: Conversation) -> list[Outbound]:
-        if await self._catalogue_or_none() is None:
-            return [self._say("complaint_unavailable")]
-        last_phone = await self._tickets.last_phone(inbound.account, inbound.user)
-        return self.engine.start(COMPLAINT_FLOW, conversation, {"last_phone": last_phone})
-
-    async def _in_flow(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
-        if await self._catalogue_or_none() is None:
-            return [self._say("complaint_unavailable")]  # the answers so far are kept
-        return await self.engine.handle(inbound, conversation)
 
     async def _catalogue_or_none(self) -> Catalogue | None:
         try:

@@ -19,7 +19,7 @@ from domain.messages import Inbound
 from flows.context import Conversation, lost_on_restart
 from handlers.citizen import CitizenDesk
 from handlers.context import StateContext
-from handlers.router import Router
+from handlers.registry import build_dispatcher
 from handlers.texts import Texts
 from storage import db
 from storage.catalogue import CatalogueRepository
@@ -51,7 +51,7 @@ class Session:
         self.clock = Clock()
         cache = CatalogueCache(CatalogueRepository(engine), ttl=0)
         self.desk = CitizenDesk(TEXTS, Tickets(engine), cache, now=Today(), clock=self.clock)
-        self.router = Router(TEXTS, desk=self.desk)
+        self.router = build_dispatcher(TEXTS, self.desk)
         self.user = user
         self.stored: Any = Conversation().to_json()
         self.msg = 0
@@ -689,3 +689,65 @@ async def test_a_service_asked_after_a_lost_form_is_answered_after_the_notice(
     assert reply.startswith(LOST)
     [reply] = await session.say("你好")
     assert "因系统重启" not in reply
+
+
+# -- the dispatcher's routers, in order (handlers/registry.py) -----------------------------
+
+
+def test_the_routers_are_asked_in_the_documented_order(engine: AsyncEngine) -> None:
+    """The order docs/ARCHITECTURE.md shows: events before any citizen router, 我的留言
+    before the form (its commands leave a form), the desk last."""
+    names = [router.name for router in Session(engine).router.routers]
+    assert names == ["deliveries", "follows", "silent events", "my tickets",
+                     "complaint form", "citizen desk"]
+
+
+async def test_a_follow_starts_afresh_and_a_report_leaves_the_form_alone(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oRefollow")
+    await session.fill(4)  # at the description
+    in_form = session.stored
+    assert await session.send("event", {"event": "templatesendjobfinish",
+                                        "msg_id": "1", "status": "success"}) == []
+    assert await session.send("event", {"event": "view", "key": "http://x"}) == []
+    assert session.stored == in_form  # not even rewritten
+    [welcome] = await session.send("event", {"event": "subscribe", "key": ""})
+    assert "欢迎关注连心" in welcome and session.stored is None
+    [reply] = await session.say(FILL[4])
+    assert "请描述您要反映的问题" not in reply and "如有现场照片" not in reply
+    assert session.load().flow is None
+
+
+async def test_a_menu_key_no_router_knows_gets_the_help_and_keeps_the_form(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oOldMenu")
+    await session.fill(2)
+    in_form = session.stored
+    [reply] = await session.send("event", {"event": "click", "key": "RETIRED_KEY"})
+    assert reply.startswith("使用说明")
+    assert session.stored == in_form
+
+
+async def test_the_engine_is_asked_once_per_message(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    session = Session(engine, "oOnce")
+    asked: list[str] = []
+    active = session.desk.engine.active
+
+    def counted(conversation: Conversation) -> Any:
+        asked.append(str(conversation.step))
+        return active(conversation)
+
+    monkeypatch.setattr(session.desk.engine, "active", counted)
+    messages = [("text", {"content": t}) for t in (*FILL[:3], "我的留言", "帮助", "我要反映",
+                                                   "法律咨询", "查询 LX20261123-000001")]
+    messages += [("event", {"event": "click", "key": k}) for k in ("MY_TICKETS", "HELP")]
+    messages += [("image", {"media_id": "m"}), ("text", {"content": "取消"}),
+                 ("text", {"content": "你好"})]
+    for kind, payload in messages:
+        before = len(asked)
+        await session.send(kind, payload)
+        assert len(asked) == before + 1, (kind, payload)

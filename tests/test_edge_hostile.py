@@ -35,8 +35,10 @@ from devplatform.server import create_platform_app
 from devplatform.signing import encrypt_for, sign_request
 from devplatform.wechat_side import CallbackClient
 from domain.messages import Inbound, Outbound
+from flows.engine import Engine
 from handlers.context import StateContext
-from handlers.router import Router
+from handlers.dispatcher import Dispatcher, Update
+from handlers.events import deliveries
 from handlers.texts import Texts
 from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory, account_of
 from tests.wechat import Signer, event_xml, next_msg_id, text_xml
@@ -401,12 +403,17 @@ class Reports:
         return None
 
 
-async def test_the_router_hands_on_no_msgid_past_int64(
+async def test_the_delivery_router_hands_on_no_msgid_past_int64(
     texts_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Where ``int(msgid)`` is taken, for an Inbound that came by another way than the
     codec (which ignores such a report first)."""
-    router = Router(Texts.load(texts_path), reports=(reports := Reports()))
+
+    async def unexpected(update: Update) -> list[Outbound]:
+        raise AssertionError("the delivery router takes every delivery report")
+
+    router = Dispatcher([deliveries(reports := Reports())], fallback=unexpected,
+                        engine=Engine([], Texts.load(texts_path)))
     for msgid in ("9" * 20, str(2**63), str(2**63 - 1)):
         report = Inbound(account="default", user="oTpl", kind="event", payload={
             "event": "templatesendjobfinish", "key": "", "status": "success",

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from bot.app import create_app, default_handler
-from handlers.citizen import Service, service_of
+from handlers.commands import Service, service_of
 from handlers.my_tickets import ticket_number
 from storage import db
 from storage.models import Ticket, TicketEvent

@@ -1,0 +1,61 @@
+"""The words a citizen types to ask for a service, and the menu keys that do the same.
+
+A command is a whole message ("撤回 LX…"), not the start of one ("撤回了我家的低保…",
+which may be a complaint's description). Routers filter on what :func:`service_of` says.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from enum import StrEnum
+
+from domain.messages import Inbound
+from flows.engine import HELP
+from handlers.my_tickets import NUMBER, normalise
+
+COMPLAINT_WORDS = frozenset({"我要反映", "投诉", "留言", "我要投诉", "我要留言", "反映问题"})
+MY_TICKETS_WORDS = frozenset({"我的留言", "查询", "查询进度", "进度", "我的投诉"})
+LEGAL_WORDS = frozenset({"法律咨询", "咨询律师", "律师"})
+WITHDRAW_WORD = "撤回"
+
+
+class Service(StrEnum):
+    COMPLAINT = "complaint"
+    MY_TICKETS = "my_tickets"
+    TICKET = "ticket"  # one ticket's timeline
+    WITHDRAW = "withdraw"
+    LEGAL = "legal"
+    HELP = "help"
+
+
+_WITHDRAW = re.compile(rf"{WITHDRAW_WORD}\s*(?:{NUMBER.pattern})?", re.IGNORECASE)
+_TICKET = re.compile(rf"(?:查询|进度)?\s*{NUMBER.pattern}", re.IGNORECASE)
+
+
+def service_of(text: str) -> Service | None:
+    """The service a whole message asks for, if it is nothing but a command ("撤回 LX…",
+    not "撤回了我家的低保…", which may be a complaint's description)."""
+    plain = normalise(text).strip()
+    if plain in COMPLAINT_WORDS:
+        return Service.COMPLAINT
+    if plain in MY_TICKETS_WORDS:
+        return Service.MY_TICKETS
+    if plain in LEGAL_WORDS:
+        return Service.LEGAL
+    if plain.lower() in HELP:
+        return Service.HELP
+    if _WITHDRAW.fullmatch(plain):
+        return Service.WITHDRAW
+    if _TICKET.fullmatch(plain):
+        return Service.TICKET
+    return None
+
+
+def with_recognition(inbound: Inbound) -> Inbound:
+    """A voice message the platform transcribed reads as the text it says."""
+    recognition = inbound.payload.get("recognition")
+    if inbound.kind == "voice" and isinstance(recognition, str) and recognition.strip():
+        text = recognition.strip().rstrip("。.!！")
+        return replace(inbound, kind="text", payload={"content": text})
+    return inbound

@@ -1,0 +1,34 @@
+"""The routers of the bot, in the order the dispatcher asks them: the one place where a
+router is registered. The first router with a route whose filters pass answers; events
+no router takes get the help text.
+
+A new audience is a new router here. Bound lawyers (``Router("lawyers")`` with a filter
+that looks the user up among the bound lawyer profiles) go before every citizen router,
+so a lawyer's messages never reach the citizen desk; survey answers (a router with
+``InFlow("survey")``, or a filter on a survey awaiting an answer) before 我的留言.
+"""
+
+from __future__ import annotations
+
+from domain.messages import Outbound
+from handlers.citizen import CitizenDesk
+from handlers.dispatcher import Dispatcher, Update
+from handlers.events import DeliveryReports, Subscriptions, deliveries, follows, silent
+from handlers.texts import Texts
+
+
+def build_dispatcher(texts: Texts, desk: CitizenDesk, *,
+                     subscriptions: Subscriptions | None = None,
+                     reports: DeliveryReports | None = None) -> Dispatcher:
+    async def help_text(update: Update) -> list[Outbound]:
+        return [Outbound.of_text(texts("help"))]
+
+    return Dispatcher([
+        deliveries(reports),          # template delivery reports, consents: no answer
+        follows(texts, subscriptions),  # follow, unfollow, scan: recorded, welcome
+        silent(),                     # menu links, location reports: no answer
+        # lawyers: a bound lawyer's messages and clicks, before any citizen service
+        desk.my_tickets_router(),     # 我的留言, 查询 LX…, 撤回 LX… (also inside a form)
+        desk.form_router(),           # the citizen's answers while in the complaint form
+        desk.services_router(),       # 我要反映, 法律咨询, 帮助; any other message
+    ], fallback=help_text, engine=desk.engine)
