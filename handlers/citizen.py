@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 FLOW_COMMANDS = RESUME | RESTART | DISCARD | CANCEL | BACK
 REPEAT_CONFIRM_WINDOW = 600.0  # a stray 确认 this soon after filing is a repeat
+# what a photo or a location sent outside a form is good for (the form takes them)
+_IDLE_KINDS = {"image": "idle_photo", "location": "idle_location"}
 
 
 def _leaves_the_form(update: Update) -> bool:
@@ -160,8 +162,7 @@ class CitizenDesk:
             return []  # its note is the answer, not "没有看懂" or help
         inbound, text = update.inbound, update.text
         if inbound.kind != "text":
-            key = "idle_photo" if inbound.kind == "image" else "not_text"
-            return [self._say(key)]
+            return [self._say(_IDLE_KINDS.get(inbound.kind, "not_text"))]
         if text in FLOW_COMMANDS:  # 继续/重新开始… with nothing open (it timed out, or ended)
             return [self._say("flow_none_open")]
         if text in CONFIRM:

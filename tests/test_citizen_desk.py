@@ -751,3 +751,19 @@ async def test_the_engine_is_asked_once_per_message(
         before = len(asked)
         await session.send(kind, payload)
         assert len(asked) == before + 1, (kind, payload)
+
+
+# -- newcomers (issue 10, point 10) ---------------------------------------------------------
+
+
+async def test_a_location_outside_a_form_says_where_it_is_used(engine: AsyncEngine) -> None:
+    """Not "只能识别文字消息": the complaint form does take a location."""
+    session = Session(engine, "oSpotFirst")
+    spot = {"latitude": 27.1, "longitude": 112.3, "label": "示范县东城街道人民路"}
+    [reply] = await session.send("location", spot)
+    assert "只能识别文字" not in reply
+    assert "已收到您发送的位置" in reply and "回复“我要反映”" in reply and "使用说明" in reply
+    await session.says("我要反映", "1", "1")
+    [reply] = await session.send("location", spot)  # as it said: taken at the region step
+    assert reply.startswith("请描述您要反映的问题")
+    assert session.load().data["answers"]["region"]["id"] == "dongcheng"

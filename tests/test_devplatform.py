@@ -521,7 +521,7 @@ async def test_messages_and_events_reach_the_real_bot_in_safe_mode(bot_db: str) 
         assert (await alice.send_text("帮助")).reply.text == TEXTS("help")
         assert (await alice.click("HELP")).reply.text == TEXTS("help")
         located = await alice.send_location(26.647, 106.63, "贵阳市人民政府")
-        assert located.reply.text == TEXTS("not_text")
+        assert located.reply.text == TEXTS("idle_location")
         pictured = await alice.send_image("http://127.0.0.1:9/dev/media/x", "MEDIA")
         assert pictured.reply.text == TEXTS("idle_photo")
         assert (await alice.unfollow()).reply.kind == "none"
