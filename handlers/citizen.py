@@ -20,7 +20,7 @@ from domain.messages import Outbound
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
 from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, RESTART, RESUME, Engine
-from handlers.commands import Service
+from handlers.commands import Service, is_greeting
 from handlers.dispatcher import Command, InFlow, MenuKey, Message, Not, Router, Update
 from handlers.my_tickets import MyTickets, ticket_number
 from handlers.texts import Texts
@@ -165,6 +165,8 @@ class CitizenDesk:
             return [self._say(_IDLE_KINDS.get(inbound.kind, "not_text"))]
         if text in FLOW_COMMANDS:  # 继续/重新开始… with nothing open (it timed out, or ended)
             return [self._say("flow_none_open")]
+        if is_greeting(text):
+            return [self._say("greeting")]
         if text in CONFIRM:
             recent = await self.my_tickets.recent(inbound.account, inbound.user,
                                                   REPEAT_CONFIRM_WINDOW, self._now())

@@ -18,6 +18,13 @@ COMPLAINT_WORDS = frozenset({"我要反映", "投诉", "留言", "我要投诉",
 MY_TICKETS_WORDS = frozenset({"我的留言", "查询", "查询进度", "进度", "我的投诉"})
 LEGAL_WORDS = frozenset({"法律咨询", "咨询律师", "律师"})
 WITHDRAW_WORD = "撤回"
+# a message that only says hello (compared lower-cased, trailing punctuation aside)
+GREETINGS = frozenset({
+    "你好", "您好", "你们好", "您们好", "大家好", "你好啊", "你好呀", "您好啊", "您好呀",
+    "在吗", "在么", "在嘛", "在不在", "有人吗", "有人在吗", "哈喽", "哈啰", "嗨", "嗨喽",
+    "hi", "hello", "hey", "早", "早上好", "上午好", "中午好", "下午好", "晚上好",
+})
+_TRAILING = re.compile(r"[\s!！。.,，、~～?？…]+$")
 
 
 class Service(StrEnum):
@@ -50,6 +57,11 @@ def service_of(text: str) -> Service | None:
     if _TICKET.fullmatch(plain):
         return Service.TICKET
     return None
+
+
+def is_greeting(text: str) -> bool:
+    """"你好", "在吗？", "Hello!": a greeting and nothing else."""
+    return _TRAILING.sub("", normalise(text).strip().lower()) in GREETINGS
 
 
 def with_recognition(inbound: Inbound) -> Inbound:

@@ -767,3 +767,21 @@ async def test_a_location_outside_a_form_says_where_it_is_used(engine: AsyncEngi
     [reply] = await session.send("location", spot)  # as it said: taken at the region step
     assert reply.startswith("请描述您要反映的问题")
     assert session.load().data["answers"]["region"]["id"] == "dongcheng"
+
+
+@pytest.mark.parametrize("hello", ["你好", "您好！", "在吗？", "Hello", "hi~", "ＨＩ", "早上好。"])
+async def test_a_greeting_gets_the_menu_of_services(engine: AsyncEngine, hello: str) -> None:
+    session = Session(engine, "oHello")
+    [reply] = await session.say(hello)
+    assert reply.startswith("您好！我是连心") and "使用说明" in reply and "没有看懂" not in reply
+
+
+async def test_a_greeting_with_a_question_or_inside_a_form_is_no_greeting(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oHelloAnd")
+    [reply] = await session.say("你好，我想反映一下小区夜间施工噪音扰民")
+    assert reply.startswith("您是要反映问题吗")
+    await session.say("我要反映")
+    [reply] = await session.say("你好")  # the form's question stands
+    assert "请回复序号或选项文字" in reply and "我是连心" not in reply

@@ -334,7 +334,7 @@ async def test_through_the_edge_window_report_and_consent(
 
     rig.state.follow(APP_ID, "oK")
     rig.state.saw_message(APP_ID, "oK")
-    assert "没有看懂" in reply_text(await deliver(text_xml("oK", "你好")))
+    assert "没有看懂" in reply_text(await deliver(text_xml("oK", "今天天气怎么样")))
     first = await rig.push("oK", "您的留言已受理")
     await rig.worker().drain()
     assert customs(rig.state, "oK") == ["您的留言已受理"]  # the edge opened the window

@@ -535,7 +535,7 @@ async def test_plain_mode_account_and_server_verification(bot_db: str) -> None:
         delivery = await CallbackClient(PLAIN, url, session).send_text(
             openid_for(PLAIN.app_id, "bob"), "你好")
         assert delivery.reply.kind == "text"
-        assert delivery.reply.text == TEXTS("unrecognised")
+        assert delivery.reply.text == TEXTS("greeting")
         async with session.get(url, params=sign_verification(PLAIN, "echo123")) as resp:
             assert await resp.text() == "echo123"
 
