@@ -100,7 +100,7 @@ class MyTickets:
             key = ("withdraw_merged" if ticket.status == "merged" else
                    "withdraw_ended" if ticket.status in ENDED else "withdraw_too_late")
             return [self._say(key, number=number, status=self.status(ticket.status))]
-        return [self._say("my_ticket_not_found", number=number)]
+        return [self._say("withdraw_not_found", number=number)]
 
     async def recent(self, account: str, openid: str, within: float,
                      now: datetime | None = None) -> Ticket | None:

@@ -67,7 +67,9 @@ async def test_one_ticket_shows_its_timeline_only_to_its_owner(
     assert detail == await amy.say(f"查询{full_width}")
     refused = await ben.say(f"查询 {number}")
     assert "没有找到编号为" in refused and "小区门口" not in refused
-    assert "没有找到编号为" in await ben.say(f"撤回 {number}")
+    refused = await ben.say(f"撤回 {number}")
+    assert "没有找到编号为" in refused and "只能撤回您本人提交的留言" in refused
+    assert "只能查询" not in refused  # the verb of what was asked
 
 
 async def test_withdrawal_before_sign_for(client: TestClient[Any, Any],
