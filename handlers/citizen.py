@@ -22,7 +22,7 @@ from flows.complaint import ComplaintFlow
 from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, RESTART, RESUME, Engine
 from handlers.commands import Service, is_greeting
 from handlers.dispatcher import Command, InFlow, MenuKey, Message, Not, Router, Update
-from handlers.my_tickets import MyTickets, ticket_number
+from handlers.my_tickets import MyTickets, short_number, ticket_number
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
 from storage.tickets import Tickets
@@ -109,21 +109,36 @@ class CitizenDesk:
                                                                      inbound.user))
 
     async def _detail(self, update: Update) -> list[Outbound]:
-        number = ticket_number(update.text)
-        assert number is not None  # the route's filters found one
         await self._catalogue_or_none()
+        number = await self._number(update)
+        if isinstance(number, list):
+            return self._reminded(update, number)
         inbound = update.inbound
         return self._reminded(update, await self.my_tickets.detail(inbound.account,
                                                                    inbound.user, number))
 
     async def _withdraw(self, update: Update) -> list[Outbound]:
-        number = ticket_number(update.text)
-        if number is None:
+        if ticket_number(update.text) is None and short_number(update.text) is None:
             return self._reminded(update, [self._say("withdraw_how")])
         await self._catalogue_or_none()
+        number = await self._number(update, withdraw=True)
+        if isinstance(number, list):
+            return self._reminded(update, number)
         inbound = update.inbound
         return self._reminded(update, await self.my_tickets.withdraw(inbound.account,
                                                                      inbound.user, number))
+
+    async def _number(self, update: Update, *, withdraw: bool = False) -> str | list[Outbound]:
+        """The ticket a command names: its number, or the citizen's own ticket its short
+        number (the last six digits) names, else the answer that says which or none."""
+        number = ticket_number(update.text)
+        if number is not None:
+            return number
+        short = short_number(update.text)
+        assert short is not None  # the route's filters found one or the other
+        return await self.my_tickets.by_short_number(update.inbound.account,
+                                                     update.inbound.user, short,
+                                                     withdraw=withdraw)
 
     # -- the form --------------------------------------------------------------------------
 

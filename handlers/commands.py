@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from domain.messages import Inbound
 from flows.engine import HELP
-from handlers.my_tickets import NUMBER, normalise
+from handlers.my_tickets import NUMBER, SHORT_NUMBER, normalise
 
 COMPLAINT_WORDS = frozenset({"我要反映", "投诉", "留言", "我要投诉", "我要留言", "反映问题"})
 MY_TICKETS_WORDS = frozenset({"我的留言", "查询", "查询进度", "进度", "我的投诉"})
@@ -36,8 +36,11 @@ class Service(StrEnum):
     HELP = "help"
 
 
-_WITHDRAW = re.compile(rf"{WITHDRAW_WORD}\s*(?:{NUMBER.pattern})?", re.IGNORECASE)
-_TICKET = re.compile(rf"(?:查询|进度)?\s*{NUMBER.pattern}", re.IGNORECASE)
+# a full number, or after 查询/撤回 its last six digits ("查询 000001")
+_WITHDRAW = re.compile(rf"{WITHDRAW_WORD}\s*(?:{NUMBER.pattern}|{SHORT_NUMBER.pattern})?",
+                       re.IGNORECASE)
+_TICKET = re.compile(rf"(?:查询|进度)?\s*{NUMBER.pattern}|(?:查询|进度)\s*{SHORT_NUMBER.pattern}",
+                     re.IGNORECASE)
 
 
 def service_of(text: str) -> Service | None:

@@ -19,6 +19,9 @@ from storage.tickets import WITHDRAWABLE, Tickets, WithdrawOutcome
 
 # not the front of a longer run of digits ("LX20261123-0000012" is no ticket number)
 NUMBER = re.compile(r"LX[0-9]{8}-[0-9]{6}(?![0-9])", re.IGNORECASE)
+# a ticket number's last six digits ("查询 000001"), taken among the citizen's own tickets
+SHORT_NUMBER = re.compile(r"[0-9]{6}")
+SHORT_LOOKUP = 100  # how many of the citizen's newest tickets a short number is looked for in
 # no answer is due any more: the clock has stopped
 ENDED = frozenset({"withdrawn", "closed", "rated", "rejected", "merged"})
 LIST_LIMIT = 10
@@ -52,6 +55,12 @@ def ticket_number(text: str) -> str | None:
     """The ticket number in ``text`` (``lx20261123-000001`` too), upper-cased."""
     found = NUMBER.search(normalise(text))
     return found.group(0).upper() if found else None
+
+
+def short_number(text: str) -> str | None:
+    """The six digits that end a command naming a ticket by its short number."""
+    found = re.search(rf"(?<![0-9]){SHORT_NUMBER.pattern}$", normalise(text).strip())
+    return found.group(0) if found else None
 
 
 class MyTickets:
@@ -101,6 +110,22 @@ class MyTickets:
                    "withdraw_ended" if ticket.status in ENDED else "withdraw_too_late")
             return [self._say(key, number=number, status=self.status(ticket.status))]
         return [self._say("withdraw_not_found", number=number)]
+
+    async def by_short_number(self, account: str, openid: str, short: str, *,
+                              withdraw: bool = False) -> str | list[Outbound]:
+        """The number of the citizen's own ticket whose number ends in ``short``, or the
+        answer when none or several of theirs do. Only their own tickets are looked at, so
+        nothing is said of another citizen's."""
+        tickets = await self._tickets.of_citizen(account, openid, limit=SHORT_LOOKUP)
+        matches = [t for t in tickets if t.number.endswith(f"-{short}")]
+        if len(matches) == 1:
+            return matches[0].number
+        if not matches:
+            return [self._say("my_ticket_short_none", short=short)]
+        lines = [self._line(i, t) for i, t in enumerate(matches, 1)]
+        key = "withdraw_short_several" if withdraw else "my_ticket_short_several"
+        return [self._say(key, count=str(len(matches)), short=short, tickets="\n".join(lines),
+                          example=matches[0].number)]
 
     async def recent(self, account: str, openid: str, within: float,
                      now: datetime | None = None) -> Ticket | None:

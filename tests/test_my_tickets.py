@@ -132,6 +132,8 @@ async def test_two_withdrawals_at_once_withdraw_once(client: TestClient[Any, Any
     ("撤回 LX20261123-000001", Service.WITHDRAW), ("撤回", Service.WITHDRAW),
     ("投诉", Service.COMPLAINT), ("法律咨询", Service.LEGAL), ("HELP", Service.HELP),
     ("我想查询一下 LX20261123-000001 的情况，谢谢", None), ("LX2026", None), ("你好", None),
+    ("查询 000001", Service.TICKET), ("撤回０００００１", Service.WITHDRAW), ("000001", None),
+    ("查询 0000012", None), ("撤回 00001", None),
 ])
 def test_which_service_a_message_asks_for(text: str, service: Service | None) -> None:
     assert service_of(text) == service
@@ -143,3 +145,44 @@ def test_ticket_numbers_are_found_in_any_width_and_case() -> None:
     assert ticket_number("LX20261123-00007") is None
     assert ticket_number("LX20261123-0000071") is None  # one digit too many: not a number
     assert service_of("查询 LX20261123-0000071") is None
+
+
+async def test_a_short_number_finds_the_citizens_own_ticket(
+    client: TestClient[Any, Any], database_url: str,
+) -> None:
+    """"查询 000001": the last six digits, looked for among the asker's own tickets only."""
+    fay, gus = Citizen(client, "oFay"), Citizen(client, "oGus")
+    number = ticket_number_in(await file_complaint(fay))
+    short = number[-6:]
+    assert await fay.say(f"查询 {short}") == await fay.say(f"查询 {number}")
+    refused = await gus.say(f"查询 {short}")  # another citizen's: as if there were none
+    assert f"没有编号以 {short} 结尾" in refused and number not in refused
+    assert "小区门口" not in refused
+    assert f"没有编号以 {short} 结尾" in await gus.say(f"撤回 {short}")
+    assert "已撤回" in await fay.say(f"撤回 {short}")
+    engine = db.make_engine(database_url)
+    async with engine.connect() as conn:
+        status = await conn.scalar(select(Ticket.status).where(Ticket.number == number))
+    await engine.dispose()
+    assert status == "withdrawn"
+
+
+async def test_a_short_number_several_tickets_end_in_asks_which(
+    client: TestClient[Any, Any], database_url: str,
+) -> None:
+    hal = Citizen(client, "oHal")
+    first = ticket_number_in(await file_complaint(hal))
+    second = ticket_number_in(await file_complaint(
+        hal, category="6", description="公司拖欠三个月工资不发，老板电话也不接"))
+    next_day = first.replace("20261123", "20261124")  # the same counter on another day
+    engine = db.make_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(update(Ticket).where(Ticket.number == second)
+                           .values(number=next_day))
+    await engine.dispose()
+    asked = await hal.say(f"查询 {first[-6:]}")
+    assert "2 条留言的编号以 000001 结尾" in asked
+    assert first in asked and next_day in asked and "例如“查询 " in asked
+    asked = await hal.say(f"撤回 {first[-6:]}")
+    assert first in asked and next_day in asked and "例如“撤回 " in asked
+    assert "已转办" in await hal.say(f"查询 {next_day}")  # nothing was withdrawn
