@@ -5,8 +5,8 @@ no router takes get the help text.
 A new audience is a new router here. Bound lawyers (``Router("lawyers")`` with a filter
 that looks the user up among the bound lawyer profiles) go before every citizen router,
 so a lawyer's messages never reach the citizen desk; survey answers (a router with
-``InFlow("survey")``, or a filter on a survey awaiting an answer) before 我的留言.
-"""
+``InFlow("survey")``, or a filter on a survey awaiting an answer) after 我的留言, whose
+commands leave any flow for a moment, and before the complaint form."""
 
 from __future__ import annotations
 
