@@ -68,11 +68,11 @@ class Update:
         """The user's conversation, decoded from the state once; a form that is gone is
         already dropped from it."""
         if self._conversation is None:
-            self._conversation = Conversation.from_json(self.state.get())
-        if self._active is None:
-            self._active = self._engine.active(self._conversation)
+            conversation = Conversation.from_json(self.state.get())
+            self._active = self._engine.active(conversation)
             if self._active.dropped is not None:
-                self._conversation.clear()
+                conversation.clear()
+            self._conversation = conversation
         return self._conversation
 
     @property
@@ -95,6 +95,7 @@ class Update:
         return self._engine.reminder(self.conversation)
 
     def save(self) -> None:
+        """Write a decoded conversation back into the state (see the class)."""
         if self._conversation is not None and not self.state.changed:
             self.state.set(self._conversation.to_json())
 
