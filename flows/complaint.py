@@ -8,8 +8,8 @@ Answers are JSON (the conversation is stored between messages):
 - ``region``: ``{"id", "name", "place", "latitude", "longitude"}`` (``id`` ``None``: a place
   the catalogue does not know), or ``None`` when the citizen skipped it
 - ``description``: 10–1000 characters
-- ``photos``: ``[{"media_id", "url"}]``, at most 9 (the engine keeps any image sent in the
-  flow here)
+- ``photos``: ``[{"media_id", "url"}]``, at most 9 (any image sent in the flow is kept
+  here: :class:`flows.steps.Collect`)
 - ``phone``: 11 digits, or ``None`` (anonymous, only for the kinds the catalogue allows)
 - ``public``: bool
 """
@@ -31,7 +31,6 @@ from domain.workdays import CalendarNotPublished, due_date, local_day
 from flows.engine import (
     CONTEXT,
     DRAFT,
-    MEDIA_ID_LIMIT,
     Flow,
     Reprompt,
     Step,
@@ -40,6 +39,7 @@ from flows.engine import (
     numbered,
     small_number,
 )
+from flows.steps import Addendum, Collect
 from storage.models import Ticket
 from storage.tickets import MAX_ATTACHMENTS, NewTicket, Tickets
 
@@ -63,6 +63,8 @@ SENTENCE_MIN = 15
 LOCATION = "_location"  # answers[LOCATION]: a spot sent at the region step, no region yet
 TYPED = "_typed"  # answers[TYPED]: how many addresses naming no region were typed there
 SUMMARY_EXCERPT = 60  # characters of the description the summary shows
+# a text at the photos step about the photos ("拍不了照片"), not more of the description
+PHOTO_TALK = re.compile(r"照片|图片|相片|拍|发不|传不|上传|没图|无图")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,10 @@ class ComplaintFlow:
         self._tickets = tickets
         self._texts = texts
         self._now = now
+        photos = Collect("photos", MAX_ATTACHMENTS, talk=PHOTO_TALK)
+        # the rest of a description sent in two messages, the second at the photos
+        more = Addendum("description", DESCRIPTION_MIN, ignore=PHOTO_TALK,
+                        refusal=_phone_in_addendum)
         self.flow = Flow(NAME, texts("complaint_title"), (
             Step("kind", texts("complaint_label_kind"), "complaint_kind", choice(KINDS),
                  values=lambda _: {"options": numbered(KINDS)}, valid=_valid_kind),
@@ -114,9 +120,9 @@ class ComplaintFlow:
                  "complaint_description", self._description, valid=_valid_description,
                  show=self._show_description,
                  values=lambda _: {"min": str(DESCRIPTION_MIN), "max": str(DESCRIPTION_MAX)}),
-            Step("photos", texts("complaint_label_photos"), "complaint_photos",
-                 _never, show=self._show_photos, valid=_valid_photos,
-                 values=lambda _: {"limit": str(MAX_ATTACHMENTS)}),
+            photos.step(texts("complaint_label_photos"), "complaint_photos",
+                        show=self._show_photos, otherwise=(more,),
+                        values=lambda _: {"limit": str(MAX_ATTACHMENTS)}),
             Step("phone", texts("complaint_label_phone"), "complaint_phone", self._phone,
                  show=lambda v: str(v), values=self._phone_values, valid=_valid_phone,
                  none_text="complaint_phone_anonymous_shown", nullable=True),
@@ -124,9 +130,7 @@ class ComplaintFlow:
                  self._public, show=lambda v: PUBLIC_CHOICES[0 if v else 1],
                  valid=lambda v: isinstance(v, bool),
                  values=lambda _: {"options": numbered(PUBLIC_CHOICES)}),
-        ), self._finish, ttl=ttl, evidence="photos", evidence_limit=MAX_ATTACHMENTS,
-            review=self._review, addendum="description", addendum_min=DESCRIPTION_MIN,
-            addendum_refusal=_phone_in_addendum)
+        ), self._finish, ttl=ttl, review=self._review, hooks=(photos,))
 
     # -- parsers --------------------------------------------------------------------------
 
@@ -363,22 +367,11 @@ def _valid_description(value: Any) -> bool:
     return isinstance(value, str) and DESCRIPTION_MIN <= len(value) <= DESCRIPTION_MAX
 
 
-def _valid_photos(value: Any) -> bool:
-    return isinstance(value, list) and len(value) <= MAX_ATTACHMENTS and all(
-        isinstance(p, dict) and isinstance(p.get("media_id"), str)
-        and 0 < len(p["media_id"]) <= MEDIA_ID_LIMIT and isinstance(p.get("url", ""), str)
-        for p in value)
-
-
 def _valid_phone(value: Any) -> bool:
     try:
         return isinstance(value, str) and normalise_mobile(value) == value
     except ValueError:
         return False
-
-
-def _never(inbound: Inbound, answers: dict[str, Any]) -> Any:
-    raise AssertionError("the engine answers the evidence step itself")
 
 
 def _region_answer(region: Region, *, place: str | None = None, latitude: Any = None,

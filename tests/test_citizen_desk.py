@@ -275,6 +275,18 @@ async def test_commands_and_photos_after_the_timeout_are_not_lost(engine: AsyncE
     assert "请问您要反映的是哪一类" in (await session.say("重新开始"))[0]
 
 
+async def test_after_the_timeout_at_the_photos_a_text_is_not_taken_as_their_answer(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oLatePhotos")
+    await session.fill(5)  # at the photos
+    session.clock.now += 3600
+    [offer] = await session.say("跳过")
+    assert "还没有填完" in offer and "没有记入" in offer and "将作为" not in offer
+    assert "如有现场照片" in (await session.say("继续"))[0]  # the photos asked again
+    assert "phone" not in session.load().data["answers"]
+
+
 @pytest.mark.parametrize(("step", "answers"), [
     ("phone", {"_ctx": None, "kind": "投诉"}),
     ("phone", {"_ctx": "x", "kind": "投诉"}),
