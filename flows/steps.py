@@ -38,6 +38,7 @@ class CollectTexts:
     kept: str = "flow_photo_kept"  # kept at another step (count, prompt)
     kept_confirm: str = "flow_photo_kept_confirm"  # kept at the summary (count, summary)
     more: str = "flow_photo_more"  # kept at its step, room for more (count, left)
+    last: str = "flow_photo_last"  # kept at its step, the limit reached (count, limit)
     full: str = "flow_photo_limit"  # not kept: the limit was reached before (limit)
     missing: str = "flow_photo_missing"  # not kept: no usable media id
     waiting: str = "flow_photo_waiting"  # a text at its step that is no answer (count)
@@ -52,7 +53,7 @@ class Collect(Hook):
 
     Anywhere in the flow an image is kept and acknowledged with the question the user is
     at. At its own step (built by :meth:`step`): 完成/跳过 answers it with what was kept,
-    清空 starts again, the ``limit``-th photo answers it by itself, and a text of at least
+    清空 starts again, the ``limit``-th photo is acknowledged and answers it, and a text of at least
     ``ahead_min`` characters that answers the next question (and is not ``talk`` about the
     photos) is taken as that answer: the photos end with what was kept.
     """
@@ -102,8 +103,9 @@ class Collect(Hook):
             return [refused, *turn.answer(self.name, photos)] if here else [refused]
         count = str(kept)
         if here:
-            if len(photos) >= self.limit:  # the last one: on to the next question
-                return turn.answer(self.name, photos)
+            if len(photos) >= self.limit:  # the last one: said so, and the next question
+                return [turn.say(texts.last, count=count, limit=str(self.limit)),
+                        *turn.answer(self.name, photos)]
             return [turn.say(texts.more, count=count, left=str(self.limit - len(photos)))]
         if turn.step is None:
             return [turn.say(texts.kept_confirm, count=count, summary=turn.summary())]

@@ -699,3 +699,20 @@ async def test_a_service_asked_after_a_lost_form_is_answered_after_the_notice(
     assert reply.startswith(LOST)
     [reply] = await session.say("你好")
     assert "因系统重启" not in reply
+
+
+# -- regressions from the newcomers' review (issue 10 point 10) ----------------------------
+
+
+async def test_the_ninth_photo_is_acknowledged_before_the_next_question(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oNinth")
+    await session.fill(5)
+    for n in range(1, 9):
+        [reply] = await session.send("image", {"media_id": f"m{n}"})
+        assert f"已收到第 {n} 张照片" in reply
+    [reply] = await session.send("image", {"media_id": "m9"})
+    assert "已收到第 9 张照片，已达上限" in reply
+    assert reply.index("已达上限") < reply.index("请留下您的手机号")
+    assert len(session.load().data["answers"]["photos"]) == 9

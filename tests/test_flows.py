@@ -42,6 +42,7 @@ class DemoTexts:
         "demo_doc_kept": "第 {count} 份材料已收到。\n\n{prompt}",
         "demo_doc_more": "第 {count} 份材料已收到，还能发 {left} 份。",
         "demo_doc_full": "材料最多 {limit} 份，这一份没有保存。",
+        "demo_doc_last": "第 {count} 份材料已收到，最多 {limit} 份。",
         "demo_doc_ahead": "材料这一步结束了，您发的内容已记为“{label}”。",
     }
 
@@ -359,7 +360,8 @@ def test_open_in_tells_a_stored_form_without_parsing(conversation: Conversation)
 # -- hooks: what a flow does besides questions and answers ---------------------------------
 
 DOCS = Collect("docs", 2, texts=CollectTexts(kept="demo_doc_kept", more="demo_doc_more",
-                                             full="demo_doc_full", ahead="demo_doc_ahead"))
+                                             full="demo_doc_full", ahead="demo_doc_ahead",
+                                             last="demo_doc_last"))
 LEGAL = Flow("legal", "法律咨询", (
     Step("q", "问题", "demo_text", description),
     DOCS.step("材料", "demo_docs", values=lambda _: {"limit": "2"},
@@ -381,7 +383,8 @@ async def test_a_second_flow_collects_photos_with_its_own_texts_and_limit() -> N
     kept = await chat.photo("d1")  # before its step: kept, and the question asked again
     assert kept.startswith("第 1 份材料已收到。") and kept.endswith("请描述问题（至少 5 个字）。")
     assert "最多 2 份" in await chat.say("公司拖欠工资三个月")
-    assert await chat.photo("d2") == "请留下手机号，或回复“跳过”。"  # the second of two: on
+    last = await chat.photo("d2")  # the second of two: said so, and on to the next
+    assert last == "第 2 份材料已收到，最多 2 份。\n请留下手机号，或回复“跳过”。"
     assert await chat.photo("d3") == "材料最多 2 份，这一份没有保存。"
     assert "2. 材料：2 份" in await chat.say("13800138000")
     assert await chat.say("确认") == "已提交"
