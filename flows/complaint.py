@@ -65,6 +65,9 @@ TYPED = "_typed"  # answers[TYPED]: how many addresses naming no region were typ
 SUMMARY_EXCERPT = 60  # characters of the description the summary shows
 # a text at the photos step about the photos ("拍不了照片"), not more of the description
 PHOTO_TALK = re.compile(r"照片|图片|相片|拍|发不|传不|上传|没图|无图")
+# at the photos step: "there are none", as good as 跳过
+NO_PHOTOS = frozenset({"没有照片", "没照片", "无照片", "没有图片", "没图片", "无图片", "没有相片",
+                       "没图", "无图", "不发照片", "不用照片", "没拍照片", "没有拍照片"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,7 @@ class ComplaintFlow:
         self._tickets = tickets
         self._texts = texts
         self._now = now
-        photos = Collect("photos", MAX_ATTACHMENTS, talk=PHOTO_TALK)
+        photos = Collect("photos", MAX_ATTACHMENTS, none_words=NO_PHOTOS)
         # the rest of a description sent in two messages, the second at the photos
         more = Addendum("description", DESCRIPTION_MIN, ignore=PHOTO_TALK,
                         refusal=_phone_in_addendum)

@@ -42,6 +42,7 @@ class CollectTexts:
     full: str = "flow_photo_limit"  # not kept: the limit was reached before (limit)
     missing: str = "flow_photo_missing"  # not kept: no usable media id
     waiting: str = "flow_photo_waiting"  # a text at its step that is no answer (count)
+    waiting_none: str = "flow_photo_waiting_none"  # the same, with nothing kept yet
     only: str = "flow_photo_only"  # another kind of message at its step
     cleared: str = "flow_photos_cleared"  # 清空 at its step
     ahead: str = "flow_photos_done_early"  # the next answer sent at its step (label)
@@ -52,17 +53,18 @@ class Collect(Hook):
     """Photos kept as step ``name``'s answer, ``[{"media_id", "url"}]``, at most ``limit``.
 
     Anywhere in the flow an image is kept and acknowledged with the question the user is
-    at. At its own step (built by :meth:`step`): 完成/跳过 answers it with what was kept,
-    清空 starts again, the ``limit``-th photo is acknowledged and answers it, and a text of at least
-    ``ahead_min`` characters that answers the next question (and is not ``talk`` about the
-    photos) is taken as that answer: the photos end with what was kept.
+    at. At its own step (built by :meth:`step`): 完成/跳过 or one of ``none_words`` ("没有
+    照片") answers it with what was kept, 清空 starts again, the ``limit``-th photo is
+    acknowledged and answers it, and a text of at least ``ahead_min`` characters that
+    answers the next question is taken as that answer, whatever else it says ("没有照片，
+    电话139…"): the photos end with what was kept.
     """
 
     name: str
     limit: int
     texts: CollectTexts = field(default_factory=CollectTexts)
-    # a text about the photos themselves ("拍不了照片"): never taken as the next answer
-    talk: re.Pattern[str] | None = None
+    # "there are none" ("没有照片"): like 跳过; compared without trailing punctuation or 了
+    none_words: frozenset[str] = frozenset()
     ahead_min: int = 6  # shorter words ("是", "1") would answer too many next questions
     kinds: frozenset[str] = frozenset({"image"})
 
@@ -139,9 +141,13 @@ class Collect(Hook):
         if text in CLEAR:
             answers[self.name] = []
             raise Reprompt(self.texts.cleared, counts=False)
-        if text in DONE or text in SKIP:
+        if text in DONE or text in SKIP or text.rstrip(_TRAILING) in self.none_words:
             return photos
-        raise Reprompt(self.texts.waiting, count=str(len(photos)))
+        raise Reprompt(self.texts.waiting if photos else self.texts.waiting_none,
+                       count=str(len(photos)))
+
+
+_TRAILING = "。.！!～~了"
 
 
 
@@ -154,9 +160,7 @@ class _Ahead(Hook):
 
     def on_message(self, turn: Turn) -> list[Outbound] | None:
         text = turn.inbound.text
-        talk = self.collect.talk
-        if (turn.inbound.kind != "text" or turn.editing or len(text) < self.collect.ahead_min
-                or (talk is not None and talk.search(text))):
+        if turn.inbound.kind != "text" or turn.editing or len(text) < self.collect.ahead_min:
             return None  # while the photos are changed from the summary, nothing else is
         return turn.answer_ahead(self.collect.kept(turn.answers), self.collect.texts.ahead)
 

@@ -456,7 +456,7 @@ async def test_a_short_word_at_the_collecting_step_is_not_the_next_answer() -> N
     chat = Chat()
     chat.engine = Engine([flow], DemoTexts(), clock=chat.clock)
     chat.start("short")
-    assert "已收到 0 张照片" in await chat.say("2")  # would be 求助 at the next step
+    assert "还没有收到照片" in await chat.say("2")  # would be 求助 at the next step
     assert "请选择类型" in await chat.say("完成")
 
 
@@ -469,5 +469,5 @@ async def test_text_at_a_collecting_last_step_has_no_next_answer_to_be() -> None
     chat.engine = Engine([flow], DemoTexts(), clock=chat.clock)
     chat.start("last")
     await chat.say("公司拖欠工资三个月")
-    assert "已收到 0 张照片" in await chat.say("公司拖欠工资三个月了")
+    assert "还没有收到照片" in await chat.say("公司拖欠工资三个月了")
     assert "请核对" in await chat.say("完成")
