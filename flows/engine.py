@@ -347,8 +347,9 @@ class Engine:
             if hooked is not None:
                 return hooked
             if counts and self._count_try(conversation) >= step.retries:
-                return [self._say("flow_too_many_tries",
-                                  prompt=self._prompt(step, conversation))]
+                # what is wrong with it, then the way out instead of the question alone
+                return [Outbound.of_text(self._refusal(exc)), self._say(
+                    "flow_too_many_tries", prompt=self._prompt(step, conversation))]
             return [Outbound.of_text(self._retry_text(step, conversation, exc))]
         return self._answer(flow, step, conversation, value)
 
@@ -556,10 +557,13 @@ class Engine:
         return self._texts(step.prompt, **values)
 
     def _retry_text(self, step: Step, conversation: Conversation, exc: ValueError) -> str:
-        prompt = self._prompt(step, conversation)
+        return f"{self._refusal(exc)}\n\n{self._prompt(step, conversation)}"
+
+    def _refusal(self, exc: ValueError) -> str:
+        """What is wrong with a refused answer (a Python message never reaches the user)."""
         if isinstance(exc, Reprompt):
-            return f"{self._texts(exc.key, **exc.values)}\n\n{prompt}"
-        return f"{self._texts('flow_try_again')}\n\n{prompt}"
+            return self._texts(exc.key, **exc.values)
+        return self._texts("flow_try_again")
 
     def _say(self, key: str, **values: str) -> Outbound:
         return Outbound.of_text(self._texts(key, **values))

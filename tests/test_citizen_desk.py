@@ -739,3 +739,13 @@ async def test_the_ninth_photo_is_acknowledged_before_the_next_question(
     assert "已收到第 9 张照片，已达上限" in reply
     assert reply.index("已达上限") < reply.index("请留下您的手机号")
     assert len(session.load().data["answers"]["photos"]) == 9
+
+
+async def test_every_refused_phone_says_what_is_wrong(engine: AsyncEngine) -> None:
+    session = Session(engine, "oBadPhones")
+    await session.fill(6)  # at the phone
+    replies = [(await session.say(bad))[0] for bad in ("12345", "1380013800", "电话号码")]
+    assert all("手机号格式不对" in reply for reply in replies), replies
+    assert "这一步好像遇到了困难" in replies[2] and "12345 热线" in replies[2]
+    [reply] = await session.say("匿名")  # 投诉 needs a phone: says so, after the limit too
+    assert "需要留下手机号" in reply and "这一步好像遇到了困难" in reply
