@@ -27,6 +27,7 @@ from typing import Any
 from domain.catalogue import KINDS, Catalogue, Department, Region
 from domain.contact import mask_mobile, mobile_in, mobiles_in, normalise_mobile
 from domain.messages import Inbound, Outbound, excerpt
+from domain.tickets import MAX_ATTACHMENTS, TicketRecord
 from domain.workdays import CalendarNotPublished, due_date, local_day
 from flows.engine import (
     CONTEXT,
@@ -40,8 +41,7 @@ from flows.engine import (
     small_number,
 )
 from flows.steps import Addendum, Collect
-from storage.models import Ticket
-from storage.tickets import MAX_ATTACHMENTS, NewTicket, Tickets
+from storage.tickets import NewTicket, Tickets
 
 NAME = "complaint"
 DESCRIPTION_MIN = 10
@@ -74,7 +74,7 @@ NO_PHOTOS = frozenset({"没有照片", "没照片", "无照片", "没有图片",
 class Filed:
     """The ticket a confirm made (or found, when the confirm was a repeat)."""
 
-    ticket: Ticket
+    ticket: TicketRecord
     created: bool
 
 
@@ -312,7 +312,7 @@ class ComplaintFlow:
         except KeyError:  # the catalogue was reloaded without it mid-conversation
             return catalogue.fallback
 
-    def receipt(self, ticket: Ticket) -> str:
+    def receipt(self, ticket: TicketRecord) -> str:
         catalogue = self._catalogue()
         days = catalogue.deadlines.get(ticket.kind)
         if ticket.due_on is not None:

@@ -18,11 +18,12 @@ from enum import StrEnum
 
 from domain.catalogue import KINDS, Catalogue
 from domain.messages import Inbound, Outbound
+from domain.tickets import NUMBER, narrow, parse_number
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
 from flows.context import Conversation
 from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, HELP, RESTART, RESUME, Engine, Flow
-from handlers.my_tickets import NUMBER, MyTickets, normalise, ticket_number
+from handlers.my_tickets import MyTickets
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
 from storage.tickets import Tickets
@@ -57,7 +58,7 @@ _TICKET = re.compile(rf"(?:查询|进度)?\s*{NUMBER.pattern}", re.IGNORECASE)
 def service_of(text: str) -> Service | None:
     """The service a whole message asks for, if it is nothing but a command ("撤回 LX…",
     not "撤回了我家的低保…", which may be a complaint's description)."""
-    plain = normalise(text).strip()
+    plain = narrow(text).strip()
     if plain in COMPLAINT_WORDS:
         return Service.COMPLAINT
     if plain in MY_TICKETS_WORDS:
@@ -132,7 +133,7 @@ class CitizenDesk:
                                            conversation)
             if service is None:
                 return await self._in_flow(inbound, conversation)
-        if service is None and flow is None and ticket_number(text) is not None:
+        if service is None and flow is None and parse_number(text) is not None:
             service = Service.TICKET  # "我想问问 LX… 怎么样了" outside a flow
         if service is not None:
             return await self._serve(service, inbound, conversation, text)
@@ -178,7 +179,7 @@ class CitizenDesk:
         await self._catalogue_or_none()  # names in the answers come from it
         if service is Service.MY_TICKETS:
             return await self.my_tickets.overview(account, user)
-        number = ticket_number(text)
+        number = parse_number(text)
         if service is Service.TICKET and number is not None:
             return await self.my_tickets.detail(account, user, number)
         if number is None:
