@@ -29,6 +29,7 @@ from domain.contact import mask_mobile, mobile_in, mobiles_in, normalise_mobile
 from domain.messages import Inbound, Outbound, excerpt
 from domain.tickets import MAX_ATTACHMENTS, TicketRecord
 from domain.workdays import CalendarNotPublished, due_date, local_day
+from flows.display import department_name, format_day
 from flows.engine import (
     CONTEXT,
     DRAFT,
@@ -76,20 +77,6 @@ class Filed:
 
     ticket: TicketRecord
     created: bool
-
-
-def format_day(texts: Texts, day: date) -> str:
-    """``2026年11月30日（周一）`` — weekday names come from the text catalogue."""
-    weekday = texts("weekday_names")[day.weekday()]
-    return texts("date_format", year=str(day.year), month=str(day.month),
-                 day=str(day.day), weekday=weekday)
-
-
-def department_name(catalogue: Catalogue, department_id: str) -> str:
-    try:
-        return catalogue.department(department_id).name
-    except KeyError:  # removed from the catalogue since: its id still says something
-        return department_id
 
 
 class ComplaintFlow:

@@ -12,7 +12,7 @@ from domain.catalogue import Catalogue
 from domain.messages import Outbound, excerpt
 from domain.tickets import ENDED, WITHDRAWABLE, Status, TicketRecord
 from domain.workdays import CHINA
-from flows.complaint import department_name, format_day
+from flows.display import department_name, format_day
 from handlers.texts import Texts
 from storage.tickets import Tickets, WithdrawOutcome
 
