@@ -8,8 +8,8 @@ Answers are JSON (the conversation is stored between messages):
 - ``region``: ``{"id", "name", "place", "latitude", "longitude"}`` (``id`` ``None``: a place
   the catalogue does not know), or ``None`` when the citizen skipped it
 - ``description``: 10–1000 characters
-- ``photos``: ``[{"media_id", "url"}]``, at most 9 (the engine keeps any image sent in the
-  flow here)
+- ``photos``: ``[{"media_id", "url"}]``, at most 9 (any image sent in the flow is kept
+  here: :class:`flows.steps.Collect`)
 - ``phone``: 11 digits, or ``None`` (anonymous, only for the kinds the catalogue allows)
 - ``public``: bool
 """
@@ -27,11 +27,12 @@ from typing import Any
 from domain.catalogue import KINDS, Catalogue, Department, Region
 from domain.contact import mask_mobile, mobile_in, mobiles_in, normalise_mobile
 from domain.messages import Inbound, Outbound, excerpt
+from domain.tickets import MAX_ATTACHMENTS, TicketRecord
 from domain.workdays import CalendarNotPublished, due_date, local_day
+from flows.display import department_name, format_day
 from flows.engine import (
     CONTEXT,
     DRAFT,
-    MEDIA_ID_LIMIT,
     Flow,
     Reprompt,
     Step,
@@ -40,8 +41,8 @@ from flows.engine import (
     numbered,
     small_number,
 )
-from storage.models import Ticket
-from storage.tickets import MAX_ATTACHMENTS, NewTicket, Tickets
+from flows.steps import Addendum, Collect
+from storage.tickets import NewTicket, Tickets
 
 NAME = "complaint"
 DESCRIPTION_MIN = 10
@@ -63,28 +64,19 @@ SENTENCE_MIN = 15
 LOCATION = "_location"  # answers[LOCATION]: a spot sent at the region step, no region yet
 TYPED = "_typed"  # answers[TYPED]: how many addresses naming no region were typed there
 SUMMARY_EXCERPT = 60  # characters of the description the summary shows
+# a text at the photos step about the photos ("拍不了照片"), not more of the description
+PHOTO_TALK = re.compile(r"照片|图片|相片|拍|发不|传不|上传|没图|无图")
+# at the photos step: "there are none", as good as 跳过
+NO_PHOTOS = frozenset({"没有照片", "没照片", "无照片", "没有图片", "没图片", "无图片", "没有相片",
+                       "没图", "无图", "不发照片", "不用照片", "没拍照片", "没有拍照片"})
 
 
 @dataclass(frozen=True, slots=True)
 class Filed:
     """The ticket a confirm made (or found, when the confirm was a repeat)."""
 
-    ticket: Ticket
+    ticket: TicketRecord
     created: bool
-
-
-def format_day(texts: Texts, day: date) -> str:
-    """``2026年11月30日（周一）`` — weekday names come from the text catalogue."""
-    weekday = texts("weekday_names")[day.weekday()]
-    return texts("date_format", year=str(day.year), month=str(day.month),
-                 day=str(day.day), weekday=weekday)
-
-
-def department_name(catalogue: Catalogue, department_id: str) -> str:
-    try:
-        return catalogue.department(department_id).name
-    except KeyError:  # removed from the catalogue since: its id still says something
-        return department_id
 
 
 class ComplaintFlow:
@@ -97,6 +89,10 @@ class ComplaintFlow:
         self._tickets = tickets
         self._texts = texts
         self._now = now
+        photos = Collect("photos", MAX_ATTACHMENTS, none_words=NO_PHOTOS)
+        # the rest of a description sent in two messages, the second at the photos
+        more = Addendum("description", DESCRIPTION_MIN, ignore=PHOTO_TALK,
+                        refusal=_phone_in_addendum)
         self.flow = Flow(NAME, texts("complaint_title"), (
             Step("kind", texts("complaint_label_kind"), "complaint_kind", choice(KINDS),
                  values=lambda _: {"options": numbered(KINDS)}, valid=_valid_kind),
@@ -114,9 +110,9 @@ class ComplaintFlow:
                  "complaint_description", self._description, valid=_valid_description,
                  show=self._show_description,
                  values=lambda _: {"min": str(DESCRIPTION_MIN), "max": str(DESCRIPTION_MAX)}),
-            Step("photos", texts("complaint_label_photos"), "complaint_photos",
-                 _never, show=self._show_photos, valid=_valid_photos,
-                 values=lambda _: {"limit": str(MAX_ATTACHMENTS)}),
+            photos.step(texts("complaint_label_photos"), "complaint_photos",
+                        show=self._show_photos, otherwise=(more,),
+                        values=lambda _: {"limit": str(MAX_ATTACHMENTS)}),
             Step("phone", texts("complaint_label_phone"), "complaint_phone", self._phone,
                  show=lambda v: str(v), values=self._phone_values, valid=_valid_phone,
                  none_text="complaint_phone_anonymous_shown", nullable=True),
@@ -124,9 +120,7 @@ class ComplaintFlow:
                  self._public, show=lambda v: PUBLIC_CHOICES[0 if v else 1],
                  valid=lambda v: isinstance(v, bool),
                  values=lambda _: {"options": numbered(PUBLIC_CHOICES)}),
-        ), self._finish, ttl=ttl, evidence="photos", evidence_limit=MAX_ATTACHMENTS,
-            review=self._review, addendum="description", addendum_min=DESCRIPTION_MIN,
-            addendum_refusal=_phone_in_addendum)
+        ), self._finish, ttl=ttl, review=self._review, hooks=(photos,))
 
     # -- parsers --------------------------------------------------------------------------
 
@@ -305,7 +299,7 @@ class ComplaintFlow:
         except KeyError:  # the catalogue was reloaded without it mid-conversation
             return catalogue.fallback
 
-    def receipt(self, ticket: Ticket) -> str:
+    def receipt(self, ticket: TicketRecord) -> str:
         catalogue = self._catalogue()
         days = catalogue.deadlines.get(ticket.kind)
         if ticket.due_on is not None:
@@ -363,22 +357,11 @@ def _valid_description(value: Any) -> bool:
     return isinstance(value, str) and DESCRIPTION_MIN <= len(value) <= DESCRIPTION_MAX
 
 
-def _valid_photos(value: Any) -> bool:
-    return isinstance(value, list) and len(value) <= MAX_ATTACHMENTS and all(
-        isinstance(p, dict) and isinstance(p.get("media_id"), str)
-        and 0 < len(p["media_id"]) <= MEDIA_ID_LIMIT and isinstance(p.get("url", ""), str)
-        for p in value)
-
-
 def _valid_phone(value: Any) -> bool:
     try:
         return isinstance(value, str) and normalise_mobile(value) == value
     except ValueError:
         return False
-
-
-def _never(inbound: Inbound, answers: dict[str, Any]) -> Any:
-    raise AssertionError("the engine answers the evidence step itself")
 
 
 def _region_answer(region: Region, *, place: str | None = None, latitude: Any = None,

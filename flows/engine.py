@@ -9,11 +9,16 @@ another worker continues the same conversation), checks the global commands befo
 step — 取消 cancel, 返回 back, 帮助 help, 重新开始 restart — ends in a confirm step that
 lets the user edit any answer ("修改 3"), and stores the timeout (``expires_at``), never
 only a timer: a user who comes back after it is offered to resume or discard.
+
+What a flow does beyond questions and answers it does through :class:`Hook`s, which get a
+:class:`Turn` (the message, where the user is, and the engine's moves): a flow's hooks see
+every message in it (photos sent at any step), a step's ``otherwise`` hooks see what its
+parser refused (more of an earlier answer, the next answer typed early). Ready-made ones
+are in :mod:`flows.steps`.
 """
 
 from __future__ import annotations
 
-import re
 import time
 import unicodedata
 import uuid
@@ -36,11 +41,8 @@ DONE = frozenset({"完成", "好了", "发完了", "没有了", "done"})
 CLEAR = frozenset({"清空", "重新上传"})
 # not taken as an answer held over a timeout
 _NOT_HELD = BACK | CONFIRM | DONE | CLEAR | HELP
-# a text at the photos step about the photos ("拍不了照片"), not more of the description
-PHOTO_TALK = re.compile(r"照片|图片|相片|拍|发不|传不|上传|没图|无图")
 CONTEXT = "_ctx"  # answers[CONTEXT]: what the flow was started with (kept across restart)
 DRAFT = "draft"  # answers[CONTEXT][DRAFT]: a new id each time a flow starts or restarts
-MEDIA_ID_LIMIT = 128
 
 _CONFIRM_STEP = "__confirm__"
 _EXPIRED_STEP = "__expired__"
@@ -69,6 +71,30 @@ class Reprompt(ValueError):
 Parser = Callable[[Inbound, dict[str, Any]], Any]
 
 
+class Hook:
+    """Answers some messages of a flow in place of the engine's own handling.
+
+    A flow's ``hooks`` are asked about every message in the flow once the global commands
+    and the timeout have been dealt with, at any step and at the summary; a step's
+    ``otherwise`` hooks are asked about a message that step's parser refused (a refusal
+    that counts as a try), before the refusal is answered. The first hook that answers
+    (anything but ``None``) wins.
+    """
+
+    def on_message(self, turn: Turn) -> list[Outbound] | None:
+        """The answer to ``turn``'s message, or ``None`` to leave it to the engine."""
+        return None
+
+    def on_paused(self, turn: Turn) -> bool | None:
+        """A message sent while the flow waits for 继续 or 放弃 (it timed out): ``True``
+        if the hook kept it, ``False`` if it was the hook's to keep but could not be kept
+        (the user is told), ``None`` if it is not the hook's."""
+        return None
+
+    def check(self, flow: Flow) -> None:
+        """Raise ``ValueError`` if ``flow`` lacks what this hook needs (a step it names)."""
+
+
 @dataclass(frozen=True)
 class Step:
     """One question. ``parse`` returns the value to keep or raises ``ValueError(re-prompt)``."""
@@ -90,6 +116,11 @@ class Step:
     # answers keys the parser keeps between tries at this step (a location that named no
     # region), dropped when the user leaves the step, answered or not
     scratch: tuple[str, ...] = ()
+    # asked, in order, about a message the parser refused (see Hook)
+    otherwise: tuple[Hook, ...] = ()
+    # may an answer sent after the timeout be held for 继续? (not where 继续 shows what
+    # was collected so far: a step that gathers photos)
+    holds: bool = True
 
     def answered(self, answers: dict[str, Any]) -> bool:
         """Does ``answers`` hold a usable answer to this step?"""
@@ -114,31 +145,20 @@ class Flow:
     steps: tuple[Step, ...]
     finish: Finish  # called with the collected data once the user confirms
     ttl: float = 1800.0
-    # the step that collects photos: an image anywhere in the flow is kept there as
-    # evidence (up to ``evidence_limit``); at that step "完成" moves on
-    evidence: str | None = None
-    evidence_limit: int = 9
     # before the summary: the name of a step whose answer no longer fits the others (after
     # an edit), to ask again, or None
     review: Callable[[dict[str, Any]], str | None] | None = None
-    # a text of at least ``addendum_min`` characters sent at the evidence step is added to
-    # this step's (text) answer: the second half of a description sent after the first
-    addendum: str | None = None
-    addendum_min: int = 10
-    # a text that must not be added (a phone number in what may be published): the
-    # catalogue key to answer with (placeholders: label, prompt), or None to add it
-    addendum_refusal: Callable[[str], str | None] | None = None
+    # asked about every message in the flow (see Hook), in order
+    hooks: tuple[Hook, ...] = ()
     _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.steps]
         if len(set(names)) != len(names) or not names:
             raise ValueError(f"flow {self.name}: step names must be unique and present")
-        if self.evidence is not None and self.evidence not in names:
-            raise ValueError(f"flow {self.name}: no evidence step {self.evidence!r}")
-        if self.addendum is not None and (self.addendum not in names or self.evidence is None):
-            raise ValueError(f"flow {self.name}: no addendum step {self.addendum!r}")
         self._index.update({n: i for i, n in enumerate(names)})
+        for hook in (*self.hooks, *(h for s in self.steps for h in s.otherwise)):
+            hook.check(self)
 
     def step(self, name: str) -> Step:
         return self.steps[self._index[name]]
@@ -314,8 +334,11 @@ class Engine:
             return await self._on_expired_answer(flow, inbound, conversation)
         if conversation.expires_at is not None and now > conversation.expires_at:
             return self._expire(flow, inbound, conversation, now)
-        if inbound.kind == "image" and flow.evidence is not None:
-            return self._keep_photo(flow, inbound, conversation)
+        turn = Turn(self, flow, inbound, conversation)
+        hooked = _first_answer(flow.hooks, turn)
+        if hooked is not None:
+            conversation.expires_at = now + flow.ttl
+            return hooked
         if conversation.step == _CONFIRM_STEP:
             return await self._on_confirm(flow, inbound, conversation)
         step = flow.step(conversation.step or flow.steps[0].name)
@@ -325,8 +348,6 @@ class Engine:
             return [self._say("flow_step_help", prompt=self._prompt(step, conversation))]
         if text in RESUME:
             return [self._go(flow, conversation, step.name)]
-        if step.name == flow.evidence:
-            return self._on_evidence_input(flow, step, inbound, conversation)
         if inbound.kind not in step.accepts:
             conversation.expires_at = now + flow.ttl
             return [self._say("flow_need_text", prompt=self._prompt(step, conversation))]
@@ -335,9 +356,13 @@ class Engine:
         except ValueError as exc:
             conversation.expires_at = now + flow.ttl
             counts = not isinstance(exc, Reprompt) or exc.counts
+            hooked = _first_answer(step.otherwise, turn) if counts else None
+            if hooked is not None:
+                return hooked
             if counts and self._count_try(conversation) >= step.retries:
-                return [self._say("flow_too_many_tries",
-                                  prompt=self._prompt(step, conversation))]
+                # what is wrong with it, then the way out instead of the question alone
+                return [Outbound.of_text(self._refusal(exc)), self._say(
+                    "flow_too_many_tries", prompt=self._prompt(step, conversation))]
             return [Outbound.of_text(self._retry_text(step, conversation, exc))]
         return self._answer(flow, step, conversation, value)
 
@@ -400,106 +425,6 @@ class Engine:
         conversation.data["tries"] = tries
         return tries
 
-    def _store_photo(self, flow: Flow, inbound: Inbound,
-                     conversation: Conversation) -> int | str:
-        """Keep an image as evidence: the count kept, or why not ("missing", "full")."""
-        assert flow.evidence is not None
-        answers: dict[str, Any] = conversation.data["answers"]
-        media_id, url = inbound.payload.get("media_id"), inbound.payload.get("url")
-        if not isinstance(media_id, str) or not 0 < len(media_id) <= MEDIA_ID_LIMIT:
-            return "missing"  # nothing staff could ever fetch
-        photos = answers.get(flow.evidence)
-        if not isinstance(photos, list):
-            photos = answers[flow.evidence] = []
-        if len(photos) >= flow.evidence_limit:
-            return "full"
-        photos.append({"media_id": media_id, "url": url if isinstance(url, str) else ""})
-        return len(photos)
-
-    def _keep_photo(self, flow: Flow, inbound: Inbound,
-                    conversation: Conversation) -> list[Outbound]:
-        """An image anywhere in the flow: evidence, kept until the limit."""
-        assert flow.evidence is not None
-        conversation.expires_at = self._clock() + flow.ttl
-        at_evidence = conversation.step == flow.evidence
-        evidence = flow.step(flow.evidence)
-        kept = self._store_photo(flow, inbound, conversation)
-        if kept == "missing":
-            return [self._say("flow_photo_missing")]
-        photos = conversation.data["answers"][flow.evidence]
-        if kept == "full":
-            reply = self._say("flow_photo_limit", limit=str(flow.evidence_limit))
-            if at_evidence:
-                return [reply, *self._answer(flow, evidence, conversation, photos)]
-            return [reply]
-        count = str(kept)
-        if at_evidence:
-            if len(photos) >= flow.evidence_limit:  # the last one: move on by itself
-                return self._answer(flow, evidence, conversation, photos)
-            return [self._say("flow_photo_more", count=count,
-                              left=str(flow.evidence_limit - len(photos)))]
-        if conversation.step == _CONFIRM_STEP:
-            return [self._say("flow_photo_kept_confirm", count=count,
-                              summary=self._summary(flow, conversation))]
-        step = flow.step(conversation.step or flow.steps[0].name)
-        return [self._say("flow_photo_kept", count=count,
-                          prompt=self._prompt(step, conversation))]
-
-    def _on_evidence_input(self, flow: Flow, step: Step, inbound: Inbound,
-                           conversation: Conversation) -> list[Outbound]:
-        """At the photos step: 完成/跳过 move on, 清空 starts over; a longer text is the
-        answer to the next question if it is one (a phone number typed before 完成), else
-        the rest of the description; anything else is asked again (with help after the
-        retry limit)."""
-        answers: dict[str, Any] = conversation.data["answers"]
-        photos = answers.get(step.name)
-        photos = photos if isinstance(photos, list) else []
-        text = inbound.text
-        if text in CLEAR:
-            answers[step.name] = []
-            return [self._say("flow_photos_cleared"), self._go(flow, conversation, step.name)]
-        if text in DONE or text in SKIP:
-            return self._answer(flow, step, conversation, photos)
-        conversation.expires_at = self._clock() + flow.ttl
-        prompt = self._prompt(step, conversation)
-        if (inbound.kind == "text" and flow.addendum is not None
-                and not conversation.data.get("editing")  # photos changed from the summary
-                and len(text) >= flow.addendum_min and not PHOTO_TALK.search(text)):
-            return self._text_at_evidence(flow, step, inbound, conversation, photos, prompt)
-        if self._count_try(conversation) >= step.retries:
-            return [self._say("flow_too_many_tries", prompt=prompt)]
-        if inbound.kind != "text":
-            return [self._say("flow_photo_only", prompt=prompt)]
-        return [self._say("flow_photo_waiting", count=str(len(photos)), prompt=prompt)]
-
-    def _text_at_evidence(self, flow: Flow, step: Step, inbound: Inbound,
-                          conversation: Conversation, photos: list[Any],
-                          prompt: str) -> list[Outbound]:
-        assert flow.addendum is not None
-        answers: dict[str, Any] = conversation.data["answers"]
-        following = flow.after(step, answers)
-        if following != _CONFIRM_STEP:
-            upcoming = flow.step(following)
-            if self._answers(upcoming, inbound, conversation):  # the next answer, early
-                answers[step.name] = photos
-                conversation.step = following
-                value = _value(upcoming, inbound, answers)
-                return [self._say("flow_photos_done_early", label=upcoming.label),
-                        *self._answer(flow, upcoming, conversation, value)]
-        target = flow.step(flow.addendum)
-        before = answers.get(target.name)
-        if isinstance(before, str) and inbound.text in before:  # sent twice
-            return [self._say("flow_addendum_already", label=target.label, prompt=prompt)]
-        refusal = flow.addendum_refusal(inbound.text) if flow.addendum_refusal else None
-        if refusal is not None:
-            return [self._say(refusal, label=target.label, prompt=prompt)]
-        combined = f"{before}\n{inbound.text}" if isinstance(before, str) else inbound.text
-        if not target.answered({target.name: combined}):
-            return [self._say("flow_addendum_refused", label=target.label, prompt=prompt)]
-        answers[target.name] = combined
-        return [self._say("flow_addendum_added", label=target.label,
-                          count=str(len(combined)), prompt=prompt)]
-
     async def _on_confirm(self, flow: Flow, inbound: Inbound,
                           conversation: Conversation) -> list[Outbound]:
         text = inbound.text
@@ -527,8 +452,8 @@ class Engine:
 
     def _expire(self, flow: Flow, inbound: Inbound, conversation: Conversation,
                 now: float) -> list[Outbound]:
-        """The first message after the timeout: offer to resume or discard. A photo is kept
-        as evidence; a text that answers the paused question is held and, when the user
+        """The first message after the timeout: offer to resume or discard. What a hook
+        keeps (a photo) is kept; a text that answers the paused question is held and, when the user
         says 继续, taken as that answer (the offer says so); 继续 or 放弃 act at once."""
         text = inbound.text
         if text in DISCARD:
@@ -543,14 +468,16 @@ class Engine:
 
     def _offer_resume(self, flow: Flow, inbound: Inbound, conversation: Conversation,
                       key: str) -> list[Outbound]:
-        """The offer to resume or discard. What came with it is kept where it can be: a
-        photo as evidence; a text or location that answers the paused question is held
+        """The offer to resume or discard. What came with it is kept where it can be: by a
+        flow's hook (a photo); a text or location that answers the paused question is held
         for 继续 (the offer quotes it, and a later answer replaces it); anything else is
         said to be not kept, so the user knows to send it again."""
         step = self._paused_step(flow, conversation)
         notes: list[Outbound] = []
-        if inbound.kind == "image" and flow.evidence is not None:
-            if not isinstance(self._store_photo(flow, inbound, conversation), int):
+        turn = Turn(self, flow, inbound, conversation)
+        kept = next((k for h in flow.hooks if (k := h.on_paused(turn)) is not None), None)
+        if kept is not None:
+            if not kept:
                 notes.append(self._say("flow_not_kept"))
         elif step is not None and self._answers(step, inbound, conversation):
             shown = (excerpt(inbound.text, 20) if inbound.kind == "text" else
@@ -584,9 +511,9 @@ class Engine:
     @staticmethod
     def _paused_step(flow: Flow, conversation: Conversation) -> Step | None:
         paused = conversation.data.get("paused_at")
-        if paused in flow._index and paused != flow.evidence:
+        if paused in flow._index and flow.step(paused).holds:
             return flow.step(paused)
-        return None  # the summary or the photos: 继续 shows them again
+        return None  # the summary or a collecting step: 继续 shows them again
 
     @staticmethod
     def _answers(step: Step, inbound: Inbound, conversation: Conversation) -> bool:
@@ -643,13 +570,93 @@ class Engine:
         return self._texts(step.prompt, **values)
 
     def _retry_text(self, step: Step, conversation: Conversation, exc: ValueError) -> str:
-        prompt = self._prompt(step, conversation)
+        return f"{self._refusal(exc)}\n\n{self._prompt(step, conversation)}"
+
+    def _refusal(self, exc: ValueError) -> str:
+        """What is wrong with a refused answer (a Python message never reaches the user)."""
         if isinstance(exc, Reprompt):
-            return f"{self._texts(exc.key, **exc.values)}\n\n{prompt}"
-        return f"{self._texts('flow_try_again')}\n\n{prompt}"
+            return self._texts(exc.key, **exc.values)
+        return self._texts("flow_try_again")
 
     def _say(self, key: str, **values: str) -> Outbound:
         return Outbound.of_text(self._texts(key, **values))
+
+
+class Turn:
+    """One message in a flow as a :class:`Hook` sees it: the message, where the user is,
+    the answers so far, and the moves the engine offers. A hook changes the conversation
+    only through these (and the ``answers`` dict)."""
+
+    def __init__(self, engine: Engine, flow: Flow, inbound: Inbound,
+                 conversation: Conversation) -> None:
+        self._engine = engine
+        self.flow = flow
+        self.inbound = inbound
+        self._conversation = conversation
+
+    @property
+    def answers(self) -> dict[str, Any]:
+        """The answers so far (mutable: a hook may keep what it collects here)."""
+        answers: dict[str, Any] = self._conversation.data["answers"]
+        return answers
+
+    @property
+    def step(self) -> Step | None:
+        """The question the user is at; ``None`` at the summary."""
+        name = self._conversation.step or self.flow.steps[0].name
+        return self.flow.step(name) if name in self.flow._index else None
+
+    @property
+    def editing(self) -> bool:
+        """Is the user changing one answer from the summary ("修改 3")?"""
+        return bool(self._conversation.data.get("editing"))
+
+    def say(self, key: str, **values: str) -> Outbound:
+        return self._engine._say(key, **values)
+
+    def prompt(self, step: Step | None = None) -> str:
+        """The question of ``step`` (the current one by default) as the user sees it."""
+        step = step or self.step
+        assert step is not None, "no question at the summary"
+        return self._engine._prompt(step, self._conversation)
+
+    def summary(self) -> str:
+        """The numbered answers, as the summary shows them."""
+        return self._engine._summary(self.flow, self._conversation)
+
+    def answer(self, step: str, value: Any) -> list[Outbound]:
+        """Keep ``value`` as the answer to ``step`` and ask what comes next (the summary
+        after an edit)."""
+        return self._engine._answer(self.flow, self.flow.step(step), self._conversation,
+                                    value)
+
+    def answer_ahead(self, value: Any, note: str) -> list[Outbound] | None:
+        """If the message answers the question after the current one (the user went on
+        without saying so): keep ``value`` as the current step's answer, take the message
+        as that next answer, and say so first with catalogue text ``note`` (placeholder:
+        label, the next question's). ``None``, changing nothing, if it does not."""
+        step = self.step
+        assert step is not None, "no question at the summary"
+        answers = self.answers
+        following = self.flow.after(step, {**answers, step.name: value})
+        if following == _CONFIRM_STEP:
+            return None
+        upcoming = self.flow.step(following)
+        if not self._engine._answers(upcoming, self.inbound, self._conversation):
+            return None
+        answers[step.name] = value
+        self._conversation.step = following
+        taken = _value(upcoming, self.inbound, answers)
+        return [self.say(note, label=upcoming.label),
+                *self._engine._answer(self.flow, upcoming, self._conversation, taken)]
+
+
+def _first_answer(hooks: Sequence[Hook], turn: Turn) -> list[Outbound] | None:
+    for hook in hooks:
+        answer = hook.on_message(turn)
+        if answer is not None:
+            return answer
+    return None
 
 
 def _value(step: Step, inbound: Inbound, answers: dict[str, Any]) -> Any:

@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 
 from domain.catalogue import KINDS, Catalogue
 from domain.messages import Outbound
+from domain.tickets import parse_number
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
 from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, RESTART, RESUME, Engine
 from handlers.commands import Service, is_greeting
 from handlers.dispatcher import Command, InFlow, MenuKey, Message, Not, Router, Update
-from handlers.my_tickets import MyTickets, short_number, ticket_number
+from handlers.my_tickets import MyTickets, short_number
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
 from storage.tickets import Tickets
@@ -46,7 +47,7 @@ def _leaves_the_form(update: Update) -> bool:
 
 def _mentions_a_ticket(update: Update) -> bool:
     """"我想问问 LX… 怎么样了": a ticket number anywhere in a text."""
-    return ticket_number(update.text) is not None
+    return parse_number(update.text) is not None
 
 
 class CitizenDesk:
@@ -118,7 +119,7 @@ class CitizenDesk:
                                                                    inbound.user, number))
 
     async def _withdraw(self, update: Update) -> list[Outbound]:
-        if ticket_number(update.text) is None and short_number(update.text) is None:
+        if parse_number(update.text) is None and short_number(update.text) is None:
             return self._reminded(update, [self._say("withdraw_how")])
         await self._catalogue_or_none()
         number = await self._number(update, withdraw=True)
@@ -131,7 +132,7 @@ class CitizenDesk:
     async def _number(self, update: Update, *, withdraw: bool = False) -> str | list[Outbound]:
         """The ticket a command names: its number, or the citizen's own ticket its short
         number (the last six digits) names, else the answer that says which or none."""
-        number = ticket_number(update.text)
+        number = parse_number(update.text)
         if number is not None:
             return number
         short = short_number(update.text)

@@ -11,8 +11,9 @@ from dataclasses import replace
 from enum import StrEnum
 
 from domain.messages import Inbound
+from domain.tickets import NUMBER, narrow
 from flows.engine import HELP
-from handlers.my_tickets import NUMBER, SHORT_NUMBER, normalise
+from handlers.my_tickets import SHORT_NUMBER
 
 COMPLAINT_WORDS = frozenset({"我要反映", "投诉", "留言", "我要投诉", "我要留言", "反映问题"})
 MY_TICKETS_WORDS = frozenset({"我的留言", "查询", "查询进度", "进度", "我的投诉"})
@@ -46,7 +47,7 @@ _TICKET = re.compile(rf"(?:查询|进度)?\s*{NUMBER.pattern}|(?:查询|进度)\
 def service_of(text: str) -> Service | None:
     """The service a whole message asks for, if it is nothing but a command ("撤回 LX…",
     not "撤回了我家的低保…", which may be a complaint's description)."""
-    plain = normalise(text).strip()
+    plain = narrow(text).strip()
     if plain in COMPLAINT_WORDS:
         return Service.COMPLAINT
     if plain in MY_TICKETS_WORDS:
@@ -64,7 +65,7 @@ def service_of(text: str) -> Service | None:
 
 def is_greeting(text: str) -> bool:
     """"你好", "在吗？", "Hello!": a greeting and nothing else."""
-    return _TRAILING.sub("", normalise(text).strip().lower()) in GREETINGS
+    return _TRAILING.sub("", narrow(text).strip().lower()) in GREETINGS
 
 
 def with_recognition(inbound: Inbound) -> Inbound:

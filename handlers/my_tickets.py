@@ -11,55 +11,22 @@ from datetime import UTC, datetime
 
 from domain.catalogue import Catalogue
 from domain.messages import Outbound, excerpt
+from domain.tickets import ENDED, SERIAL_DIGITS, WITHDRAWABLE, Status, TicketRecord, narrow
 from domain.workdays import CHINA
-from flows.complaint import department_name, format_day
+from flows.display import department_name, format_day
 from handlers.texts import Texts
-from storage.models import Ticket
-from storage.tickets import WITHDRAWABLE, Tickets, WithdrawOutcome
+from storage.tickets import Tickets, WithdrawOutcome
 
-# not the front of a longer run of digits ("LX20261123-0000012" is no ticket number)
-NUMBER = re.compile(r"LX[0-9]{8}-[0-9]{6}(?![0-9])", re.IGNORECASE)
 # a ticket number's last six digits ("查询 000001"), taken among the citizen's own tickets
-SHORT_NUMBER = re.compile(r"[0-9]{6}")
+SHORT_NUMBER = re.compile(rf"[0-9]{{{SERIAL_DIGITS}}}")
 SHORT_LOOKUP = 100  # how many of the citizen's newest tickets a short number is looked for in
-# no answer is due any more: the clock has stopped
-ENDED = frozenset({"withdrawn", "closed", "rated", "rejected", "merged"})
 LIST_LIMIT = 10
 EXCERPT = 40
 
 
-# full-width digits, letters, hyphen and space, and dashes, as ASCII: what NFKC would do
-# to the characters a command or a ticket number is made of, at a fraction of its cost
-# (NFKC rewrites every full-width comma of an ordinary message)
-_NARROW = {
-    **{code: code - 0xFEE0 for code in range(0xFF10, 0xFF1A)},  # ０-９
-    **{code: code - 0xFEE0 for code in range(0xFF21, 0xFF3B)},  # Ａ-Ｚ
-    **{code: code - 0xFEE0 for code in range(0xFF41, 0xFF5B)},  # ａ-ｚ
-    0xFF0D: ord("-"), 0x2014: ord("-"), 0x2013: ord("-"), 0x2212: ord("-"),  # －—–−
-    0xFE63: ord("-"),  # small hyphen-minus
-    0x3000: ord(" "), 0x00A0: ord(" "),  # ideographic and no-break space
-    0xFE56: ord("?"), 0xFE16: ord("?"),  # small and vertical question marks (帮助)
-}
-
-
-_WIDE = re.compile("[" + "".join(chr(code) for code in _NARROW) + "]")
-
-
-def normalise(text: str) -> str:
-    """Full-width letters, digits, dashes and spaces as ASCII (a citizen's keyboard may
-    send them)."""
-    return text.translate(_NARROW) if _WIDE.search(text) else text
-
-
-def ticket_number(text: str) -> str | None:
-    """The ticket number in ``text`` (``lx20261123-000001`` too), upper-cased."""
-    found = NUMBER.search(normalise(text))
-    return found.group(0).upper() if found else None
-
-
 def short_number(text: str) -> str | None:
     """The six digits that end a command naming a ticket by its short number."""
-    found = re.search(rf"(?<![0-9]){SHORT_NUMBER.pattern}$", normalise(text).strip())
+    found = re.search(rf"(?<![0-9]){SHORT_NUMBER.pattern}$", narrow(text).strip())
     return found.group(0) if found else None
 
 
@@ -106,7 +73,7 @@ class MyTickets:
         if outcome is WithdrawOutcome.ALREADY:
             return [self._say("withdraw_already", number=number)]
         if outcome is WithdrawOutcome.TOO_LATE and ticket is not None:
-            key = ("withdraw_merged" if ticket.status == "merged" else
+            key = ("withdraw_merged" if ticket.status is Status.MERGED else
                    "withdraw_ended" if ticket.status in ENDED else "withdraw_too_late")
             return [self._say(key, number=number, status=self.status(ticket.status))]
         return [self._say("withdraw_not_found", number=number)]
@@ -128,28 +95,27 @@ class MyTickets:
                           example=matches[0].number)]
 
     async def recent(self, account: str, openid: str, within: float,
-                     now: datetime | None = None) -> Ticket | None:
+                     now: datetime | None = None) -> TicketRecord | None:
         """The citizen's newest ticket if it was filed less than ``within`` seconds ago."""
         tickets = await self._tickets.of_citizen(account, openid, limit=1)
         if not tickets:
             return None
-        created = _aware(tickets[0].created_at)
-        age = ((now or datetime.now(UTC)) - created).total_seconds()
+        age = ((now or datetime.now(UTC)) - tickets[0].created_at).total_seconds()
         return tickets[0] if age < within else None
 
     # -- pieces ---------------------------------------------------------------------------
 
-    def status(self, status: str) -> str:
-        key = f"status_{status}"
-        return self._texts(key) if key in self._texts else status
+    def status(self, status: Status) -> str:
+        key = status.label_key
+        return self._texts(key) if key in self._texts else status.value
 
-    def _line(self, index: int, ticket: Ticket) -> str:
+    def _line(self, index: int, ticket: TicketRecord) -> str:
         return self._texts("my_tickets_line", index=str(index), number=ticket.number,
                            status=self.status(ticket.status), kind=ticket.kind,
                            category=self._category(ticket.category), due=self._due(ticket),
                            excerpt=excerpt(ticket.description, EXCERPT))
 
-    def _due(self, ticket: Ticket) -> str:
+    def _due(self, ticket: TicketRecord) -> str:
         if ticket.status in ENDED:
             return self._texts("my_ticket_due_ended")
         if ticket.due_on is None:
@@ -170,21 +136,16 @@ class MyTickets:
         return department_id if catalogue is None else department_name(catalogue,
                                                                        department_id)
 
-    def _note(self, status: str, note: str) -> str:
+    def _note(self, status: Status, note: str) -> str:
         if not note:
             return ""
-        if status == "dispatched":
+        if status is Status.DISPATCHED:
             note = self._department(note)
         return self._texts("my_ticket_event_note", note=excerpt(note, 60))
 
     def _time(self, moment: datetime) -> str:
-        local = _aware(moment).astimezone(CHINA)
+        local = moment.astimezone(CHINA)
         return f"{local:%m-%d %H:%M}"
 
     def _say(self, key: str, **values: str) -> Outbound:
         return Outbound.of_text(self._texts(key, **values))
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; every time stored is UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

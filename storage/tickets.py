@@ -1,5 +1,11 @@
 """Tickets in SQL: numbers unique under concurrency, idempotent creation, events, the
-citizen's own view and withdrawal."""
+citizen's own view and withdrawal.
+
+The rules — the number's format, the statuses, which status may follow which — are
+:mod:`domain.tickets`; every status change written here is one its table allows. What
+leaves this module is domain records (:class:`~domain.tickets.TicketRecord` …), never
+rows.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +20,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
+from domain.tickets import (
+    MAX_ATTACHMENTS,
+    AttachmentRecord,
+    Status,
+    TicketEventRecord,
+    TicketRecord,
+    can_move,
+    check_transition,
+    format_number,
+)
 from storage.models import Attachment, Ticket, TicketCounter, TicketEvent
-
-MAX_ATTACHMENTS = 9
-# A citizen may withdraw (撤回) a ticket until a department signs for it (签收: accepted).
-# before any department has signed for it: received, sent on, or sent back by the wrong
-# department (退单) and waiting to be sent on again
-WITHDRAWABLE = frozenset({"submitted", "dispatched", "returned"})
 
 
 class WithdrawOutcome(StrEnum):
@@ -46,7 +56,7 @@ async def next_number(session: AsyncSession, day: date) -> str:
         .values(last=TicketCounter.last + 1).returning(TicketCounter.last)
     )
     assert last is not None
-    return f"LX{day:%Y%m%d}-{last:06d}"
+    return format_number(day, last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +85,7 @@ class Tickets:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     async def create(self, new: NewTicket, *, now: datetime | None = None,
-                     day: date | None = None) -> tuple[Ticket, bool]:
+                     day: date | None = None) -> tuple[TicketRecord, bool]:
         """The ticket for ``new`` and whether this call created it (``False``: it existed)."""
         if len(new.photos) > MAX_ATTACHMENTS:
             raise ValueError(f"at most {MAX_ATTACHMENTS} photos, not {len(new.photos)}")
@@ -83,6 +93,9 @@ class Tickets:
         existing = await self.by_key(new.idempotency_key)
         if existing is not None:
             return existing, False
+        # a new ticket is received, then sent to the department the router chose
+        check_transition(None, Status.SUBMITTED)
+        check_transition(Status.SUBMITTED, Status.DISPATCHED)
         try:
             async with self._sessions.begin() as session:
                 number = await next_number(session, day or now.date())
@@ -92,15 +105,15 @@ class Tickets:
                     region=new.region, department=new.department,
                     description=new.description, phone=new.phone, public=new.public,
                     latitude=new.latitude, longitude=new.longitude, place=new.place,
-                    status="dispatched", due_on=new.due_on, created_at=now,
+                    status=Status.DISPATCHED, due_on=new.due_on, created_at=now,
                 )
                 session.add(ticket)
                 await session.flush()
                 session.add_all([
                     TicketEvent(ticket_id=ticket.id, actor="citizen", at=now,
-                                from_status=None, to_status="submitted", note=""),
+                                from_status=None, to_status=Status.SUBMITTED, note=""),
                     TicketEvent(ticket_id=ticket.id, actor="router", at=now,
-                                from_status="submitted", to_status="dispatched",
+                                from_status=Status.SUBMITTED, to_status=Status.DISPATCHED,
                                 note=new.department),
                     *(Attachment(ticket_id=ticket.id, media_id=m, url=u)
                       for m, u in new.photos),
@@ -110,37 +123,39 @@ class Tickets:
             if raced is None:
                 raise
             return raced, False
-        return ticket, True
+        return _ticket(ticket), True
 
-    async def by_key(self, idempotency_key: str) -> Ticket | None:
+    async def by_key(self, idempotency_key: str) -> TicketRecord | None:
         async with self._sessions() as session:
-            return await session.scalar(
-                select(Ticket).where(Ticket.idempotency_key == idempotency_key))
+            return _ticket_or_none(await session.scalar(
+                select(Ticket).where(Ticket.idempotency_key == idempotency_key)))
 
-    async def events(self, ticket_id: int) -> list[TicketEvent]:
+    async def events(self, ticket_id: int) -> list[TicketEventRecord]:
         async with self._sessions() as session:
-            return list((await session.scalars(
+            return [_event(row) for row in (await session.scalars(
                 select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
-                .order_by(TicketEvent.id))).all())
+                .order_by(TicketEvent.id))).all()]
 
-    async def of_citizen(self, account: str, openid: str, limit: int = 10) -> list[Ticket]:
+    async def of_citizen(self, account: str, openid: str,
+                         limit: int = 10) -> list[TicketRecord]:
         """A citizen's recent tickets, newest first (only the owner's)."""
         async with self._sessions() as session:
-            return list((await session.scalars(
+            return [_ticket(row) for row in (await session.scalars(
                 select(Ticket).where(Ticket.account == account, Ticket.openid == openid)
-                .order_by(Ticket.id.desc()).limit(limit))).all())
+                .order_by(Ticket.id.desc()).limit(limit))).all()]
 
-    async def of_owner(self, number: str, account: str, openid: str) -> Ticket | None:
+    async def of_owner(self, number: str, account: str, openid: str) -> TicketRecord | None:
         """The ticket with this number if it is this citizen's; ``None`` otherwise, so one
         citizen never learns anything of another's ticket, not even that it exists."""
         async with self._sessions() as session:
-            return await session.scalar(select(Ticket).where(
-                Ticket.number == number, Ticket.account == account, Ticket.openid == openid))
+            return _ticket_or_none(await session.scalar(select(Ticket).where(
+                Ticket.number == number, Ticket.account == account, Ticket.openid == openid)))
 
     async def withdraw(self, number: str, account: str, openid: str, *,
                        now: datetime | None = None, note: str = "",
-                       ) -> tuple[WithdrawOutcome, Ticket | None]:
-        """Withdraw (撤回) the citizen's ticket while it is in :data:`WITHDRAWABLE`.
+                       ) -> tuple[WithdrawOutcome, TicketRecord | None]:
+        """Withdraw (撤回) the citizen's ticket while its status may move to ``withdrawn``
+        (:data:`domain.tickets.WITHDRAWABLE`).
 
         The status change and its event (actor ``citizen``, from the status it really had)
         are one transaction. The change is conditional on the status just read (on
@@ -156,22 +171,22 @@ class Tickets:
                                          Ticket.openid == openid).with_for_update())
                 if ticket is None:
                     return WithdrawOutcome.NOT_FOUND, None
-                if ticket.status == "withdrawn":
-                    return WithdrawOutcome.ALREADY, ticket
-                if ticket.status not in WITHDRAWABLE:
-                    return WithdrawOutcome.TOO_LATE, ticket
-                previous = ticket.status
+                previous = Status(ticket.status)
+                if previous is Status.WITHDRAWN:
+                    return WithdrawOutcome.ALREADY, _ticket(ticket)
+                if not can_move(previous, Status.WITHDRAWN):
+                    return WithdrawOutcome.TOO_LATE, _ticket(ticket)
                 changed = await session.scalar(
                     update(Ticket).where(Ticket.id == ticket.id, Ticket.status == previous)
-                    .values(status="withdrawn").returning(Ticket.id)
+                    .values(status=Status.WITHDRAWN).returning(Ticket.id)
                     .execution_options(synchronize_session=False))
                 if changed is None:  # SQLite: it changed since the read; read it again
                     continue
-                set_committed_value(ticket, "status", "withdrawn")
+                set_committed_value(ticket, "status", Status.WITHDRAWN)
                 session.add(TicketEvent(ticket_id=ticket.id, actor="citizen", at=now,
-                                        from_status=previous, to_status="withdrawn",
+                                        from_status=previous, to_status=Status.WITHDRAWN,
                                         note=note))
-            return WithdrawOutcome.WITHDRAWN, ticket
+            return WithdrawOutcome.WITHDRAWN, _ticket(ticket)
         raise RuntimeError(f"ticket {number}: status kept changing during withdrawal")
 
     async def last_phone(self, account: str, openid: str) -> str | None:
@@ -182,12 +197,38 @@ class Tickets:
                                            Ticket.phone.is_not(None), Ticket.phone != "")
                 .order_by(Ticket.id.desc()).limit(1))
 
-    async def attachments(self, ticket_id: int) -> list[Attachment]:
+    async def attachments(self, ticket_id: int) -> list[AttachmentRecord]:
         """The ticket's photos, in the order they were sent."""
         async with self._sessions() as session:
-            return list((await session.scalars(
+            return [AttachmentRecord(row.media_id, row.url) for row in (await session.scalars(
                 select(Attachment).where(Attachment.ticket_id == ticket_id)
-                .order_by(Attachment.id))).all())
+                .order_by(Attachment.id))).all()]
 
 
 _WITHDRAW_TRIES = 10  # each retry means another transaction changed the status meanwhile
+
+
+def _ticket(row: Ticket) -> TicketRecord:
+    return TicketRecord(
+        id=row.id, number=row.number, idempotency_key=row.idempotency_key,
+        account=row.account, openid=row.openid, kind=row.kind, category=row.category,
+        region=row.region, department=row.department, description=row.description,
+        phone=row.phone, public=row.public, latitude=row.latitude, longitude=row.longitude,
+        place=row.place, status=Status(row.status), due_on=row.due_on,
+        created_at=_utc(row.created_at))
+
+
+def _ticket_or_none(row: Ticket | None) -> TicketRecord | None:
+    return None if row is None else _ticket(row)
+
+
+def _event(row: TicketEvent) -> TicketEventRecord:
+    return TicketEventRecord(
+        actor=row.actor, at=_utc(row.at),
+        from_status=None if row.from_status is None else Status(row.from_status),
+        to_status=Status(row.to_status), note=row.note)
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes; every time stored is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -278,6 +278,18 @@ async def test_commands_and_photos_after_the_timeout_are_not_lost(engine: AsyncE
     assert "请问您要反映的是哪一类" in (await session.say("重新开始"))[0]
 
 
+async def test_after_the_timeout_at_the_photos_a_text_is_not_taken_as_their_answer(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oLatePhotos")
+    await session.fill(5)  # at the photos
+    session.clock.now += 3600
+    [offer] = await session.say("跳过")
+    assert "还没有填完" in offer and "没有记入" in offer and "将作为" not in offer
+    assert "如有现场照片" in (await session.say("继续"))[0]  # the photos asked again
+    assert "phone" not in session.load().data["answers"]
+
+
 @pytest.mark.parametrize(("step", "answers"), [
     ("phone", {"_ctx": None, "kind": "投诉"}),
     ("phone", {"_ctx": "x", "kind": "投诉"}),
@@ -322,7 +334,7 @@ async def test_the_photo_step_offers_help_and_names_what_it_wants(engine: AsyncE
     session = Session(engine, "oPhotoHelp")
     await session.fill(5)
     assert "暂不支持视频" in (await session.send("video", {"media_id": "v"}))[0]
-    assert "已收到 0 张照片" in (await session.say("发不了"))[0]
+    assert "还没有收到照片" in (await session.say("发不了"))[0]
     assert "这一步好像遇到了困难" in (await session.say("不会发"))[0]
 
 
@@ -423,7 +435,7 @@ async def test_more_text_at_the_photo_step_is_added_to_the_description(
     [reply] = await session.say("另外路灯下面的井盖也松了，踩上去会晃")
     assert "已把这段文字补充到“问题描述”" in reply and "如有现场照片" in reply
     assert session.load().data["tries"] == 0
-    assert "已收到 0 张照片" in (await session.say("好的"))[0]  # a short word is not added
+    assert "还没有收到照片" in (await session.say("好的"))[0]  # a short word is not added
     [refused] = await session.say("很" * 990)
     assert "没有记入" in refused and "超过字数上限" in refused
     await session.says(*FILL[5:])
@@ -505,7 +517,7 @@ async def test_talk_about_the_photos_is_not_added_to_the_description(
     for answer in FILL[:5]:
         await session.say(answer)
     [reply] = await session.say(text)
-    assert "已收到 0 张照片" in reply and "没有照片请回复“跳过”" in reply
+    assert "还没有收到照片" in reply and "没有照片请回复“跳过”" in reply
     assert session.load().data["answers"]["description"] == FILL[4]
 
 
@@ -581,7 +593,7 @@ async def test_text_while_changing_the_photos_from_the_summary_changes_nothing_e
     await session.fill()
     await session.say("修改 5")
     [reply] = await session.say("13900139000")
-    assert "已收到 0 张照片" in reply
+    assert "还没有收到照片" in reply
     answers = session.load().data["answers"]
     assert answers["description"] == FILL[4] and answers["phone"] == "13800138000"
 
@@ -754,7 +766,54 @@ async def test_the_engine_is_asked_once_per_message(
         assert len(asked) == before + 1, (kind, payload)
 
 
-# -- newcomers (issue 10, point 10) ---------------------------------------------------------
+# -- regressions from the newcomers' review (issue 10 point 10) ----------------------------
+
+
+async def test_no_photos_and_the_phone_in_one_message_skip_the_photos_and_take_the_phone(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oNoPhotosPhone")
+    await session.fill(5)  # at the photos
+    [reply] = await session.say("没有照片，电话139-0013-9000")
+    assert "已收到 0 张照片" not in reply and "还没有收到照片" not in reply
+    assert "请留下您的手机号" not in reply
+    assert "已记为“联系电话”" in reply and "您的留言是否同意公开" in reply
+    answers = session.load().data["answers"]
+    assert (answers["photos"], answers["phone"]) == ([], "13900139000")
+    assert answers["description"] == FILL[4]
+
+
+@pytest.mark.parametrize("text", ["没有照片", "没照片。", "无照片", "没有图片了"])
+async def test_saying_there_are_no_photos_skips_them(engine: AsyncEngine, text: str) -> None:
+    session = Session(engine, "oNoPhotos")
+    await session.fill(5)
+    [reply] = await session.say(text)
+    assert reply.startswith("请留下您的手机号")
+    assert session.load().data["answers"]["photos"] == []
+
+
+async def test_the_ninth_photo_is_acknowledged_before_the_next_question(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oNinth")
+    await session.fill(5)
+    for n in range(1, 9):
+        [reply] = await session.send("image", {"media_id": f"m{n}"})
+        assert f"已收到第 {n} 张照片" in reply
+    [reply] = await session.send("image", {"media_id": "m9"})
+    assert "已收到第 9 张照片，已达上限" in reply
+    assert reply.index("已达上限") < reply.index("请留下您的手机号")
+    assert len(session.load().data["answers"]["photos"]) == 9
+
+
+async def test_every_refused_phone_says_what_is_wrong(engine: AsyncEngine) -> None:
+    session = Session(engine, "oBadPhones")
+    await session.fill(6)  # at the phone
+    replies = [(await session.say(bad))[0] for bad in ("12345", "1380013800", "电话号码")]
+    assert all("手机号格式不对" in reply for reply in replies), replies
+    assert "这一步好像遇到了困难" in replies[2] and "12345 热线" in replies[2]
+    [reply] = await session.say("匿名")  # 投诉 needs a phone: says so, after the limit too
+    assert "需要留下手机号" in reply and "这一步好像遇到了困难" in reply
 
 
 async def test_a_location_outside_a_form_says_where_it_is_used(engine: AsyncEngine) -> None:

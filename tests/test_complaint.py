@@ -218,7 +218,8 @@ async def test_the_tenth_photo_is_refused_and_the_ninth_moves_on(bot: Bot) -> No
     await fay.says("我要反映", "1", "7", "2", "西城街道菜市场门口占道经营严重，车辆无法通行")
     for i in range(8):
         await fay.photo(f"p{i}")
-    assert "请留下您的手机号" in await fay.photo("p8")  # the ninth: on to the next step
+    ninth = await fay.photo("p8")  # the ninth: acknowledged, then the next step
+    assert "已收到第 9 张照片，已达上限（最多 9 张）" in ninth and "请留下您的手机号" in ninth
     assert "最多只能提交 9 张照片" in await fay.photo("p9")
     await fay.say("13700137000")
     assert "5. 照片：9 张" in await fay.say("2")

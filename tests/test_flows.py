@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.messages import Inbound, Outbound
 from flows.context import Conversation, lost_on_restart, open_in
-from flows.engine import CONTEXT, Engine, Flow, Reprompt, Step, choice, numbered
+from flows.engine import CONTEXT, Engine, Flow, Hook, Reprompt, Step, Turn, choice, numbered
+from flows.steps import Addendum, Collect, CollectTexts
 from handlers.texts import Texts
 from storage.base import encode
 
@@ -35,10 +38,18 @@ class DemoTexts:
         "demo_phone": "请留下手机号，或回复“跳过”。",
         "demo_short": "描述太短了，请至少写 5 个字。",
         "demo_bad_phone": "手机号应为 11 位数字，以 1 开头。",
+        "demo_docs": "请发送证明材料的照片（最多 {limit} 份），发完回复“完成”。",
+        "demo_doc_kept": "第 {count} 份材料已收到。\n\n{prompt}",
+        "demo_doc_more": "第 {count} 份材料已收到，还能发 {left} 份。",
+        "demo_doc_full": "材料最多 {limit} 份，这一份没有保存。",
+        "demo_doc_last": "第 {count} 份材料已收到，最多 {limit} 份。",
+        "demo_doc_ahead": "材料这一步结束了，您发的内容已记为“{label}”。",
     }
 
     def __call__(self, key: str, **values: str) -> str:
-        return self.prompts.get(key) or TEXTS(key, **values)
+        if key in self.prompts:
+            return self.prompts[key].format(**values)
+        return TEXTS(key, **values)
 
 
 def description(inbound: Inbound, data: dict[str, Any]) -> str:
@@ -85,9 +96,14 @@ class Chat:
         return "\n".join(r.text for r in replies)
 
     async def say(self, text: str) -> str:
+        return await self.send(Inbound("default", "oU", "text", {"content": text}))
+
+    async def photo(self, media_id: str) -> str:
+        return await self.send(Inbound("default", "oU", "image", {"media_id": media_id}))
+
+    async def send(self, inbound: Inbound) -> str:
         conversation = self._load()
-        replies = await self.engine.handle(
-            Inbound("default", "oU", "text", {"content": text}), conversation)
+        replies = await self.engine.handle(inbound, conversation)
         self.stored = conversation.to_json()
         return "\n".join(r.text for r in replies)
 
@@ -126,7 +142,9 @@ async def test_three_failures_offer_help_instead_of_looping() -> None:
     chat.start()
     await chat.say("x")
     await chat.say("y")
-    assert "遇到了困难" in await chat.say("z")
+    third = await chat.say("z")
+    assert "遇到了困难" in third
+    assert third.startswith("请回复序号或选项文字")  # still says what is wrong with it
     assert chat.in_flow
 
 
@@ -356,3 +374,119 @@ JSON_VALUES = st.recursive(
 def test_open_in_tells_a_stored_form_without_parsing(conversation: Conversation) -> None:
     """The in-process store's journal asks open_in on every state write."""
     assert open_in(encode(conversation.to_json())) is (conversation.flow is not None)
+
+
+# -- hooks: what a flow does besides questions and answers ---------------------------------
+
+DOCS = Collect("docs", 2, texts=CollectTexts(kept="demo_doc_kept", more="demo_doc_more",
+                                             full="demo_doc_full", ahead="demo_doc_ahead",
+                                             last="demo_doc_last"))
+LEGAL = Flow("legal", "法律咨询", (
+    Step("q", "问题", "demo_text", description),
+    DOCS.step("材料", "demo_docs", values=lambda _: {"limit": "2"},
+              show=lambda v: f"{len(v)} 份", otherwise=(Addendum("q", 5),)),
+    Step("phone", "手机号", "demo_phone", phone),
+), finish, hooks=(DOCS,))
+
+
+def legal_chat() -> Chat:
+    chat = Chat()
+    chat.engine = Engine([LEGAL], DemoTexts(), clock=chat.clock)
+    chat.start("legal")
+    return chat
+
+
+async def test_a_second_flow_collects_photos_with_its_own_texts_and_limit() -> None:
+    FINISHED.clear()
+    chat = legal_chat()
+    kept = await chat.photo("d1")  # before its step: kept, and the question asked again
+    assert kept.startswith("第 1 份材料已收到。") and kept.endswith("请描述问题（至少 5 个字）。")
+    assert "最多 2 份" in await chat.say("公司拖欠工资三个月")
+    last = await chat.photo("d2")  # the second of two: said so, and on to the next
+    assert last == "第 2 份材料已收到，最多 2 份。\n请留下手机号，或回复“跳过”。"
+    assert await chat.photo("d3") == "材料最多 2 份，这一份没有保存。"
+    assert "2. 材料：2 份" in await chat.say("13800138000")
+    assert await chat.say("确认") == "已提交"
+    assert FINISHED[-1]["docs"] == [{"media_id": "d1", "url": ""},
+                                    {"media_id": "d2", "url": ""}]
+
+
+async def test_at_the_collecting_step_text_is_the_next_answer_or_more_of_another() -> None:
+    chat = legal_chat()
+    await chat.say("公司拖欠工资三个月")
+    assert await chat.photo("d1") == "第 1 份材料已收到，还能发 1 份。"
+    added = await chat.say("老板说下个月再给")  # not the next answer: more of the question
+    assert "已把这段文字补充到“问题”" in added and "请发送证明材料" in added
+    ahead = await chat.say("13800138000")  # the next answer: the materials end with one
+    assert ahead.startswith("材料这一步结束了，您发的内容已记为“手机号”。")
+    assert "1. 问题：公司拖欠工资三个月\n老板说下个月再给\n2. 材料：1 份" in ahead
+    answers = chat._load().data["answers"]
+    assert answers["q"] == "公司拖欠工资三个月\n老板说下个月再给"
+    assert answers["docs"] == [{"media_id": "d1", "url": ""}]
+
+
+def test_a_hook_naming_a_step_the_flow_lacks_is_refused_when_the_flow_is_built() -> None:
+    steps = (Step("q", "问题", "demo_text", description),)
+    for hook, missing in ((Collect("docs", 2), "'docs'"), (Addendum("nowhere", 5), "'nowhere'")):
+        with pytest.raises(ValueError, match=f"flow broken: no step {missing}"):
+            Flow("broken", "坏", steps, finish, hooks=(hook,))
+        with pytest.raises(ValueError, match=f"flow broken: no step {missing}"):
+            Flow("broken", "坏", (replace(steps[0], otherwise=(hook,)),), finish)
+
+
+class Aside(Hook):
+    """Answers any refused text: shows whether a step's hooks were asked."""
+
+    def on_message(self, turn: Turn) -> list[Outbound] | None:
+        return [turn.say("demo_short")] if turn.inbound.text.startswith("旁") else None
+
+
+def located(inbound: Inbound, data: dict[str, Any]) -> str:
+    if inbound.text == "旁边不算":
+        raise Reprompt("demo_bad_phone", counts=False)  # understood, not yet an answer
+    raise Reprompt("demo_bad_phone")
+
+
+async def test_a_steps_hooks_hear_only_refusals_that_count() -> None:
+    flow = Flow("aside", "旁", (Step("where", "地点", "demo_text", located,
+                                     otherwise=(Aside(),)),), finish)
+    chat = Chat()
+    chat.engine = Engine([flow], DemoTexts(), clock=chat.clock)
+    chat.start("aside")
+    assert await chat.say("旁边的楼") == "描述太短了，请至少写 5 个字。"
+    assert chat._load().data["tries"] == 0  # a hook's answer is no failed try
+    assert (await chat.say("旁边不算")).startswith("手机号应为")
+    assert (await chat.say("别处")).startswith("手机号应为")
+
+
+async def test_a_photo_sent_anywhere_keeps_the_flow_from_timing_out() -> None:
+    chat = legal_chat()
+    chat.clock.now += 20 * 60
+    await chat.photo("d1")
+    chat.clock.now += 20 * 60  # 40 minutes since the start, 20 since the photo
+    assert (await chat.say("公司拖欠工资三个月")).startswith("请发送证明材料")
+
+
+async def test_a_short_word_at_the_collecting_step_is_not_the_next_answer() -> None:
+    flow = Flow("short", "短", (
+        DOCS.step("材料", "demo_docs", values=lambda _: {"limit": "2"}),
+        Step("kind", "类型", "demo_kind", choice(KINDS)),
+    ), finish, hooks=(DOCS,))
+    chat = Chat()
+    chat.engine = Engine([flow], DemoTexts(), clock=chat.clock)
+    chat.start("short")
+    assert "还没有收到照片" in await chat.say("2")  # would be 求助 at the next step
+    assert "请选择类型" in await chat.say("完成")
+
+
+async def test_text_at_a_collecting_last_step_has_no_next_answer_to_be() -> None:
+    flow = Flow("last", "末", (
+        Step("q", "问题", "demo_text", description),
+        DOCS.step("材料", "demo_docs", values=lambda _: {"limit": "2"}),
+    ), finish, hooks=(DOCS,))
+    chat = Chat()
+    chat.engine = Engine([flow], DemoTexts(), clock=chat.clock)
+    chat.start("last")
+    await chat.say("公司拖欠工资三个月")
+    assert "还没有收到照片" in await chat.say("公司拖欠工资三个月了")
+    assert "请核对" in await chat.say("完成")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import tomllib
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,12 +13,15 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 
 from bot.app import create_app, default_handler
+from domain.tickets import Status
 from handlers.commands import Service, service_of
-from handlers.my_tickets import ticket_number
 from storage import db
 from storage.models import Ticket, TicketEvent
 from tests.citizens import Citizen, Clock, Today, file_complaint, fresh_tickets, ticket_number_in
 from tests.conftest import SettingsFactory
+
+TEXTS_FILE = tomllib.loads(
+    (Path(__file__).resolve().parents[1] / "config" / "texts.toml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture
@@ -139,12 +144,19 @@ def test_which_service_a_message_asks_for(text: str, service: Service | None) ->
     assert service_of(text) == service
 
 
-def test_ticket_numbers_are_found_in_any_width_and_case() -> None:
-    assert ticket_number("查询ＬＸ２０２６１１２３－０００００７") == "LX20261123-000007"
-    assert ticket_number("lx20261123-000007") == "LX20261123-000007"
-    assert ticket_number("LX20261123-00007") is None
-    assert ticket_number("LX20261123-0000071") is None  # one digit too many: not a number
+def test_every_status_has_its_chinese_name_in_the_catalogue_and_nothing_else_does() -> None:
+    named = {key for key in TEXTS_FILE if key.startswith("status_")}
+    assert named == {status.label_key for status in Status}
+    assert all(TEXTS_FILE[status.label_key].strip() for status in Status)
+    assert TEXTS_FILE[Status.ACCEPTED.label_key] == "已签收"
+    assert TEXTS_FILE[Status.WITHDRAWN.label_key] == "已撤回"
+
+
+def test_a_number_with_a_digit_too_many_asks_for_no_ticket() -> None:
+    # how numbers are read: tests/test_tickets.py
     assert service_of("查询 LX20261123-0000071") is None
+    assert service_of("撤回 LX20261123-0000071") is None
+    assert service_of("查询 ＬＸ２０２６１１２３－０００００７") is Service.TICKET
 
 
 async def test_a_short_number_finds_the_citizens_own_ticket(

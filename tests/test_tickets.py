@@ -1,207 +1,173 @@
-"""Tickets on SQLite and PostgreSQL: numbers unique under concurrency, idempotent creation,
-the owner's view, withdrawal under concurrency."""
+"""Ticket rules (domain/tickets.py), pure and fast (no files, no I/O: `make mutate` runs
+them): the number and its parser, the statuses and their catalogue keys, the transitions
+table, withdrawal. The repository: tests/test_tickets_store.py; the catalogue holding a
+name for every status: tests/test_my_tickets.py."""
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from hypothesis import given
+from hypothesis import strategies as st
 
-from storage.tickets import NewTicket, Tickets, WithdrawOutcome
+from domain.tickets import (
+    ENDED,
+    MAX_ATTACHMENTS,
+    NUMBER,
+    TRANSITIONS,
+    WITHDRAWABLE,
+    Status,
+    TicketEventRecord,
+    TicketRecord,
+    TransitionRefused,
+    can_move,
+    check_transition,
+    format_number,
+    narrow,
+    parse_number,
+)
 
-
-def new(key: str, openid: str = "oA", **extra: object) -> NewTicket:
-    values: dict[str, object] = {
-        "idempotency_key": key, "account": "default", "openid": openid, "kind": "投诉",
-        "category": "zfjs", "region": "cgz", "department": "zjj",
-        "description": "小区门口路灯坏了一周", "due_on": date(2026, 11, 30),
-    }
-    values.update(extra)
-    return NewTicket(**values)  # type: ignore[arg-type]
-
-
-async def test_a_ticket_has_a_number_events_and_photos(tickets: Tickets) -> None:
-    now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-    ticket, created = await tickets.create(
-        new("k1", photos=(("m1", "http://p/1"), ("m2", "http://p/2"))), now=now)
-    assert created
-    assert ticket.number == "LX20261122-000001"
-    assert [(e.from_status, e.to_status) for e in await tickets.events(ticket.id)] == [
-        (None, "submitted"), ("submitted", "dispatched")]
-    second, _ = await tickets.create(new("k2"), now=now)
-    assert second.number == "LX20261122-000002"
-    next_day, _ = await tickets.create(new("k3"), now=datetime(2026, 11, 23, tzinfo=UTC))
-    assert next_day.number == "LX20261123-000001"
-    with pytest.raises(ValueError, match="at most 9 photos"):
-        await tickets.create(new("k4", photos=tuple((f"m{i}", "u") for i in range(10))))
+# -- the number ---------------------------------------------------------------------------
 
 
-async def test_a_repeated_confirm_makes_one_ticket(tickets: Tickets) -> None:
-    results = await asyncio.gather(*(tickets.create(new("same")) for _ in range(5)))
-    assert len({t.number for t, _ in results}) == 1
-    assert sum(created for _, created in results) == 1
+def test_a_number_is_lx_the_day_and_six_digits_of_serial() -> None:
+    assert format_number(date(2026, 11, 23), 1) == "LX20261123-000001"
+    assert format_number(date(2027, 1, 5), 42) == "LX20270105-000042"
+    assert format_number(date(2026, 11, 23), 999_999) == "LX20261123-999999"
 
 
-async def test_hundred_users_at_once_get_distinct_numbers(tickets: Tickets) -> None:
-    results = await asyncio.gather(*(
-        tickets.create(new(f"key{i}", openid=f"o{i}")) for i in range(100)))
-    numbers = {t.number for t, _ in results}
-    assert len(numbers) == 100
-    assert all(created for _, created in results)
+@pytest.mark.parametrize("serial", [0, -1, 1_000_000])
+def test_a_serial_the_number_cannot_hold_is_refused(serial: int) -> None:
+    with pytest.raises(ValueError, match=f"serial {serial} outside 1..999999"):
+        format_number(date(2026, 11, 23), serial)
 
 
-async def test_only_the_owner_sees_their_tickets(tickets: Tickets) -> None:
-    await tickets.create(new("a1", openid="oOwner"))
-    await tickets.create(new("a2", openid="oOwner"))
-    await tickets.create(new("b1", openid="oOther"))
-    mine = await tickets.of_citizen("default", "oOwner")
-    assert [t.idempotency_key for t in mine] == ["a2", "a1"]
+@given(st.dates(date(2000, 1, 1), date(2099, 12, 31)), st.integers(1, 999_999))
+def test_every_number_reads_back_as_itself(day: date, serial: int) -> None:
+    number = format_number(day, serial)
+    assert NUMBER.fullmatch(number)
+    assert parse_number(number) == number
+    assert parse_number(f"查询 {number.lower()} 的进度") == number
+    wide = number.translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)})  # ＬＸ２０…－…
+    assert parse_number(wide) == number
 
 
-# ---------------------------------------------------------------- unknown region and due date
-async def test_region_and_due_date_may_be_unknown(tickets: Tickets) -> None:
-    ticket, _ = await tickets.create(new("nowhere", region=None, due_on=None))
-    assert (ticket.region, ticket.due_on) == (None, None)
-    again = await tickets.of_owner(ticket.number, "default", "oA")
-    assert again is not None
-    assert (again.region, again.due_on) == (None, None)
+@pytest.mark.parametrize(("text", "number"), [
+    ("LX20261123-000007", "LX20261123-000007"),
+    ("lx20261123-000007", "LX20261123-000007"),
+    ("Lx20261123-000007", "LX20261123-000007"),
+    ("查询ＬＸ２０２６１１２３－０００００７", "LX20261123-000007"),
+    ("ｌｘ20261123-000007", "LX20261123-000007"),
+    ("LX20261123—000007", "LX20261123-000007"),  # em dash
+    ("LX20261123–000007", "LX20261123-000007"),  # en dash
+    ("LX20261123−000007", "LX20261123-000007"),  # minus sign
+    ("LX20261123﹣000007", "LX20261123-000007"),  # small hyphen-minus
+    ("我想问问LX20261123-000007怎么样了", "LX20261123-000007"),
+    ("LX20261123-000007 LX20261124-000001", "LX20261123-000007"),  # the first one
+])
+def test_a_number_is_found_in_any_width_case_and_dash(text: str, number: str) -> None:
+    assert parse_number(text) == number
 
 
-# ---------------------------------------------------------------- the owner's view
-async def test_of_owner_shows_only_the_owners_ticket(tickets: Tickets) -> None:
-    ticket, _ = await tickets.create(new("mine", openid="oOwner"))
-    found = await tickets.of_owner(ticket.number, "default", "oOwner")
-    assert found is not None
-    assert found.id == ticket.id
-    assert await tickets.of_owner(ticket.number, "default", "oOther") is None
-    assert await tickets.of_owner(ticket.number, "other", "oOwner") is None
-    assert await tickets.of_owner("LX20000101-000001", "default", "oOwner") is None
+@pytest.mark.parametrize("text", [
+    "", "LX", "LX2026", "LX20261123-00007",  # a digit short
+    "LX20261123-0000071",  # a digit too many: the front of a longer run is no number
+    "LX2026112-000001", "LX20261123000001", "LX20261123 000001", "XL20261123-000001",
+    "LX20261123_000001", "LY20261123-000001",
+])
+def test_what_is_not_a_number(text: str) -> None:
+    assert parse_number(text) is None
 
 
-async def test_attachments_in_the_order_sent(tickets: Tickets) -> None:
-    photos = (("m2", "http://p/2"), ("m1", "http://p/1"), ("m3", ""))
-    ticket, _ = await tickets.create(new("photos", photos=photos))
-    bare, _ = await tickets.create(new("bare"))
-    assert [(a.media_id, a.url) for a in await tickets.attachments(ticket.id)] == list(photos)
-    assert await tickets.attachments(bare.id) == []
+def test_narrow_makes_ascii_of_full_width_letters_digits_dashes_spaces_and_marks() -> None:
+    assert narrow("０９ＡＺａｚ") == "09AZaz"
+    assert narrow("a\u3000b\u00a0c") == "a b c"
+    assert narrow("－—–−﹣") == "-----"
+    assert narrow("﹖︖") == "??"
+    # just outside the ranges, and the rest of a message, stay as they are
+    assert narrow("／：＠［｀｛，。") == "／：＠［｀｛，。"
+    assert narrow("投诉 LX1") == "投诉 LX1"
 
 
-async def test_last_phone_is_the_latest_ticket_that_has_one(tickets: Tickets) -> None:
-    assert await tickets.last_phone("default", "oA") is None
-    await tickets.create(new("p1", phone="13800000001"))
-    await tickets.create(new("p2", phone="13800000002"))
-    await tickets.create(new("p3", phone=None, kind="建议"))
-    await tickets.create(new("other", openid="oB", phone="13900000009"))
-    assert await tickets.last_phone("default", "oA") == "13800000002"
-    assert await tickets.last_phone("other", "oA") is None
+# -- statuses -------------------------------------------------------------------------------
 
 
-# ---------------------------------------------------------------- withdrawal
-async def set_status(engine: AsyncEngine, ticket_id: int, status: str) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(text("UPDATE tickets SET status = :s WHERE id = :i"),
-                           {"s": status, "i": ticket_id})
+LIFECYCLE = ("submitted", "dispatched", "accepted", "in_progress", "replied", "closed",
+             "rated", "returned", "extended", "reopened", "merged", "withdrawn", "rejected")
 
 
-async def test_the_owner_withdraws_a_dispatched_ticket(tickets: Tickets) -> None:
-    ticket, _ = await tickets.create(new("w1"))
-    at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-    outcome, withdrawn = await tickets.withdraw(ticket.number, "default", "oA", now=at,
-                                                note="已自行解决")
-    assert outcome is WithdrawOutcome.WITHDRAWN
-    assert withdrawn is not None
-    assert withdrawn.status == "withdrawn"
-    stored = await tickets.of_owner(ticket.number, "default", "oA")
-    assert stored is not None
-    assert stored.status == "withdrawn"
-    last = (await tickets.events(ticket.id))[-1]
-    assert (last.actor, last.from_status, last.to_status, last.note) == (
-        "citizen", "dispatched", "withdrawn", "已自行解决")
-    # a second time: already withdrawn, no second event
-    outcome, again = await tickets.withdraw(ticket.number, "default", "oA")
-    assert outcome is WithdrawOutcome.ALREADY
-    assert again is not None
-    assert again.id == ticket.id
-    assert len(await tickets.events(ticket.id)) == 3
+def test_the_statuses_are_the_lifecycles() -> None:
+    assert [s.value for s in Status] == list(LIFECYCLE)
 
 
-async def test_a_submitted_ticket_is_withdrawn_from_submitted(
-    tickets: Tickets, engine: AsyncEngine,
-) -> None:
-    ticket, _ = await tickets.create(new("w-sub"))
-    await set_status(engine, ticket.id, "submitted")
-    outcome, _ = await tickets.withdraw(ticket.number, "default", "oA")
-    assert outcome is WithdrawOutcome.WITHDRAWN
-    assert (await tickets.events(ticket.id))[-1].from_status == "submitted"
+def test_each_status_names_the_catalogue_entry_of_its_chinese_name() -> None:
+    assert [s.label_key for s in Status] == [f"status_{name}" for name in LIFECYCLE]
+    assert Status.IN_PROGRESS.label_key == "status_in_progress"
 
 
-async def test_another_citizen_cannot_withdraw_or_learn_of_it(tickets: Tickets) -> None:
-    ticket, _ = await tickets.create(new("w2", openid="oOwner"))
-    assert await tickets.withdraw(ticket.number, "default", "oOther") == (
-        WithdrawOutcome.NOT_FOUND, None)
-    assert await tickets.withdraw(ticket.number, "elsewhere", "oOwner") == (
-        WithdrawOutcome.NOT_FOUND, None)
-    assert await tickets.withdraw("LX20000101-000009", "default", "oOwner") == (
-        WithdrawOutcome.NOT_FOUND, None)
-    stored = await tickets.of_owner(ticket.number, "default", "oOwner")
-    assert stored is not None
-    assert stored.status == "dispatched"
-    assert len(await tickets.events(ticket.id)) == 2
+# -- transitions ----------------------------------------------------------------------------
+
+TODAY = {
+    (None, Status.SUBMITTED),
+    (Status.SUBMITTED, Status.DISPATCHED),
+    (Status.SUBMITTED, Status.WITHDRAWN),
+    (Status.DISPATCHED, Status.WITHDRAWN),
+    (Status.RETURNED, Status.WITHDRAWN),
+}
 
 
-@pytest.mark.parametrize("status", ["accepted", "in_progress", "replied", "closed"])
-async def test_too_late_once_a_department_has_signed_for_it(
-    tickets: Tickets, engine: AsyncEngine, status: str,
-) -> None:
-    ticket, _ = await tickets.create(new(f"w-{status}"))
-    await set_status(engine, ticket.id, status)
-    outcome, found = await tickets.withdraw(ticket.number, "default", "oA")
-    assert outcome is WithdrawOutcome.TOO_LATE
-    assert found is not None
-    assert found.status == status  # the caller can say where it stands
-    assert len(await tickets.events(ticket.id)) == 2
+def test_the_transitions_allowed_today() -> None:
+    assert {(old, new) for old, news in TRANSITIONS.items() for new in news} == TODAY
 
 
-async def test_ten_withdrawals_at_once_withdraw_once(tickets: Tickets) -> None:
-    ticket, _ = await tickets.create(new("race"))
-    results = await asyncio.gather(*(
-        tickets.withdraw(ticket.number, "default", "oA", note=f"try {n}") for n in range(10)))
-    outcomes = [outcome for outcome, _ in results]
-    assert outcomes.count(WithdrawOutcome.WITHDRAWN) == 1
-    assert outcomes.count(WithdrawOutcome.ALREADY) == 9
-    withdrawals = [e for e in await tickets.events(ticket.id) if e.to_status == "withdrawn"]
-    assert len(withdrawals) == 1
-    assert withdrawals[0].from_status == "dispatched"
+@pytest.mark.parametrize("old", [None, *Status])
+def test_can_move_answers_by_the_table(old: Status | None) -> None:
+    for new in Status:
+        assert can_move(old, new) is ((old, new) in TODAY), (old, new)
 
 
-async def test_a_withdrawal_racing_a_sign_for_keeps_the_true_history(
-    tickets: Tickets, engine: AsyncEngine,
-) -> None:
-    """A department signs for the ticket (a plain conditional update, as a staff API
-    would) while the citizen withdraws it: whichever wins, the event names the status
-    the ticket really left."""
-    for n in range(10):
-        ticket, _ = await tickets.create(new(f"sign{n}"))
+def test_a_move_the_table_refuses_raises_naming_both_ends() -> None:
+    check_transition(None, Status.SUBMITTED)
+    check_transition(Status.DISPATCHED, Status.WITHDRAWN)
+    with pytest.raises(TransitionRefused) as refused:
+        check_transition(Status.ACCEPTED, Status.WITHDRAWN)
+    assert (refused.value.current, refused.value.new) == (Status.ACCEPTED, Status.WITHDRAWN)
+    assert str(refused.value) == "a ticket may not move from accepted to withdrawn"
+    with pytest.raises(TransitionRefused, match="from nothing to dispatched"):
+        check_transition(None, Status.DISPATCHED)
+    with pytest.raises(TransitionRefused, match="from withdrawn to dispatched"):
+        check_transition(Status.WITHDRAWN, Status.DISPATCHED)  # nothing leaves 撤回
+    assert issubclass(TransitionRefused, ValueError)
 
-        async def sign_for(ticket_id: int = ticket.id) -> bool:
-            async with engine.begin() as conn:
-                done = await conn.execute(text(
-                    "UPDATE tickets SET status = 'accepted' "
-                    "WHERE id = :i AND status = 'dispatched'"), {"i": ticket_id})
-                return done.rowcount == 1
 
-        (outcome, _), signed = await asyncio.gather(
-            tickets.withdraw(ticket.number, "default", "oA"), sign_for())
-        stored = await tickets.of_owner(ticket.number, "default", "oA")
-        assert stored is not None
-        if outcome is WithdrawOutcome.WITHDRAWN:
-            assert not signed
-            assert stored.status == "withdrawn"
-            assert (await tickets.events(ticket.id))[-1].from_status == "dispatched"
-        else:
-            assert outcome is WithdrawOutcome.TOO_LATE
-            assert signed
-            assert stored.status == "accepted"
+def test_withdrawal_is_possible_until_a_department_signs_for_it() -> None:
+    assert {Status.SUBMITTED, Status.DISPATCHED, Status.RETURNED} == WITHDRAWABLE
+    assert Status.ACCEPTED not in WITHDRAWABLE and Status.WITHDRAWN not in WITHDRAWABLE
+
+
+def test_the_clock_stops_once_no_answer_is_due() -> None:
+    assert {Status.WITHDRAWN, Status.CLOSED, Status.RATED, Status.REJECTED,
+            Status.MERGED} == ENDED
+
+
+def test_a_ticket_carries_at_most_nine_photos() -> None:
+    assert MAX_ATTACHMENTS == 9
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+def test_records_cannot_be_changed_by_who_reads_them() -> None:
+    now = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    ticket = TicketRecord(
+        id=1, number="LX20261123-000001", idempotency_key="k", account="default",
+        openid="oA", kind="投诉", category="zfjs", region=None, department="zjj",
+        description="小区门口路灯坏了一周", phone=None, public=False, latitude=None,
+        longitude=None, place=None, status=Status.DISPATCHED, due_on=None, created_at=now)
+    event = TicketEventRecord("router", now, Status.SUBMITTED, Status.DISPATCHED, "zjj")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ticket.status = Status.WITHDRAWN  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.note = ""  # type: ignore[misc]
