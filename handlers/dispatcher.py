@@ -111,18 +111,10 @@ class Router:
         """Answer the updates that pass every one of ``filters`` with ``answer``."""
         self._routes.append((filters, answer))
 
-    async def match(self, update: Update) -> Answer | None:
-        for filters, answer in self._routes:
-            for check in filters:  # inline, and a plain bool is not awaited: this runs a
-                verdict = check(update)  # dozen times a message
-                if isinstance(verdict, bool):
-                    if not verdict:
-                        break
-                elif not await verdict:
-                    break
-            else:
-                return answer
-        return None
+    @property
+    def routes(self) -> list[tuple[tuple[Filter, ...], Answer]]:
+        """(filters, answer) in the order they were added."""
+        return self._routes
 
     def __repr__(self) -> str:
         return f"Router({self.name!r}, {len(self._routes)} routes)"
@@ -148,9 +140,16 @@ class Dispatcher:
     async def resolve(self, update: Update) -> Answer:
         """The route that answers ``update``: the first router's first match."""
         for router in self.routers:
-            answer = await router.match(update)
-            if answer is not None:
-                return answer
+            for filters, answer in router.routes:
+                for check in filters:  # inline, and a plain bool is not awaited: this
+                    verdict = check(update)  # runs a dozen times a message
+                    if isinstance(verdict, bool):
+                        if not verdict:
+                            break
+                    elif not await verdict:
+                        break
+                else:
+                    return answer
         return self._fallback
 
 
