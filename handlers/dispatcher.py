@@ -39,11 +39,13 @@ class Update:
     update nobody decodes (a delivery report) leaves the state untouched.
     """
 
-    __slots__ = ("_active", "_command", "_conversation", "_engine", "_parsed", "inbound",
-                 "state")
+    __slots__ = ("_active", "_command", "_conversation", "_engine", "_parsed", "event",
+                 "inbound", "kind", "state")
 
     def __init__(self, inbound: Inbound, state: StateContext, engine: Engine) -> None:
         self.inbound = with_recognition(inbound)
+        self.kind = self.inbound.kind  # read by most filters: kept at hand
+        self.event = self.inbound.event  # "" for a message
         self.state = state
         self._engine = engine
         self._conversation: Conversation | None = None
@@ -60,7 +62,7 @@ class Update:
         """The service a text message names as a whole (:func:`service_of`)."""
         if not self._parsed:
             self._parsed = True
-            self._command = service_of(self.text) if self.inbound.kind == "text" else None
+            self._command = service_of(self.text) if self.kind == "text" else None
         return self._command
 
     @property
@@ -184,7 +186,7 @@ class Kind:
         self._kinds = frozenset(kinds)
 
     def __call__(self, update: Update) -> bool:
-        return update.inbound.kind in self._kinds
+        return update.kind in self._kinds
 
 
 class Message:
@@ -193,7 +195,7 @@ class Message:
     __slots__ = ()
 
     def __call__(self, update: Update) -> bool:
-        return update.inbound.kind != "event"
+        return update.kind != "event"
 
 
 class Event:
@@ -205,7 +207,7 @@ class Event:
         self._events = frozenset(events)
 
     def __call__(self, update: Update) -> bool:
-        return update.inbound.kind == "event" and update.inbound.event in self._events
+        return update.event in self._events
 
 
 MENU_EVENTS = frozenset({"click", "scancode_waitmsg"})
@@ -220,9 +222,8 @@ class MenuKey:
         self._keys = frozenset(key.upper() for key in keys)
 
     def __call__(self, update: Update) -> bool:
-        inbound = update.inbound
-        return (inbound.kind == "event" and inbound.event in MENU_EVENTS
-                and inbound.event_key.upper() in self._keys)
+        return (update.event in MENU_EVENTS
+                and update.inbound.event_key.upper() in self._keys)
 
 
 class Command:
