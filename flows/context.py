@@ -54,13 +54,14 @@ class Conversation:
         )
 
 
-_IDLE = '{"flow":null,'  # how every state without a flow begins, as the stores encode it
+_IN_FLOW = '{"flow":"'  # how every state inside a flow begins, as the stores encode it
 
 
 def open_in(stored: str) -> bool:
     """Whether a stored state (``to_json`` as the stores encode it) has a form open. A
-    prefix test, not a parse: the in-process store asks on every state write."""
-    return not stored.startswith(_IDLE)
+    prefix test, not a parse: the in-process store asks on every state write. A state of
+    another shape (another router's) is no form of ours."""
+    return stored.startswith(_IN_FLOW)
 
 
 def lost_on_restart(stored: str | None) -> str:

@@ -376,6 +376,13 @@ def test_open_in_tells_a_stored_form_without_parsing(conversation: Conversation)
     assert open_in(encode(conversation.to_json())) is (conversation.flow is not None)
 
 
+@pytest.mark.parametrize("state", [{"role": "lawyer", "queue": [1, 2]}, ["a", "b"], "x", 3,
+                                   {"step": "s", "flow": "complaint"}])
+def test_open_in_takes_no_other_shape_of_state_for_a_form(state: object) -> None:
+    """Another router's state (a lawyer's, say) is not a form a restart could lose."""
+    assert not open_in(encode(state))
+
+
 # -- hooks: what a flow does besides questions and answers ---------------------------------
 
 DOCS = Collect("docs", 2, texts=CollectTexts(kept="demo_doc_kept", more="demo_doc_more",
