@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.catalogue_cli import DEFAULT_CATALOGUE, cmd_check, cmd_load, load_catalogue, main
-from domain.catalogue import KINDS, CatalogueError, entry_line, parse_catalogue
+from domain.catalogue import KINDS
+from domain.catalogue_file import CatalogueError, entry_line, parse_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 
