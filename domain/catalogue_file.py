@@ -43,9 +43,14 @@ class CatalogueError(ValueError):
 _HEADER = re.compile(r"^\s*\[")
 
 
+def _spellings(key: str) -> str:
+    """A TOML key as written: bare, "quoted" or 'quoted'."""
+    bare = re.escape(key)
+    return rf"(?:{bare}|\"{bare}\"|'{bare}')"
+
+
 def _key_pattern(key: str) -> re.Pattern[str]:
-    quoted = re.escape(key)
-    return re.compile(rf"^\s*(?:{quoted}|\"{quoted}\"|'{quoted}')\s*=")
+    return re.compile(rf"^\s*{_spellings(key)}\s*=")
 
 
 def entry_line(
@@ -60,7 +65,7 @@ def entry_line(
     ``id = "<ident>"``, else line 1.
     """
     lines = text.splitlines()
-    name = re.escape(table)
+    name = _spellings(table)
     header = re.compile(rf"^\s*\[\[\s*{name}\s*\]\]" if index is not None
                         else rf"^\s*\[\s*{name}\s*\]")
     seen = -1
@@ -73,9 +78,10 @@ def entry_line(
                 break
     if start is None:
         if ident is not None:
-            id_line = re.compile(rf"^\s*id\s*=\s*[\"']{re.escape(ident)}[\"']")
+            # on a line of its own, or in an inline table: { id = "x", … }
+            id_line = re.compile(rf"(?:^|[{{,])\s*id\s*=\s*[\"']{re.escape(ident)}[\"']")
             for number, line in enumerate(lines):
-                if id_line.match(line):
+                if id_line.search(line):
                     return number + 1
         return 1
     if key is not None:
@@ -91,7 +97,7 @@ def entry_line(
 def _top_key_line(text: str, key: str) -> int:
     """The line where top-level ``key`` is set or its table starts (1 if not found)."""
     pattern = _key_pattern(key)
-    header = re.compile(rf"^\s*\[\[?\s*{re.escape(key)}\s*\]")
+    header = re.compile(rf"^\s*\[\[?\s*{_spellings(key)}\s*\]")
     in_table = False
     for number, line in enumerate(text.splitlines()):
         if header.match(line):

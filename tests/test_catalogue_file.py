@@ -298,6 +298,29 @@ def test_intake_that_is_no_table_names_its_line() -> None:
     assert (error.line, error.problem) == (1, "intake must be an [intake] table")
 
 
+def test_quoted_table_names_count_like_bare_ones() -> None:
+    # a regression: the quoted header was not counted, and the fault was put on the
+    # next entry's line
+    text = GOOD.replace('[[region]]\nid = "street"\nname = "某街道"',
+                        '[[ "region" ]]\nid = "street"')
+    error = error_of(text)
+    assert (error.line, error.problem) == (line_of(text, '[[ "region" ]]'),
+                                           "region: name is missing")
+    text = GOOD.replace("[deadlines]", "['deadlines']").replace('"表扬" = 5\n', "")
+    error = error_of(text)
+    assert (error.line, error.problem) == (line_of(text, "['deadlines']"),
+                                           "deadlines: no deadline for 表扬")
+
+
+def test_an_inline_entry_missing_a_key_is_found_by_its_id() -> None:
+    text = 'region = [\n  { id = "town", name = "城区" },\n  { id = "street" },\n]\n'
+    error = error_of(text + without("region"))
+    assert (error.line, error.problem) == (3, "region: name is missing")
+    text = 'region = [\n  { name = "城区", id = "town" },\n  { parent = "town",id="lane" },\n]\n'
+    error = error_of(text + without("region"))
+    assert (error.line, error.problem) == (3, "region: name is missing")
+
+
 # ---------------------------------------------------------------- TOML that does not parse
 def test_a_toml_syntax_error_names_its_line_and_column() -> None:
     text = GOOD.replace("order = 2", "order = = 2")
