@@ -55,6 +55,13 @@ def test_split_text_uses_a_line_break_only_in_the_second_half_of_a_piece() -> No
     assert split_text("abcde\n\nhijklmn", 10) == ["abcde", "hijklmn"]
 
 
+def test_split_text_keeps_what_stands_at_a_cut() -> None:
+    assert split_text("abcd  efgh", 6) == ["abcd  ", "efgh"]  # spaces are text
+    assert split_text("XXXXXX", 4) == ["XXXX", "XX"]
+    # a line break after the cut is no place to cut at
+    assert split_text("abcdefghij\nk", 6) == ["abcdef", "ghij\nk"]
+
+
 def test_split_text_needs_room_for_one_character() -> None:
     assert split_text("𠀀𠀀", 4) == ["𠀀", "𠀀"]  # 4 bytes each
     with pytest.raises(ValueError, match="room for one character"):
@@ -82,8 +89,9 @@ def test_a_stored_push_with_missing_parts_reads_with_defaults() -> None:
     assert Outbound.from_json({"kind": "text"}) == Outbound("text")
     assert Outbound.from_json({"kind": "text", "articles": None}) == Outbound("text")
     assert Outbound.from_json({"kind": "news", "articles": "x"}) == Outbound("news")
-    partial = Outbound.from_json({"kind": "news", "articles": [{"title": "只有标题"}, "junk"]})
-    assert partial.articles == (Article("只有标题"),)
+    partial = Outbound.from_json({"kind": "news", "articles": [{"title": "只有标题"}, "junk",
+                                                               {"url": "https://x/a"}]})
+    assert partial.articles == (Article("只有标题"), Article("", url="https://x/a"))
     assert Outbound.from_json({"kind": "text", "text": 12}) == Outbound.of_text("12")
     for kind in ("voice", None):
         with pytest.raises(ValueError, match="unknown outbound kind"):
