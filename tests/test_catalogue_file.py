@@ -207,6 +207,7 @@ CASES = [
     ('id = "b"', 'id = "fb"', 0, 'id = "fb"', "department: duplicate id 'fb'", 1),
     ('name = " 乙局 "', 'name = "甲局"', 0, 'name = "甲局"',
      "department: duplicate name '甲局'", 1),
+    ('name = " 乙局 "', 'name = ""', 0, 'name = ""', "department: name must be a non-empty string"),
     ("fallback = false", 'fallback = "no"', 0, "fallback = \"no\"",
      "department: fallback must be true or false"),
     ("fallback = false", "fallback = true", 0, "fallback = true",
@@ -217,6 +218,9 @@ CASES = [
     ('keywords = ["扰民"]', 'keywords = ["扰民"]\ncolour = 1', 0, "colour",
      "category: unknown key 'colour' (allowed: id, name, order, keywords)"),
     ("order = 2\n", "", 0, "[[category]]", "category: order is missing", 1),
+    ('name = "二类"', "name = []", 0, "name = []", "category: name must be a non-empty string"),
+    ('id = "c2"', 'id = "2c"', 0, 'id = "2c"',
+     "category: id '2c' must be lower-case letters, digits or _, starting with a letter"),
     ("order = 2", "order = 0", 0, "order = 0",
      "category 'c2': order must be a whole number above 0, not 0"),
     ("order = 2", "order = true", 0, "order = true",
@@ -251,6 +255,12 @@ CASES = [
     ('region = "*"', 'region = "*"\nwhy = "x"', 0, "why",
      "rule: unknown key 'why' (allowed: category, region, department)"),
     ('department = "b"\n', "", 0, "[[rule]]", "rule: department is missing", 1),
+    ('category = "c2"', 'category = ""', 0, 'category = ""',
+     "rule: category must be a non-empty string"),
+    ('region = "street"\ndepartment', 'region = 5\ndepartment', 0, "region = 5",
+     "rule: region must be a non-empty string"),
+    ('department = "b"\n', 'department = " "\n', 0, 'department = " "',
+     "rule: department must be a non-empty string"),
     ('category = "c1"\nregion', 'category = "c9"\nregion', 0, 'category = "c9"',
      "rule: unknown category 'c9'"),
     ('region = "street"\ndepartment', 'region = "mars"\ndepartment', 0, 'region = "mars"',
@@ -293,9 +303,39 @@ def test_a_table_of_the_wrong_shape_names_its_line(table: str) -> None:
 
 def test_intake_that_is_no_table_names_its_line() -> None:
     intake = '[intake]\nanonymous_kinds = ["建议", "咨询"]\n'
-    text = 'intake = ["咨询"]\n' + GOOD.replace(intake, "")
+    text = '# first\nintake = ["咨询"]\n' + GOOD.replace(intake, "")
     error = error_of(text)
-    assert (error.line, error.problem) == (1, "intake must be an [intake] table")
+    assert (error.line, error.problem) == (2, "intake must be an [intake] table")
+
+
+def test_deadlines_that_are_no_table_name_their_line() -> None:
+    deadlines = GOOD[GOOD.index("[deadlines]"):GOOD.index("[intake]")]
+    text = "# first\ndeadlines = 5\n" + GOOD.replace(deadlines, "")
+    error = error_of(text)
+    assert (error.line, error.problem) == (
+        2, f"needs a [deadlines] table: working days per ticket kind ({KINDS_LISTED})")
+
+
+@pytest.mark.parametrize("table", ["department", "category", "region"])
+def test_an_empty_list_of_entries_names_its_line(table: str) -> None:
+    error = error_of(f"# first\n{table} = []\n" + without(table))
+    assert (error.line, error.problem) == (2, f"needs [[{table}]] tables")
+
+
+def test_one_working_day_is_a_deadline_and_keywords_are_optional() -> None:
+    text = GOOD.replace('"求助" = 3', '"求助" = 1').replace('keywords = ["扰民"]\n', "")
+    cat = parse_catalogue(text, "cat.toml")
+    assert cat.deadline_days("求助") == 1
+    assert cat.category("c2").keywords == ()
+
+
+def test_a_cycle_above_a_region_is_named_from_a_region_in_it() -> None:
+    text = GOOD.replace('[[region]]\nid = "town"\nname = "城区"\n',
+                        '[[region]]\nid = "edge"\nname = "郊区"\nparent = "street"\n\n'
+                        '[[region]]\nid = "town"\nname = "城区"\nparent = "street"\n')
+    error = error_of(text)
+    assert error.problem == "region 'town': parents go round in a cycle (town → street → town)"
+    assert error.line == line_of(text, 'parent = "street"', 1)
 
 
 def test_quoted_table_names_count_like_bare_ones() -> None:
