@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import REPO_ROOT, ConfigError, load_settings
-from domain.catalogue import Catalogue, CatalogueError, parse_catalogue
+from domain.catalogue import Catalogue
+from domain.catalogue_file import CatalogueError, parse_catalogue
 
 DEFAULT_CATALOGUE = REPO_ROOT / "config" / "catalogue.toml"
 

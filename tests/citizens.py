@@ -19,7 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devplatform.messages import build_image, build_location
-from domain.catalogue import Catalogue, parse_catalogue
+from domain.catalogue import Catalogue
+from domain.catalogue_file import parse_catalogue
 from storage.catalogue import CatalogueRepository
 from tests.conftest import AES_KEY, APP_ID, TOKEN
 from tests.wechat import Signer, event_xml, next_msg_id, text_xml

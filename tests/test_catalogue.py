@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.catalogue_cli import DEFAULT_CATALOGUE, cmd_check, cmd_load, load_catalogue, main
-from domain.catalogue import KINDS, CatalogueError, entry_line, parse_catalogue
+from domain.catalogue import KINDS
+from domain.catalogue_file import parse_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,16 +70,6 @@ parent = "street"
 id = "village"
 name = "某乡"
 """
-
-
-def parse(text: str) -> object:
-    return parse_catalogue(text, "cat.toml")
-
-
-def error_of(text: str) -> CatalogueError:
-    with pytest.raises(CatalogueError) as info:
-        parse_catalogue(text, "cat.toml")
-    return info.value
 
 
 def line_of(text: str, needle: str, nth: int = 0) -> int:
@@ -223,86 +214,39 @@ def test_longest_keyword_wins() -> None:
     assert c.id == "c2"
 
 
-# ---------------------------------------------------------------- the line helper
-def test_entry_line() -> None:
-    text = HEAD + DEPARTMENTS + CATEGORIES
-    assert entry_line(text, "department", 1) == line_of(text, "[[department]]", 1)
-    assert entry_line(text, "department", 1, "fallback") == line_of(text, "fallback")
-    assert entry_line(text, "department", 0, "name") == line_of(text, "甲局")
-    # a key the entry lacks: the header; the next entry's key is not taken
-    assert entry_line(text, "department", 0, "fallback") == line_of(text, "[[department]]")
-    assert entry_line(text, "deadlines", None, "建议") == line_of(text, '"建议"')
-    assert entry_line(text, "category", 1, "order") == line_of(text, "order = 2")
-    # no header (inline tables): the id line, else 1
-    inline = 'department = [\n  { id = "x" },\n]\n'
-    assert entry_line(inline, "department", 0) == 1
-    flat = 'x = 1\nid = "zz"\n'
-    assert entry_line(flat, "region", 0, ident="zz") == 2
-    assert entry_line(flat, "region", 3) == 1
+def test_the_longest_region_name_in_a_text_wins() -> None:
+    text = GOOD.replace('name = "城区"', 'name = "县城区"').replace(
+        'name = "某社区"', 'name = "社区"').replace('name = "某乡"', 'name = "某乡镇中心村"')
+    cat = parse_catalogue(text, "cat.toml")
+
+    def found(text: str) -> str | None:
+        region = cat.region_for_text(text)
+        return None if region is None else region.id
+
+    assert found("县城区某乡镇中心村的路灯坏了") == "village"  # longest, last in the file
+    assert found("社区在县城区") == "town"  # longer, though earlier in the file
+    assert found("我们社区") == "lane"
+    assert found("没有地名") is None
 
 
-# ---------------------------------------------------------------- errors name their line
+def test_names_are_looked_up_without_the_spaces_around_them() -> None:
+    cat = parse_catalogue(GOOD, "cat.toml")
+    assert cat.category_by_name(" 二类 \n") == cat.category("c2")
+    assert cat.category_by_name("三类") is None
+    assert cat.region_by_name("  某乡") == cat.region("village")
+    assert cat.region_by_name("某") is None
+    assert cat.department("fb").fallback
+    assert cat.fallback == cat.department("fb")
+    assert cat.deadline_days("建议") == 10
+
+
+# ---------------------------------------------------------------- a small catalogue
 GOOD = HEAD + DEPARTMENTS + CATEGORIES + REGIONS + """
 [[rule]]
 category = "c1"
 region = "*"
 department = "a"
 """
-
-
-def test_good_text_parses() -> None:
-    assert parse_catalogue(GOOD, "cat.toml").route("c1", "lane").id == "a"
-
-
-@pytest.mark.parametrize(
-    ("old", "new", "needle", "nth", "words"),
-    [
-        # unknown ids in rules
-        ('department = "a"\n', 'department = "zz"\n', 'department = "zz"', 0,
-         "unknown department 'zz'"),
-        ('category = "c1"\nregion = "*"', 'category = "c9"\nregion = "*"', 'category = "c9"', 0,
-         "unknown category 'c9'"),
-        ('region = "*"', 'region = "mars"', 'region = "mars"', 0, "unknown region 'mars'"),
-        # unknown parent
-        ('parent = "street"', 'parent = "nowhere"', 'parent = "nowhere"', 0,
-         "unknown parent 'nowhere'"),
-        # duplicate ids
-        ('id = "c2"', 'id = "c1"', 'id = "c1"', 1, "duplicate id 'c1'"),
-        ('id = "village"', 'id = "town"', 'id = "town"', 1, "duplicate id 'town'"),
-        # fallback: none, two
-        ('fallback = true\n', '', "[[department]]", 0, "no fallback department"),
-        ('id = "a"\nname = "甲局"\n', 'id = "a"\nname = "甲局"\nfallback = true\n',
-         "fallback = true", 1, "second fallback"),
-        # bad kinds and days
-        ('"表扬" = 5', '"表扬" = 5\n"催办" = 2', '"催办"', 0, "unknown ticket kind '催办'"),
-        ('"建议" = 10', '"建议" = 0', '"建议"', 0, "above 0"),
-        ('"求助" = 3', '"求助" = -1', '"求助"', 0, "above 0"),
-        ('"表扬" = 5\n', '', "[deadlines]", 0, "no deadline for 表扬"),
-        # unknown keys
-        ('name = "二类"', 'name = "二类"\ncolour = "red"', "colour", 0, "unknown key 'colour'"),
-        ('id = "village"', 'id = "village"\nmayor = "x"', "mayor", 0, "unknown key 'mayor'"),
-        ('[county]', 'owner = "x"\n[county]', "owner", 0, "unknown key 'owner'"),
-        # bad values
-        ('id = "a"', 'id = "A-1"', 'id = "A-1"', 0, "lower-case"),
-        ("order = 2", "order = 1", "order = 1", 1, "order 1 is taken"),
-        ('keywords = ["扰民"]', 'keywords = ["噪音"]', 'keywords = ["噪音"]', 0,
-         "keyword '噪音' is already 'c1'"),
-        # a second rule for the same pair names the first one's line too
-        ('department = "a"\n', 'department = "a"\n\n[[rule]]\ncategory = "c1"\nregion = "*"\n'
-         'department = "fb"\n', "[[rule]]", 1, "already routed by the rule on line"),
-    ],
-)
-def test_each_error_names_its_line(old: str, new: str, needle: str, nth: int,
-                                   words: str) -> None:
-    assert old in GOOD
-    # replace the last occurrence for rule edits, the first otherwise
-    text = GOOD.replace(old, new, 1) if "rule" not in words and "routed" not in words \
-        else GOOD[::-1].replace(old[::-1], new[::-1], 1)[::-1]
-    error = error_of(text)
-    assert words in error.problem
-    assert error.line == line_of(text, needle, nth), (str(error), text)
-    assert str(error) == f"cat.toml:{error.line}: {error.problem}"
-    assert "\n" not in str(error)
 
 
 # ---------------------------------------------------------------- [intake]
@@ -322,78 +266,7 @@ def test_intake_is_optional_and_lists_anonymous_kinds() -> None:
     assert cat != parse_catalogue(GOOD, "cat.toml")
 
 
-@pytest.mark.parametrize(
-    ("intake", "needle", "words"),
-    [
-        ('anonymous_kinds = ["咨询", "催办"]', "anonymous_kinds", "unknown ticket kind '催办'"),
-        ('anonymous_kinds = ["咨询", "建议", "咨询"]', "anonymous_kinds",
-         "咨询 is listed twice"),
-        ('anonymous_kinds = "咨询"', "anonymous_kinds", "must be a list of ticket kinds"),
-        ("anonymous_kinds = [1]", "anonymous_kinds", "unknown ticket kind 1"),
-        ('anonymous_kinds = []\nphone = "no"', "phone", "intake: unknown key 'phone'"),
-    ],
-)
-def test_intake_errors_name_their_line(intake: str, needle: str, words: str) -> None:
-    text = GOOD + "\n# intake\n[intake]\n" + intake + "\n"
-    error = error_of(text)
-    assert words in error.problem
-    assert error.line == line_of(text, needle)
-
-
-def test_intake_must_be_a_table() -> None:
-    text = 'intake = ["咨询"]\n' + GOOD
-    error = error_of(text)
-    assert "[intake] table" in error.problem
-    assert error.line == 1
-
-
-def test_parent_cycle_names_the_region() -> None:
-    text = GOOD.replace('id = "town"\nname = "城区"',
-                        'id = "town"\nname = "城区"\nparent = "lane"')
-    error = error_of(text)
-    assert "cycle" in error.problem
-    assert "town → lane → street → town" in error.problem
-    assert error.line == line_of(text, 'parent = "lane"')
-
-
-def test_self_parent_is_a_cycle() -> None:
-    text = GOOD.replace('id = "village"\nname = "某乡"',
-                        'id = "village"\nname = "某乡"\nparent = "village"')
-    error = error_of(text)
-    assert "cycle" in error.problem
-    assert error.line == line_of(text, 'parent = "village"')
-
-
-def test_toml_syntax_error_names_line_and_column() -> None:
-    text = GOOD.replace('order = 2', 'order = = 2')
-    error = error_of(text)
-    assert error.line == line_of(text, "order = = 2")
-    assert "column" in error.problem
-    assert "at line" not in error.problem
-
-
-def test_toml_duplicate_table_key_names_line() -> None:
-    text = GOOD.replace('"咨询" = 3', '"咨询" = 3\n"咨询" = 4')
-    error = error_of(text)
-    assert error.line == line_of(text, '"咨询" = 4')
-
-
-def test_non_integer_days_and_missing_name() -> None:
-    text = GOOD.replace('"投诉" = 5', '"投诉" = 5.5')
-    assert error_of(text).line == line_of(text, '"投诉"')
-    text = GOOD.replace('name = "某乡"\n', "")
-    error = error_of(text)
-    assert "name is missing" in error.problem
-    assert error.line == line_of(text, "[[region]]", 3)
-
-
-def test_missing_county_and_tables_of_wrong_shape() -> None:
-    error = error_of(GOOD.replace('[county]\nname = "测试县"\n', ""))
-    assert "[county]" in error.problem
-    text = 'rule = 3\n' + HEAD + DEPARTMENTS + CATEGORIES + REGIONS
-    error = error_of(text)
-    assert "[[rule]]" in error.problem
-    assert error.line == 1
+# The file's faults and the lines they name: tests/test_catalogue_file.py
 
 
 # ---------------------------------------------------------------- the CLI

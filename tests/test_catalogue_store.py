@@ -14,7 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.catalogue_cli import DEFAULT_CATALOGUE
-from domain.catalogue import Catalogue, parse_catalogue
+from domain.catalogue import Catalogue
+from domain.catalogue_file import parse_catalogue
 from storage.catalogue import CatalogueRepository
 
 TABLES = ("routing_rules", "regions", "categories", "departments", "catalogue_meta")

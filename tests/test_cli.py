@@ -20,7 +20,8 @@ import requests
 from sqlalchemy import text
 
 from bot.catalogue_cli import DEFAULT_CATALOGUE
-from domain.catalogue import Catalogue, parse_catalogue
+from domain.catalogue import Catalogue
+from domain.catalogue_file import parse_catalogue
 from storage import db
 from storage.catalogue import CatalogueRepository
 from storage.models import CatalogueMeta

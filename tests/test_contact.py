@@ -122,3 +122,69 @@ def test_the_answer_check_uses_the_same_finder() -> None:
         normalise_mobile("13900139000 13800138000")
     with pytest.raises(ValueError, match="not a mainland mobile number"):
         normalise_mobile("电话13900139000")
+
+
+@pytest.mark.parametrize("typed", [
+    "13900139000123",  # 14 digits: an order number, not a phone
+    "86139001390001",
+    "0013900139000",
+    "+8623900139000",
+    "139001390００1",
+])
+def test_longer_or_wrong_numbers_are_refused_not_cut_to_11_digits(typed: str) -> None:
+    with pytest.raises(ValueError, match="not a mainland mobile number"):
+        normalise_mobile(typed)
+
+
+def test_the_refusal_never_quotes_what_was_typed() -> None:
+    # the message may reach a log line: it gives the length, not the digits
+    with pytest.raises(ValueError, match="not a mainland mobile number") as info:
+        normalise_mobile("1390013900")
+    assert "1390013900" not in str(info.value)
+    assert str(info.value) == "not a mainland mobile number: 10 characters"
+
+
+def test_separators_around_a_number_alone_are_no_other_words() -> None:
+    assert normalise_mobile("  (13900139000)  ") == "13900139000"
+    assert normalise_mobile("-139-0013-9000-") == "13900139000"
+    assert normalise_mobile("\t13900139000\n") == "13900139000"
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("电话0086 139 0013 9000", "13900139000"),
+    ("电话：0086-13900139000。", "13900139000"),
+    ("我的号码是008613900139000", "13900139000"),
+    ("号码是０００８６１３９００１３９０００", None),  # 000 86…: a longer number
+])
+def test_a_0086_number_is_found_in_a_message(text: str, number: str | None) -> None:
+    assert mobile_in(text) == number
+
+
+def test_0086_numbers_are_found_and_masked_with_their_country_code() -> None:
+    line = "回电0086 139 8765 4321或008613812345678"
+    assert mobiles_in(line) == {"13987654321", "13812345678"}
+    assert mask_mobile(line) == "回电139****4321或138****5678"
+
+
+def test_the_same_number_twice_is_one_answer() -> None:
+    assert mobile_in("13900139000，13900139000") == "13900139000"
+    assert mobile_in("13900139000 或 13800138000") is None
+
+
+def test_a_number_with_twelve_words_around_it_is_an_answer_and_thirteen_are_not() -> None:
+    twelve = "我的手机号码是这个号码呀"
+    assert len(twelve) == 12
+    assert mobile_in(twelve + "13900139000") == "13900139000"
+    assert mobile_in(twelve + "13900139000。") == "13900139000"  # the full stop is free
+    assert mobile_in(twelve + "13900139000.") == "13900139000"
+    assert mobile_in(twelve + "啊13900139000") is None
+    assert mobile_in(twelve + "13900139000！") is None
+    assert mobile_in("电话：139 0013 9000") == "13900139000"  # separators are no words
+
+
+def test_masking_keeps_everything_around_each_number_in_place() -> None:
+    line = "甲１３９８７６５４３２１乙13812345678丙"
+    assert mask_mobile(line) == "甲139****4321乙138****5678丙"
+    # one character that NFKC reads as two digits shifts nothing after it
+    assert mask_mobile("㉑号13987654321。") == "㉑号139****4321。"
+    assert mask_mobile("无号码") == "无号码"

@@ -7,11 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from domain.workdays import (
+    CHINA,
     CalendarNotPublished,
     add_workdays,
     due_date,
     is_workday,
     local_day,
+    today_in_china,
     workdays_between,
 )
 
@@ -67,3 +69,19 @@ def test_between_is_the_inverse_of_add() -> None:
         end = add_workdays(start, count)
         assert workdays_between(start, end) == count
     assert workdays_between(date(2026, 5, 1), date(2026, 5, 1) - timedelta(days=3)) == 0
+
+
+def test_an_unpublished_year_tells_the_operator_what_to_do() -> None:
+    refused = CalendarNotPublished(date(2031, 2, 3))
+    assert refused.year == 2031
+    assert str(refused) == ("the working-day calendar for 2031 is not published yet; "
+                            "update chinesecalendar once the State Council publishes it")
+
+
+def test_today_is_the_day_in_china() -> None:
+    # 16:30 UTC on Monday 23 Nov is already Tuesday 24 Nov in China
+    assert today_in_china(datetime(2026, 11, 23, 16, 30, tzinfo=UTC)) == date(2026, 11, 24)
+    assert today_in_china(datetime(2026, 11, 23, 15, 59, tzinfo=UTC)) == date(2026, 11, 23)
+    before = datetime.now(CHINA).date()
+    today = today_in_china()
+    assert before <= today <= datetime.now(CHINA).date()
