@@ -62,6 +62,22 @@ def parse_number(text: str) -> str | None:
     return found.group(0).upper() if found else None
 
 
+# a ticket number's last digits ("查询 000001"), which a citizen may use for their own tickets
+SHORT_NUMBER = re.compile(rf"[0-9]{{{SERIAL_DIGITS}}}")
+_SHORT_AT_END = re.compile(rf"(?<![0-9]){SHORT_NUMBER.pattern}$")
+
+
+def short_number(text: str) -> str | None:
+    """The serial that ends ``text`` (a command naming a ticket by its short number)."""
+    found = _SHORT_AT_END.search(narrow(text).strip())
+    return found.group(0) if found else None
+
+
+def ends_with_short(number: str, short: str) -> bool:
+    """Whether the full ``number`` is the one ``short`` names."""
+    return number.endswith(f"-{short}")
+
+
 class Status(StrEnum):
     SUBMITTED = "submitted"  # 受理
     DISPATCHED = "dispatched"  # 派单/交办
@@ -76,6 +92,22 @@ class Status(StrEnum):
     MERGED = "merged"  # 并单: joined an earlier ticket
     WITHDRAWN = "withdrawn"  # 撤回 by the citizen
     REJECTED = "rejected"  # 不予受理
+
+    @classmethod
+    def _missing_(cls, value: object) -> Status | None:
+        """A status this version does not know (a newer version's, a hand-made fix) reads
+        as a member outside the table: no move is allowed from it, and its label falls
+        back to a neutral one, so a citizen's list never fails on it."""
+        if not isinstance(value, str) or not value:
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = value.upper()
+        member._value_ = value
+        return member
+
+    @property
+    def known(self) -> bool:
+        return self._name_ in type(self).__members__
 
     @property
     def label_key(self) -> str:

@@ -23,14 +23,12 @@ class Conversation:
     step: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     expires_at: float | None = None
-    cleared: bool = False
 
     def clear(self) -> None:
         self.flow = None
         self.step = None
         self.data = {}
         self.expires_at = None
-        self.cleared = True
 
     def to_json(self) -> dict[str, Any]:
         return {

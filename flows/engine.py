@@ -58,14 +58,17 @@ class Reprompt(ValueError):
     """A parser's refusal whose answer is a catalogue text (then the step's question).
 
     ``counts`` False: the message was useful but not yet an answer (a location that names
-    no region), so it does not count towards the retry limit.
+    no region), so it does not count towards the retry limit. ``fresh``: the user started
+    the step over (清空), so the tries so far are forgiven too.
     """
 
-    def __init__(self, key: str, *, counts: bool = True, **values: str) -> None:
+    def __init__(self, key: str, *, counts: bool = True, fresh: bool = False,
+                 **values: str) -> None:
         super().__init__(key)
         self.key = key
         self.values = values
-        self.counts = counts
+        self.counts = counts and not fresh
+        self.fresh = fresh
 
 
 Parser = Callable[[Inbound, dict[str, Any]], Any]
@@ -356,6 +359,8 @@ class Engine:
         except ValueError as exc:
             conversation.expires_at = now + flow.ttl
             counts = not isinstance(exc, Reprompt) or exc.counts
+            if isinstance(exc, Reprompt) and exc.fresh:
+                conversation.data["tries"] = 0
             hooked = _first_answer(step.otherwise, turn) if counts else None
             if hooked is not None:
                 return hooked

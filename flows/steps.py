@@ -140,7 +140,7 @@ class Collect(Hook):
         text = inbound.text
         if text in CLEAR:
             answers[self.name] = []
-            raise Reprompt(self.texts.cleared, counts=False)
+            raise Reprompt(self.texts.cleared, fresh=True)
         if text in DONE or text in SKIP or text.rstrip(_TRAILING) in self.none_words:
             return photos
         raise Reprompt(self.texts.waiting if photos else self.texts.waiting_none,

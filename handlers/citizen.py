@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 
 from domain.catalogue import KINDS, Catalogue
 from domain.messages import Outbound
-from domain.tickets import parse_number
+from domain.tickets import parse_number, short_number
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
 from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, RESTART, RESUME, Engine
 from handlers.commands import Service, is_greeting
 from handlers.dispatcher import Command, InFlow, MenuKey, Message, Not, Router, Update
-from handlers.my_tickets import MyTickets, short_number
+from handlers.my_tickets import MyTickets
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
 from storage.tickets import Tickets
@@ -174,7 +174,9 @@ class CitizenDesk:
 
     async def _idle(self, update: Update) -> list[Outbound]:
         """A message of a citizen in no form that names no service."""
-        if update.dropped is not None:  # most likely an answer to the form that is gone:
+        if update.flow is None and update.dropped is not None:  # (update.flow decodes the
+            # state once, whichever router asks first) most likely an answer to the form
+            # that is gone:
             return []  # its note is the answer, not "没有看懂" or help
         inbound, text = update.inbound, update.text
         if inbound.kind != "text":

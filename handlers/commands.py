@@ -11,9 +11,8 @@ from dataclasses import replace
 from enum import StrEnum
 
 from domain.messages import Inbound
-from domain.tickets import NUMBER, narrow
+from domain.tickets import NUMBER, SHORT_NUMBER, narrow
 from flows.engine import HELP
-from handlers.my_tickets import SHORT_NUMBER
 
 COMPLAINT_WORDS = frozenset({"我要反映", "投诉", "留言", "我要投诉", "我要留言", "反映问题"})
 MY_TICKETS_WORDS = frozenset({"我的留言", "查询", "查询进度", "进度", "我的投诉"})

@@ -5,29 +5,20 @@ Only the owner ever sees a ticket: a number that is not the asker's reads as not
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from domain.catalogue import Catalogue
 from domain.messages import Outbound, excerpt
-from domain.tickets import ENDED, SERIAL_DIGITS, WITHDRAWABLE, Status, TicketRecord, narrow
+from domain.tickets import ENDED, WITHDRAWABLE, Status, TicketRecord, ends_with_short
 from domain.workdays import CHINA
 from flows.display import department_name, format_day
 from handlers.texts import Texts
 from storage.tickets import Tickets, WithdrawOutcome
 
-# a ticket number's last six digits ("查询 000001"), taken among the citizen's own tickets
-SHORT_NUMBER = re.compile(rf"[0-9]{{{SERIAL_DIGITS}}}")
 SHORT_LOOKUP = 100  # how many of the citizen's newest tickets a short number is looked for in
 LIST_LIMIT = 10
 EXCERPT = 40
-
-
-def short_number(text: str) -> str | None:
-    """The six digits that end a command naming a ticket by its short number."""
-    found = re.search(rf"(?<![0-9]){SHORT_NUMBER.pattern}$", narrow(text).strip())
-    return found.group(0) if found else None
 
 
 class MyTickets:
@@ -84,7 +75,7 @@ class MyTickets:
         answer when none or several of theirs do. Only their own tickets are looked at, so
         nothing is said of another citizen's."""
         tickets = await self._tickets.of_citizen(account, openid, limit=SHORT_LOOKUP)
-        matches = [t for t in tickets if t.number.endswith(f"-{short}")]
+        matches = [t for t in tickets if ends_with_short(t.number, short)]
         if len(matches) == 1:
             return matches[0].number
         if not matches:
@@ -107,7 +98,7 @@ class MyTickets:
 
     def status(self, status: Status) -> str:
         key = status.label_key
-        return self._texts(key) if key in self._texts else status.value
+        return self._texts(key) if key in self._texts else self._texts("ticket_status_other")
 
     def _line(self, index: int, ticket: TicketRecord) -> str:
         return self._texts("my_tickets_line", index=str(index), number=ticket.number,

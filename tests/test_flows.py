@@ -474,6 +474,19 @@ async def test_a_photo_sent_anywhere_keeps_the_flow_from_timing_out() -> None:
     assert (await chat.say("公司拖欠工资三个月")).startswith("请发送证明材料")
 
 
+async def test_starting_the_collection_over_forgives_the_tries_before() -> None:
+    chat = legal_chat()
+    await chat.say("公司拖欠工资三个月")
+    await chat.photo("d1")
+    for _ in range(2):
+        assert "请发送证明材料" in await chat.say("嗯")  # not an answer: a try
+    assert "已清空" in await chat.say("清空")
+    again = await chat.say("嗯")  # the first try since starting over, not the third
+    assert again.startswith("请发送证明材料") or "最多 2 份" in again
+    assert TEXTS("flow_too_many_tries", prompt="")[:8] not in again
+    assert chat._load().data["answers"].get("docs") in (None, [])
+
+
 async def test_a_short_word_at_the_collecting_step_is_not_the_next_answer() -> None:
     flow = Flow("short", "短", (
         DOCS.step("材料", "demo_docs", values=lambda _: {"limit": "2"}),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from bot.app import create_app, default_handler
 from domain.tickets import Status
@@ -122,6 +122,35 @@ async def test_what_withdrawal_says_in_each_status(
         await conn.execute(update(Ticket).where(Ticket.number == number).values(status=status))
     await engine.dispose()
     assert reply in await eli.say(f"撤回 {number}")
+
+
+async def test_a_status_this_version_does_not_know_reads_neutrally_and_stays(
+    client: TestClient[Any, Any], database_url: str,
+) -> None:
+    """A status written by a newer version (or by hand) fails no citizen's answer: it is
+    shown as 办理中, its timeline too, and it cannot be withdrawn from."""
+    fay = Citizen(client, "oFayNew")
+    number = ticket_number_in(await file_complaint(fay))
+    engine = db.make_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(update(Ticket).where(Ticket.number == number)
+                           .values(status="signed_off"))
+        ticket_id = await conn.scalar(select(Ticket.id).where(Ticket.number == number))
+        await conn.execute(insert(TicketEvent).values(
+            ticket_id=ticket_id, actor="staff", at=Today()(), from_status="dispatched",
+            to_status="signed_off", note=""))
+    await engine.dispose()
+    listing = await fay.say("我的留言")
+    assert f"{number}【办理中】" in listing and "signed_off" not in listing
+    detail = await fay.say(f"查询 {number}")
+    assert "办理中" in detail and "signed_off" not in detail
+    assert "承办部门已经签收办理，不能撤回" in await fay.say(f"撤回 {number}")
+    assert fay.last_status == 200
+    engine = db.make_engine(database_url)
+    async with engine.connect() as conn:
+        kept = await conn.scalar(select(Ticket.status).where(Ticket.number == number))
+    await engine.dispose()
+    assert kept == "signed_off"
 
 
 async def test_two_withdrawals_at_once_withdraw_once(client: TestClient[Any, Any]) -> None:

@@ -24,9 +24,11 @@ from domain.tickets import (
     TransitionRefused,
     can_move,
     check_transition,
+    ends_with_short,
     format_number,
     narrow,
     parse_number,
+    short_number,
 )
 
 # -- the number ---------------------------------------------------------------------------
@@ -171,3 +173,30 @@ def test_records_cannot_be_changed_by_who_reads_them() -> None:
         ticket.status = Status.WITHDRAWN  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.note = ""  # type: ignore[misc]
+
+
+def test_a_status_this_version_does_not_know_is_read_but_allows_no_move() -> None:
+    newer = Status("signed_off")
+    assert newer == "signed_off" and not newer.known and Status.SUBMITTED.known
+    assert newer.label_key == "status_signed_off"  # not in the catalogue: the neutral name
+    assert newer not in WITHDRAWABLE
+    assert not can_move(newer, Status.WITHDRAWN)
+    assert newer not in list(Status)
+    with pytest.raises(ValueError, match="is not a valid Status"):
+        Status("")
+    with pytest.raises(ValueError, match="is not a valid Status"):
+        Status(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("text", "short"), [
+    ("查询 000001", "000001"), ("撤回０００００７", "000007"), ("查询 000001 ", "000001"),
+    ("查询 0000012", None), ("查询 00001", None), ("000001 查询", None), ("", None),
+])
+def test_a_short_number_is_the_serial_that_ends_a_command(text: str, short: str | None) -> None:
+    assert short_number(text) == short
+
+
+def test_a_short_number_names_the_ticket_whose_serial_it_is() -> None:
+    assert ends_with_short("LX20261124-000001", "000001")
+    assert not ends_with_short("LX20261124-1000001", "000001")
+    assert not ends_with_short("LX20261124-000010", "000001")
