@@ -225,9 +225,16 @@ async def test_chat_without_a_platform_says_so_once() -> None:
     assert "Is `lianxin devplatform` (or `lianxin dev`) running?" in out
 
 
+# `python -m bot.cli ARGS` with SIGINT at Python's default (KeyboardInterrupt), as a user's
+# terminal starts it. A child inherits an ignored SIGINT, and the suite may run with one
+# (a background job of a script ignores SIGINT), so it is set here, not inherited.
+CLI_WITH_DEFAULT_SIGINT = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
+                           "; from bot.cli import main; raise SystemExit(main())")
+
+
 async def run_cli(*args: str, stdin: bytes | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, cwd=REPO,
+        sys.executable, "-c", CLI_WITH_DEFAULT_SIGINT, *args, cwd=REPO,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE)
 
