@@ -15,6 +15,7 @@ from devplatform.state import TEMPLATE_EVENT_DELAY, load_templates
 from devplatform.wechat_side import WECHAT_TIMEOUT
 
 DEFAULT_PORT = 8081
+SHUTDOWN_TIMEOUT = 5.0  # seconds a stop waits for requests under way (a send to the bot)
 
 
 def _fail(command: str, message: str) -> int:
@@ -47,7 +48,7 @@ def cmd_devplatform(args: argparse.Namespace) -> int:
           f"callbacks to {', '.join(urls.values())}", flush=True)
     try:
         web.run_app(app, host=args.host, port=args.port, print=None, access_log=None,
-                    shutdown_timeout=5)
+                    shutdown_timeout=SHUTDOWN_TIMEOUT)
     except OSError as exc:
         return _fail("devplatform", f"cannot listen on {args.host}:{args.port}: "
                                     f"{exc.strerror or exc}")

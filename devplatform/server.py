@@ -117,6 +117,7 @@ def create_platform_app(
             await platform.close()
 
     app.cleanup_ctx.append(session_ctx)
+    app.on_shutdown.append(_stop_waiting)  # before the stop waits for requests under way
     add_api_routes(app)
     app.router.add_get("/dev/healthz", healthz)
     app.router.add_get("/dev/chat/{user}", whoami)
@@ -125,6 +126,10 @@ def create_platform_app(
     app.router.add_get("/dev/chat/{user}/menu", menu)
     app.router.add_get("/dev/media/{media_id}", media)
     return app
+
+
+async def _stop_waiting(app: web.Application) -> None:
+    app[PLATFORM].stop_waiting()
 
 
 def _bad(message: str) -> web.Response:

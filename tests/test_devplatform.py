@@ -25,6 +25,7 @@ from bot.config import DEFAULT_TEXTS, Account, Settings
 from bot.wechat.api import BadCredentials, WeChatClient
 from bot.wechat.codec import Crypto, Envelope, parse_xml, render_reply, to_inbound
 from devplatform.api import PLATFORM, create_api_app
+from devplatform.cli import SHUTDOWN_TIMEOUT
 from devplatform.identity import MsgIds, openid_for, original_id_for
 from devplatform.messages import (
     build_click,
@@ -657,6 +658,38 @@ async def test_pushed_message_shows_in_the_chat_inbox(bot_db: str) -> None:
         async with s.session.get(base + "/inbox", params={"after": "1", "wait": "0.1"}) as r:
             assert (await r.json())["messages"] == []
         assert s.state.token_calls == 1
+
+
+async def test_stopping_the_platform_answers_a_waiting_inbox_poll_at_once() -> None:
+    """A chat's long poll of its inbox (``lianxin chat`` keeps one open all the time) is
+    answered, empty, when the platform stops, rather than holding the stop until the
+    platform gives up on it and drops the connection (5 s at every /quit and Ctrl-C of
+    ``lianxin dev``: the chat's poll outlives the chat, and the stop waited for it)."""
+    entered = asyncio.Event()
+
+    class Watched(PlatformState):
+        async def wait_inbox(self, openid: str, after: int,
+                             wait: float) -> list[dict[str, Any]]:
+            entered.set()
+            return await super().wait_inbox(openid, after, wait)
+
+    app = create_platform_app([SAFE], {"default": f"http://127.0.0.1:{free_port()}/wechat"},
+                              state=Watched([SAFE]))
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)  # as lianxin devplatform
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with aiohttp.ClientSession() as session:
+
+        async def poll() -> tuple[int, Any]:
+            async with session.get(f"http://127.0.0.1:{port}/dev/chat/alice/inbox",
+                                   params={"after": "0", "wait": "25"}) as resp:
+                return resp.status, await resp.json()
+
+        waiting = asyncio.create_task(poll())
+        await asyncio.wait_for(entered.wait(), 10)
+        await asyncio.wait_for(runner.cleanup(), 20)  # a bound on a hang only
+        assert await waiting == (200, {"messages": [], "next": 0})
 
 
 @pytest.mark.parametrize(("user", "body", "error"), [
