@@ -4,7 +4,7 @@ It starts ``lianxin devplatform``, migrates the database, starts ``lianxin serve
 environment; their output goes to ``.run/platform.log`` and ``.run/bot.log``), waits until
 both answer their health checks, then runs the chat in the foreground when stdin is a
 terminal, or prints the command that opens it and waits. On exit (Ctrl-C, SIGTERM, end of
-the chat, a child dying) both children are stopped.
+the chat, a child dying) both children are stopped, the bot first.
 """
 
 from __future__ import annotations
@@ -129,10 +129,11 @@ def wait_healthy(children: list[Child], timeout: float = START_TIMEOUT) -> None:
 
 
 def stop(children: list[Child]) -> None:
-    for child in children:
+    """Stop the children last started first, each once the one after it has exited: the
+    bot's stop finishes its late replies, and the platform is still there to take them."""
+    for child in reversed(children):
         if child.process.poll() is None:
             child.process.terminate()
-    for child in children:
         try:
             child.process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:

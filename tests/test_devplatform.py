@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -821,3 +822,46 @@ def test_dev_names_the_child_that_died_and_stops_the_others(tmp_path: Path) -> N
         stop(children)
     assert str(caught.value) == "lianxin serve exited with code 2: lianxin: LIANXIN_X is not set"
     assert sleeper.returncode is not None  # terminated, not left behind
+
+
+STOPPING_CHILD = """
+import pathlib, signal, sys, time
+ready, done, look = (pathlib.Path(a) if a else None for a in sys.argv[1:4])
+
+def stopped(signum, frame):
+    if look is not None:  # the platform: had the bot stopped?
+        done.write_text(str(look.exists()))
+    else:  # the bot: a stop that takes a while (finishing its late replies)
+        time.sleep(0.3)
+        done.write_text("stopped")
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, stopped)
+ready.write_text("ready")
+time.sleep(60)
+"""
+
+
+def test_dev_stops_the_bot_before_the_platform(tmp_path: Path) -> None:
+    """The bot's stop finishes the replies still under way and sends them through the
+    platform, so the platform is stopped only once the bot has exited (stopped together,
+    those replies met a closed platform and stayed in the outbox, to pop up in the next
+    session's chat)."""
+    ready = [tmp_path / "platform.ready", tmp_path / "bot.ready"]
+    bot_stopped, platform_saw = tmp_path / "bot.stopped", tmp_path / "platform.saw"
+    platform = subprocess.Popen([sys.executable, "-c", STOPPING_CHILD, str(ready[0]),
+                                 str(platform_saw), str(bot_stopped)])
+    bot = subprocess.Popen([sys.executable, "-c", STOPPING_CHILD, str(ready[1]),
+                            str(bot_stopped), ""])
+    children = [Child("lianxin devplatform", platform, tmp_path / "p.log", "http://x/"),
+                Child("lianxin serve", bot, tmp_path / "b.log", "http://x/")]
+    deadline = time.monotonic() + 20
+    try:
+        while not all(r.exists() for r in ready):  # their SIGTERM handlers are in place
+            assert platform.poll() is None and bot.poll() is None
+            assert time.monotonic() < deadline, "the children did not start"
+            time.sleep(0.02)
+    finally:
+        stop(children)
+    assert (platform.returncode, bot.returncode) == (0, 0)
+    assert platform_saw.read_text() == "True"  # the bot had stopped when it was told to
