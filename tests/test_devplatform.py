@@ -716,6 +716,30 @@ async def test_chat_send_refuses_bad_input_with_a_message(
     assert "no account named 'nope'" in (await unknown.json())["error"]
 
 
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("multipart/form-data", b"kind=image"),  # no boundary
+    ("multipart/form-data; boundary=x", b"garbage"),  # no first boundary
+    ("multipart/form-data; boundary=x", b"--x\r\n\r\n"),  # a part without a name
+])
+async def test_chat_send_refuses_an_unreadable_upload(
+    aiohttp_client: Any, content_type: str, body: bytes
+) -> None:
+    app = create_platform_app([SAFE], {"default": f"http://127.0.0.1:{free_port()}/wechat"})
+    client = await aiohttp_client(app)
+    resp = await client.post("/dev/chat/alice/send", data=body,
+                             headers={"Content-Type": content_type})
+    assert resp.status == 400
+    assert (await resp.json())["error"] == "the multipart body cannot be read"
+
+
+async def test_a_user_name_ending_in_a_newline_is_refused(aiohttp_client: Any) -> None:
+    app = create_platform_app([SAFE], {"default": f"http://127.0.0.1:{free_port()}/wechat"})
+    client = await aiohttp_client(app)
+    resp = await client.get("/dev/chat/alice%0A")
+    assert resp.status == 400
+    assert "a user name is 1-32 letters" in (await resp.json())["error"]
+
+
 class Recorder:
     """A fake plain-mode bot recording the messages it gets; answers success."""
 
