@@ -112,7 +112,7 @@ class Rounds:
                 self._running.discard(task)
 
         self._scheduler = AsyncIOScheduler()
-        self._scheduler.add_job(round_, "interval", seconds=interval,
+        self._scheduler.add_job(round_, "interval", seconds=interval, name=failures.what,
                                 max_instances=1, coalesce=True, misfire_grace_time=None)
 
     def start(self) -> None:
