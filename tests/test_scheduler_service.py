@@ -169,8 +169,8 @@ def test_a_round_cut_short_by_the_bot_stopping_closes_its_connection_on_the_loop
         threading.Timer(0.3, release.set).start()
         await runner.cleanup()
 
+    before = set(threading.enumerate())
     asyncio.run(serve_and_stop())
-    for thread in threading.enumerate():  # aiosqlite's connection threads end with it
-        if "connection_worker" in thread.name:
-            thread.join(10)
+    for thread in set(threading.enumerate()) - before:  # its connections' threads end
+        thread.join(10)
     assert died == []
