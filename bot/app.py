@@ -200,7 +200,7 @@ def create_app(
         scheduler = delivery_scheduler(worker, interval=1.0)
         scheduler.start()
         yield
-        scheduler.shutdown(wait=False)
+        await scheduler.stop()  # a round cut short has given its connection back
 
     # the delivery worker starts before the callbacks and stops after they have drained,
     # so a late reply finishing at shutdown still takes the fast path

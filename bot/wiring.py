@@ -67,6 +67,6 @@ async def run_scheduler(settings: Settings, *, interval: float = 1.0,
         try:
             await stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
+            await scheduler.stop()  # before the engine: a round cut short unwinds first
             await engine.dispose()
             await store.close()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
+import json
 import os
 import sys
 import threading
@@ -64,16 +66,24 @@ class PlatformClient:
                 method, self._base + path, params={**self._params, **(params or {})},
                 json=body, timeout=aiohttp.ClientTimeout(total=seconds),
             ) as resp:
-                answer = await resp.json(content_type=None)
+                raw = await resp.read()
                 status = resp.status
-        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise PlatformUnreachable(
                 f"no answer from the dev platform at {self._where} ({type(exc).__name__})"
             ) from None
-        if not isinstance(answer, dict):
-            raise PlatformUnreachable(f"unexpected answer from {self._where}")
+        try:
+            answer = json.loads(raw)
+        except ValueError:  # not JSON (or not UTF-8): an error page, or not the platform
+            answer = None
         if status >= 400:
-            raise PlatformRefused(str(answer.get("error", f"HTTP {status}")))
+            error = answer.get("error") if isinstance(answer, dict) else None
+            raise PlatformRefused(str(error) if isinstance(error, str) and error else
+                                  f"the dev platform answered HTTP {status}"
+                                  + _first_line(raw))
+        if not isinstance(answer, dict):
+            raise PlatformUnreachable(f"unexpected answer from {self._where} "
+                                      f"(HTTP {status}, not a JSON object)")
         return answer
 
     async def whoami(self) -> dict[str, Any]:
@@ -94,6 +104,14 @@ class PlatformClient:
         if not isinstance(messages, list) or not isinstance(following, int):
             raise PlatformUnreachable("unexpected inbox answer")
         return [m for m in messages if isinstance(m, dict)], following
+
+
+def _first_line(raw: bytes) -> str:
+    """`` ("…")`` with the first line of an error page, shortened; empty if there is none."""
+    line = raw.decode("utf-8", "replace").strip().split("\n", 1)[0].strip()
+    if not line:
+        return ""
+    return f" ({line[:80]}{'…' if len(line) > 80 else ''})"
 
 
 # -- rendering --------------------------------------------------------------------------------
@@ -300,6 +318,8 @@ def _read_image(path: str) -> str:
         raise CommandError(f"{path} is a folder, not an image file") from None
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL, or a character the file system cannot name
+        raise CommandError(f"{path!r} is not a file name") from None
     return base64.b64encode(data).decode("ascii")
 
 
@@ -337,6 +357,10 @@ def main(options: ChatOptions) -> int:
     def write(text: str) -> None:
         print(text, flush=True)
 
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        # bytes that are not UTF-8 (a paste from elsewhere) arrive as U+FFFD, as a phone
+        # would show them; strict decoding ended the chat at the first one
+        sys.stdin.reconfigure(errors="replace")
     try:
         return asyncio.run(run_chat(options, sys.stdin, write))
     except KeyboardInterrupt:

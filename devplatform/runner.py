@@ -1,10 +1,11 @@
 """``lianxin dev``: the bot and the dev platform as two child processes, and the chat.
 
 It starts ``lianxin devplatform``, migrates the database, starts ``lianxin serve`` (the same
-environment; their output goes to ``.run/platform.log`` and ``.run/bot.log``), waits until
-both answer their health checks, then runs the chat in the foreground when stdin is a
+environment; their output goes to ``.run/platform.log`` and ``.run/bot.log``), pushes the
+menu (``config/menu.toml``) to the platform as ``lianxin menu push`` does, waits until both
+answer their health checks, then runs the chat in the foreground when stdin is a
 terminal, or prints the command that opens it and waits. On exit (Ctrl-C, SIGTERM, end of
-the chat, a child dying) both children are stopped.
+the chat, a child dying) both children are stopped, the bot first.
 """
 
 from __future__ import annotations
@@ -128,11 +129,24 @@ def wait_healthy(children: list[Child], timeout: float = START_TIMEOUT) -> None:
             time.sleep(0.1)
 
 
+def push_menu() -> None:
+    """``lianxin menu push``, in this process, to the platform just started: on WeChat the
+    operator pushes the menu once, and each start of the dev platform is a new platform
+    without one. It prints what became of it, as that command does; a menu it could not
+    push (a bad ``config/menu.toml``) leaves the chat without one (/menu says so)."""
+    import argparse
+
+    from bot.wechat import menu
+
+    menu.cmd_push(argparse.Namespace(file=menu.DEFAULT_MENU, account=None))
+
+
 def stop(children: list[Child]) -> None:
-    for child in children:
+    """Stop the children last started first, each once the one after it has exited: the
+    bot's stop finishes its late replies, and the platform is still there to take them."""
+    for child in reversed(children):
         if child.process.poll() is None:
             child.process.terminate()
-    for child in children:
         try:
             child.process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -201,6 +215,8 @@ def run_dev(settings: Settings, *, platform_port: int, user: str, interactive: b
             children.append(start_child(
                 "lianxin serve", ["serve"], LOG_DIR / "bot.log",
                 f"http://{bot_host}:{settings.port}/healthz"))
+            wait_healthy(children[:1])
+            push_menu()  # while the bot starts
             wait_healthy(children)
             print(f"lianxin dev: bot on http://{bot_host}:{settings.port}, dev platform on "
                   f"{platform_url}; logs in {LOG_DIR}/", flush=True)

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 CALLBACKS = web.AppKey("callbacks", dict[str, CallbackClient])
 MAX_INBOX_WAIT = 25.0
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-_USER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_USER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")  # fullmatch: "$" also ends before a "\n"
 _IMAGE_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
                 (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
 
@@ -117,6 +117,7 @@ def create_platform_app(
             await platform.close()
 
     app.cleanup_ctx.append(session_ctx)
+    app.on_shutdown.append(_stop_waiting)  # before the stop waits for requests under way
     add_api_routes(app)
     app.router.add_get("/dev/healthz", healthz)
     app.router.add_get("/dev/chat/{user}", whoami)
@@ -125,6 +126,10 @@ def create_platform_app(
     app.router.add_get("/dev/chat/{user}/menu", menu)
     app.router.add_get("/dev/media/{media_id}", media)
     return app
+
+
+async def _stop_waiting(app: web.Application) -> None:
+    app[PLATFORM].stop_waiting()
 
 
 def _bad(message: str) -> web.Response:
@@ -143,7 +148,7 @@ def _client(request: web.Request) -> CallbackClient:
 
 def _openid(request: web.Request, client: CallbackClient) -> str:
     user = request.match_info["user"]
-    if not _USER_NAME.match(user):
+    if not _USER_NAME.fullmatch(user):
         raise BadInput("a user name is 1-32 letters, digits, '.', '_' or '-'")
     return openid_for(client.account.app_id, user)
 
@@ -171,7 +176,10 @@ async def whoami(request: web.Request) -> web.Response:
 async def _read_send(request: web.Request) -> dict[str, Any]:
     """The send request as a dict; a multipart image upload becomes ``kind=image, raw=…``."""
     if request.content_type.startswith("multipart/"):
-        form = await request.post()
+        try:
+            form = await request.post()
+        except ValueError:  # aiohttp's reader: no boundary, no first boundary, no name
+            raise BadInput("the multipart body cannot be read") from None
         upload = form.get("image")
         if not isinstance(upload, web.FileField):
             raise BadInput("a multipart send needs a file field named 'image'")

@@ -242,6 +242,7 @@ class PlatformState:
         self._apps: dict[str, _AppTokens] = {a.app_id: _AppTokens() for a in accounts}
         self._tokens: dict[str, Token] = {}
         self._sent_changed = asyncio.Event()
+        self._stopping = False
 
     # -- accounts ----------------------------------------------------------------------------
 
@@ -560,14 +561,24 @@ class PlatformState:
 
     def _push(self, openid: str, item: dict[str, Any]) -> None:
         self.inbox.setdefault(openid, []).append(item)
+        self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
         changed, self._sent_changed = self._sent_changed, asyncio.Event()
         changed.set()
 
+    def stop_waiting(self) -> None:
+        """The platform is stopping: inbox long polls answer now with what they have, so
+        the stop does not wait for them (a chat that has left never ends its poll)."""
+        self._stopping = True
+        self._wake_waiters()
+
     async def wait_inbox(self, openid: str, after: int, wait: float) -> list[dict[str, Any]]:
-        """What ``openid`` was pushed after the first ``after`` items; waits up to ``wait`` s."""
+        """What ``openid`` was pushed after the first ``after`` items; waits up to ``wait`` s
+        (not at all once the platform is stopping)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
-        while len(self.inbox.get(openid, ())) <= after:
+        while not self._stopping and len(self.inbox.get(openid, ())) <= after:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break

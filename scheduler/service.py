@@ -86,14 +86,51 @@ def guarded(job: Callable[[], Awaitable[object]],
     return run
 
 
+class Rounds:
+    """An APScheduler running one guarded job every ``interval`` s, never two rounds at
+    once, and a stop that waits for the round it cuts short.
+
+    APScheduler's ``shutdown`` only cancels a round under way; the round still has to
+    unwind (SQLAlchemy gives its connection back, closing it if a query was cut), and an
+    engine disposed meanwhile, then a closed loop, leave that connection to be closed
+    after its loop: aiosqlite's thread then fails with "Event loop is closed"."""
+
+    def __init__(self, job: Callable[[], Awaitable[object]], failures: Failures,
+                 interval: float) -> None:
+        self._running: set[asyncio.Task[object]] = set()
+        run = guarded(job, failures)
+
+        async def round_() -> None:
+            task = asyncio.current_task()  # APScheduler runs a coroutine job as a task
+            if task is None:
+                await run()
+                return
+            self._running.add(task)
+            try:
+                await run()
+            finally:
+                self._running.discard(task)
+
+        self._scheduler = AsyncIOScheduler()
+        self._scheduler.add_job(round_, "interval", seconds=interval, name=failures.what,
+                                max_instances=1, coalesce=True, misfire_grace_time=None)
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        """No more rounds; the one under way is cancelled (the leases will tell) and has
+        unwound when this returns, so the engine can be disposed after it."""
+        running = list(self._running)
+        self._scheduler.shutdown(wait=False)  # cancels the round under way
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+
 def delivery_scheduler(worker: DeliveryWorker, interval: float, *,
-                       failures: Failures | None = None) -> AsyncIOScheduler:
-    """An APScheduler running ``worker`` every ``interval`` s, never two rounds at once."""
-    deliver = guarded(worker.run_once, failures or Failures("delivery round"))
-    scheduler = AsyncIOScheduler()
-    scheduler.add_job(deliver, "interval", seconds=interval, id="deliver",
-                      max_instances=1, coalesce=True, misfire_grace_time=None)
-    return scheduler
+                       failures: Failures | None = None) -> Rounds:
+    """The outbox's delivery round every ``interval`` s, never two rounds at once."""
+    return Rounds(worker.run_once, failures or Failures("delivery round"), interval)
 
 
 def worker_name() -> str:

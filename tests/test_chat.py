@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
 import signal
 import sys
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from devplatform.chat import ChatOptions, render_menu, render_push, render_reply, run_chat
 from devplatform.chat_commands import Command, CommandError, parse_line
 from devplatform.identity import openid_for
 from devplatform.replies import Reply
-from domain.messages import Article
+from domain.messages import Article, Inbound, Outbound
+from flows.context import Conversation
 from storage import db
-from tests.test_devplatform import APP_ID, PNG, SECRET, free_port, stack, two_replies
+from tests.test_devplatform import (
+    APP_ID,
+    PNG,
+    SECRET,
+    free_port,
+    serving,
+    stack,
+    two_replies,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,7 +145,7 @@ async def test_scripted_chat_shows_replies_pushes_and_survives_bad_input(
     picture = tmp_path / "p.png"
     picture.write_bytes(PNG)
     script = (f"你好\n/loc 1000 2 x\n/bogus\n/img {tmp_path / 'missing.png'}\n/img {tmp_path}\n"
-              f"/img {picture}\n/click HELP\n")
+              f"/img a\x00b.png\n/img {picture}\n/click HELP\n")
     async with stack(bot_db, two_replies) as s:
         code, out = await chat_transcript(s.platform, script, linger=0.5)
         alice = s.state.user(APP_ID, openid_for(APP_ID, "alice"))
@@ -146,6 +157,7 @@ async def test_scripted_chat_shows_replies_pushes_and_survives_bad_input(
     assert "[error] unknown command /bogus; /help lists the commands" in out
     assert "[error] no such file:" in out
     assert "is a folder, not an image file" in out
+    assert "[error] 'a\\x00b.png' is not a file name" in out
     assert out.count("[reply] 收到：") == 3  # the text, the image and the click
     assert out.count("[push] 稍后推送的消息") == 3
     assert alice is not None
@@ -203,6 +215,87 @@ async def test_chat_shows_template_and_subscribe_messages_and_the_menu(bot_db: s
     assert [e.reply for e in s.state.template_events] == ["none"]
 
 
+# What the account receives for a character in a typed text: XML 1.0 carries tab, line
+# feed and everything from U+0020 but U+FFFE, U+FFFF and lone surrogates; a CR is read as a
+# line feed; anything else arrives as U+FFFD. WeChat itself passes C0 controls into the
+# callback's CDATA raw (unreadable XML: the bot answers 400 and the user sees "该公众号暂时
+# 无法提供服务"); the dev platform sends what a lenient reader would make of them.
+TYPED = [*(chr(c) for c in range(32) if c != 10), "\x7f", "\x85", "\u2028", "\ufffe",
+         "\uffff", "\ud800", "\udfff", "\U0010ffff", "]]>"]
+
+
+class Echo:
+    async def __call__(self, inbound: Inbound, conversation: Conversation) -> list[Outbound]:
+        return [Outbound.of_text(f"收到：{inbound.text}")]
+
+
+def echo(app: web.Application) -> Echo:
+    return Echo()
+
+
+def received(typed: str) -> str:
+    if typed in ("\t", "\x7f", "\x85", "\u2028", "\U0010ffff", "]]>"):
+        return typed
+    return "\n" if typed == "\r" else "\ufffd"
+
+
+async def test_control_characters_in_a_typed_text_reach_the_bot_readable(
+    bot_db: str
+) -> None:
+    """Every C0 control character and the other characters XML cannot carry, typed in a
+    text: the platform answers (no HTTP 500), the bot reads the message and answers it, and
+    the chat shows the answer (no error line)."""
+    script = "".join(f"a{c}b\n" for c in TYPED)
+    async with stack(bot_db, echo) as s:  # one passive reply each: nothing left to push
+        code, out = await chat_transcript(s.platform, script)
+    assert code == 0
+    assert "[error]" not in out
+    answers = re.findall(r"\[reply\] 收到：(a.*?b)\n(?:you>|$)", out + "\n", re.S)
+    assert [a.replace("\n" + " " * 8, "\n") for a in answers] == \
+        [f"a{received(c)}b" for c in TYPED]
+
+
+async def test_an_error_page_from_the_platform_is_one_clear_line() -> None:
+    """Whatever the platform answers, the chat says what happened in one line and goes
+    on: an HTTP 500 page (not JSON) names the status, a 4xx names the platform's error,
+    a 200 that is not JSON says so; never a JSONDecodeError."""
+    answers = iter([
+        web.Response(status=500, text="500 Internal Server Error\n\nServer got itself in "
+                                       "trouble"),
+        web.Response(status=502, body=b"\xff\xfe<html>bad gateway</html>"),
+        web.json_response({"error": "kind must be text"}, status=400),
+        web.Response(text="<html>not the platform</html>"),
+        web.json_response({"reply": {"kind": "text", "text": "好的"}}),
+    ])
+
+    async def whoami(request: web.Request) -> web.Response:
+        return web.json_response({"openid": "o1", "account": "default",
+                                  "original_id": "gh_1"})
+
+    async def inbox(request: web.Request) -> web.Response:
+        return web.json_response({"messages": [], "next": 0})
+
+    async def send(request: web.Request) -> web.Response:
+        return next(answers)
+
+    fake = web.Application()
+    fake.router.add_get("/dev/chat/{user}", whoami)
+    fake.router.add_get("/dev/chat/{user}/inbox", inbox)
+    fake.router.add_post("/dev/chat/{user}/send", send)
+    async with serving(fake) as url:
+        code, out = await chat_transcript(url, "一\n二\n三\n四\n五\n")
+    assert code == 0
+    errors = [line for line in out.splitlines() if line.startswith("[error]")]
+    assert errors == [
+        "[error] the dev platform answered HTTP 500 (500 Internal Server Error)",
+        "[error] the dev platform answered HTTP 502 (\ufffd\ufffd<html>bad gateway</html>)",
+        "[error] kind must be text",
+        f"[error] unexpected answer from {url} (HTTP 200, not a JSON object)",
+    ]
+    assert out.endswith("you> 五\n[reply] 好的")
+    assert "JSONDecodeError" not in out
+
+
 async def test_quit_stops_reading(bot_db: str) -> None:
     async with stack(bot_db, two_replies) as s:
         code, out = await chat_transcript(s.platform, "/quit\nnever sent\n", linger=5.0)
@@ -225,11 +318,18 @@ async def test_chat_without_a_platform_says_so_once() -> None:
     assert "Is `lianxin devplatform` (or `lianxin dev`) running?" in out
 
 
-async def run_cli(*args: str, stdin: bytes | None = None) -> asyncio.subprocess.Process:
+# `python -m bot.cli ARGS` with SIGINT at Python's default (KeyboardInterrupt), as a user's
+# terminal starts it. A child inherits an ignored SIGINT, and the suite may run with one
+# (a background job of a script ignores SIGINT), so it is set here, not inherited.
+CLI_WITH_DEFAULT_SIGINT = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler)"
+                           "; from bot.cli import main; raise SystemExit(main())")
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, cwd=REPO,
+        sys.executable, "-c", CLI_WITH_DEFAULT_SIGINT, *args, cwd=REPO,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})})
 
 
 async def test_lianxin_chat_reads_piped_stdin(bot_db: str) -> None:
@@ -245,6 +345,24 @@ async def test_lianxin_chat_reads_piped_stdin(bot_db: str) -> None:
     assert "[push] 稍后推送的消息" in text
     assert "[error] unknown command /what" in text
     assert b"Traceback" not in err
+
+
+async def test_lianxin_chat_reads_bytes_that_are_not_utf8_as_replacement_characters(
+    bot_db: str
+) -> None:
+    """A pasted byte that is not UTF-8 arrives as U+FFFD (a phone sends only Unicode);
+    it used to end the chat as if the input had ended."""
+    async with stack(bot_db, two_replies) as s:
+        # standard input decoded as in a UTF-8 terminal (strictly; under the C locale
+        # Python would escape such bytes as lone surrogates instead)
+        process = await run_cli("chat", "--platform", s.platform, "--linger", "0.5",
+                                env={"PYTHONIOENCODING": "utf-8:strict"})
+        out, err = await asyncio.wait_for(process.communicate(b"caf\xe9\n\xff\n/what\n"), 20)
+    text = out.decode()
+    assert process.returncode == 0, err.decode()
+    assert "[reply] 收到：caf\ufffd" in text
+    assert "[reply] 收到：\ufffd" in text
+    assert "[error] unknown command /what" in text
 
 
 async def test_ctrl_c_ends_the_chat_cleanly(bot_db: str) -> None:

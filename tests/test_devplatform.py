@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -25,6 +26,7 @@ from bot.config import DEFAULT_TEXTS, Account, Settings
 from bot.wechat.api import BadCredentials, WeChatClient
 from bot.wechat.codec import Crypto, Envelope, parse_xml, render_reply, to_inbound
 from devplatform.api import PLATFORM, create_api_app
+from devplatform.cli import SHUTDOWN_TIMEOUT
 from devplatform.identity import MsgIds, openid_for, original_id_for
 from devplatform.messages import (
     build_click,
@@ -659,6 +661,38 @@ async def test_pushed_message_shows_in_the_chat_inbox(bot_db: str) -> None:
         assert s.state.token_calls == 1
 
 
+async def test_stopping_the_platform_answers_a_waiting_inbox_poll_at_once() -> None:
+    """A chat's long poll of its inbox (``lianxin chat`` keeps one open all the time) is
+    answered, empty, when the platform stops, rather than holding the stop until the
+    platform gives up on it and drops the connection (5 s at every /quit and Ctrl-C of
+    ``lianxin dev``: the chat's poll outlives the chat, and the stop waited for it)."""
+    entered = asyncio.Event()
+
+    class Watched(PlatformState):
+        async def wait_inbox(self, openid: str, after: int,
+                             wait: float) -> list[dict[str, Any]]:
+            entered.set()
+            return await super().wait_inbox(openid, after, wait)
+
+    app = create_platform_app([SAFE], {"default": f"http://127.0.0.1:{free_port()}/wechat"},
+                              state=Watched([SAFE]))
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)  # as lianxin devplatform
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    async with aiohttp.ClientSession() as session:
+
+        async def poll() -> tuple[int, Any]:
+            async with session.get(f"http://127.0.0.1:{port}/dev/chat/alice/inbox",
+                                   params={"after": "0", "wait": "25"}) as resp:
+                return resp.status, await resp.json()
+
+        waiting = asyncio.create_task(poll())
+        await asyncio.wait_for(entered.wait(), 10)
+        await asyncio.wait_for(runner.cleanup(), 20)  # a bound on a hang only
+        assert await waiting == (200, {"messages": [], "next": 0})
+
+
 @pytest.mark.parametrize(("user", "body", "error"), [
     ("alice", {"kind": "shout"}, "kind must be"),
     ("alice", {"kind": "text"}, "content must be"),
@@ -680,6 +714,30 @@ async def test_chat_send_refuses_bad_input_with_a_message(
     assert error in (await resp.json())["error"]
     unknown = await client.get("/dev/chat/alice", params={"account": "nope"})
     assert "no account named 'nope'" in (await unknown.json())["error"]
+
+
+@pytest.mark.parametrize(("content_type", "body"), [
+    ("multipart/form-data", b"kind=image"),  # no boundary
+    ("multipart/form-data; boundary=x", b"garbage"),  # no first boundary
+    ("multipart/form-data; boundary=x", b"--x\r\n\r\n"),  # a part without a name
+])
+async def test_chat_send_refuses_an_unreadable_upload(
+    aiohttp_client: Any, content_type: str, body: bytes
+) -> None:
+    app = create_platform_app([SAFE], {"default": f"http://127.0.0.1:{free_port()}/wechat"})
+    client = await aiohttp_client(app)
+    resp = await client.post("/dev/chat/alice/send", data=body,
+                             headers={"Content-Type": content_type})
+    assert resp.status == 400
+    assert (await resp.json())["error"] == "the multipart body cannot be read"
+
+
+async def test_a_user_name_ending_in_a_newline_is_refused(aiohttp_client: Any) -> None:
+    app = create_platform_app([SAFE], {"default": f"http://127.0.0.1:{free_port()}/wechat"})
+    client = await aiohttp_client(app)
+    resp = await client.get("/dev/chat/alice%0A")
+    assert resp.status == 400
+    assert "a user name is 1-32 letters" in (await resp.json())["error"]
 
 
 class Recorder:
@@ -788,3 +846,46 @@ def test_dev_names_the_child_that_died_and_stops_the_others(tmp_path: Path) -> N
         stop(children)
     assert str(caught.value) == "lianxin serve exited with code 2: lianxin: LIANXIN_X is not set"
     assert sleeper.returncode is not None  # terminated, not left behind
+
+
+STOPPING_CHILD = """
+import pathlib, signal, sys, time
+ready, done, look = (pathlib.Path(a) if a else None for a in sys.argv[1:4])
+
+def stopped(signum, frame):
+    if look is not None:  # the platform: had the bot stopped?
+        done.write_text(str(look.exists()))
+    else:  # the bot: a stop that takes a while (finishing its late replies)
+        time.sleep(0.3)
+        done.write_text("stopped")
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, stopped)
+ready.write_text("ready")
+time.sleep(60)
+"""
+
+
+def test_dev_stops_the_bot_before_the_platform(tmp_path: Path) -> None:
+    """The bot's stop finishes the replies still under way and sends them through the
+    platform, so the platform is stopped only once the bot has exited (stopped together,
+    those replies met a closed platform and stayed in the outbox, to pop up in the next
+    session's chat)."""
+    ready = [tmp_path / "platform.ready", tmp_path / "bot.ready"]
+    bot_stopped, platform_saw = tmp_path / "bot.stopped", tmp_path / "platform.saw"
+    platform = subprocess.Popen([sys.executable, "-c", STOPPING_CHILD, str(ready[0]),
+                                 str(platform_saw), str(bot_stopped)])
+    bot = subprocess.Popen([sys.executable, "-c", STOPPING_CHILD, str(ready[1]),
+                            str(bot_stopped), ""])
+    children = [Child("lianxin devplatform", platform, tmp_path / "p.log", "http://x/"),
+                Child("lianxin serve", bot, tmp_path / "b.log", "http://x/")]
+    deadline = time.monotonic() + 20
+    try:
+        while not all(r.exists() for r in ready):  # their SIGTERM handlers are in place
+            assert platform.poll() is None and bot.poll() is None
+            assert time.monotonic() < deadline, "the children did not start"
+            time.sleep(0.02)
+    finally:
+        stop(children)
+    assert (platform.returncode, bot.returncode) == (0, 0)
+    assert platform_saw.read_text() == "True"  # the bot had stopped when it was told to

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,9 +21,11 @@ from bot.config import Account, ConfigError
 from bot.wechat import menu as menu_module
 from bot.wechat.api import MenuInvalid
 from bot.wechat.menu import DEFAULT_MENU, load_menu, push_menu, render_menu
+from devplatform.chat import ChatOptions, run_chat
 from storage.keys import KeyBuilder
 from storage.memory import MemoryStore
-from tests.conftest import APP_ID, APP_SECRET, TOKEN
+from tests.conftest import AES_KEY, APP_ID, APP_SECRET, TOKEN
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 OTHER_ID = "wx0000000000000001"
@@ -223,3 +227,43 @@ async def test_push_command_refuses_a_bad_file_before_calling(
     assert (code, out) == (2, "")
     assert err == f"lianxin menu push: {path}: button[0].name: 18 bytes, at most 16\n"
     assert fake.menus == {} and fake.tokens == {}
+
+
+# -- lianxin dev -------------------------------------------------------------------------------
+
+
+async def test_lianxin_dev_starts_with_the_menu_pushed(tmp_path: Path) -> None:
+    """`make run` (`lianxin dev`) pushes config/menu.toml to the dev platform it starts, so
+    /menu in the chat shows it (each start is a new platform, without a menu)."""
+    platform_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIANXIN_")}
+    env.update(LIANXIN_WECHAT_TOKEN=TOKEN, LIANXIN_WECHAT_APP_ID=APP_ID,
+               LIANXIN_WECHAT_APP_SECRET=APP_SECRET, LIANXIN_WECHAT_AES_KEY=AES_KEY,
+               LIANXIN_WECHAT_API_BASE=f"http://127.0.0.1:{platform_port}",
+               LIANXIN_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/dev.db",
+               LIANXIN_PORT=str(free_port()), LIANXIN_STORE_SAVE_INTERVAL="0",
+               PYTHONPATH=str(ROOT))  # it runs in tmp_path; the code is this checkout's
+    dev = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "dev", "--platform-port", str(platform_port),
+        env=env, cwd=tmp_path, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert dev.stdout is not None
+    said: list[str] = []
+    try:
+        while not said or not said[-1].startswith("lianxin dev: open the chat with:"):
+            line = await asyncio.wait_for(dev.stdout.readline(), 60)  # a bound on a hang
+            assert line, f"lianxin dev ended: {said}"
+            said.append(line.decode().rstrip())
+        shown: list[str] = []
+        code = await run_chat(ChatOptions(platform=f"http://127.0.0.1:{platform_port}"),
+                              io.StringIO("/menu\n"), shown.append)
+    finally:
+        dev.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(dev.wait(), 60)
+    assert code == 0
+    menu = shown[-1].splitlines()
+    assert menu[:3] == ["[menu] 我要反映 — /click COMPLAINT",
+                        "       法律咨询 — /click LEGAL",
+                        "       我的 ▸"]
+    assert f"lianxin menu push: default ({APP_ID}): menu created (3 buttons)" in said
+    assert dev.returncode == 0
