@@ -393,8 +393,11 @@ async def test_gate_decrypt_and_app_id(make_client: ClientFactory,
     assert echo.calls == []
 
 
-async def test_gate_nonce(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
-    client = await make_client(handler=(echo := Echo()))
+async def test_gate_nonce(make_client: ClientFactory, store: Store,
+                          caplog: pytest.LogCaptureFixture) -> None:
+    """The nonce of a message already answered, on another message, correctly signed
+    (the check is the store's: on both backends)."""
+    client = await make_client(handler=(echo := Echo()), store=store)
     status, _ = await post(client, text_xml("oU", "first"), nonce="samenonce")
     assert status == 200
     status, _ = await post(client, text_xml("oU", "second"), nonce="samenonce")
