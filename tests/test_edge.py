@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -22,7 +23,7 @@ from handlers.context import StateContext
 from storage.base import Store
 from storage.memory import MemoryStore
 from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory, account_of
-from tests.wechat import Signed, Signer, event_xml, next_msg_id, text_xml
+from tests.wechat import Signed, Signer, event_xml, next_msg_id, refusal, text_xml
 
 SIGNER = Signer(TOKEN, APP_ID, AES_KEY)
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
@@ -105,12 +106,6 @@ async def test_get_echoes_echostr_when_signed(make_client: ClientFactory) -> Non
     assert await resp.text() == "1234567890"
 
 
-def refusal(caplog: pytest.LogCaptureFixture) -> str:
-    """The reason of the last refusal logged: which gate answered."""
-    lines = [r.getMessage() for r in caplog.records if "request refused" in r.getMessage()]
-    return lines[-1].split(": ", 1)[1] if lines else ""
-
-
 def verification(ts: str | None = None, nonce: str = "n0nce",
                  token: str = TOKEN) -> dict[str, str]:
     ts = ts or str(int(time.time()))
@@ -129,16 +124,30 @@ async def test_get_with_wrong_signature_is_forbidden(
     assert (await client.get("/wechat", params=verification())).status == 200
 
 
-async def test_get_gates_query_and_clock(make_client: ClientFactory,
-                                         caplog: pytest.LogCaptureFixture) -> None:
+async def test_get_gate_query(make_client: ClientFactory,
+                             caplog: pytest.LogCaptureFixture) -> None:
+    """Signed and fresh; ``echostr`` missing, then not in WeChat's format (it is echoed)."""
     client = await make_client()
     params = verification()
     del params["echostr"]
     assert (await client.get("/wechat", params=params)).status == 400
     assert refusal(caplog) == "verification: missing echostr"
-    stale = verification(ts=str(int(time.time()) - 301))
-    assert (await client.get("/wechat", params=stale)).status == 403
-    assert refusal(caplog) == "verification timestamp outside the window"
+    resp = await client.get("/wechat", params={**verification(), "echostr": "<b>x</b>"})
+    assert resp.status == 400
+    assert refusal(caplog) == "verification: malformed echostr"
+    assert (await client.get("/wechat", params=verification())).status == 200
+
+
+async def test_get_gate_clock(make_client: ClientFactory,
+                             caplog: pytest.LogCaptureFixture) -> None:
+    """Correctly signed for a timestamp outside the window, on either side."""
+    client = await make_client(timestamp_window=300)
+    for skew in (-301, 400, -3600):
+        resp = await client.get("/wechat", params=verification(ts=str(int(time.time()) + skew)))
+        assert resp.status == 403
+        assert refusal(caplog) == "verification timestamp outside the window"
+    resp = await client.get("/wechat", params=verification(ts=str(int(time.time()) - 250)))
+    assert resp.status == 200
 
 
 # -- the three modes -----------------------------------------------------------------------
@@ -222,24 +231,59 @@ async def test_gate_size_of_a_streamed_body(make_client: ClientFactory,
     client = await make_client(handler=(echo := Echo()))
     signed = SIGNER.sign(text_xml("oU", "长" * 30_000))
 
-    async def chunks() -> Any:
-        data = signed.body.encode()
+    async def chunks(request: Signed) -> Any:
+        data = request.body.encode()
         for i in range(0, len(data), 8192):
             yield data[i:i + 8192]
 
-    resp = await client.post("/wechat", params=signed.params, data=chunks())
+    resp = await client.post("/wechat", params=signed.params, data=chunks(signed))
     assert resp.status == 413
     assert refusal(caplog) == "body over 65536 bytes (streamed)"
     assert echo.calls == []
+    small = SIGNER.sign(text_xml("oU", "长" * 3_000))  # 9 KB, streamed: under the cap
+    resp = await client.post("/wechat", params=small.params, data=chunks(small))
+    assert resp.status == 200
+    assert [c.text for c in echo.calls] == ["长" * 3_000]
 
 
-async def test_gate_query(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
-    """A nonce that is no plain token, correctly signed (more in test_edge_hostile.py)."""
+def spoil_query(signed: Signed, fault: str) -> list[tuple[str, str]]:
+    """The signed request's query with one fault; every value still correctly signed."""
+    params = signed.params
+    if fault == "too long":  # WeChat's own is about 250 characters
+        return [*params.items(), ("openid2", "o" * 1100)]
+    if fault == "repeated":  # even the same value: which would the signature cover?
+        return [*params.items(), ("signature", params["signature"])]
+    if fault == "missing":
+        return [(k, v) for k, v in params.items() if k != "signature"]
+    raise AssertionError(fault)
+
+
+QUERY_FAULTS = {
+    "too long": "query string too long",
+    "repeated": "signature given more than once",
+    "missing": "missing signature",
+    "malformed": "malformed nonce",
+}
+
+
+@pytest.mark.parametrize("fault", sorted(QUERY_FAULTS))
+async def test_gate_query(make_client: ClientFactory, caplog: pytest.LogCaptureFixture,
+                          fault: str) -> None:
+    """Each fault on its own (more in test_edge_hostile.py); the malformed one is a nonce
+    that is no plain token, correctly signed."""
     client = await make_client(handler=(echo := Echo()))
-    status, _ = await post(client, text_xml("oU", "hi"), nonce="1]]>2")
-    assert status == 400
-    assert refusal(caplog) == "malformed nonce"
+    if fault == "malformed":
+        signed = SIGNER.sign(text_xml("oU", "hi"), nonce="1]]>2")
+        query: list[tuple[str, str]] = list(signed.params.items())
+    else:
+        signed = SIGNER.sign(text_xml("oU", "hi"))
+        query = spoil_query(signed, fault)
+    resp = await client.post("/wechat", params=query, data=signed.body.encode())
+    assert resp.status == 400
+    assert refusal(caplog) == QUERY_FAULTS[fault]
     assert echo.calls == []
+    status, _ = await post_signed(client, SIGNER.sign(text_xml("oU", "hi")))
+    assert status == 200
 
 
 async def test_gate_clock(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
@@ -271,14 +315,31 @@ async def test_gate_signature(make_client: ClientFactory,
 async def test_gate_mode(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
     """A plaintext callback, correctly signed, to a safe-mode account."""
     client = await make_client(handler=(echo := Echo()))
-    status, _ = await post(client, text_xml("oU", "hi"), mode="plain")
+    xml = text_xml("oU", "hi")
+    status, _ = await post(client, xml, mode="plain")
     assert status == 403
     assert refusal(caplog) == "plaintext callback to a safe-mode account"
     assert echo.calls == []
+    status, _ = await post(client, xml, mode="safe")
+    assert status == 200
+
+
+async def test_gate_mode_encrypted_to_a_plaintext_account(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Correctly signed and encrypted, to an account that has no EncodingAESKey."""
+    client = await make_client(handler=(echo := Echo()), wechat_aes_key=None)
+    status, _ = await post(client, text_xml("oU", "hi"), mode="safe")
+    assert status == 400
+    assert refusal(caplog) == "encrypted message but no AES key configured"
+    assert echo.calls == []
+    status, body = await post(client, text_xml("oU", "hi"), mode="plain")
+    assert status == 200 and reply_text(body, encrypted=False) == "hi"
 
 
 async def test_gate_msg_signature(make_client: ClientFactory,
                                   caplog: pytest.LogCaptureFixture) -> None:
+    """The msg_signature of another message under the same nonce and timestamp."""
     client = await make_client(handler=(echo := Echo()))
     signed = SIGNER.sign(text_xml("oU", "hi"))
     other = SIGNER.sign(text_xml("oU", "other"), nonce=signed.params["nonce"],
@@ -292,6 +353,36 @@ async def test_gate_msg_signature(make_client: ClientFactory,
     assert resp.status == 200
 
 
+async def test_gate_msg_signature_missing(make_client: ClientFactory,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """``encrypt_type=aes`` and a right signature, but no msg_signature."""
+    client = await make_client(handler=(echo := Echo()))
+    signed = SIGNER.sign(text_xml("oU", "hi"))
+    params = {k: v for k, v in signed.params.items() if k != "msg_signature"}
+    resp = await client.post("/wechat", params=params, data=signed.body)
+    assert resp.status == 400
+    assert refusal(caplog) == "encrypted message without msg_signature"
+    assert echo.calls == []
+    resp = await client.post("/wechat", params=signed.params, data=signed.body)
+    assert resp.status == 200
+
+
+async def test_gate_msg_signature_without_an_encrypt_field(
+    make_client: ClientFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``encrypt_type=aes``, both signatures right (msg_signature over an empty Encrypt),
+    and a plaintext body: nothing the msg_signature could cover."""
+    client = await make_client(handler=(echo := Echo()))
+    plain = SIGNER.sign(text_xml("oU", "hi"), mode="plain")
+    ts, nonce = plain.params["timestamp"], plain.params["nonce"]
+    params = {**plain.params, "encrypt_type": "aes",
+              "msg_signature": sha1_signature(TOKEN, ts, nonce, "")}
+    resp = await client.post("/wechat", params=params, data=plain.body.encode())
+    assert resp.status == 400
+    assert refusal(caplog) == "no Encrypt field"
+    assert echo.calls == []
+
+
 async def test_gate_decrypt_and_app_id(make_client: ClientFactory,
                                        caplog: pytest.LogCaptureFixture) -> None:
     """Encrypted under our key for another app id, both signatures right."""
@@ -303,8 +394,11 @@ async def test_gate_decrypt_and_app_id(make_client: ClientFactory,
     assert echo.calls == []
 
 
-async def test_gate_nonce(make_client: ClientFactory, caplog: pytest.LogCaptureFixture) -> None:
-    client = await make_client(handler=(echo := Echo()))
+async def test_gate_nonce(make_client: ClientFactory, store: Store,
+                          caplog: pytest.LogCaptureFixture) -> None:
+    """The nonce of a message already answered, on another message, correctly signed
+    (the check is the store's: on both backends)."""
+    client = await make_client(handler=(echo := Echo()), store=store)
     status, _ = await post(client, text_xml("oU", "first"), nonce="samenonce")
     assert status == 200
     status, _ = await post(client, text_xml("oU", "second"), nonce="samenonce")
@@ -318,27 +412,49 @@ async def post_signed(client: TestClient[Any, Any], signed: Signed) -> tuple[int
     return resp.status, await resp.text()
 
 
+# each body fails one check of the parse gate, named by the reason it logs
 BAD_BODIES = {
-    "not xml": "hello",
-    "empty": "",
-    "no root fields": "<xml/>",
-    "entity": '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
-              "<xml><ToUserName>a</ToUserName><FromUserName>&a;</FromUserName>"
-              "<CreateTime>1</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId></xml>",
-    "control char": "<xml><ToUserName>a</ToUserName><FromUserName>b\x01</FromUserName>"
-                    "<CreateTime>1</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId></xml>",
-    "missing MsgType": "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
-                       "<CreateTime>1</CreateTime><MsgId>1</MsgId></xml>",
-    "missing MsgId": "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
-                     "<CreateTime>1</CreateTime><MsgType>text</MsgType></xml>",
-    "event without Event": "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
-                           "<CreateTime>1</CreateTime><MsgType>event</MsgType></xml>",
-    "bad CreateTime": "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
-                      "<CreateTime>soon</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId>"
-                      "</xml>",
-    "bad location": "<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
-                    "<CreateTime>1</CreateTime><MsgType>location</MsgType>"
-                    "<Location_X>north</Location_X><MsgId>1</MsgId></xml>",
+    "not xml": ("hello", "unreadable XML (ParseError)"),
+    "empty": ("", "unreadable XML (ParseError)"),
+    "no root fields": ("<xml/>", "no <xml> root with fields"),
+    "entity": ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
+               "<xml><ToUserName>a</ToUserName><FromUserName>&a;</FromUserName>"
+               "<CreateTime>1</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId></xml>",
+               "DTD or entity declarations refused"),
+    "undefined entity": ("<xml><ToUserName>a</ToUserName><FromUserName>&a;</FromUserName>"
+                         "<CreateTime>1</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId>"
+                         "</xml>", "unreadable XML (ParseError)"),
+    "control char": ("<xml><ToUserName>a</ToUserName><FromUserName>b\x01</FromUserName>"
+                     "<CreateTime>1</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId></xml>",
+                     "unreadable XML (ParseError)"),
+    "too deep": ("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                 "<CreateTime>1</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId>"
+                 + "<a>" * 5 + "</a>" * 5 + "</xml>",
+                 "XML nested deeper than any WeChat message"),
+    "very deep": ("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                  "<CreateTime>1</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId>"
+                  + "<a>" * 5000 + "</a>" * 5000 + "</xml>",
+                  "XML nested deeper than any WeChat message"),
+    "missing MsgType": ("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                        "<CreateTime>1</CreateTime><MsgId>1</MsgId></xml>",
+                        "missing field MsgType"),
+    "missing MsgId": ("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                      "<CreateTime>1</CreateTime><MsgType>text</MsgType></xml>",
+                      "missing or bad MsgId"),
+    "event without Event": ("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                            "<CreateTime>1</CreateTime><MsgType>event</MsgType></xml>",
+                            "missing field Event"),
+    "bad CreateTime": ("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                       "<CreateTime>soon</CreateTime><MsgType>text</MsgType><MsgId>1</MsgId>"
+                       "</xml>", "CreateTime is not a number"),
+    "superscript CreateTime": ("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                               "<CreateTime>²</CreateTime><MsgType>text</MsgType>"
+                               "<MsgId>1</MsgId></xml>", "CreateTime is not a number"),
+    "bad location": ("<xml><ToUserName>a</ToUserName><FromUserName>b</FromUserName>"
+                     "<CreateTime>1</CreateTime><MsgType>location</MsgType>"
+                     "<Location_X>north</Location_X><Location_Y>106.71</Location_Y>"
+                     "<Scale>15</Scale><Label>x</Label><MsgId>1</MsgId></xml>",
+                     "Location_X is not a number"),
 }
 
 
@@ -348,10 +464,39 @@ async def test_bad_messages_are_400(make_client: ClientFactory, name: str, mode:
                                     caplog: pytest.LogCaptureFixture) -> None:
     """The parse gate: everything valid (in safe mode: signed and encrypted) but the XML."""
     client = await make_client(handler=(echo := Echo()), **ACCOUNT_IN[mode])
-    status, _ = await post(client, BAD_BODIES[name], mode=mode)
+    body, reason = BAD_BODIES[name]
+    status, _ = await post(client, body, mode=mode)
     assert status == 400
-    assert refusal(caplog)
+    assert refusal(caplog) == reason
     assert echo.calls == []
+
+
+async def test_a_body_that_is_not_utf8_is_400(make_client: ClientFactory,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A plaintext message in GBK, correctly signed: WeChat sends UTF-8 only."""
+    client = await make_client(handler=(echo := Echo()), wechat_aes_key=None)
+    signed = SIGNER.sign(text_xml("oU", "你好"), mode="plain")
+    resp = await client.post("/wechat", params=signed.params, data=signed.body.encode("gbk"))
+    assert resp.status == 400
+    assert refusal(caplog) == "body is not UTF-8"
+    assert echo.calls == []
+    status, _ = await post(client, text_xml("oU", "你好"), mode="plain")
+    assert status == 200
+
+
+async def test_compressed_body_is_400(make_client: ClientFactory,
+                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A signed message, really gzipped: WeChat never compresses, and a body is never
+    decompressed (a decompressed body could be far over the size cap)."""
+    client = await make_client(handler=(echo := Echo()))
+    signed = SIGNER.sign(text_xml("oU", "x"))
+    resp = await client.post("/wechat", params=signed.params,
+                             data=gzip.compress(signed.body.encode()),
+                             headers={"Content-Encoding": "gzip"})
+    assert resp.status == 400
+    assert refusal(caplog) == "compressed body (WeChat never compresses)"
+    assert echo.calls == []
+    assert (await post_signed(client, signed))[0] == 200
 
 
 async def test_garbage_in_encrypt_field_is_400(make_client: ClientFactory,
@@ -367,14 +512,6 @@ async def test_garbage_in_encrypt_field_is_400(make_client: ClientFactory,
                                  data=f"<xml><Encrypt>{garbage}</Encrypt></xml>")
         assert resp.status == 400
         assert refusal(caplog).startswith("cannot decrypt")
-
-
-async def test_encrypted_post_without_aes_key_is_400(make_client: ClientFactory) -> None:
-    client = await make_client(handler=Echo(), wechat_aes_key=None)
-    status, _ = await post(client, text_xml("oU", "hi"), mode="safe")
-    assert status == 400
-    status, body = await post(client, text_xml("oU", "hi"), mode="plain")
-    assert status == 200 and reply_text(body, encrypted=False) == "hi"
 
 
 @settings(max_examples=60, deadline=None,
@@ -734,46 +871,20 @@ async def test_retries_in_a_users_queue_keep_arrival_order(
 
 @pytest.mark.parametrize("timestamp", ["²", "١٢٣", "1e9", "-1", " 1", "0x10"])
 async def test_non_ascii_or_odd_timestamps_are_400(make_client: ClientFactory,
+                                                   caplog: pytest.LogCaptureFixture,
                                                    timestamp: str) -> None:
-    client = await make_client()
+    """The query gate: ``int()`` would read some of these (``١٢٣``, `` 1``, ``-1``);
+    each is correctly signed."""
+    client = await make_client(handler=(echo := Echo()), wechat_aes_key=None)
     params = {"signature": sha1_signature(TOKEN, timestamp, "n"), "timestamp": timestamp,
               "nonce": "n"}
-    resp = await client.post("/wechat", params=params, data="<xml/>")
+    resp = await client.post("/wechat", params=params, data=text_xml("oU", "hi").encode())
     assert resp.status == 400
+    assert refusal(caplog) == "malformed timestamp"
     resp = await client.get("/wechat", params={**params, "echostr": "e"})
     assert resp.status == 400
-
-
-async def test_odd_create_time_and_deep_nesting_are_400(make_client: ClientFactory) -> None:
-    client = await make_client(handler=(echo := Echo()))
-    status, _ = await post(client, text_xml("oU", "x").replace(
-        f"<CreateTime>{int(time.time())}", "<CreateTime>²"))
-    assert status == 400
-    deep = text_xml("oU", "x").replace("</xml>", "<a>" * 5000 + "</a>" * 5000 + "</xml>")
-    status, _ = await post(client, deep)
-    assert status == 400
-    plain = await make_client(handler=echo, wechat_aes_key=None)
-    status, _ = await post(plain, deep, mode="plain")
-    assert status == 400
+    assert refusal(caplog) == "verification: malformed timestamp"
     assert echo.calls == []
-
-
-async def test_compressed_body_is_400(make_client: ClientFactory) -> None:
-    client = await make_client(handler=(echo := Echo()))
-    signed = SIGNER.sign(text_xml("oU", "x"))
-    resp = await client.post("/wechat", params=signed.params, data=b"garbage",
-                             headers={"Content-Encoding": "gzip"})
-    assert resp.status == 400
-    assert echo.calls == []
-
-
-async def test_verification_outside_the_window_is_forbidden(make_client: ClientFactory) -> None:
-    client = await make_client()
-    ts = str(int(time.time()) - 3600)
-    resp = await client.get("/wechat", params={
-        "signature": sha1_signature(TOKEN, ts, "n"), "timestamp": ts, "nonce": "n",
-        "echostr": "e"})
-    assert resp.status == 403
 
 
 async def test_retry_takes_over_when_the_first_worker_died(

@@ -41,7 +41,7 @@ from handlers.dispatcher import Dispatcher, Update
 from handlers.events import deliveries
 from handlers.texts import Texts
 from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory, account_of
-from tests.wechat import Signer, event_xml, next_msg_id, text_xml
+from tests.wechat import Signer, event_xml, next_msg_id, refusal, text_xml
 
 SIGNER = Signer(TOKEN, APP_ID, AES_KEY)
 PLAIN = Signer(TOKEN, APP_ID)
@@ -76,6 +76,11 @@ def make_client(
 
 def now() -> str:
     return str(int(time.time()))
+
+
+def gate(method: str, reason: str) -> str:
+    """The reason the edge logs for a refusal of a POST, or of a GET (verification)."""
+    return reason if method == "POST" else f"verification: {reason}"
 
 
 def errors(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -158,6 +163,7 @@ async def test_non_ascii_signature_is_400(make_client: ClientFactory, method: st
     query = encode([*{**signed.params, "signature": "é", "echostr": "x"}.items()])
     status, _ = await send(client, method, query, signed.body.encode())
     assert status == 400
+    assert refusal(caplog) == gate(method, "malformed signature")
     assert handler.calls == [] and errors(caplog) == []
 
 
@@ -172,6 +178,7 @@ async def test_broken_percent_escapes_are_400(make_client: ClientFactory, method
     status, _ = await send(client, method, f"signature={signature}&{rest}&echostr=x",
                            signed.body.encode())
     assert status == 400
+    assert refusal(caplog) == gate(method, "malformed signature")
     assert handler.calls == [] and errors(caplog) == []
 
 
@@ -180,28 +187,35 @@ async def test_valid_signature_with_non_ascii_msg_signature_is_400(
 ) -> None:
     client = await make_client(handler=(handler := Recorder()))
     signed = SIGNER.sign(text_xml("oU", "hi"))
-    for msg_signature in ("é", "%FF" * 20):
-        query = encode([(k, v) for k, v in signed.params.items() if k != "msg_signature"])
-        status, _ = await send(client, "POST", f"{query}&msg_signature={msg_signature}",
-                               signed.body.encode())
-        assert status == 400
+    query = encode([(k, v) for k, v in signed.params.items() if k != "msg_signature"])
+    # raw on the request line, aiohttp's HTTP parser refuses it before the app sees it
+    status, _ = await send(client, "POST", f"{query}&msg_signature=é", signed.body.encode())
+    assert status == 400
+    assert "Invalid char in url query" in caplog.text and refusal(caplog) == ""
+    status, _ = await send(client, "POST", f"{query}&msg_signature={'%FF' * 20}",
+                           signed.body.encode())
+    assert status == 400
+    assert refusal(caplog) == "malformed msg_signature"
     assert handler.calls == [] and errors(caplog) == []
 
 
 @pytest.mark.parametrize("name", ["signature", "timestamp", "nonce", "encrypt_type",
                                   "msg_signature"])
-async def test_a_repeated_parameter_is_400(make_client: ClientFactory, name: str) -> None:
+async def test_a_repeated_parameter_is_400(make_client: ClientFactory, name: str,
+                                           caplog: pytest.LogCaptureFixture) -> None:
     """Two values for one name: which one would the signature cover? Neither is taken."""
     client = await make_client(handler=(handler := Recorder()))
     signed = SIGNER.sign(text_xml("oU", "hi"))
     pairs = [*signed.params.items(), (name, signed.params[name])]  # even the same value
     status, _ = await send(client, "POST", encode(pairs), signed.body.encode())
     assert status == 400
+    assert refusal(caplog) == f"{name} given more than once"
     ts = now()
     get = [("signature", sha1_signature(TOKEN, ts, "1")), ("timestamp", ts), ("nonce", "1"),
            ("echostr", "e"), ("echostr", "f")]
     status, _ = await send(client, "GET", encode(get))
     assert status == 400
+    assert refusal(caplog) == "verification: echostr given more than once"
     assert handler.calls == []
 
 
@@ -209,19 +223,24 @@ async def test_huge_values_are_400(make_client: ClientFactory,
                                    caplog: pytest.LogCaptureFixture) -> None:
     client = await make_client(handler=(handler := Recorder()))
     ts = now()
-    for nonce in ("1" * 65, "1" * 4000):
+    for nonce, reason in (("1" * 65, "malformed nonce"), ("1" * 4000, "query string too long")):
         signed = SIGNER.sign(text_xml("oU", "hi"), nonce=nonce)
         status, _ = await send(client, "POST", encode([*signed.params.items()]),
                                signed.body.encode())
         assert status == 400
+        assert refusal(caplog) == reason
     verification = [("signature", sha1_signature(TOKEN, ts, "1")), ("timestamp", ts),
                     ("nonce", "1")]
-    status, _ = await send(client, "GET", encode([*verification, ("echostr", "7" * 5000)]))
-    assert status == 400
+    for echostr, reason in (("7" * 257, "malformed echostr"), ("7" * 5000,
+                                                                "query string too long")):
+        status, _ = await send(client, "GET", encode([*verification, ("echostr", echostr)]))
+        assert status == 400
+        assert refusal(caplog) == f"verification: {reason}"
     signed = SIGNER.sign(text_xml("oU", "hi"))
     status, _ = await send(client, "POST", encode([*signed.params.items(), ("x", "y" * 5000)]),
                            signed.body.encode())
     assert status == 400  # the whole query is capped, known names or not
+    assert refusal(caplog) == "query string too long"
     assert handler.calls == [] and errors(caplog) == []
 
 
@@ -428,11 +447,14 @@ async def test_the_delivery_router_hands_on_no_msgid_past_int64(
 
 @pytest.mark.parametrize("nonce", ["1]]>2", "<x>", "a&b", "1 2", "１２３", "n-1"])
 async def test_a_nonce_that_is_not_a_plain_token_is_400(make_client: ClientFactory,
-                                                        nonce: str) -> None:
+                                                        nonce: str,
+                                                        caplog: pytest.LogCaptureFixture
+                                                        ) -> None:
     """Found: a nonce holding ``]]>`` was echoed into ``<Nonce><![CDATA[…]]>`` unescaped."""
     client = await make_client(handler=(handler := Recorder()))
     status, _ = await post(client, text_xml("oU", "hi"), nonce=nonce)
     assert status == 400
+    assert refusal(caplog) == "malformed nonce"
     assert handler.calls == []
 
 
@@ -507,7 +529,7 @@ async def test_forged_plaintext_to_a_safe_mode_account_is_403(
     status, _ = await post(client, text_xml("oVictim", WITHDRAW), mode="plain")
     assert status == 403
     assert handler.calls == []
-    assert "plaintext callback to a safe-mode account" in caplog.text
+    assert refusal(caplog) == "plaintext callback to a safe-mode account"
 
 
 async def test_compatible_mode_takes_the_encrypted_part(make_client: ClientFactory) -> None:
@@ -622,5 +644,6 @@ async def test_a_body_that_lies_about_its_compression_is_one_line_not_a_tracebac
     resp = await client.post("/wechat", params=signed.params, data=signed.body.encode(),
                              headers={"Content-Encoding": "gzip"})
     assert resp.status == 400
+    assert refusal(caplog) == "compressed body (WeChat never compresses)"
     await asyncio.sleep(0.05)  # the server drains the unread body after answering
     assert handler.calls == [] and errors(caplog) == []

@@ -110,6 +110,12 @@ class Rig:
         return pushes
 
 
+def all_sent(count: int) -> Callable[[list[Push]], bool]:
+    """The worker recorded ``count`` pushes sent. It does so after the platform answered
+    the send, so a user who has received a reply may still see its push ``sending``."""
+    return lambda pushes: [p.status for p in pushes] == ["sent"] * count
+
+
 BotFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
@@ -176,9 +182,10 @@ async def test_late_replies_keep_their_order_after_a_transient_error(
     for name in ("007", "008", "009"):
         assert await rig.says("oOrder", name) == "success"
     assert await rig.until_received("oOrder", 3) == ["007", "008", "009"]
+    pushes = await rig.until_pushes("oOrder", all_sent(3))
+    assert [p.status for p in pushes] == ["sent"] * 3
     await asyncio.sleep(0.3)
     assert rig.received("oOrder") == ["007", "008", "009"]  # once each
-    assert [p.status for p in await rig.pushes("oOrder")] == ["sent"] * 3
 
 
 async def test_a_reply_waiting_for_the_user_goes_before_the_answer_to_their_next_message(
@@ -262,9 +269,10 @@ async def test_late_replies_wait_while_the_api_refuses_connections_then_arrive_i
     try:
         assert await rig.says("oDown", "008") == "success"
         assert await rig.until_received("oDown", 2) == ["007", "008"]
+        pushes = await rig.until_pushes("oDown", all_sent(2))
     finally:
         await back.close()
-    assert [p.status for p in await rig.pushes("oDown")] == ["sent", "sent"]
+    assert [p.status for p in pushes] == ["sent", "sent"]
 
 
 async def test_a_stalled_token_call_is_retried_not_left_uncertain(
@@ -277,7 +285,7 @@ async def test_a_stalled_token_call_is_retried_not_left_uncertain(
     rig.state.inject_fault(1, hang=0.8, path="/cgi-bin/stable_token")
     assert await rig.says("oToken", "007") == "success"
     assert await rig.until_received("oToken", 1) == ["007"]
-    (push,) = await rig.pushes("oToken")
+    (push,) = await rig.until_pushes("oToken", all_sent(1))
     assert (push.status, push.attempts) == ("sent", 2)
 
 
@@ -297,7 +305,7 @@ async def test_late_image_and_news_replies_are_carried_after_a_refusal(
     assert await rig.says("oMedia", "008") == "success"
     assert await rig.until_received("oMedia", 4) == [
         "请看图", f"[image {media_id}]", "[news 办事指南]", "008"]
-    pushes = await rig.pushes("oMedia")
+    pushes = await rig.until_pushes("oMedia", all_sent(4))
     assert [p.text for p in pushes] == ["请看图", f"[image {media_id}]", "[news] 办事指南",
                                         "008"]
     assert [p.status for p in pushes] == ["sent"] * 4

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import chinese_calendar
 import pytest
 
 from domain.workdays import (
     CHINA,
+    STATUTORY,
+    Calendar,
     CalendarNotPublished,
     add_workdays,
     due_date,
@@ -27,11 +30,37 @@ def test_holidays_and_make_up_days_of_2026() -> None:
     assert is_workday(date(2026, 11, 23))  # an ordinary Monday
 
 
+# 2026 published, and within it a lookup that would answer any day (weekdays work): so
+# only the published years can refuse a day
+ONLY_2026 = Calendar({2026}, lambda day: day.weekday() < 5)
+
+
 def test_an_unpublished_year_is_refused_not_guessed() -> None:
     with pytest.raises(CalendarNotPublished, match="2027 is not published"):
-        is_workday(date(2027, 3, 1))
+        is_workday(date(2027, 3, 1), ONLY_2026)
+    with pytest.raises(CalendarNotPublished, match="2025 is not published"):
+        add_workdays(date(2025, 12, 31), 0, ONLY_2026)
     with pytest.raises(CalendarNotPublished):
-        add_workdays(date(2026, 12, 30), 5)  # runs into 2027
+        add_workdays(date(2026, 12, 30), 5, ONLY_2026)  # runs into 2027
+    with pytest.raises(CalendarNotPublished):
+        workdays_between(date(2026, 12, 30), date(2027, 1, 4), ONLY_2026)
+    with pytest.raises(CalendarNotPublished):
+        due_date(datetime(2026, 12, 22, 2, 0, tzinfo=UTC), 10, ONLY_2026)
+    # within the year the given calendar answers (it has no National Day holiday)
+    assert add_workdays(date(2026, 9, 30), 1, ONLY_2026) == date(2026, 10, 1)
+    assert due_date(datetime(2026, 12, 22, 2, 0, tzinfo=UTC), 3, ONLY_2026) == date(2026, 12, 25)
+
+
+def test_the_statutory_calendar_refuses_the_year_after_the_packages_last() -> None:
+    """Whichever chinesecalendar release is installed: the year after the last one it
+    carries is refused, and a due date running into it is not guessed."""
+    following = max(chinese_calendar.holidays).year + 1
+    with pytest.raises(CalendarNotPublished, match=f"{following} is not published"):
+        is_workday(date(following, 3, 1))
+    with pytest.raises(CalendarNotPublished):  # 22 Dec + 10 working days is in January
+        due_date(datetime(following - 1, 12, 22, 2, 0, tzinfo=UTC), 10)
+    last = date(following - 1, 12, 22)  # the last year it carries is answered, as it says
+    assert is_workday(last) == STATUTORY.is_workday(last) == chinese_calendar.is_workday(last)
 
 
 def test_adding_working_days_skips_weekends_and_holidays() -> None:

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from bot.config import Account
 from bot.wechat.codec import Crypto, parse_xml, sha1_signature
 from devplatform.messages import build_text
@@ -81,3 +83,10 @@ class Signer:
         assert crypto.signature_ok(fields["Encrypt"], fields["MsgSignature"],
                                    fields["TimeStamp"], fields["Nonce"]), "bad reply signature"
         return parse_xml(crypto.decrypt(fields["Encrypt"]))
+
+
+def refusal(caplog: pytest.LogCaptureFixture) -> str:
+    """The reason of the last refusal the edge logged: which gate answered."""
+    lines = [r.getMessage() for r in caplog.records  # "[account] request refused (403): …"
+             if "] request refused (" in r.getMessage()]
+    return lines[-1].split(": ", 1)[1] if lines else ""
