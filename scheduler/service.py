@@ -118,13 +118,26 @@ class Rounds:
     def start(self) -> None:
         self._scheduler.start()
 
-    async def stop(self) -> None:
-        """No more rounds; the one under way is cancelled (the leases will tell) and has
-        unwound when this returns, so the engine can be disposed after it."""
-        running = list(self._running)
-        self._scheduler.shutdown(wait=False)  # cancels the round under way
+    async def stop(self, grace: float = 10.0) -> None:
+        """No more rounds; the one under way has ``grace`` s to finish (a push being sent
+        is recorded as sent, not left to its lease), is cancelled only then, and has
+        unwound when this returns (at most ``grace`` s more), so the engine can be
+        disposed after it. A round cancelled inside an aiosqlite statement leaves its
+        connection closing in a task of its own; disposing of the engine and closing the
+        loop under it could leave aiosqlite's worker thread gone before that close's own
+        stop request, and the loop waiting for it for ever."""
+        self._scheduler.pause()
+        running = set(self._running)
         if running:
-            await asyncio.gather(*running, return_exceptions=True)
+            _, late = await asyncio.wait(running, timeout=grace)
+            for task in late:
+                task.cancel()
+            if late:
+                _, stuck = await asyncio.wait(late, timeout=grace)
+                if stuck:
+                    log.warning("%d delivery round(s) still unwinding at shutdown",
+                                len(stuck))
+        self._scheduler.shutdown(wait=False)
 
 
 def delivery_scheduler(worker: DeliveryWorker, interval: float, *,
