@@ -195,7 +195,7 @@ def create_app(
             yield
             return
         from scheduler.delivery import DeliveryWorker
-        from scheduler.service import delivery_scheduler, worker_name
+        from scheduler.service import delivery_scheduler, shut_down, worker_name
 
         clients: dict[str, WeChatClient] = app[CLIENTS]
         worker = DeliveryWorker(
@@ -207,7 +207,7 @@ def create_app(
         scheduler = delivery_scheduler(worker, interval=1.0)
         scheduler.start()
         yield
-        scheduler.shutdown(wait=False)
+        await shut_down(scheduler)  # a round under way finishes before the engine closes
 
     # the delivery worker starts before the callbacks and stops after they have drained,
     # so a late reply finishing at shutdown still takes the fast path

@@ -13,6 +13,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 import aiohttp
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -75,22 +76,64 @@ def _times(count: int) -> str:
     return "once" if count == 1 else f"{count} times"
 
 
+class _Guarded:
+    """A guarded job and its runs under way (see :func:`shut_down`)."""
+
+    def __init__(self, job: Callable[[], Awaitable[object]], failures: Failures) -> None:
+        self._job = job
+        self._failures = failures
+        self.running: set[asyncio.Task[Any]] = set()
+
+    async def run(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # APScheduler runs a coroutine job as a task
+        self.running.add(task)
+        try:
+            await self._job()
+        except asyncio.CancelledError:  # shutting down mid-round: the leases will tell
+            log.info("%s cut short by shutdown", self._failures.what)
+        except Exception as error:
+            self._failures.failed(error)
+        else:
+            self._failures.succeeded()
+        finally:
+            self.running.discard(task)
+
+
 def guarded(job: Callable[[], Awaitable[object]],
             failures: Failures) -> Callable[[], Awaitable[None]]:
     """``job`` as a scheduled job: its errors go to ``failures``, not to APScheduler (which
-    would log each with its traceback)."""
+    would log each with its traceback). A bound coroutine method, so that APScheduler
+    runs it as a coroutine (an object with an async ``__call__`` it would run in a thread)."""
+    return _Guarded(job, failures).run
 
-    async def run() -> None:
-        try:
-            await job()
-        except asyncio.CancelledError:  # shutting down mid-round: the leases will tell
-            log.info("%s cut short by shutdown", failures.what)
-        except Exception as error:
-            failures.failed(error)
-        else:
-            failures.succeeded()
 
-    return run
+async def shut_down(scheduler: AsyncIOScheduler, grace: float = 10.0) -> None:
+    """Stop ``scheduler`` with no run of its jobs left behind; call it before the database
+    engine is disposed.
+
+    APScheduler's own shutdown cancels a run under way and returns at once: the run goes
+    on unwinding after its caller closed the engine, and one cut in the middle of an
+    aiosqlite statement leaves its connection closing in a task of its own, which the
+    event loop's final cancellation can deadlock (aiosqlite's worker thread takes the
+    cancelled run's stop request first and exits before the close's own stop: the loop
+    waits for it forever, and the process never exits). So no run is started any more,
+    a run under way has ``grace`` s to finish, and one cut short then is waited for (at
+    most ``grace`` s more) until it has unwound.
+    """
+    scheduler.pause()
+    guards = [getattr(job.func, "__self__", None) for job in scheduler.get_jobs()]
+    running = {task for guard in guards if isinstance(guard, _Guarded)
+               for task in guard.running}
+    if running:
+        _, late = await asyncio.wait(running, timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            _, stuck = await asyncio.wait(late, timeout=grace)
+            if stuck:
+                log.warning("%d scheduled run(s) still unwinding at shutdown", len(stuck))
+    scheduler.shutdown(wait=False)
 
 
 def delivery_scheduler(worker: DeliveryWorker, interval: float, *,
@@ -136,6 +179,6 @@ async def run_scheduler(settings: Settings, *, interval: float = 1.0,
         try:
             await stop.wait()
         finally:
-            scheduler.shutdown(wait=False)
+            await shut_down(scheduler)
             await engine.dispose()
             await store.close()

@@ -309,3 +309,32 @@ async def test_late_image_and_news_replies_are_carried_after_a_refusal(
     assert [p.text for p in pushes] == ["请看图", f"[image {media_id}]", "[news] 办事指南",
                                         "008"]
     assert [p.status for p in pushes] == ["sent"] * 4
+
+
+async def test_a_delivery_round_under_way_at_shutdown_is_finished_before_the_database_closes(
+    rig: Rig, make_bot: BotFactory
+) -> None:
+    """The bot stops while its scheduled delivery round is sending (the platform takes
+    0.5 s): the round finishes and records the push sent, and nothing of it is left running
+    once the app has stopped. APScheduler's shutdown alone cancelled the round mid-send and
+    left it unwinding after the engine was disposed; cut in an aiosqlite statement, that
+    could hang the event loop's close for ever (see scheduler.service.shut_down)."""
+    rig.state.follow(APP_ID, "oStop")
+    bot = await rig.start_bot(make_bot, Scripted(), wechat_api_base=rig.base)
+    assert reply_text(await rig.says("oStop", "在吗")) == "在吗"  # opens the window
+    rig.state.inject_fault(1, hang=0.5, path=CUSTOM)  # within the bot's api_timeout, 1 s
+    engine = db.make_engine(rig.database_url)
+    try:  # queued, not a late reply: the scheduled round (every second) takes it
+        await Outbox(engine).add(account="default", openid="oStop", purpose="reply",
+                                 text="到点了")
+    finally:
+        await engine.dispose()
+    for _ in range(300):
+        if rig.state.calls.get(CUSTOM):
+            break
+        await asyncio.sleep(0.02)
+    assert rig.state.calls.get(CUSTOM) == 1, "no round began sending"
+    await bot.close()  # mid-send: the platform is still holding the call
+    assert not [t for t in asyncio.all_tasks() if "run_coroutine_job" in repr(t)]
+    assert [(p.text, p.status) for p in await rig.pushes("oStop")] == [("到点了", "sent")]
+    assert rig.received("oStop") == ["到点了"]
