@@ -88,12 +88,11 @@ def guarded(job: Callable[[], Awaitable[object]],
 
 class Rounds:
     """An APScheduler running one guarded job every ``interval`` s, never two rounds at
-    once, and a stop that waits for the round it cuts short.
+    once, and a stop that lets the round under way finish (see :meth:`stop`).
 
-    APScheduler's ``shutdown`` only cancels a round under way; the round still has to
-    unwind (SQLAlchemy gives its connection back, closing it if a query was cut), and an
-    engine disposed meanwhile, then a closed loop, leave that connection to be closed
-    after its loop: aiosqlite's thread then fails with "Event loop is closed"."""
+    APScheduler's ``shutdown`` only cancels a round under way and does not wait for it; an
+    engine disposed meanwhile, then a closed loop, left its connection to be closed after
+    its loop: aiosqlite's thread then failed with "Event loop is closed"."""
 
     def __init__(self, job: Callable[[], Awaitable[object]], failures: Failures,
                  interval: float) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.app import create_app
 from scheduler.delivery import DeliveryWorker
-from scheduler.service import Failures, delivery_scheduler, guarded
+from scheduler.service import Failures, Rounds, delivery_scheduler, guarded
 from storage import db
 from storage.keys import KeyBuilder
 from storage.memory import MemoryStore
@@ -122,13 +122,13 @@ async def test_the_scheduler_runs_the_delivery_round_guarded(
 
 
 
-def test_a_round_cut_short_by_the_bot_stopping_closes_its_connection_on_the_loop(
+def test_a_round_under_way_when_the_bot_stops_finishes_on_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`lianxin serve` (its in-process delivery) stopping while a round's query runs: the
-    round gives its connection back before the engine is disposed and the loop closed.
-    Else aiosqlite finishes the query after the loop has closed and its thread dies with
-    "RuntimeError: Event loop is closed" (seen in the test suite as
+    round finishes and gives its connection back before the engine is disposed and the
+    loop closed. Else aiosqlite finishes the query after the loop has closed and its
+    thread dies with "RuntimeError: Event loop is closed" (seen in the test suite as
     PytestUnhandledThreadExceptionWarning; at a real stop as a traceback in the log)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
     db.upgrade(url)
@@ -151,9 +151,11 @@ def test_a_round_cut_short_by_the_bot_stopping_closes_its_connection_on_the_loop
                      connection.create_function("slow_query", 0, slow_query))
         return engines[-1]
 
+    finished: list[int] = []
+
     async def slow_round(self: DeliveryWorker) -> int:
         async with AsyncSession(engines[-1]) as session:
-            await session.execute(text("SELECT slow_query()"))
+            finished.append((await session.execute(text("SELECT slow_query()"))).scalar_one())
         return 0
 
     monkeypatch.setattr(db, "make_engine", engine_with_slow_query)
@@ -173,4 +175,24 @@ def test_a_round_cut_short_by_the_bot_stopping_closes_its_connection_on_the_loop
     asyncio.run(serve_and_stop())
     for thread in set(threading.enumerate()) - before:  # its connections' threads end
         thread.join(10)
+    assert finished == [1]  # the round was let finish (what it sends is sent), not cut
     assert died == []
+
+
+async def test_a_round_that_does_not_finish_is_cut_short_by_the_stop(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A round still under way after the stop's grace (a send that hangs) is cancelled:
+    the stop returns, and the round says it was cut short (its lease tells the rest)."""
+    caplog.set_level(logging.INFO, logger="scheduler.service")
+    started = asyncio.Event()
+
+    async def hangs() -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    rounds = Rounds(hangs, Failures("delivery round"), interval=0.05)
+    rounds.start()
+    await asyncio.wait_for(started.wait(), 10)
+    await asyncio.wait_for(rounds.stop(grace=0.1), 10)  # a bound on a hang only
+    assert [r.getMessage() for r in lines(caplog)] == ["delivery round cut short by shutdown"]
