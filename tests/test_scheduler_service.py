@@ -165,11 +165,16 @@ def test_a_round_under_way_when_the_bot_stops_finishes_on_the_loop(
         app = create_app(bot_settings(url, "http://127.0.0.1:9"), accounts=[SAFE])
         runner = web.AppRunner(app)
         await runner.setup()  # as `lianxin serve`: the delivery rounds start
-        assert await asyncio.to_thread(in_query.wait, 10)
-        # the query ends a little after the stop began (from another thread: had the
-        # stop not waited for it, after the loop closed)
-        threading.Timer(0.3, release.set).start()
-        await runner.cleanup()
+        try:
+            assert await asyncio.to_thread(in_query.wait, 10)
+            # the query ends a little after the stop began (from another thread: had
+            # the stop not waited for it, after the loop closed)
+            threading.Timer(0.3, release.set).start()
+        except BaseException:
+            release.set()  # a late round's query ends at once
+            raise
+        finally:  # a failure above still stops the app: the round is not left to the
+            await runner.cleanup()  # loop's final cancellation, cut inside its query
 
     before = set(threading.enumerate())
     asyncio.run(serve_and_stop())
