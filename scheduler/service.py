@@ -97,9 +97,12 @@ class Rounds:
     def __init__(self, job: Callable[[], Awaitable[object]], failures: Failures,
                  interval: float) -> None:
         self._running: set[asyncio.Task[object]] = set()
+        self._stopping = False
         run = guarded(job, failures)
 
         async def round_() -> None:
+            if self._stopping:  # submitted before the stop, started after it: see stop()
+                return
             task = asyncio.current_task()  # APScheduler runs a coroutine job as a task
             if task is None:
                 await run()
@@ -124,7 +127,13 @@ class Rounds:
         disposed after it. A round cancelled inside an aiosqlite statement leaves its
         connection closing in a task of its own; disposing of the engine and closing the
         loop under it could leave aiosqlite's worker thread gone before that close's own
-        stop request, and the loop waiting for it for ever."""
+        stop request, and the loop waiting for it for ever.
+
+        A round APScheduler has already created but not yet started (its task runs a turn
+        after the wakeup that found it due) does nothing: it is not seen as under way
+        here, and APScheduler's shutdown, itself only queued for the loop's next turn,
+        would cancel it inside its query."""
+        self._stopping = True
         self._scheduler.pause()
         running = set(self._running)
         if running:
