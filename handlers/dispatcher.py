@@ -9,13 +9,22 @@ registered in one place, not a branch in an existing one.
 
 A filter is any callable taking the :class:`Update` and answering ``bool`` (or an
 awaitable of one, for a filter that must look something up); a route's filters are
-asked in order and stop at the first ``False``, so a cheap one (the event type) put
-first spares the rest — and spares the user's conversation its decoding.
+asked in order and stop at the first ``False``, so a cheap one put first spares the rest
+— and spares the user's conversation its decoding.
+
+The filters that look only at what the message is — its kind, event, menu key and the
+command its text names (:class:`KeyFilter`: :class:`Kind`, :class:`Message`,
+:class:`Event`, :class:`MenuKey`, :class:`Command`, and :class:`Not` of one of them) —
+are not asked per update: the dispatcher works out once per :attr:`Update.key` which
+routes they let through, and asks each update only the other filters of those routes
+(the ones that look at the user: the flow, a look-up). A key filter must therefore be
+pure; it is asked before the other filters of its route.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeAlias
 
 from domain.messages import Inbound, Outbound, join_texts
 from flows.context import Conversation
@@ -25,6 +34,11 @@ from handlers.context import StateContext
 
 Filter = Callable[["Update"], bool | Awaitable[bool]]
 Answer = Callable[["Update"], Awaitable[list[Outbound]]]
+Key: TypeAlias = tuple[str, str, str, Service | None]
+"""What key filters look at: kind, event, menu key (upper case; ``""`` but for a menu
+event) and the service the text names (:attr:`Update.key`)."""
+
+MENU_EVENTS = frozenset({"click", "scancode_waitmsg"})
 
 
 class Update:
@@ -66,6 +80,12 @@ class Update:
         return self._command
 
     @property
+    def key(self) -> Key:
+        """What the message is, for the key filters (:data:`Key`)."""
+        menu_key = (self.inbound.event_key.upper() if self.event in MENU_EVENTS else "")
+        return (self.kind, self.event, menu_key, self.command)
+
+    @property
     def conversation(self) -> Conversation:
         """The user's conversation, decoded from the state once; a form that is gone is
         already dropped from it."""
@@ -97,9 +117,18 @@ class Update:
         return self._engine.reminder(self.conversation)
 
     def save(self) -> None:
-        """Write a decoded conversation back into the state (see the class)."""
-        if self._conversation is not None and not self.state.changed:
-            self.state.set(self._conversation.to_json())
+        """Write a decoded conversation back into the state (see the class). A
+        conversation in no flow with nothing kept is no state: it is cleared, and not
+        written at all for a user who had none (most messages outside a form)."""
+        if self._conversation is None or self.state.changed:
+            return
+        conversation = self._conversation
+        if (conversation.flow is None and conversation.step is None
+                and not conversation.data and conversation.expires_at is None):
+            if self.state.get() is not None:
+                self.state.clear()
+        else:  # the flows change the decoded data in place: no comparison with the old
+            self.state.set(conversation.to_json())
 
 
 class Router:
@@ -122,13 +151,22 @@ class Router:
         return f"Router({self.name!r}, {len(self._routes)} routes)"
 
 
+Route = tuple[tuple[Filter, ...], Answer]
+_PLANS = 512  # keys whose routes are kept worked out (a few dozen occur; events are open)
+
+
 class Dispatcher:
-    """The edge's handler: routers in order, first match wins, else ``fallback``."""
+    """The edge's handler: routers in order, first match wins, else ``fallback``.
+
+    The routers' routes are read when the dispatcher is made: a route added later is
+    not asked."""
 
     def __init__(self, routers: Sequence[Router], *, fallback: Answer,
                  engine: Engine) -> None:
         self.routers = tuple(routers)
+        self._routes = tuple(route for router in self.routers for route in router.routes)
         self._fallback = fallback
+        self._plans: dict[Key, tuple[Route, ...]] = {}
         self.engine = engine
 
     async def __call__(self, inbound: Inbound, state: StateContext) -> list[Outbound]:
@@ -141,26 +179,64 @@ class Dispatcher:
 
     async def resolve(self, update: Update) -> Answer:
         """The route that answers ``update``: the first router's first match."""
-        for router in self.routers:
-            for filters, answer in router.routes:
-                for check in filters:  # inline, and a plain bool is not awaited: this
-                    verdict = check(update)  # runs a dozen times a message
-                    if isinstance(verdict, bool):
-                        if not verdict:
-                            break
-                    elif not await verdict:
+        key = update.key
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(key)
+        for filters, answer in plan:
+            for check in filters:  # inline, and a plain bool is not awaited: this
+                verdict = check(update)  # runs for every message
+                if isinstance(verdict, bool):
+                    if not verdict:
                         break
-                else:
-                    return answer
+                elif not await verdict:
+                    break
+            else:
+                return answer
         return self._fallback
+
+    def _plan(self, key: Key) -> tuple[Route, ...]:
+        """The routes whose key filters pass ``key``, in order, each with its other
+        filters; none after the first that has no other filter (it always answers)."""
+        plan: list[Route] = []
+        for filters, answer in self._routes:
+            if all(check.passes(key) for check in filters if isinstance(check, KeyFilter)):
+                rest = tuple(check for check in filters if not isinstance(check, KeyFilter))
+                plan.append((rest, answer))
+                if not rest:
+                    break
+        if len(self._plans) < _PLANS:
+            self._plans[key] = tuple(plan)
+        return tuple(plan)
 
 
 # -- filters --------------------------------------------------------------------------------
 
 
-class Not:
-    """The opposite of a filter: ``Not(InFlow())`` passes a user in no flow."""
+class KeyFilter:
+    """A filter that looks only at :attr:`Update.key` (what the message is, not who sent
+    it nor their state): the dispatcher asks it once per key, not per update."""
 
+    __slots__ = ()
+
+    def passes(self, key: Key) -> bool:
+        raise NotImplementedError
+
+    def __call__(self, update: Update) -> bool:
+        return self.passes(update.key)
+
+
+class _NotKey(KeyFilter):
+    __slots__ = ("_filter",)
+
+    def __init__(self, inner: KeyFilter) -> None:
+        self._filter = inner
+
+    def passes(self, key: Key) -> bool:
+        return not self._filter.passes(key)
+
+
+class _Not:
     __slots__ = ("_filter",)
 
     def __init__(self, inner: Filter) -> None:
@@ -173,11 +249,17 @@ class Not:
         return _negated(verdict)
 
 
+def Not(inner: Filter) -> Filter:
+    """The opposite of a filter: ``Not(InFlow())`` passes a user in no flow (a key
+    filter's opposite is a key filter)."""
+    return _NotKey(inner) if isinstance(inner, KeyFilter) else _Not(inner)
+
+
 async def _negated(verdict: Awaitable[bool]) -> bool:
     return not await verdict
 
 
-class Kind:
+class Kind(KeyFilter):
     """Messages and events of these kinds (``text``, ``image``, ``location``, ``event`` …)."""
 
     __slots__ = ("_kinds",)
@@ -185,20 +267,20 @@ class Kind:
     def __init__(self, *kinds: str) -> None:
         self._kinds = frozenset(kinds)
 
-    def __call__(self, update: Update) -> bool:
-        return update.kind in self._kinds
+    def passes(self, key: Key) -> bool:
+        return key[0] in self._kinds
 
 
-class Message:
+class Message(KeyFilter):
     """Anything the user sent that is not an event."""
 
     __slots__ = ()
 
-    def __call__(self, update: Update) -> bool:
-        return update.kind != "event"
+    def passes(self, key: Key) -> bool:
+        return key[0] != "event"
 
 
-class Event:
+class Event(KeyFilter):
     """Events of these types (``subscribe``, ``templatesendjobfinish`` …; lower case)."""
 
     __slots__ = ("_events",)
@@ -206,14 +288,11 @@ class Event:
     def __init__(self, *events: str) -> None:
         self._events = frozenset(events)
 
-    def __call__(self, update: Update) -> bool:
-        return update.event in self._events
+    def passes(self, key: Key) -> bool:
+        return key[1] in self._events
 
 
-MENU_EVENTS = frozenset({"click", "scancode_waitmsg"})
-
-
-class MenuKey:
+class MenuKey(KeyFilter):
     """A click on one of these custom-menu keys (``config/menu.toml``; any case)."""
 
     __slots__ = ("_keys",)
@@ -221,12 +300,11 @@ class MenuKey:
     def __init__(self, *keys: str) -> None:
         self._keys = frozenset(key.upper() for key in keys)
 
-    def __call__(self, update: Update) -> bool:
-        return (update.event in MENU_EVENTS
-                and update.inbound.event_key.upper() in self._keys)
+    def passes(self, key: Key) -> bool:
+        return key[2] != "" and key[2] in self._keys
 
 
-class Command:
+class Command(KeyFilter):
     """A text that is, as a whole, the command for one of these services."""
 
     __slots__ = ("_services",)
@@ -234,8 +312,8 @@ class Command:
     def __init__(self, *services: Service) -> None:
         self._services = frozenset(services)
 
-    def __call__(self, update: Update) -> bool:
-        return update.command in self._services
+    def passes(self, key: Key) -> bool:
+        return key[3] in self._services
 
 
 class InFlow:

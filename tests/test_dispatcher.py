@@ -217,3 +217,53 @@ async def test_a_form_lost_to_a_restart_is_said_once_before_the_answer() -> None
     [first] = await answer_of(dispatch, text("5"), state)
     assert first.startswith("抱歉，您之前填写的内容因系统重启已失效") and first.endswith("好的")
     assert await answer_of(dispatch, text("5"), StateContext(state.get())) == ["好的"]
+
+
+async def test_filters_on_the_user_are_asked_anew_for_every_message() -> None:
+    """The dispatcher works out once which routes a kind of message can reach (the key
+    filters); who sent it and their state are asked each time: a user bound as a lawyer
+    between two identical messages is answered as one from the second on."""
+    lawyers: set[str] = set()
+
+    async def bound_lawyer(update: Update) -> bool:
+        return update.inbound.user in lawyers
+
+    dispatch = dispatcher(router("lawyers", ("lawyer", (Kind("text"), bound_lawyer))),
+                          router("others", ("citizen", (Message(),))))
+    assert await answer_of(dispatch, text("列表")) == ["citizen"]
+    lawyers.add("oU")
+    assert await answer_of(dispatch, text("列表")) == ["lawyer"]
+    assert await answer_of(dispatch, text("列表"), in_survey()) == ["lawyer"]
+
+
+async def test_negated_key_filters_and_many_kinds_of_event() -> None:
+    """Events the bot has never heard of (any name a signed callback may carry) are
+    answered by the fallback, however many there are, and do not disturb the routes of
+    the ones it knows."""
+    dispatch = dispatcher(router("r", ("follow", (Event("subscribe"),)),
+                                 ("not an event", (Not(Kind("event")),)),
+                                 ("menu", (MenuKey("HELP"),))))
+    for number in range(1200):
+        assert await answer_of(dispatch, event(f"custom_{number}")) == ["fallback"]
+    assert await answer_of(dispatch, event("subscribe")) == ["follow"]
+    assert await answer_of(dispatch, event("click", "help")) == ["menu"]
+    assert await answer_of(dispatch, event("click", "")) == ["fallback"]
+    assert await answer_of(dispatch, text("帮助")) == ["not an event"]
+
+
+async def test_a_message_outside_any_form_writes_no_state_and_an_ended_form_is_cleared(
+) -> None:
+    async def ends_the_form(update: Update) -> list[Outbound]:
+        update.conversation.clear()
+        return []
+
+    routes = Router("r")
+    routes.add(ends_the_form, InFlow("survey"))
+    routes.add(says("idle"), Not(InFlow()))
+    dispatch = dispatcher(routes)
+    nothing = StateContext()
+    assert await answer_of(dispatch, text("你好"), nothing) == ["idle"]
+    assert not nothing.changed  # the edge writes nothing for this user
+    ended = in_survey()
+    await dispatch(text("5"), ended)
+    assert ended.changed and ended.get() is None  # the edge deletes the stored state
