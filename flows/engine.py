@@ -592,6 +592,8 @@ class Turn:
     the answers so far, and the moves the engine offers. A hook changes the conversation
     only through these (and the ``answers`` dict)."""
 
+    __slots__ = ("_conversation", "_engine", "flow", "inbound")
+
     def __init__(self, engine: Engine, flow: Flow, inbound: Inbound,
                  conversation: Conversation) -> None:
         self._engine = engine
