@@ -205,9 +205,10 @@ class Dispatcher:
                 plan.append((rest, answer))
                 if not rest:
                     break
-        if len(self._plans) < _PLANS:
-            self._plans[key] = tuple(plan)
-        return tuple(plan)
+        if len(self._plans) >= _PLANS:  # junk event names: start afresh, stay bounded
+            self._plans.clear()
+        self._plans[key] = worked_out = tuple(plan)
+        return worked_out
 
 
 # -- filters --------------------------------------------------------------------------------

@@ -98,6 +98,7 @@ class Rounds:
                  interval: float) -> None:
         self._running: set[asyncio.Task[object]] = set()
         self._stopping = False
+        self._what = failures.what
         run = guarded(job, failures)
 
         async def round_() -> None:
@@ -123,11 +124,17 @@ class Rounds:
     async def stop(self, grace: float = 10.0) -> None:
         """No more rounds; the one under way has ``grace`` s to finish (a push being sent
         is recorded as sent, not left to its lease), is cancelled only then, and has
-        unwound when this returns (at most ``grace`` s more), so the engine can be
-        disposed after it. A round cancelled inside an aiosqlite statement leaves its
-        connection closing in a task of its own; disposing of the engine and closing the
-        loop under it could leave aiosqlite's worker thread gone before that close's own
-        stop request, and the loop waiting for it for ever.
+        unwound when this returns, so the engine can be disposed after it.
+
+        The wait for the unwind has no limit (a warning every ``grace`` s says what it
+        waits for): a round cancelled inside an aiosqlite statement closes its connection
+        only once the statement has ended in aiosqlite's thread, and a second
+        cancellation of that close — APScheduler's shutdown cancels the jobs it still
+        holds, the loop's close cancels every task left — makes SQLAlchemy stop the
+        connection's thread before the close's own stop request, which then waits for
+        ever: the process hangs at exit instead of a little later (a statement longer
+        than twice ``grace``). The statement bounds this wait; the process cannot stop
+        cleanly while it runs anyway.
 
         A round APScheduler has already created but not yet started (its task runs a turn
         after the wakeup that found it due) does nothing: it is not seen as under way
@@ -140,11 +147,12 @@ class Rounds:
             _, late = await asyncio.wait(running, timeout=grace)
             for task in late:
                 task.cancel()
-            if late:
-                _, stuck = await asyncio.wait(late, timeout=grace)
-                if stuck:
-                    log.warning("%d delivery round(s) still unwinding at shutdown",
-                                len(stuck))
+            while late:
+                _, late = await asyncio.wait(late, timeout=grace)
+                if late:
+                    log.warning("%d %s(s) cut short and still unwinding at shutdown "
+                                "(a database statement still running)", len(late),
+                                self._what)
         self._scheduler.shutdown(wait=False)
 
 

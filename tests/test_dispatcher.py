@@ -238,13 +238,14 @@ async def test_filters_on_the_user_are_asked_anew_for_every_message() -> None:
 
 async def test_negated_key_filters_and_many_kinds_of_event() -> None:
     """Events the bot has never heard of (any name a signed callback may carry) are
-    answered by the fallback, however many there are, and do not disturb the routes of
-    the ones it knows."""
+    answered by the fallback, however many there are, with bounded memory, and do not
+    disturb the routes of the ones it knows."""
     dispatch = dispatcher(router("r", ("follow", (Event("subscribe"),)),
                                  ("not an event", (Not(Kind("event")),)),
                                  ("menu", (MenuKey("HELP"),))))
     for number in range(1200):
         assert await answer_of(dispatch, event(f"custom_{number}")) == ["fallback"]
+    assert len(dispatch._plans) <= 512  # what it keeps for them is bounded
     assert await answer_of(dispatch, event("subscribe")) == ["follow"]
     assert await answer_of(dispatch, event("click", "help")) == ["menu"]
     assert await answer_of(dispatch, event("click", "")) == ["fallback"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -225,3 +227,58 @@ async def test_a_round_submitted_before_the_stop_and_started_after_it_does_nothi
     await rounds.stop()
     await asyncio.sleep(0.2)
     assert calls == []
+
+
+_LONG_STATEMENT = """
+import asyncio, logging, sys, time
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from scheduler.service import Failures, Rounds
+
+logging.basicConfig(level=logging.WARNING, format="%(name)s %(message)s")
+
+def statement():  # a SQLite statement outlasting the stop's grace twice over
+    time.sleep(1.5)
+    return 1
+
+async def main():
+    engine = create_async_engine(f"sqlite+aiosqlite:///{sys.argv[1]}")
+    event.listen(engine.sync_engine, "connect",
+                 lambda connection, _: connection.create_function("statement", 0, statement))
+    started = asyncio.Event()
+
+    async def round_():
+        async with AsyncSession(engine) as session:
+            started.set()
+            await session.execute(text("SELECT statement()"))
+
+    rounds = Rounds(round_, Failures("delivery round"), interval=0.05)
+    rounds.start()
+    await started.wait()
+    await rounds.stop(grace=0.2)
+    await engine.dispose()
+
+asyncio.run(main())
+print("exited")
+"""
+
+
+def test_a_round_cut_short_inside_a_long_statement_lets_the_process_exit(
+    tmp_path: Path,
+) -> None:
+    """A round still inside a database statement twice the stop's grace after the stop
+    began is cancelled, and the stop waits for it to unwind (saying so in the log), so
+    nothing cancels its connection's close a second time: the process exits once the
+    statement ends. Before, a second cancellation (APScheduler's shutdown, then the
+    loop's close) left the close waiting for aiosqlite's thread, which had already
+    stopped: the process hung for ever with only its main thread."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _LONG_STATEMENT, str(tmp_path / "x.db")],
+                              cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                              text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the process did not exit within 60 s of a 1.5 s statement")
+    assert (done.returncode, done.stdout) == (0, "exited\n"), done.stderr
+    assert ("scheduler.service 1 delivery round(s) cut short and still unwinding at "
+            "shutdown (a database statement still running)") in done.stderr
+
