@@ -4,10 +4,11 @@ A ticket number is ``LX`` and the China date it was filed, a dash and the day's 
 six digits: ``LX20261123-000001``. :data:`NUMBER` is the one pattern that reads it; what a
 citizen types (any case, full-width, other dashes) is narrowed first (:func:`narrow`).
 
-Statuses follow the 12345 lifecycle (受理 → 派单 → 签收 → 办理 → 答复 → 办结 → 评价, with
-退单, 延期, 重办, 并单, 撤回 and 不予受理 beside it). Their Chinese names are in the text
-catalogue under :attr:`Status.label_key`. :data:`TRANSITIONS` is the table of the moves
-allowed today; storage writes no status change it does not allow.
+Statuses follow the 12345 lifecycle (受理 → 转办 → 签收, 办理中 → 答复 → 办结 → 评价, with
+退单 and 改派, 延期, 重办, 并单, 撤回 and 不予受理 beside it). Their Chinese names are in the
+text catalogue under :attr:`Status.label_key`. :data:`MOVES` is the lifecycle: who may do
+what from which status (``docs/LIFECYCLE.md``); :data:`TRANSITIONS`, derived from it, is
+which status may follow which, and storage writes no status change it does not allow.
 """
 
 from __future__ import annotations
@@ -79,15 +80,13 @@ def ends_with_short(number: str, short: str) -> bool:
 
 
 class Status(StrEnum):
-    SUBMITTED = "submitted"  # 受理
-    DISPATCHED = "dispatched"  # 派单/交办
-    ACCEPTED = "accepted"  # 签收
-    IN_PROGRESS = "in_progress"  # 办理
-    REPLIED = "replied"  # 答复
-    CLOSED = "closed"  # 办结
-    RATED = "rated"  # 评价
+    SUBMITTED = "submitted"  # 已受理
+    DISPATCHED = "dispatched"  # 已转办 (派单/交办)
+    IN_PROGRESS = "in_progress"  # 办理中: signed for (签收)
+    REPLIED = "replied"  # 已答复
+    CLOSED = "closed"  # 已办结
+    RATED = "rated"  # 已评价
     RETURNED = "returned"  # 退单: the wrong department sent it back, to be sent on again
-    EXTENDED = "extended"  # 延期
     REOPENED = "reopened"  # 不满意重办
     MERGED = "merged"  # 并单: joined an earlier ticket
     WITHDRAWN = "withdrawn"  # 撤回 by the citizen
@@ -111,20 +110,163 @@ class Status(StrEnum):
 
     @property
     def label_key(self) -> str:
-        """The text catalogue entry with the status's Chinese name (``status_accepted``)."""
+        """The text catalogue entry with the status's Chinese name (``status_in_progress``)."""
         return f"status_{self.value}"
 
 
-# The moves allowed today; the lifecycle issue extends the table. ``None``: a new ticket.
-# A citizen may withdraw (撤回) until a department signs for it (签收): received, sent on,
-# or sent back by the wrong department and waiting to be sent on again.
-TRANSITIONS: Mapping[Status | None, frozenset[Status]] = {
-    None: frozenset({Status.SUBMITTED}),
-    Status.SUBMITTED: frozenset({Status.DISPATCHED, Status.WITHDRAWN}),
-    Status.DISPATCHED: frozenset({Status.WITHDRAWN}),
-    Status.RETURNED: frozenset({Status.WITHDRAWN}),
-}
-# where 撤回 is still possible
+class Pending(StrEnum):
+    """What a ticket in :attr:`Status.IN_PROGRESS` may be waiting for from the 12345 office
+    besides its department's work: at most one thing at a time."""
+
+    NOTHING = ""
+    EXTENSION = "extension"  # 申请延期: a new due date asked for, to be approved or denied
+    REVIEW = "review"  # an answer written, to be approved before the citizen gets it
+
+
+class Party(StrEnum):
+    """Who acts on a ticket."""
+
+    CITIZEN = "citizen"  # the reporter, in WeChat
+    HANDLER = "handler"  # staff of the department the ticket is with
+    SUPERVISOR = "supervisor"  # the 12345 office: every department
+    SYSTEM = "system"  # the catalogue's automatic dispatch, the scheduler
+
+
+class Action(StrEnum):
+    FILE = "file"  # 受理: the citizen's 确认
+    DISPATCH = "dispatch"  # 转办
+    SIGN = "sign"  # 签收
+    RETURN = "return"  # 退单: not ours
+    REDISPATCH = "redispatch"  # 改派
+    REQUEST_EXTENSION = "request_extension"  # 申请延期
+    APPROVE_EXTENSION = "approve_extension"  # 同意延期
+    DENY_EXTENSION = "deny_extension"  # 不同意延期
+    ANSWER = "answer"  # 答复 (to the citizen, or to review first)
+    APPROVE_ANSWER = "approve_answer"  # 审核通过: the answer goes out
+    SEND_BACK_ANSWER = "send_back_answer"  # 审核退回: the department answers again
+    CLOSE = "close"  # 办结
+    MERGE = "merge"  # 并单
+    REJECT = "reject"  # 不予受理
+    WITHDRAW = "withdraw"  # 撤回
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One row of the lifecycle: ``action`` by one of ``parties`` from a ticket in one of
+    ``sources`` waiting for ``waits`` leads to ``target`` (``None``: the status stays)
+    waiting for ``then``; ``tells_citizen``: the citizen gets a push (in the same
+    transaction as the move)."""
+
+    action: Action
+    sources: frozenset[Status | None]
+    target: Status | None
+    parties: frozenset[Party]
+    tells_citizen: bool
+    waits: Pending = Pending.NOTHING
+    then: Pending = Pending.NOTHING
+
+
+_OFFICE = frozenset({Party.SUPERVISOR})
+_DEPARTMENT = frozenset({Party.HANDLER})
+_DEPARTMENT_OR_OFFICE = frozenset({Party.HANDLER, Party.SUPERVISOR})
+# a ticket with no department signed for it yet: where 撤回, 并单 and 不予受理 still apply
+_UNSIGNED = frozenset({Status.SUBMITTED, Status.DISPATCHED, Status.RETURNED})
+# signed for and being worked on (不满意重办 joins it with the survey issue)
+_SIGNED: frozenset[Status | None] = frozenset({Status.IN_PROGRESS})
+
+# The lifecycle, one row per action (docs/LIFECYCLE.md has it as a table with its sources).
+# An answer that needs review (a department's setting) is ANSWER to ``then=REVIEW``, the
+# status unchanged; without review it goes out at once. :func:`answer_move` picks the row.
+MOVES: tuple[Move, ...] = (
+    Move(Action.FILE, frozenset({None}), Status.SUBMITTED, frozenset({Party.CITIZEN}), False),
+    Move(Action.DISPATCH, frozenset({Status.SUBMITTED}), Status.DISPATCHED,
+         frozenset({Party.SUPERVISOR, Party.SYSTEM}), True),
+    Move(Action.SIGN, frozenset({Status.DISPATCHED}), Status.IN_PROGRESS, _DEPARTMENT, True),
+    Move(Action.RETURN, frozenset({Status.DISPATCHED}), Status.RETURNED, _DEPARTMENT, False),
+    Move(Action.REDISPATCH, frozenset({Status.RETURNED, Status.DISPATCHED}), Status.DISPATCHED,
+         _OFFICE, True),
+    Move(Action.REQUEST_EXTENSION, _SIGNED, None,
+         _DEPARTMENT, False, then=Pending.EXTENSION),
+    Move(Action.APPROVE_EXTENSION, _SIGNED, None,
+         _OFFICE, True, waits=Pending.EXTENSION),
+    Move(Action.DENY_EXTENSION, _SIGNED, None,
+         _OFFICE, False, waits=Pending.EXTENSION),
+    Move(Action.ANSWER, _SIGNED, Status.REPLIED,
+         _DEPARTMENT, True),
+    Move(Action.ANSWER, _SIGNED, None,
+         _DEPARTMENT, False, then=Pending.REVIEW),
+    Move(Action.APPROVE_ANSWER, _SIGNED,
+         Status.REPLIED, _OFFICE, True, waits=Pending.REVIEW),
+    Move(Action.SEND_BACK_ANSWER, _SIGNED, None,
+         _OFFICE, False, waits=Pending.REVIEW),
+    Move(Action.CLOSE, frozenset({Status.REPLIED}), Status.CLOSED, _DEPARTMENT_OR_OFFICE,
+         True),
+    Move(Action.MERGE, _UNSIGNED, Status.MERGED, _OFFICE, True),
+    Move(Action.REJECT, _UNSIGNED, Status.REJECTED, _OFFICE, True),
+    Move(Action.WITHDRAW, _UNSIGNED, Status.WITHDRAWN, frozenset({Party.CITIZEN}), False),
+)
+
+
+class MoveRefused(ValueError):
+    """An action the lifecycle does not allow: from this status (``reason="state"``), or by
+    this party (``reason="party"``)."""
+
+    def __init__(self, action: Action, status: Status | None, pending: Pending,
+                 party: Party, reason: str) -> None:
+        where = f"{status or 'nothing'}" + (f" awaiting {pending}" if pending else "")
+        super().__init__(f"{party} may not {action} a ticket in {where}"
+                         if reason == "party" else f"no {action} from {where}")
+        self.action, self.status, self.pending = action, status, pending
+        self.party, self.reason = party, reason
+
+
+def find_move(action: Action, status: Status | None, pending: Pending, party: Party, *,
+              review: bool = False) -> Move:
+    """The row that ``party`` doing ``action`` on a ticket in ``status`` waiting for
+    ``pending`` follows, or :class:`MoveRefused` (the state is checked first: an action
+    nobody may take from here is refused for the state, whoever asks). ``review``: the
+    department's answers go to the office before the citizen."""
+    rows = [m for m in MOVES if m.action is action and status in m.sources
+            and m.waits is pending]
+    if action is Action.ANSWER:
+        rows = [m for m in rows if (m.then is Pending.REVIEW) is review]
+    if not rows:
+        raise MoveRefused(action, status, pending, party, "state")
+    if party not in rows[0].parties:
+        raise MoveRefused(action, status, pending, party, "party")
+    return rows[0]
+
+
+def allowed(status: Status | None, pending: Pending, party: Party, *,
+            review: bool = False) -> list[Action]:
+    """The actions ``party`` may take on a ticket in ``status`` waiting for ``pending``,
+    in the table's order (what a console offers)."""
+    found: list[Action] = []
+    for move in MOVES:
+        if move.action in found:
+            continue
+        try:
+            find_move(move.action, status, pending, party, review=review)
+        except MoveRefused:
+            continue
+        found.append(move.action)
+    return found
+
+
+def _status_pairs() -> dict[Status | None, frozenset[Status]]:
+    pairs: dict[Status | None, set[Status]] = {}
+    for move in MOVES:
+        if move.target is None:
+            continue
+        for source in move.sources:
+            pairs.setdefault(source, set()).add(move.target)
+    return {source: frozenset(targets) for source, targets in pairs.items()}
+
+
+# Which status may follow which (derived from MOVES): what storage checks every write by.
+TRANSITIONS: Mapping[Status | None, frozenset[Status]] = _status_pairs()
+# where 撤回 is still possible: until a department signs for it (received, sent on, or sent
+# back by the wrong department and waiting to be sent on again)
 WITHDRAWABLE = frozenset(
     s for s, to in TRANSITIONS.items() if s is not None and Status.WITHDRAWN in to)
 # no answer is due any more: the clock has stopped

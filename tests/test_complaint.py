@@ -398,7 +398,7 @@ async def test_status_set_by_a_department_blocks_withdrawal(bot: Bot) -> None:
     number = ticket_number_in(await file_complaint(oli))
     async with bot.engine.begin() as conn:
         await conn.execute(update(Ticket).where(Ticket.number == number)
-                           .values(status="accepted"))
+                           .values(status="in_progress"))
     assert "不能撤回" in await oli.say(f"撤回 {number}")
 
 

@@ -177,7 +177,7 @@ def test_every_status_has_its_chinese_name_in_the_catalogue_and_nothing_else_doe
     named = {key for key in TEXTS_FILE if key.startswith("status_")}
     assert named == {status.label_key for status in Status}
     assert all(TEXTS_FILE[status.label_key].strip() for status in Status)
-    assert TEXTS_FILE[Status.ACCEPTED.label_key] == "已签收"
+    assert TEXTS_FILE[Status.IN_PROGRESS.label_key] == "办理中"
     assert TEXTS_FILE[Status.WITHDRAWN.label_key] == "已撤回"
 
 
