@@ -1,5 +1,5 @@
-"""SQLAlchemy models: citizens, the outbox, tickets, the routing catalogue (consultations
-come later)."""
+"""SQLAlchemy models: citizens, the outbox, tickets, the routing catalogue, staff accounts
+(consultations come later)."""
 
 from __future__ import annotations
 
@@ -223,3 +223,38 @@ class RoutingRule(Base):
     region: Mapped[str] = mapped_column(String(32))
     department: Mapped[str] = mapped_column(String(32))
     position: Mapped[int] = mapped_column(Integer)
+
+
+class Staff(Base):
+    """A staff account (domain/staff.py: roles and rules). ``password_hash`` is argon2id
+    (argon2-cffi's encoded form, parameters included), ``None`` for an account that signs
+    in with API tokens only until a password is set."""
+
+    __tablename__ = "staff"
+    __table_args__ = (UniqueConstraint("login", name="uq_staff_login"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(32))
+    display_name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    department: Mapped[str | None] = mapped_column(String(32))  # a catalogue department id
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    password_hash: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StaffToken(Base):
+    """An API token of a staff account: only the SHA-256 of its secret is kept (the secret
+    is random, 256 bits: a slow hash adds nothing), found by that hash on every request."""
+
+    __tablename__ = "staff_tokens"
+    __table_args__ = (UniqueConstraint("secret_hash", name="uq_staff_tokens_secret_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
