@@ -9,7 +9,7 @@ import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -44,7 +44,29 @@ def check_aes_key(value: str) -> str:
     return value
 
 
-class Settings(BaseSettings):
+class DatabaseSettings(BaseSettings):
+    """The one setting the commands that only touch the database need (``lianxin staff``):
+    they run where no WeChat account is configured."""
+
+    model_config = SettingsConfigDict(env_prefix="LIANXIN_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./lianxin.db"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("is not a database URL (sqlite+aiosqlite:///… or "
+                             "postgresql+asyncpg://…)") from None
+        if url.drivername not in ASYNC_DRIVERS:
+            raise ValueError(f"driver {url.drivername!r} is not one lianxin runs on; use "
+                             + " or ".join(sorted(ASYNC_DRIVERS)))
+        return value
+
+
+class Settings(DatabaseSettings):
     """Everything the bot reads from its environment. See the README's table."""
 
     @property
@@ -67,7 +89,6 @@ class Settings(BaseSettings):
     wechat_compatible: bool = False
     wechat_api_base: str = REAL_WECHAT_API
 
-    database_url: str = "sqlite+aiosqlite:///./lianxin.db"
     redis_url: str | None = None
     # without Redis: seconds between background saves of the in-process store's lasting
     # keys while they change (what a kill -9 can lose; a graceful stop saves everything);
@@ -122,19 +143,6 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// address")
         return value.rstrip("/")
-
-    @field_validator("database_url")
-    @classmethod
-    def _database(cls, value: str) -> str:
-        try:
-            url = make_url(value)
-        except ArgumentError:
-            raise ValueError("is not a database URL (sqlite+aiosqlite:///… or "
-                             "postgresql+asyncpg://…)") from None
-        if url.drivername not in ASYNC_DRIVERS:
-            raise ValueError(f"driver {url.drivername!r} is not one lianxin runs on; use "
-                             + " or ".join(sorted(ASYNC_DRIVERS)))
-        return value
 
     @field_validator("redis_url", mode="before")
     @classmethod
@@ -207,10 +215,22 @@ def read_toml(path: Path, where: str) -> dict[str, Any]:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+_S = TypeVar("_S", bound=BaseSettings)
+
+
 def load_settings() -> Settings:
     """Read the environment; raises :class:`ConfigError` with one line naming the setting."""
+    return _load(Settings)
+
+
+def load_database_settings() -> DatabaseSettings:
+    """Only ``LIANXIN_DATABASE_URL``; :class:`ConfigError` as :func:`load_settings`."""
+    return _load(DatabaseSettings)
+
+
+def _load(model: type[_S]) -> _S:
     try:
-        return Settings()  # type: ignore[call-arg]
+        return model()
     except ValidationError as exc:
         err = exc.errors()[0]
         name = "LIANXIN_" + "_".join(str(p) for p in err["loc"]).upper()

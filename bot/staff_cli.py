@@ -1,0 +1,181 @@
+"""``lianxin staff …``: staff accounts and their API tokens, on the database at
+``LIANXIN_DATABASE_URL`` (run ``lianxin db upgrade`` first).
+
+- ``add LOGIN --name NAME --role handler|supervisor|admin [--department ID] [--password]``:
+  a new account (the first admin of an empty database is made this way); ``--password``
+  asks for one on the terminal, or reads one line from standard input when that is not a
+  terminal. A handler's department must be one of the catalogue loaded in the database.
+- ``list``: every account, with its live tokens.
+- ``disable LOGIN`` / ``enable LOGIN``: a disabled account signs in with nothing.
+- ``passwd LOGIN``: a new password (asked for, or one line from standard input).
+- ``token create LOGIN [--label TEXT]``: a new API token, printed once (it is not kept).
+- ``token revoke ID``: the token stops working at once.
+
+A fault prints one line, ``lianxin: <what is wrong>``, and exits 2. No password or token
+is ever written to the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+
+from bot.config import ConfigError, load_database_settings
+from domain.staff import AccountError, Role
+from storage import db
+from storage.catalogue import CatalogueRepository
+from storage.staff import StaffAccounts, UnknownAccount
+
+
+def _fail(message: str) -> int:
+    print(f"lianxin: {message}", file=sys.stderr)
+    return 2
+
+
+def _read_password(login: str) -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass(f"password for {login}: ")
+        if getpass.getpass("again: ") != first:
+            raise AccountError("password", "the two entries differ")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _run(work: Callable[[StaffAccounts, CatalogueRepository], Awaitable[int]]) -> int:
+    try:
+        settings = load_database_settings()
+    except ConfigError as exc:
+        return _fail(str(exc))
+
+    async def run() -> int:
+        engine = db.make_engine(settings.database_url)
+        try:
+            return await work(StaffAccounts(engine), CatalogueRepository(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except (AccountError, UnknownAccount) as exc:
+        return _fail(str(exc))
+    except Exception as exc:  # the database: one line, not a traceback
+        return _fail(f"staff: {type(exc).__name__}: {exc}")
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    role = Role(args.role)
+
+    async def work(staff: StaffAccounts, catalogue: CatalogueRepository) -> int:
+        if args.department:
+            loaded = await catalogue.load()
+            if loaded is None:
+                return _fail("no catalogue in the database: run `lianxin config load` first")
+            known = [d.id for d in loaded.departments]
+            if args.department not in known:
+                return _fail(f"department: {args.department!r} is not in the catalogue "
+                             f"({', '.join(known)})")
+        password = _read_password(args.login) if args.password else None
+        made = await staff.add(args.login, args.name, role, args.department, password)
+        print(f"added {made.login} ({made.role}"
+              + (f", {made.department}" if made.department else "") + ")")
+        return 0
+
+    return _run(work)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    async def work(staff: StaffAccounts, catalogue: CatalogueRepository) -> int:
+        accounts = await staff.all()
+        if not accounts:
+            print("no staff accounts; make the first admin with "
+                  "`lianxin staff add LOGIN --name NAME --role admin --password`")
+            return 0
+        for account in accounts:
+            tokens = [t for t in await staff.tokens(account.login) if t.revoked_at is None]
+            print(f"{account.login:<20} {account.role:<10} {account.department or '-':<10} "
+                  f"{'active' if account.active else 'disabled':<8} {account.display_name}")
+            for token in tokens:
+                used = (f"last used {token.last_used_at:%Y-%m-%d %H:%M}"
+                        if token.last_used_at else "never used")
+                print(f"    token {token.id:<6} {token.label}  made "
+                      f"{token.created_at:%Y-%m-%d %H:%M}, {used}")
+        return 0
+
+    return _run(work)
+
+
+def cmd_active(args: argparse.Namespace) -> int:
+    async def work(staff: StaffAccounts, catalogue: CatalogueRepository) -> int:
+        account = await staff.set_active(args.login, args.staff_command == "enable")
+        print(f"{account.login} is {'active' if account.active else 'disabled'}")
+        return 0
+
+    return _run(work)
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    async def work(staff: StaffAccounts, catalogue: CatalogueRepository) -> int:
+        if await staff.get(args.login) is None:
+            raise UnknownAccount(args.login)
+        await staff.set_password(args.login, _read_password(args.login))
+        print(f"password of {args.login} changed")
+        return 0
+
+    return _run(work)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    async def work(staff: StaffAccounts, catalogue: CatalogueRepository) -> int:
+        if args.token_command == "create":
+            token, secret = await staff.create_token(args.login, args.label)
+            print(f"token {token.id} for {args.login} ({token.label}); shown once, keep it:")
+            print(secret)
+            return 0
+        if not await staff.revoke_token(args.id):
+            return _fail(f"no live token {args.id}")
+        print(f"token {args.id} revoked")
+        return 0
+
+    return _run(work)
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``lianxin staff …``."""
+    staff = sub.add_parser("staff", help="staff accounts and API tokens",
+                           description=__doc__.split("\n\n")[0] if __doc__ else None)
+    staff_sub = staff.add_subparsers(dest="staff_command", required=True)
+
+    add = staff_sub.add_parser("add", help="a new account")
+    add.add_argument("login", help="the login name (3-32: a-z 0-9 . _ -)")
+    add.add_argument("--name", required=True, help="the name shown (e.g. 张三)")
+    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("--department", help="a handler's department (a catalogue id)")
+    add.add_argument("--password", action="store_true",
+                     help="set a password (asked for, or one line of standard input)")
+    add.set_defaults(func=cmd_add)
+
+    listing = staff_sub.add_parser("list", help="every account and its live tokens")
+    listing.set_defaults(func=cmd_list)
+
+    for name, what in (("disable", "signs in with nothing, tokens included"),
+                       ("enable", "may sign in again")):
+        command = staff_sub.add_parser(name, help=f"the account {what}")
+        command.add_argument("login")
+        command.set_defaults(func=cmd_active)
+
+    passwd = staff_sub.add_parser("passwd", help="a new password (asked for, or stdin)")
+    passwd.add_argument("login")
+    passwd.set_defaults(func=cmd_passwd)
+
+    token = staff_sub.add_parser("token", help="API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="a new token, printed once")
+    create.add_argument("login")
+    create.add_argument("--label", default="api", help="what it is for (default: api)")
+    create.set_defaults(func=cmd_token)
+    revoke = token_sub.add_parser("revoke", help="stop a token working")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(func=cmd_token)

@@ -1,0 +1,122 @@
+"""`lianxin staff …` as an operator runs it: the first admin on an empty database, a
+handler of a catalogue department, tokens printed once and revoked, disabling, passwords
+from standard input; every fault one line and exit status 2."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.catalogue_cli import DEFAULT_CATALOGUE, load_catalogue
+from storage import db
+from storage.catalogue import CatalogueRepository
+from storage.staff import StaffAccounts
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    url = f"sqlite+aiosqlite:///{tmp_path}/staff.db"
+    db.upgrade(url)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LIANXIN_")}
+    base.update(LIANXIN_DATABASE_URL=url)
+    return base
+
+
+async def lianxin(*args: str, env: dict[str, str], stdin: str = "") -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "staff", *args, env=env, cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate(stdin.encode())
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def accounts(env: dict[str, str]) -> StaffAccounts:
+    return StaffAccounts(db.make_engine(env["LIANXIN_DATABASE_URL"]))
+
+
+async def test_the_first_admin_then_a_handler_and_their_tokens(env: dict[str, str]) -> None:
+    code, out, _ = await lianxin("list", env=env)
+    assert code == 0 and "make the first admin" in out
+    code, out, err = await lianxin("add", "root", "--name", "管理员", "--role", "admin",
+                                   "--password", env=env, stdin=PASSWORD + "\n")
+    assert (code, out.strip(), err) == (0, "added root (admin)", "")
+    staff = await accounts(env)
+    assert await staff.sign_in("root", PASSWORD) is not None
+
+    engine = db.make_engine(env["LIANXIN_DATABASE_URL"])
+    await CatalogueRepository(engine).save(load_catalogue(DEFAULT_CATALOGUE),
+                                           source="test", digest="test")
+    await engine.dispose()
+    code, out, _ = await lianxin("add", "zhang", "--name", "张三", "--role", "handler",
+                                 "--department", "zjj", env=env)
+    assert (code, out.strip()) == (0, "added zhang (handler, zjj)")
+
+    code, out, err = await lianxin("token", "create", "zhang", "--label", "curl", env=env)
+    assert code == 0 and err == ""
+    secret = out.splitlines()[-1]
+    assert "shown once" in out.splitlines()[0]
+    found = await staff.authenticate(secret)
+    assert found is not None and found.login == "zhang"
+    code, out, _ = await lianxin("list", env=env)
+    assert secret not in out  # shown once only
+    assert "zhang" in out and "curl" in out and "never used" not in out  # it was used
+    token_id = out.split("token ")[1].split()[0]
+
+    code, out, _ = await lianxin("token", "revoke", token_id, env=env)
+    assert (code, out.strip()) == (0, f"token {token_id} revoked")
+    assert await staff.authenticate(secret) is None
+    code, _, err = await lianxin("token", "revoke", token_id, env=env)
+    assert (code, err.strip()) == (2, f"lianxin: no live token {token_id}")
+
+    code, out, _ = await lianxin("disable", "zhang", env=env)
+    assert (code, out.strip()) == (0, "zhang is disabled")
+    code, _, err = await lianxin("token", "create", "zhang", env=env)
+    assert (code, err.strip()) == (2, "lianxin: login: 'zhang' is disabled")
+    code, out, _ = await lianxin("enable", "zhang", env=env)
+    assert (code, out.strip()) == (0, "zhang is active")
+
+    code, out, _ = await lianxin("passwd", "zhang", env=env, stdin="a new long password\n")
+    assert (code, out.strip()) == (0, "password of zhang changed")
+    assert await staff.sign_in("zhang", "a new long password") is not None
+    await staff._engine.dispose()
+
+
+@pytest.mark.parametrize(("args", "stdin", "error"), [
+    (("add", "zhang", "--name", "张三", "--role", "handler", "--department", "zjj"), "",
+     "lianxin: no catalogue in the database: run `lianxin config load` first"),
+    (("add", "zhang", "--name", "张三", "--role", "handler"), "",
+     "lianxin: department: a handler belongs to a department"),
+    (("add", "Zhang", "--name", "张三", "--role", "supervisor"), "",
+     "lianxin: login: 3–32 lower-case letters, digits, '.', '_' or '-', starting with a "
+     "letter"),
+    (("add", "wang", "--name", "王五", "--role", "supervisor", "--password"), "short\n",
+     "lianxin: password: at least 10 characters"),
+    (("passwd", "nobody"), PASSWORD + "\n", "lianxin: no staff account 'nobody'"),
+    (("disable", "nobody"), "", "lianxin: no staff account 'nobody'"),
+    (("token", "create", "nobody"), "", "lianxin: no staff account 'nobody'"),
+])
+async def test_faults_are_one_line(env: dict[str, str], args: tuple[str, ...], stdin: str,
+                                   error: str) -> None:
+    code, out, err = await lianxin(*args, env=env, stdin=stdin)
+    assert (code, out, err.strip()) == (2, "", error)
+    staff = await accounts(env)
+    assert await staff.count() == 0  # nothing made
+    await staff._engine.dispose()
+
+
+async def test_a_department_not_in_the_catalogue_is_refused(env: dict[str, str]) -> None:
+    engine = db.make_engine(env["LIANXIN_DATABASE_URL"])
+    await CatalogueRepository(engine).save(load_catalogue(DEFAULT_CATALOGUE),
+                                           source="test", digest="test")
+    await engine.dispose()
+    code, _, err = await lianxin("add", "zhang", "--name", "张三", "--role", "handler",
+                                 "--department", "nope", env=env)
+    assert code == 2 and err.startswith("lianxin: department: 'nope' is not in the catalogue (")
