@@ -10,6 +10,9 @@
 - ``passwd LOGIN``: a new password (asked for, or one line from standard input).
 - ``token create LOGIN [--label TEXT]``: a new API token, printed once (it is not kept).
 - ``token revoke ID``: the token stops working at once.
+- ``demo``: for ``make run``: a supervisor ``demo-office`` and a handler ``demo-<id>`` for
+  each department of the loaded catalogue, each with a fresh token printed (the previous
+  demo tokens are revoked). It refuses on a database with any account not made by it.
 
 A fault prints one line, ``lianxin: <what is wrong>``, and exits 2. No password or token
 is ever written to the log.
@@ -23,8 +26,9 @@ import getpass
 import sys
 from collections.abc import Awaitable, Callable
 
-from bot.config import ConfigError, load_database_settings
+from bot.config import DEFAULT_TEXTS, ConfigError, load_database_settings
 from domain.staff import AccountError, Role
+from handlers.texts import Texts
 from storage import db
 from storage.catalogue import CatalogueRepository
 from storage.staff import StaffAccounts, UnknownAccount
@@ -142,6 +146,39 @@ def cmd_token(args: argparse.Namespace) -> int:
     return _run(work)
 
 
+DEMO_PREFIX = "demo-"
+DEMO_LABEL = "make run"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    async def work(staff: StaffAccounts, catalogue: CatalogueRepository) -> int:
+        others = [a.login for a in await staff.all() if not a.login.startswith(DEMO_PREFIX)]
+        if others:
+            return _fail(f"staff demo: this database has real accounts ({others[0]} …); "
+                         "demo accounts are for `make run` only")
+        loaded = await catalogue.load()
+        if loaded is None:
+            return _fail("no catalogue in the database: run `lianxin config load` first")
+        texts = Texts.load(DEFAULT_TEXTS)
+        wanted: list[tuple[str, str, Role, str | None]] = [
+            (f"{DEMO_PREFIX}office", texts("staff_demo_office"), Role.SUPERVISOR, None)]
+        wanted += [(f"{DEMO_PREFIX}{d.id}",
+                    texts("staff_demo_handler", department=d.short_name), Role.HANDLER, d.id)
+                   for d in loaded.departments]
+        print("demo staff accounts for the staff API (header: Authorization: Bearer TOKEN):")
+        for login, name, role, department in wanted:
+            if await staff.get(login) is None:
+                await staff.add(login, name, role, department)
+            for token in await staff.tokens(login):
+                if token.revoked_at is None and token.label == DEMO_LABEL:
+                    await staff.revoke_token(token.id)
+            _, secret = await staff.create_token(login, DEMO_LABEL)
+            print(f"  {login:<24} {role:<10} {secret}")
+        return 0
+
+    return _run(work)
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``lianxin staff …``."""
     staff = sub.add_parser("staff", help="staff accounts and API tokens",
@@ -179,3 +216,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     revoke = token_sub.add_parser("revoke", help="stop a token working")
     revoke.add_argument("id", type=int)
     revoke.set_defaults(func=cmd_token)
+
+    demo = staff_sub.add_parser("demo", help="demo accounts and fresh tokens (make run)")
+    demo.set_defaults(func=cmd_demo)

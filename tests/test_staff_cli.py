@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.catalogue_cli import DEFAULT_CATALOGUE, load_catalogue
+from domain.staff import Role
 from storage import db
 from storage.catalogue import CatalogueRepository
 from storage.staff import StaffAccounts
@@ -120,3 +121,31 @@ async def test_a_department_not_in_the_catalogue_is_refused(env: dict[str, str])
     code, _, err = await lianxin("add", "zhang", "--name", "张三", "--role", "handler",
                                  "--department", "nope", env=env)
     assert code == 2 and err.startswith("lianxin: department: 'nope' is not in the catalogue (")
+
+
+async def test_make_runs_demo_accounts_get_fresh_tokens_each_time(env: dict[str, str]) -> None:
+    code, _, err = await lianxin("demo", env=env)
+    assert (code, err.strip()) == (
+        2, "lianxin: no catalogue in the database: run `lianxin config load` first")
+    engine = db.make_engine(env["LIANXIN_DATABASE_URL"])
+    catalogue = load_catalogue(DEFAULT_CATALOGUE)
+    await CatalogueRepository(engine).save(catalogue, source="test", digest="test")
+    await engine.dispose()
+    code, first, _ = await lianxin("demo", env=env)
+    assert code == 0
+    rows = {line.split()[0]: line.split()[-1] for line in first.splitlines()[1:]}
+    assert set(rows) == {"demo-office", *(f"demo-{d.id}" for d in catalogue.departments)}
+    staff = await accounts(env)
+    office = await staff.authenticate(rows["demo-office"])
+    assert office is not None and office.display_name == "12345 办公室（演示）"
+    handler = await staff.authenticate(rows["demo-zjj"])
+    assert handler is not None and (handler.role, handler.department) == ("handler", "zjj")
+    code, second, _ = await lianxin("demo", env=env)  # make run again: new tokens
+    again = {line.split()[0]: line.split()[-1] for line in second.splitlines()[1:]}
+    assert await staff.authenticate(rows["demo-office"]) is None  # the old one revoked
+    assert await staff.authenticate(again["demo-office"]) is not None
+    assert len(await staff.all()) == len(rows)  # no account twice
+    await staff.add("zhang", "张三", Role.SUPERVISOR, None)
+    code, _, err = await lianxin("demo", env=env)  # a database with real accounts
+    assert code == 2 and "real accounts (zhang" in err
+    await staff._engine.dispose()
