@@ -2,8 +2,11 @@
 
 Deadlines in the 12345 practice run in working days: dispatch the same working day, sign
 for within 1, answer within N by kind. The calendar comes from ``chinesecalendar``, which
-carries the State Council's published arrangements; a year not yet published is refused
-with :class:`CalendarNotPublished`, never guessed from weekends.
+carries the State Council's published arrangements, and from the operator's own file
+(``config/holidays.toml``, :class:`YearArrangement`, :meth:`Calendar.with_arrangements`),
+which takes precedence year by year. :func:`add_workdays` refuses a year neither knows
+(:class:`CalendarNotPublished`); :func:`deadline` counts such a year's weekdays and says
+that the date is **provisional**, to be counted again once the year is known.
 
 Every function takes the calendar as ``calendar``, by default :data:`STATUTORY` (the
 installed package's); tests give another to say which years are published.
@@ -11,7 +14,8 @@ installed package's); tests give another to say which years are published.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -46,6 +50,65 @@ class Calendar:
         except NotImplementedError:  # the package's own refusal of a year it lacks
             raise CalendarNotPublished(day) from None
 
+    def knows(self, year: int) -> bool:
+        return year in self.years
+
+    def with_arrangements(self, arrangements: Mapping[int, YearArrangement]) -> Calendar:
+        """This calendar with the operator's arrangements in front: a year they give is
+        read from them alone; the others as before."""
+        if not arrangements:
+            return self
+        base = self
+
+        def lookup(day: date) -> bool:
+            arrangement = arrangements.get(day.year)
+            if arrangement is None:
+                return base.is_workday(day)
+            return arrangement.is_workday(day)
+
+        return Calendar(_Years(self.years, frozenset(arrangements)), lookup)
+
+
+class _Years:
+    """The years two sources know, together (a ``range`` and a set, say)."""
+
+    __slots__ = ("_first", "_second")
+
+    def __init__(self, first: Container[int], second: Container[int]) -> None:
+        self._first, self._second = first, second
+
+    def __contains__(self, year: object) -> bool:
+        return year in self._second or year in self._first
+
+
+@dataclass(frozen=True, slots=True)
+class YearArrangement:
+    """One year's published arrangement (the State Council's 放假调休 notice): the days
+    off (holidays, weekends among them as the notice lists them) and the weekend days
+    worked instead (调休上班); every other day is a working day from Monday to Friday.
+    ``source``: where it was published, for whoever checks it."""
+
+    year: int
+    holidays: frozenset[date]
+    workdays: frozenset[date]
+    source: str
+
+    def is_workday(self, day: date) -> bool:
+        if day in self.workdays:
+            return True
+        if day in self.holidays:
+            return False
+        return day.weekday() < 5
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A due date; ``provisional``: counted through a year whose arrangement is not known
+    yet (on its weekdays), to be counted again when it is."""
+
+    day: date
+    provisional: bool = False
+
 
 def _statutory() -> Calendar:
     """The calendar as the installed ``chinesecalendar`` carries it: the years from its
@@ -76,18 +139,39 @@ def add_workdays(start: date, count: int, calendar: Calendar = STATUTORY) -> dat
     ``count`` 0 is ``start`` if it is a working day, else the next working day: what "the
     same working day" means for something received on a holiday.
     """
+    return _add(start, count, calendar.is_workday)
+
+
+def _add(start: date, count: int, is_workday: Callable[[date], bool]) -> date:
     if count < 0:
         raise ValueError("count must be 0 or more")
     day = start
     if count == 0:
-        while not calendar.is_workday(day):
+        while not is_workday(day):
             day += timedelta(days=1)
         return day
     while count:
         day += timedelta(days=1)
-        if calendar.is_workday(day):
+        if is_workday(day):
             count -= 1
     return day
+
+
+def deadline(start: date, count: int, calendar: Calendar = STATUTORY) -> Deadline:
+    """As :func:`add_workdays`, but through a year the calendar does not know it counts
+    Monday to Friday, and the answer says it is provisional."""
+    unknown: set[int] = set()
+
+    def is_workday(day: date) -> bool:
+        if calendar.knows(day.year):
+            try:
+                return calendar.is_workday(day)
+            except CalendarNotPublished:  # a source that claimed the year and lacks it
+                pass
+        unknown.add(day.year)
+        return day.weekday() < 5
+
+    return Deadline(_add(start, count, is_workday), provisional=bool(unknown))
 
 
 def workdays_between(start: date, end: date, calendar: Calendar = STATUTORY) -> int:
@@ -103,6 +187,12 @@ def workdays_between(start: date, end: date, calendar: Calendar = STATUTORY) -> 
 def due_date(received: datetime, workdays: int, calendar: Calendar = STATUTORY) -> date:
     """When something received at ``received`` (aware) is due, ``workdays`` working days on."""
     return add_workdays(local_day(received), workdays, calendar)
+
+
+def due_deadline(received: datetime, workdays: int,
+                 calendar: Calendar = STATUTORY) -> Deadline:
+    """:func:`due_date`, provisional through a year the calendar does not know."""
+    return deadline(local_day(received), workdays, calendar)
 
 
 def today_in_china(now: datetime | None = None) -> date:
