@@ -11,13 +11,15 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import Account, Settings, load_accounts
+from bot.calendar_cli import redate
+from bot.config import Account, Settings, load_accounts, load_calendar
 from bot.log_limits import server_log
 from bot.server_header import hide_server_version
 from bot.wechat.api import WeChatClient
 from bot.wechat.edge import Callback
 from bot.wiring import delivery_worker, wechat_clients
 from domain.messages import Outbound
+from domain.workdays import Calendar
 from handlers.citizen import CitizenDesk
 from handlers.context import Handler
 from handlers.registry import build_dispatcher
@@ -40,6 +42,7 @@ SETTINGS = web.AppKey("settings", Settings)
 ACCOUNTS = web.AppKey("accounts", list[Account])
 KEYS = web.AppKey("keys", KeyBuilder)
 TEXTS = web.AppKey("texts", Texts)
+CALENDAR = web.AppKey("calendar", Calendar)
 STORE = web.AppKey("store", Store)
 ENGINE = web.AppKey("engine", AsyncEngine)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
@@ -89,7 +92,7 @@ def default_handler(app: web.Application, *, now: Callable[[], datetime] | None 
     catalogue = CatalogueCache(CatalogueRepository(app[ENGINE]), ttl=settings.catalogue_ttl)
     desk = CitizenDesk(app[TEXTS], Tickets(app[ENGINE]), catalogue,
                        flow_ttl=settings.flow_ttl, now=now or (lambda: datetime.now(UTC)),
-                       clock=clock)
+                       clock=clock, calendar=app[CALENDAR])
     return build_dispatcher(app[TEXTS], desk, subscriptions=db.Citizens(app[ENGINE]),
                             reports=reports)
 
@@ -117,6 +120,7 @@ def create_app(
     app[ACCOUNTS] = accounts if accounts is not None else load_accounts(settings)
     app[KEYS] = KeyBuilder()
     app[TEXTS] = Texts.load(settings.texts_file)
+    app[CALENDAR] = load_calendar(settings.holidays_file)
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         if store is not None:
@@ -162,6 +166,11 @@ def create_app(
     async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         engine = db.make_engine(settings.database_url)
         app[ENGINE] = engine
+        try:  # a year that became known since the last start: its dates are firm now
+            await redate(engine, app[CALENDAR])
+        except Exception as exc:  # not a reason to stay down: `lianxin calendar refresh`
+            log.warning("could not count provisional due dates again: %s: %s",
+                        type(exc).__name__, exc)
         yield
         await engine.dispose()
 

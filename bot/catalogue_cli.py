@@ -1,9 +1,11 @@
 """``lianxin config check|load [FILE]``: the routing catalogue (``config/catalogue.toml``).
 
 ``check`` validates the file and prints a summary, with the category × region pairs that
-no rule covers (the fallback department takes those). ``load`` validates it and writes it
-into the database at ``LIANXIN_DATABASE_URL``, replacing the catalogue there in one
-transaction (the bot reads routing from the database, not from the file). On any fault
+no rule covers (the fallback department takes those); it checks the working-day calendar
+file too (``LIANXIN_HOLIDAYS_FILE``, default ``config/holidays.toml``). ``load``
+validates it and writes it into the database at ``LIANXIN_DATABASE_URL``, replacing the
+catalogue there in one transaction (the bot reads routing from the database, not from the
+file). On any fault
 both print one line, ``lianxin: <file>:<line>: <problem>`` (or what is wrong with the
 database), and exit 2.
 """
@@ -17,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.config import REPO_ROOT, ConfigError, load_settings
+from bot.config import REPO_ROOT, ConfigError, holidays_path, load_calendar, load_settings
 from domain.catalogue import Catalogue
 from domain.catalogue_file import CatalogueError, parse_catalogue
 
@@ -136,9 +138,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     if isinstance(read, int):
         return read
     catalogue, _ = read
+    holidays = holidays_path()
+    try:
+        load_calendar(holidays)  # deadlines are counted on it: checked with the catalogue
+    except ConfigError as exc:
+        return _fail(str(exc))
     print(f"lianxin config check: {args.file} is valid")
     for line in summary(catalogue):
         print(line)
+    print(f"working-day calendar: {holidays} is valid (`lianxin calendar check` for the years)")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -17,11 +18,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from domain.holidays_file import HolidaysError, parse_holidays
 from domain.sending import Purpose, PurposesError, parse_purposes
+from domain.workdays import STATUTORY, Calendar
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TEXTS = REPO_ROOT / "config" / "texts.toml"
 DEFAULT_DELIVERY = REPO_ROOT / "config" / "delivery.toml"
+DEFAULT_HOLIDAYS = REPO_ROOT / "config" / "holidays.toml"
 REAL_WECHAT_API = "https://api.weixin.qq.com"
 ASYNC_DRIVERS = frozenset({"sqlite+aiosqlite", "postgresql+asyncpg"})
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -100,6 +104,7 @@ class Settings(DatabaseSettings):
     accounts_file: Path | None = None
     texts_file: Path = DEFAULT_TEXTS
     delivery_file: Path = DEFAULT_DELIVERY
+    holidays_file: Path = DEFAULT_HOLIDAYS
     outbox_max_attempts: int = Field(default=8, ge=1, le=50)
     deliver_in_process: bool | None = None
 
@@ -383,6 +388,28 @@ def check_fit_for_platform(settings: Settings, accounts: list[Account]) -> None:
                     f"{names[key]} is the development {label} committed in {known[value]}, "
                     f"and the API base {account.api_base} is not the dev platform on this "
                     f"machine: set the account's own {label} from the WeChat console")
+
+
+def holidays_path() -> Path:
+    """``LIANXIN_HOLIDAYS_FILE`` (default ``config/holidays.toml``), for the commands that
+    need no other setting."""
+    return Path(os.environ.get("LIANXIN_HOLIDAYS_FILE") or DEFAULT_HOLIDAYS)
+
+
+def load_calendar(path: Path) -> Calendar:
+    """The working-day calendar: the operator's file (``LIANXIN_HOLIDAYS_FILE``) in front of
+    the ``chinesecalendar`` package; :class:`ConfigError` names the fault."""
+    where = f"LIANXIN_HOLIDAYS_FILE {path}"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read: {exc}") from None
+    try:
+        return STATUTORY.with_arrangements(parse_holidays(text, where))
+    except HolidaysError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_delivery(path: Path) -> dict[str, Purpose]:

@@ -314,8 +314,10 @@ class TicketRecord:
     longitude: float | None
     place: str | None
     status: Status
-    due_on: date | None  # None: the due year's statutory calendar is not published yet
+    due_on: date | None  # None: filed by an older version while the year was unknown
     created_at: datetime  # timezone-aware (UTC)
+    # counted through a year whose working-day calendar is not known yet: 暂定
+    due_provisional: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,17 +18,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.catalogue import KINDS, Catalogue, Department, Region
 from domain.contact import mask_mobile, mobile_in, mobiles_in, normalise_mobile
 from domain.messages import Inbound, Outbound, excerpt
 from domain.tickets import MAX_ATTACHMENTS, TicketRecord
-from domain.workdays import CalendarNotPublished, due_date, local_day
+from domain.workdays import STATUTORY, Calendar, due_deadline, local_day
 from flows.display import department_name, format_day
 from flows.engine import (
     CONTEXT,
@@ -84,11 +85,12 @@ class ComplaintFlow:
 
     def __init__(self, catalogue: Callable[[], Catalogue], tickets: Tickets, texts: Texts,
                  *, now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 ttl: float = 1800.0) -> None:
+                 ttl: float = 1800.0, calendar: Calendar = STATUTORY) -> None:
         self._catalogue = catalogue
         self._tickets = tickets
         self._texts = texts
         self._now = now
+        self._calendar = calendar
         photos = Collect("photos", MAX_ATTACHMENTS, none_words=NO_PHOTOS)
         # the rest of a description sent in two messages, the second at the photos
         more = Addendum("description", DESCRIPTION_MIN, ignore=PHOTO_TALK,
@@ -276,16 +278,17 @@ class ComplaintFlow:
         region = answers.get("region") or {}
         department = self._route(catalogue, category["id"], region.get("id"))
         kind = answers["kind"]
-        try:
-            due: date | None = due_date(now, catalogue.deadline_days(kind))
-        except CalendarNotPublished:
-            due = None  # never guessed: the receipt says when it will be known
+        days = catalogue.deadline_days(kind)
+        due = due_deadline(now, days, self._calendar)
+        if due.provisional:
+            _warn_provisional(due.day.year)
         photos = tuple((str(p.get("media_id", "")), str(p.get("url", "")))
                        for p in answers.get("photos") or ())[:MAX_ATTACHMENTS]
         ticket, created = await self._tickets.create(NewTicket(
             idempotency_key=idempotency_key(inbound, answers), account=inbound.account,
             openid=inbound.user, kind=kind, category=category["id"], region=region.get("id"),
-            department=department.id, description=answers["description"], due_on=due,
+            department=department.id, description=answers["description"], due_on=due.day,
+            due_provisional=due.provisional, due_workdays=days,
             phone=answers.get("phone"), public=bool(answers.get("public")),
             latitude=_float(region.get("latitude")), longitude=_float(region.get("longitude")),
             place=region.get("place"), photos=photos,
@@ -302,13 +305,29 @@ class ComplaintFlow:
     def receipt(self, ticket: TicketRecord) -> str:
         catalogue = self._catalogue()
         days = catalogue.deadlines.get(ticket.kind)
-        if ticket.due_on is not None:
+        if ticket.due_on is not None and ticket.due_provisional:
+            due = self._texts("complaint_due_provisional", days=str(days),
+                              date=format_day(self._texts, ticket.due_on))
+        elif ticket.due_on is not None:
             due = self._texts("complaint_due", days=str(days),
                               date=format_day(self._texts, ticket.due_on))
         else:
             due = self._texts("complaint_due_unknown", days=str(days))
         return self._texts("complaint_filed", number=ticket.number, kind=ticket.kind,
                            department=department_name(catalogue, ticket.department), due=due)
+
+
+log = logging.getLogger(__name__)
+_WARNED: set[int] = set()  # the unknown years already logged by this process
+
+
+def _warn_provisional(year: int) -> None:
+    """Once per year and process: deadlines in ``year`` are provisional."""
+    if year not in _WARNED:
+        _WARNED.add(year)
+        log.warning("the working-day calendar for %d is not known: due dates in it are "
+                    "provisional (weekdays only) until config/holidays.toml or "
+                    "chinesecalendar has it; then run `lianxin calendar refresh`", year)
 
 
 def idempotency_key(inbound: Inbound, answers: dict[str, Any]) -> str:

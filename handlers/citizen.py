@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from domain.catalogue import KINDS, Catalogue
 from domain.messages import Outbound
 from domain.tickets import parse_number, short_number
+from domain.workdays import STATUTORY, Calendar
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
 from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, RESTART, RESUME, Engine
@@ -57,12 +58,14 @@ class CitizenDesk:
     def __init__(self, texts: Texts, tickets: Tickets, catalogue: CatalogueCache, *,
                  flow_ttl: float = 1800.0,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None,
+                 calendar: Calendar = STATUTORY) -> None:
         self._texts = texts
         self._tickets = tickets
         self._catalogue = catalogue
         self._now = now
-        self.complaint = ComplaintFlow(catalogue.require, tickets, texts, now=now, ttl=flow_ttl)
+        self.complaint = ComplaintFlow(catalogue.require, tickets, texts, now=now, ttl=flow_ttl,
+                                       calendar=calendar)
         self.engine = Engine([self.complaint.flow], texts, clock=clock or time.time)
         self.my_tickets = MyTickets(tickets, texts, lambda: catalogue.current)
 

@@ -111,7 +111,8 @@ class MyTickets:
             return self._texts("my_ticket_due_ended")
         if ticket.due_on is None:
             return self._texts("my_ticket_due_unknown")
-        return self._texts("my_ticket_due", date=format_day(self._texts, ticket.due_on))
+        key = "my_ticket_due_provisional" if ticket.due_provisional else "my_ticket_due"
+        return self._texts(key, date=format_day(self._texts, ticket.due_on))
 
     def _category(self, category_id: str) -> str:
         catalogue = self._catalogue()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -126,8 +127,14 @@ class Ticket(Base):
     longitude: Mapped[float | None] = mapped_column(Float)
     place: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16))
-    # None: the statutory calendar of the due year is not published yet (never guessed)
+    # None: a ticket filed before provisional deadlines, while its due year's calendar
+    # was unpublished (`lianxin calendar refresh` dates it)
     due_on: Mapped[date | None] = mapped_column(Date)
+    # counted through a year whose calendar is not known yet (weekdays only): counted
+    # again, from ``due_workdays`` working days after the day it was filed, once it is
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default=false())
+    due_workdays: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -9,11 +9,12 @@ rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from domain.tickets import (
+    ENDED,
     MAX_ATTACHMENTS,
     AttachmentRecord,
     Status,
@@ -30,6 +32,7 @@ from domain.tickets import (
     check_transition,
     format_number,
 )
+from domain.workdays import Calendar, deadline, local_day
 from storage.models import Attachment, Ticket, TicketCounter, TicketEvent
 
 
@@ -71,13 +74,15 @@ class NewTicket:
     region: str | None  # None: the citizen did not say where
     department: str
     description: str
-    due_on: date | None  # None: the due year's statutory calendar is not published yet
+    due_on: date | None  # None: no date could be counted (not since provisional dates)
     phone: str | None = None
     public: bool = False
     latitude: float | None = None
     longitude: float | None = None
     place: str | None = None
     photos: tuple[tuple[str, str], ...] = ()  # (media_id, url), at most 9
+    due_provisional: bool = False  # counted through a year whose calendar is unknown
+    due_workdays: int | None = None  # the count, to redo when the year is known
 
 
 class Tickets:
@@ -106,6 +111,7 @@ class Tickets:
                     description=new.description, phone=new.phone, public=new.public,
                     latitude=new.latitude, longitude=new.longitude, place=new.place,
                     status=Status.DISPATCHED, due_on=new.due_on, created_at=now,
+                    due_provisional=new.due_provisional, due_workdays=new.due_workdays,
                 )
                 session.add(ticket)
                 await session.flush()
@@ -204,6 +210,32 @@ class Tickets:
                 select(Attachment).where(Attachment.ticket_id == ticket_id)
                 .order_by(Attachment.id))).all()]
 
+    async def redate(self, calendar: Calendar,
+                     workdays_for: Callable[[str], int | None]) -> list[TicketRecord]:
+        """Count again the due date of every ticket still running whose date is
+        provisional, or missing (filed by an older version while its year was unknown),
+        on ``calendar``: ``due_workdays`` working days after the China day it was filed
+        (``workdays_for(kind)`` for a ticket that has no count). The tickets whose date
+        or provisional mark changed, as they are now."""
+        changed: list[TicketRecord] = []
+        async with self._sessions.begin() as session:
+            rows = (await session.scalars(
+                select(Ticket).where(
+                    or_(Ticket.due_provisional.is_(True), Ticket.due_on.is_(None)),
+                    Ticket.status.not_in([s.value for s in ENDED]))
+                .order_by(Ticket.id).with_for_update())).all()
+            for row in rows:
+                days = row.due_workdays if row.due_workdays is not None else workdays_for(
+                    row.kind)
+                if days is None:  # a kind the catalogue no longer has: left as it is
+                    continue
+                counted = deadline(local_day(_utc(row.created_at)), days, calendar)
+                if (counted.day, counted.provisional) != (row.due_on, row.due_provisional):
+                    row.due_on, row.due_provisional = counted.day, counted.provisional
+                    row.due_workdays = days
+                    changed.append(_ticket(row))
+        return changed
+
 
 _WITHDRAW_TRIES = 10  # each retry means another transaction changed the status meanwhile
 
@@ -215,6 +247,7 @@ def _ticket(row: Ticket) -> TicketRecord:
         region=row.region, department=row.department, description=row.description,
         phone=row.phone, public=row.public, latitude=row.latitude, longitude=row.longitude,
         place=row.place, status=Status(row.status), due_on=row.due_on,
+        due_provisional=row.due_provisional,
         created_at=_utc(row.created_at))
 
 

@@ -19,9 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import CALLBACKS, create_app, default_handler
 from domain.catalogue import Catalogue
+from domain.workdays import STATUTORY, YearArrangement
+from flows import complaint
 from storage import db
 from storage.models import Attachment, Ticket, TicketEvent
 from storage.outbox import Outbox
+from storage.tickets import Tickets
 from tests.citizens import (
     Citizen,
     Clock,
@@ -348,18 +351,62 @@ async def test_a_hundred_citizens_confirming_at_once_get_a_hundred_numbers(bot: 
 # -- calendar and catalogue edges ---------------------------------------------------------
 
 
-async def test_a_due_date_in_an_unpublished_year_is_not_guessed(bot: Bot) -> None:
+def _working_days_on(start: date, count: int, known: Callable[[int], bool]) -> date:
+    """The test's own count: the package's days in a year it knows, weekdays in others."""
+    day = start
+    while count:
+        day = date.fromordinal(day.toordinal() + 1)
+        if (chinese_calendar.is_workday(day) if known(day.year) else day.weekday() < 5):
+            count -= 1
+    return day
+
+
+async def test_a_due_date_in_an_unknown_year_is_provisional_then_counted_again(
+    bot: Bot, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Filed on 22 December of the last year the installed chinesecalendar carries: 10
-    working days run into a year it does not, whichever release is installed."""
+    working days run into a year it does not, whichever release is installed. The ticket
+    gets a date counted on that year's weekdays, marked 暂定 to the citizen, and a warning
+    once; once the year is known (here from the operator's file) the date is counted again
+    and firm."""
     last = max(chinese_calendar.holidays).year
     bot.today.moment = datetime(last, 12, 22, 2, 0, tzinfo=UTC)
+    monkeypatch.setattr(complaint, "_WARNED", set())  # as a fresh process
     lea = bot.citizen("oLea")
     receipt = await lea.says("我要反映", "建议", "4", "1", "建议县城区增开一条到高铁站的公交线路",
                              "跳过", "匿名", "2", "确认")
     assert f"LX{last}1222-000001" in receipt
-    assert "10 个工作日内答复（具体日期待国家公布明年节假日安排后确定）" in receipt
+    provisional = _working_days_on(date(last, 12, 22), 10, lambda year: year <= last)
+    assert (f"10 个工作日内答复（暂定{provisional.year}年{provisional.month}月"
+            f"{provisional.day}日") in receipt
+    assert "明年节假日安排公布后重新计算" in receipt
     [ticket] = await bot.tickets("oLea")
-    assert ticket.due_on is None
+    assert (ticket.due_on, ticket.due_provisional, ticket.due_workdays) == (
+        provisional, True, 10)
+    assert "（暂定）" in await lea.say(f"查询 {ticket.number}")
+    mia = bot.citizen("oMia")
+    await mia.says("我要反映", "建议", "4", "1", "建议县城区增开一条到高铁站的公交线路", "跳过",
+                   "匿名", "2", "确认")
+    warned = [r.getMessage() for r in caplog.records if "is not known" in r.getMessage()]
+    assert warned == [f"the working-day calendar for {last + 1} is not known: due dates in "
+                      "it are provisional (weekdays only) until config/holidays.toml or "
+                      "chinesecalendar has it; then run `lianxin calendar refresh`"]
+
+    # the next year becomes known, with 1 January off and nothing else unusual
+    next_year = YearArrangement(last + 1, frozenset({date(last + 1, 1, 1)}), frozenset(),
+                                "test")
+    changed = await Tickets(bot.engine).redate(
+        STATUTORY.with_arrangements({last + 1: next_year}), lambda kind: None)
+    day, counted = date(last, 12, 22), 0
+    while counted < 10:  # the package's days, then next year's weekdays but 1 January
+        day = date.fromordinal(day.toordinal() + 1)
+        workday = (chinese_calendar.is_workday(day) if day.year == last
+                   else day.weekday() < 5 and day != date(last + 1, 1, 1))
+        counted += workday
+    firm = day
+    assert [(t.number, t.due_on, t.due_provisional) for t in changed][:1] == [
+        (ticket.number, firm, False)]
+    assert "（暂定）" not in await lea.say(f"查询 {ticket.number}")
 
 
 async def test_without_a_catalogue_the_flow_says_so_and_points_to_the_hotline(

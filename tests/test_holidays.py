@@ -3,12 +3,17 @@ through a year nobody knows yet (domain/workdays.py: provisional, weekdays only)
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import chinese_calendar
 import pytest
+from aiohttp import web
 
+from bot.app import create_app
 from domain.holidays_file import HolidaysError, parse_holidays
 from domain.workdays import (
     STATUTORY,
@@ -20,6 +25,9 @@ from domain.workdays import (
     deadline,
     due_deadline,
 )
+from storage import db
+from storage.tickets import NewTicket, Tickets
+from tests.test_devplatform import SAFE, bot_settings
 
 FILE = Path(__file__).resolve().parents[1] / "config" / "holidays.toml"
 ONLY_2026 = Calendar({2026}, lambda day: bool(chinese_calendar.is_workday(day)))
@@ -98,3 +106,121 @@ def test_runs_and_single_days() -> None:
     assert year.holidays == {date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3),
                              date(2026, 12, 25)}
     assert (year.workdays, year.source) == (frozenset(), "s")
+
+
+# -- the commands --------------------------------------------------------------------------
+
+ROOT = FILE.parents[1]
+
+
+async def lianxin(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", *args, env=env, cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    url = f"sqlite+aiosqlite:///{tmp_path}/calendar.db"
+    db.upgrade(url)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LIANXIN_")}
+    base.update(LIANXIN_DATABASE_URL=url)
+    return base
+
+
+async def test_check_names_where_each_year_comes_from(env: dict[str, str]) -> None:
+    code, out, err = await lianxin("calendar", "check", env=env)
+    assert (code, err) == (0, "")
+    this_year = datetime.now(UTC).year
+    lines = dict(line.split(": ", 1) for line in out.splitlines())
+    assert set(lines) == {str(this_year - 1), str(this_year), str(this_year + 1)}
+    for year, where in lines.items():
+        if int(year) == 2026:
+            assert where.startswith(f"{FILE} (国务院办公厅关于2026年")
+        elif STATUTORY.knows(int(year)):
+            assert where == "chinesecalendar"
+        else:
+            assert where == "not known: due dates in it are provisional (weekdays only)"
+
+
+async def test_a_bad_calendar_file_stops_the_checks(env: dict[str, str],
+                                                    tmp_path: Path) -> None:
+    bad = tmp_path / "holidays.toml"
+    bad.write_text("[2026]\nsource = 's'\nworkdays = ['2026-01-05']\n", encoding="utf-8")
+    env["LIANXIN_HOLIDAYS_FILE"] = str(bad)
+    fault = (f"lianxin: LIANXIN_HOLIDAYS_FILE {bad}: [2026] workdays: 2026-01-05 is a "
+             "weekday; a make-up working day is a Saturday or Sunday")
+    for command in (("calendar", "check"), ("calendar", "refresh"), ("config", "check")):
+        code, out, err = await lianxin(*command, env=env)
+        assert (code, out, err.strip()) == (2, "", fault), command
+    env["LIANXIN_HOLIDAYS_FILE"] = str(tmp_path / "missing.toml")
+    code, _, err = await lianxin("config", "check", env=env)
+    assert (code, err.strip()) == (
+        2, f"lianxin: LIANXIN_HOLIDAYS_FILE {tmp_path / 'missing.toml'}: file not found")
+
+
+async def test_refresh_counts_provisional_dates_again(env: dict[str, str],
+                                                      tmp_path: Path) -> None:
+    engine = db.make_engine(env["LIANXIN_DATABASE_URL"])
+    tickets = Tickets(engine)
+    last = max(chinese_calendar.holidays).year
+    filed = datetime(last, 12, 22, 2, 0, tzinfo=UTC)
+    counted = deadline(date(last, 12, 22), 10)
+    assert counted.provisional
+    ticket, _ = await tickets.create(NewTicket(
+        idempotency_key="k", account="default", openid="oA", kind="建议", category="c",
+        region=None, department="d", description="x" * 12, due_on=counted.day,
+        due_provisional=True, due_workdays=10), now=filed)
+    withdrawn, _ = await tickets.create(NewTicket(
+        idempotency_key="w", account="default", openid="oW", kind="建议", category="c",
+        region=None, department="d", description="x" * 12, due_on=counted.day,
+        due_provisional=True, due_workdays=10), now=filed)
+    await tickets.withdraw(withdrawn.number, "default", "oW")  # its clock has stopped
+    code, out, _ = await lianxin("calendar", "refresh", env=env)
+    assert (code, out.strip()) == (0, "counted again: 0 ticket(s); 0 no longer provisional, "
+                                      "0 still provisional")  # nothing new is known
+    known = tmp_path / "holidays.toml"
+    known.write_text(f"[{last + 1}]\nsource = 'test'\nholidays = ['{last + 1}-01-01']\n",
+                     encoding="utf-8")
+    env["LIANXIN_HOLIDAYS_FILE"] = str(known)
+    code, out, _ = await lianxin("calendar", "refresh", env=env)
+    assert (code, out.strip()) == (0, "counted again: 1 ticket(s); 1 no longer provisional, "
+                                      "0 still provisional")
+    now = await tickets.by_key("k")
+    assert now is not None and not now.due_provisional
+    assert now.due_on == deadline(date(last, 12, 22), 10, STATUTORY.with_arrangements(
+        parse_holidays(known.read_text(encoding="utf-8"), "f"))).day
+    assert ticket.id == now.id
+    stopped = await tickets.by_key("w")
+    assert stopped is not None and stopped.due_provisional  # left as it was
+    await engine.dispose()
+
+
+async def test_serve_counts_provisional_dates_again_at_start(env: dict[str, str],
+                                                             tmp_path: Path) -> None:
+    """`lianxin serve` started after the next year's arrangement was added to the file:
+    the provisional dates are firm before the first message."""
+    url = env["LIANXIN_DATABASE_URL"]
+    engine = db.make_engine(url)
+    tickets = Tickets(engine)
+    last = max(chinese_calendar.holidays).year
+    counted = deadline(date(last, 12, 22), 10)
+    await tickets.create(NewTicket(
+        idempotency_key="k", account="default", openid="oA", kind="建议", category="c",
+        region=None, department="d", description="x" * 12, due_on=counted.day,
+        due_provisional=True, due_workdays=10), now=datetime(last, 12, 22, 2, tzinfo=UTC))
+    known = tmp_path / "holidays.toml"
+    known.write_text(f"[{last + 1}]\nsource = 'test'\n", encoding="utf-8")
+    settings = bot_settings(url, "http://127.0.0.1:9").model_copy(
+        update={"holidays_file": known})
+    runner = web.AppRunner(create_app(settings, accounts=[SAFE]))
+    await runner.setup()
+    try:
+        now = await tickets.by_key("k")
+        assert now is not None and not now.due_provisional
+        assert now.due_on == counted.day  # no holiday in the file: the weekdays stand
+    finally:
+        await runner.cleanup()
+        await engine.dispose()
