@@ -22,6 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain.staff import (
+    LOGIN,
+    PASSWORD_MAX,
     TOKEN_LABEL_MAX,
     AccountError,
     Role,
@@ -50,6 +52,12 @@ def _now() -> datetime:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _utf8(text: str) -> bytes:
+    """What is hashed: a password as typed, with whatever bad bytes a request carried
+    (a lone surrogate from undecodable input) kept rather than failing."""
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _record(row: Staff) -> StaffRecord:
@@ -96,7 +104,7 @@ class StaffAccounts:
         hashed = None
         if password is not None:
             check_password(password)
-            hashed = await asyncio.to_thread(self._hasher.hash, password)
+            hashed = await asyncio.to_thread(self._hasher.hash, _utf8(password))
         row = Staff(login=login, display_name=display_name.strip(), role=role.value,
                     department=department or None, active=True, password_hash=hashed,
                     created_at=self._clock())
@@ -141,7 +149,7 @@ class StaffAccounts:
     async def set_password(self, login: str, password: str) -> None:
         """:class:`AccountError` for a bad password, :class:`UnknownAccount`."""
         check_password(password)
-        hashed = await asyncio.to_thread(self._hasher.hash, password)
+        hashed = await asyncio.to_thread(self._hasher.hash, _utf8(password))
         async with self._engine.begin() as conn:
             done = await conn.execute(
                 update(Staff).where(Staff.login == login).values(password_hash=hashed))
@@ -150,10 +158,13 @@ class StaffAccounts:
 
     async def sign_in(self, login: str, password: str) -> StaffRecord | None:
         """The active account with this login and password, else ``None``; as slow for an
-        unknown login as for a wrong password, so the answer's time tells nothing."""
-        staff = await self._row(Staff.login == login)
-        if staff is None or staff.password_hash is None or len(password) > 1024:
-            await asyncio.to_thread(self._verify, await self._dummy_hash(), password[:1024])
+        unknown login as for a wrong password, so the answer's time tells nothing (the
+        hash verified against when there is no account is made before the look-up, the
+        first time, whoever asks)."""
+        dummy = await self._dummy_hash()
+        staff = await self._row(Staff.login == login) if LOGIN.fullmatch(login) else None
+        if staff is None or staff.password_hash is None or len(password) > PASSWORD_MAX:
+            await asyncio.to_thread(self._verify, dummy, password[:PASSWORD_MAX])
             return None
         if not await asyncio.to_thread(self._verify, staff.password_hash, password):
             return None
@@ -161,7 +172,7 @@ class StaffAccounts:
 
     def _verify(self, hashed: str, password: str) -> bool:
         try:
-            return self._hasher.verify(hashed, password)
+            return self._hasher.verify(hashed, _utf8(password))
         except (VerificationError, InvalidHashError):
             return False
 
@@ -216,8 +227,8 @@ class StaffAccounts:
 
     async def authenticate(self, secret: str) -> StaffRecord | None:
         """The active account a live token ``secret`` belongs to, else ``None``."""
-        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128:
-            return None
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 128 or not secret.isascii():
+            return None  # no token of ours
         now = self._clock()
         async with AsyncSession(self._engine) as session:
             row = (await session.execute(

@@ -30,6 +30,16 @@ from storage.tickets import NewTicket, Tickets
 from tests.test_devplatform import SAFE, bot_settings
 
 FILE = Path(__file__).resolve().parents[1] / "config" / "holidays.toml"
+
+
+def days_off(year: int) -> str:
+    """A year's holidays as the file writes them: the 13 statutory days, no more."""
+    return (f"holidays = ['{year}-01-01', '{year}-02-10..{year}-02-13', '{year}-04-05', "
+            f"'{year}-05-01..{year}-05-02', '{year}-06-10', '{year}-09-15', "
+            f"'{year}-10-01..{year}-10-03']\n")
+
+
+MIN_2026 = days_off(2026).replace("holidays = [", "holidays = ['2026-01-02', ")
 ONLY_2026 = Calendar({2026}, lambda day: bool(chinese_calendar.is_workday(day)))
 
 
@@ -88,10 +98,24 @@ def test_a_deadline_through_an_unknown_year_is_provisional_on_weekdays() -> None
     ("[2026]\nsource='s'\nholidays=[20260101]", "f: [2026] holidays: 20260101 is not a day"),
     ("[2026]\nsource='s'\nholidays=['2026-01-03..2026-01-01']", "ends before it begins"),
     ("[2026]\nsource='s'\nholidays=['2025-12-31..2026-01-01']", "is not in 2026"),
-    ("[2026]\nsource='s'\nworkdays=['2026-01-05']",
+    ("[2026]\nsource='s'\nholidays=['2026-01-01']",
+     "f: [2026] holidays: the whole year's days off, at least the 13 statutory ones "
+     "(1 January, 1 May and 1–3 October among them)"),
+    ("[2026]\nsource='s'\n" + days_off(2026).replace("'2026-06-10', ", ""),
+     "at least the 13 statutory ones"),  # 12 days
+    ("[2026]\nsource='s'\n" + days_off(2026).replace("2026-05-01..2026-05-02",
+                                                       "2026-05-02..2026-05-03"),
+     "at least the 13 statutory ones"),  # 13 days, but not 1 May
+    ("['２０２６']\nsource='s'", "is not a year"),
+    ("['²']\nsource='s'", "is not a year"),
+    ("[02026]\nsource='s'", "is not a year"),
+    ("[2026]\nsource='s'\nholidays=['2026-01-01..']", "is not a day (YYYY-MM-DD)"),
+    ("[2026]\nsource='s'\nholidays=['20260101']", "is not a day (YYYY-MM-DD)"),
+    ("[2026]\nsource='s'\n" + MIN_2026 + "workdays=['2026-01-05']",
      "f: [2026] workdays: 2026-01-05 is a weekday; a make-up working day is a Saturday or "
      "Sunday"),
-    ("[2026]\nsource='s'\nholidays=['2026-01-04']\nworkdays=['2026-01-04']",
+    ("[2026]\nsource='s'\n" + days_off(2026).replace("['", "['2026-01-04', '")
+     + "workdays=['2026-01-04']",
      "f: [2026] workdays: 2026-01-04 is a holiday too"),
 ])
 def test_a_bad_file_is_refused_naming_the_year_and_the_fault(text: str, error: str) -> None:
@@ -101,10 +125,10 @@ def test_a_bad_file_is_refused_naming_the_year_and_the_fault(text: str, error: s
 
 
 def test_runs_and_single_days() -> None:
-    year = parse_holidays("[2026]\nsource = ' s '\nholidays = ['2026-10-01..2026-10-03', "
-                          "'2026-12-25']\n", "f")[2026]
-    assert year.holidays == {date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3),
-                             date(2026, 12, 25)}
+    year = parse_holidays("[2026]\nsource = ' s '\n" + days_off(2026), "f")[2026]
+    assert len(year.holidays) == 13
+    assert {date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 3), date(2026, 2, 13),
+            date(2026, 6, 10)} <= year.holidays
     assert (year.workdays, year.source) == (frozenset(), "s")
 
 
@@ -148,7 +172,8 @@ async def test_check_names_where_each_year_comes_from(env: dict[str, str]) -> No
 async def test_a_bad_calendar_file_stops_the_checks(env: dict[str, str],
                                                     tmp_path: Path) -> None:
     bad = tmp_path / "holidays.toml"
-    bad.write_text("[2026]\nsource = 's'\nworkdays = ['2026-01-05']\n", encoding="utf-8")
+    bad.write_text("[2026]\nsource = 's'\n" + MIN_2026 + "workdays = ['2026-01-05']\n",
+                   encoding="utf-8")
     env["LIANXIN_HOLIDAYS_FILE"] = str(bad)
     fault = (f"lianxin: LIANXIN_HOLIDAYS_FILE {bad}: [2026] workdays: 2026-01-05 is a "
              "weekday; a make-up working day is a Saturday or Sunday")
@@ -182,7 +207,7 @@ async def test_refresh_counts_provisional_dates_again(env: dict[str, str],
     assert (code, out.strip()) == (0, "counted again: 0 ticket(s); 0 no longer provisional, "
                                       "0 still provisional")  # nothing new is known
     known = tmp_path / "holidays.toml"
-    known.write_text(f"[{last + 1}]\nsource = 'test'\nholidays = ['{last + 1}-01-01']\n",
+    known.write_text(f"[{last + 1}]\nsource = 'test'\n" + days_off(last + 1),
                      encoding="utf-8")
     env["LIANXIN_HOLIDAYS_FILE"] = str(known)
     code, out, _ = await lianxin("calendar", "refresh", env=env)
@@ -212,7 +237,8 @@ async def test_serve_counts_provisional_dates_again_at_start(env: dict[str, str]
         region=None, department="d", description="x" * 12, due_on=counted.day,
         due_provisional=True, due_workdays=10), now=datetime(last, 12, 22, 2, tzinfo=UTC))
     known = tmp_path / "holidays.toml"
-    known.write_text(f"[{last + 1}]\nsource = 'test'\n", encoding="utf-8")
+    known.write_text(f"[{last + 1}]\nsource = 'test'\n" + days_off(last + 1),
+                     encoding="utf-8")
     settings = bot_settings(url, "http://127.0.0.1:9").model_copy(
         update={"holidays_file": known})
     runner = web.AppRunner(create_app(settings, accounts=[SAFE]))
@@ -220,7 +246,8 @@ async def test_serve_counts_provisional_dates_again_at_start(env: dict[str, str]
     try:
         now = await tickets.by_key("k")
         assert now is not None and not now.due_provisional
-        assert now.due_on == counted.day  # no holiday in the file: the weekdays stand
+        assert now.due_on == deadline(date(last, 12, 22), 10, STATUTORY.with_arrangements(
+            parse_holidays(known.read_text(encoding="utf-8"), "f"))).day
     finally:
         await runner.cleanup()
         await engine.dispose()

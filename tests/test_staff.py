@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import pytest
 from argon2 import PasswordHasher
@@ -93,8 +94,38 @@ async def test_an_account_signs_in_with_its_password_only(staff: StaffAccounts) 
     assert await staff.sign_in("zhang", PASSWORD) == made
     assert await staff.sign_in("zhang", PASSWORD + "!") is None
     assert await staff.sign_in("nobody", PASSWORD) is None
-    assert await staff.sign_in("zhang", "x" * 5000) is None  # no unbounded hashing
     assert await staff.count() == 1
+
+
+class Counting(PasswordHasher):
+    """The cheap hasher, noting the longest password it was given."""
+
+    longest = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        Counting.longest = max(Counting.longest, len(password))
+        return super().verify(hash, password)
+
+
+async def test_a_huge_password_is_refused_without_hashing_it_all(engine: AsyncEngine,
+                                                                  staff: StaffAccounts) -> None:
+    counting = StaffAccounts(engine, hasher=Counting(time_cost=1, memory_cost=8,
+                                                      parallelism=1))
+    await counting.add("zhang", "张三", Role.HANDLER, "zjj", PASSWORD)
+    assert await counting.sign_in("zhang", PASSWORD + "x" * 100_000) is None
+    assert await counting.sign_in("nobody", "x" * 100_000) is None
+    assert Counting.longest <= 1024
+
+
+async def test_undecodable_input_signs_in_nobody_and_fails_nothing(
+    staff: StaffAccounts,
+) -> None:
+    """aiohttp reads bad UTF-8 in a header as lone surrogates: no account, no error."""
+    await staff.add("zhang", "张三", Role.HANDLER, "zjj", PASSWORD)
+    await staff.create_token("zhang", "t")
+    assert await staff.sign_in("zhang", "pass\udcffword here") is None
+    assert await staff.sign_in("nob\udcffody", PASSWORD) is None
+    assert await staff.authenticate("lx_\udcff" + "A" * 42) is None
 
 
 async def test_the_password_is_kept_as_an_argon2id_hash(staff: StaffAccounts,
