@@ -3,9 +3,6 @@ through a year nobody knows yet (domain/workdays.py: provisional, weekdays only)
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from domain.workdays import (
 )
 from storage import db
 from storage.tickets import NewTicket, Tickets
+from tests.cli import cli_env, lianxin
 from tests.test_devplatform import SAFE, bot_settings
 
 FILE = Path(__file__).resolve().parents[1] / "config" / "holidays.toml"
@@ -134,24 +132,9 @@ def test_runs_and_single_days() -> None:
 
 # -- the commands --------------------------------------------------------------------------
 
-ROOT = FILE.parents[1]
-
-
-async def lianxin(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/calendar.db"
-    db.upgrade(url)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LIANXIN_")}
-    base.update(LIANXIN_DATABASE_URL=url)
-    return base
+    return cli_env(tmp_path)
 
 
 async def test_check_names_where_each_year_comes_from(env: dict[str, str]) -> None:

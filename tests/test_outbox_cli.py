@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from devplatform.api import PLATFORM, create_api_app
 from devplatform.state import PlatformState
 from storage import db
 from storage.outbox import Outbox
+from tests.cli import cli_env, lianxin
 from tests.conftest import APP_ID, APP_SECRET, TOKEN
 from tests.test_delivery import STATUS_FIELDS
 
@@ -25,20 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/outbox.db"
-    db.upgrade(url)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LIANXIN_")}
-    base.update(LIANXIN_WECHAT_TOKEN=TOKEN, LIANXIN_WECHAT_APP_ID=APP_ID,
-                LIANXIN_WECHAT_APP_SECRET=APP_SECRET, LIANXIN_DATABASE_URL=url)
-    return base
-
-
-async def lianxin(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
+    return cli_env(tmp_path, LIANXIN_WECHAT_TOKEN=TOKEN, LIANXIN_WECHAT_APP_ID=APP_ID,
+                   LIANXIN_WECHAT_APP_SECRET=APP_SECRET)
 
 
 async def test_list_retry_purge(env: dict[str, str]) -> None:

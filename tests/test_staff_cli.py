@@ -4,9 +4,6 @@ from standard input; every fault one line and exit status 2."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,27 +13,19 @@ from domain.staff import Role
 from storage import db
 from storage.catalogue import CatalogueRepository
 from storage.staff import StaffAccounts
+from tests.cli import cli_env
+from tests.cli import lianxin as run
 
-ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/staff.db"
-    db.upgrade(url)
-    base = {k: v for k, v in os.environ.items() if not k.startswith("LIANXIN_")}
-    base.update(LIANXIN_DATABASE_URL=url)
-    return base
+    return cli_env(tmp_path)
 
 
 async def lianxin(*args: str, env: dict[str, str], stdin: str = "") -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "staff", *args, env=env, cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate(stdin.encode())
-    return proc.returncode or 0, out.decode(), err.decode()
+    return await run("staff", *args, env=env, stdin=stdin)
 
 
 async def accounts(env: dict[str, str]) -> StaffAccounts:
