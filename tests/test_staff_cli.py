@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.catalogue_cli import DEFAULT_CATALOGUE, load_catalogue
+from domain.catalogue import Catalogue
 from domain.staff import Role
 from storage import db
 from storage.catalogue import CatalogueRepository
@@ -28,6 +29,15 @@ async def lianxin(*args: str, env: dict[str, str], stdin: str = "") -> tuple[int
     return await run("staff", *args, env=env, stdin=stdin)
 
 
+async def load_demo_catalogue(env: dict[str, str]) -> Catalogue:
+    """What `lianxin config load` does on `make run`: the demo county's catalogue."""
+    catalogue = load_catalogue(DEFAULT_CATALOGUE)
+    engine = db.make_engine(env["LIANXIN_DATABASE_URL"])
+    await CatalogueRepository(engine).save(catalogue, source="test", digest="test")
+    await engine.dispose()
+    return catalogue
+
+
 async def accounts(env: dict[str, str]) -> StaffAccounts:
     return StaffAccounts(db.make_engine(env["LIANXIN_DATABASE_URL"]))
 
@@ -41,10 +51,7 @@ async def test_the_first_admin_then_a_handler_and_their_tokens(env: dict[str, st
     staff = await accounts(env)
     assert await staff.sign_in("root", PASSWORD) is not None
 
-    engine = db.make_engine(env["LIANXIN_DATABASE_URL"])
-    await CatalogueRepository(engine).save(load_catalogue(DEFAULT_CATALOGUE),
-                                           source="test", digest="test")
-    await engine.dispose()
+    await load_demo_catalogue(env)
     code, out, _ = await lianxin("add", "zhang", "--name", "张三", "--role", "handler",
                                  "--department", "zjj", env=env)
     assert (code, out.strip()) == (0, "added zhang (handler, zjj)")
@@ -103,10 +110,7 @@ async def test_faults_are_one_line(env: dict[str, str], args: tuple[str, ...], s
 
 
 async def test_a_department_not_in_the_catalogue_is_refused(env: dict[str, str]) -> None:
-    engine = db.make_engine(env["LIANXIN_DATABASE_URL"])
-    await CatalogueRepository(engine).save(load_catalogue(DEFAULT_CATALOGUE),
-                                           source="test", digest="test")
-    await engine.dispose()
+    await load_demo_catalogue(env)
     code, _, err = await lianxin("add", "zhang", "--name", "张三", "--role", "handler",
                                  "--department", "nope", env=env)
     assert code == 2 and err.startswith("lianxin: department: 'nope' is not in the catalogue (")
@@ -116,10 +120,7 @@ async def test_make_runs_demo_accounts_get_fresh_tokens_each_time(env: dict[str,
     code, _, err = await lianxin("demo", env=env)
     assert (code, err.strip()) == (
         2, "lianxin: no catalogue in the database: run `lianxin config load` first")
-    engine = db.make_engine(env["LIANXIN_DATABASE_URL"])
-    catalogue = load_catalogue(DEFAULT_CATALOGUE)
-    await CatalogueRepository(engine).save(catalogue, source="test", digest="test")
-    await engine.dispose()
+    catalogue = await load_demo_catalogue(env)
     code, first, _ = await lianxin("demo", env=env)
     assert code == 0
     rows = {line.split()[0]: line.split()[-1] for line in first.splitlines()[1:]}
