@@ -318,6 +318,9 @@ class TicketRecord:
     created_at: datetime  # timezone-aware (UTC)
     # counted through a year whose working-day calendar is not known yet: 暂定
     due_provisional: bool = False
+    version: int = 1  # raised by every move (optimistic concurrency)
+    pending: Pending = Pending.NOTHING  # what it waits for from the office
+    merged_into: int | None = None  # the ticket it was merged into
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,20 @@ class Ticket(Base):
                                                   server_default=false())
     due_workdays: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # raised by every move: two staff acting at once, one finds it changed (409)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # what an in-progress ticket waits for from the office (domain.tickets.Pending)
+    pending: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    pending_due_on: Mapped[date | None] = mapped_column(Date)  # the extension asked for
+    pending_text: Mapped[str | None] = mapped_column(Text)  # its reason, or the answer
+    merged_into: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("tickets.id", ondelete="SET NULL", name="fk_tickets_merged_into"),
+        index=True)
+
+    # every ORM update of a ticket is "… WHERE id = ? AND version = ?" and raises the
+    # version: a second writer that read the same version finds no row (StaleDataError)
+    __mapper_args__ = {"version_id_col": version}
 
 
 class TicketEvent(Base):
@@ -152,6 +166,12 @@ class TicketEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     note: Mapped[str] = mapped_column(Text, default="")
+    # the lifecycle's action (domain.tickets.Action), None for events before it
+    action: Mapped[str | None] = mapped_column(String(24))
+    party: Mapped[str | None] = mapped_column(String(16))  # domain.tickets.Party
+    staff_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff.id", ondelete="SET NULL", name="fk_ticket_events_staff_id"))
+    citizen_text: Mapped[str | None] = mapped_column(Text)  # what the citizen was told
 
 
 class Attachment(Base):

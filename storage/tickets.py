@@ -25,6 +25,7 @@ from domain.tickets import (
     ENDED,
     MAX_ATTACHMENTS,
     AttachmentRecord,
+    Pending,
     Status,
     TicketEventRecord,
     TicketRecord,
@@ -182,13 +183,15 @@ class Tickets:
                     return WithdrawOutcome.ALREADY, _ticket(ticket)
                 if not can_move(previous, Status.WITHDRAWN):
                     return WithdrawOutcome.TOO_LATE, _ticket(ticket)
-                changed = await session.scalar(
+                version = await session.scalar(
                     update(Ticket).where(Ticket.id == ticket.id, Ticket.status == previous)
-                    .values(status=Status.WITHDRAWN).returning(Ticket.id)
+                    .values(status=Status.WITHDRAWN, version=Ticket.version + 1)
+                    .returning(Ticket.version)
                     .execution_options(synchronize_session=False))
-                if changed is None:  # SQLite: it changed since the read; read it again
+                if version is None:  # SQLite: it changed since the read; read it again
                     continue
                 set_committed_value(ticket, "status", Status.WITHDRAWN)
+                set_committed_value(ticket, "version", version)  # staff see it changed
                 session.add(TicketEvent(ticket_id=ticket.id, actor="citizen", at=now,
                                         from_status=previous, to_status=Status.WITHDRAWN,
                                         note=note))
@@ -247,7 +250,8 @@ def _ticket(row: Ticket) -> TicketRecord:
         region=row.region, department=row.department, description=row.description,
         phone=row.phone, public=row.public, latitude=row.latitude, longitude=row.longitude,
         place=row.place, status=Status(row.status), due_on=row.due_on,
-        due_provisional=row.due_provisional,
+        due_provisional=row.due_provisional, version=row.version,
+        pending=Pending(row.pending), merged_into=row.merged_into,
         created_at=_utc(row.created_at))
 
 

@@ -1,0 +1,201 @@
+"""Moving a ticket along its lifecycle (``domain.tickets.MOVES``), in one transaction: the
+ticket, its event and the pushes that tell its reporters.
+
+The caller (the staff API, the catalogue's dispatch) says who acts, which version of the
+ticket it saw and what the move carries (a department, a date, a text); this module
+checks the move against the table, applies it, writes the event with what the citizen
+was told, and queues that text for the ticket's reporter and for the reporter of every
+ticket merged into it (purpose ``ticket_status``), all or nothing. Working out a due date
+or the citizen's wording is the caller's: storage only keeps them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from domain.messages import split_text
+from domain.tickets import (
+    ENDED,
+    Action,
+    Move,
+    Party,
+    Pending,
+    Status,
+    TicketRecord,
+    find_move,
+)
+from storage.models import Ticket, TicketEvent
+from storage.outbox import add_push
+from storage.tickets import _ticket
+
+PURPOSE = "ticket_status"
+
+
+class TicketNotFound(LookupError):
+    """No ticket with this id (or none the caller may see: the caller decides)."""
+
+
+class VersionConflict(Exception):
+    """The ticket changed since the caller read it: ``current`` is how it stands now."""
+
+    def __init__(self, current: TicketRecord) -> None:
+        super().__init__(f"ticket {current.number} is at version {current.version} now, "
+                         f"status {current.status}")
+        self.current = current
+
+
+class MoveIncomplete(ValueError):
+    """The move lacks what it carries (a department to dispatch to, a reason …):
+    ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Act:
+    """One move as the caller asks for it."""
+
+    action: Action
+    party: Party
+    actor: str  # who, for the timeline: a staff login, "router", "citizen"
+    staff_id: int | None = None
+    version: int | None = None  # the version the caller saw; None: no check (the system)
+    review: bool = False  # the department's answers go to the office first
+    note: str = ""  # for staff: a reason, a comment
+    department: str | None = None  # dispatch, re-dispatch
+    due_on: date | None = None  # the new due date (dispatch, re-dispatch, extension asked)
+    text: str | None = None  # the answer; an extension's reason
+    into: int | None = None  # merge: the earlier ticket's id
+
+
+@dataclass(frozen=True, slots=True)
+class Told:
+    """What the citizen is told of a move: the texts (long ones are split into several
+    pushes) and the fields a template fills outside the customer-service window
+    (``config/delivery.toml``, purpose ``ticket_status``: ticket_no, department, status,
+    time)."""
+
+    texts: Sequence[str]
+    fields: dict[str, str]
+
+
+Tell = Callable[[TicketRecord, Move, Act, str | None], Told]
+"""What to tell the citizen of a move that tells them; the last argument is the answer's
+text when the move sends it out (答复, 审核通过)."""
+
+
+_NEEDS_NOTE = {Action.RETURN, Action.REJECT, Action.DENY_EXTENSION,
+               Action.SEND_BACK_ANSWER}
+
+
+class TicketMoves:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def act(self, ticket_id: int, act: Act, tell: Tell, *,
+                  now: datetime | None = None) -> TicketRecord:
+        """Apply ``act`` to the ticket: :class:`TicketNotFound`, :class:`VersionConflict`,
+        :class:`domain.tickets.MoveRefused`, :class:`MoveIncomplete`; else the ticket as it
+        is after the move, its event and its pushes committed together."""
+        now = now or datetime.now(UTC)
+        async with self._sessions.begin() as session:
+            row = await session.scalar(
+                select(Ticket).where(Ticket.id == ticket_id).with_for_update())
+            if row is None:
+                raise TicketNotFound(ticket_id)
+            if act.version is not None and row.version != act.version:
+                raise VersionConflict(_ticket(row))
+            before = Status(row.status)
+            move = find_move(act.action, before, Pending(row.pending), act.party,
+                             review=act.review)
+            citizen_text = await self._apply(session, row, act, move)
+            row.status = (move.target or before).value
+            row.pending = move.then.value
+            try:
+                await session.flush()  # the version check, and the version raised
+            except StaleDataError:  # another move was committed since the read
+                raise VersionConflict(await self._current(ticket_id)) from None
+            after = _ticket(row)
+            told = (tell(after, move, act, citizen_text) if move.tells_citizen
+                    else Told((), {}))
+            session.add(TicketEvent(
+                ticket_id=row.id, actor=act.actor, at=now, from_status=before.value,
+                to_status=row.status, note=act.note, action=act.action.value,
+                party=act.party.value, staff_id=act.staff_id,
+                citizen_text="\n".join(told.texts) or None))
+            if told.texts:
+                for account, openid in await self._reporters(session, row):
+                    for text in told.texts:
+                        for piece in split_text(text):
+                            add_push(session, account=account, openid=openid,
+                                     purpose=PURPOSE, text=piece, fields=told.fields)
+            return after
+
+    async def _current(self, ticket_id: int) -> TicketRecord:
+        async with self._sessions() as session:
+            row = await session.get(Ticket, ticket_id)
+            assert row is not None, "tickets are never deleted"
+            return _ticket(row)
+
+    @staticmethod
+    async def _apply(session: AsyncSession, row: Ticket, act: Act, move: Move) -> str | None:
+        """The move's own effect on the row; the answer's text when it goes out now."""
+        action = act.action
+        if action in _NEEDS_NOTE and not act.note.strip():
+            raise MoveIncomplete("note", "say why")
+        if action in (Action.DISPATCH, Action.REDISPATCH):
+            if not act.department:
+                raise MoveIncomplete("department", "which department")
+            row.department = act.department
+            if act.due_on is not None:
+                row.due_on, row.due_provisional = act.due_on, False
+        elif action is Action.REQUEST_EXTENSION:
+            if act.due_on is None or (row.due_on is not None and act.due_on <= row.due_on):
+                raise MoveIncomplete("due_on", "a date after the one due now")
+            if not (act.text or "").strip():
+                raise MoveIncomplete("text", "the reason")
+            row.pending_due_on, row.pending_text = act.due_on, act.text
+        elif action is Action.APPROVE_EXTENSION:
+            row.due_on, row.due_provisional = row.pending_due_on, False
+            row.pending_due_on = row.pending_text = None
+        elif action in (Action.DENY_EXTENSION, Action.SEND_BACK_ANSWER):
+            row.pending_due_on = row.pending_text = None
+        elif action is Action.ANSWER:
+            if not (act.text or "").strip():
+                raise MoveIncomplete("text", "the answer the citizen receives")
+            if move.then is Pending.REVIEW:
+                row.pending_text = act.text
+                return None
+            return act.text
+        elif action is Action.APPROVE_ANSWER:
+            answer, row.pending_text = row.pending_text, None
+            return answer
+        elif action is Action.MERGE:
+            if act.into is None or act.into == row.id:
+                raise MoveIncomplete("into", "the earlier ticket it duplicates")
+            target = await session.get(Ticket, act.into)
+            if target is None or Status(target.status) in ENDED or target.id > row.id:
+                raise MoveIncomplete("into", "an earlier ticket still running")
+            row.merged_into = target.id
+        return None
+
+    @staticmethod
+    async def _reporters(session: AsyncSession, row: Ticket) -> list[tuple[str, str]]:
+        """Who hears of the ticket: its reporter, and the reporter of every ticket merged
+        into it (each once)."""
+        merged = (await session.execute(
+            select(Ticket.account, Ticket.openid).where(Ticket.merged_into == row.id)
+            .order_by(Ticket.id))).all()
+        found: list[tuple[str, str]] = []
+        for account, openid in [(row.account, row.openid), *merged]:
+            if (account, openid) not in found:
+                found.append((account, openid))
+        return found
