@@ -11,10 +11,10 @@
 - ``passwd LOGIN``: a new password (asked for, or one line from standard input).
 - ``token create LOGIN [--label TEXT]``: a new API token, printed once (it is not kept).
 - ``token revoke ID``: the token stops working at once.
-- ``demo``: for ``make run`` (wired in with the staff API): a supervisor ``demo-office`` and a handler ``demo-<id>`` for
-  each department of the loaded catalogue, each with a fresh token printed (the previous
-  demo tokens are revoked). On a database with any account not made by it, it makes
-  none and says so (exit 0, so ``make run`` goes on).
+- ``demo``: for ``make run`` (wired in with the staff API): a supervisor ``demo-office``
+  and a handler ``demo-<id>`` for each department of the loaded catalogue, each with a
+  fresh token printed (the previous demo tokens are revoked). On a database with any
+  account not made by it, it makes none and says so (exit 0, so ``make run`` goes on).
 
 A fault prints one line, ``lianxin: <what is wrong>``, and exits 2. No password or token
 is ever written to the log.
