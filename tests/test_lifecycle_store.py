@@ -68,7 +68,8 @@ async def test_sign_extend_answer_close_each_told_with_its_event(
     assert asked.pending is Pending.EXTENSION and asked.due_on == date(2026, 11, 30)
     approved = await moves.act(ticket.id, office(Action.APPROVE_EXTENSION, version=3), tell)
     assert (approved.pending, approved.due_on) == (Pending.NOTHING, date(2026, 12, 15))
-    answered = await moves.act(ticket.id, handler(Action.ANSWER, version=4, text="路灯已修好"), tell)
+    answered = await moves.act(ticket.id, handler(Action.ANSWER, version=4, text="路灯已修好"),
+                               tell)
     assert answered.status is Status.REPLIED
     closed = await moves.act(ticket.id, office(Action.CLOSE, version=5), tell)
     assert (closed.status, closed.version) == (Status.CLOSED, 6)
