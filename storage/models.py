@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -149,7 +149,7 @@ class Ticket(Base):
 
     # every ORM update of a ticket is "… WHERE id = ? AND version = ?" and raises the
     # version: a second writer that read the same version finds no row (StaleDataError)
-    __mapper_args__: ClassVar[dict[str, Any]] = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it
 
 
 class TicketEvent(Base):
