@@ -15,6 +15,7 @@ from bot.calendar_cli import redate
 from bot.config import Account, Settings, load_accounts, load_calendar
 from bot.log_limits import server_log
 from bot.server_header import hide_server_version
+from bot.staff.api import Services, staff_api
 from bot.wechat.api import WeChatClient
 from bot.wechat.edge import Callback
 from bot.wiring import delivery_worker, wechat_clients
@@ -163,9 +164,14 @@ def create_app(
             await kept.close()
         await memory.close()
 
+    staff_services = Services()
+
     async def engine_ctx(app: web.Application) -> AsyncIterator[None]:
         engine = db.make_engine(settings.database_url)
         app[ENGINE] = engine
+        staff_catalogue = CatalogueCache(CatalogueRepository(engine),
+                                         ttl=settings.catalogue_ttl)
+        staff_services.bind(engine, app[TEXTS], staff_catalogue)
         try:  # a year that became known since the last start: its dates are firm now
             await redate(engine, app[CALENDAR])
         except Exception as exc:  # not a reason to stay down: `lianxin calendar refresh`
@@ -218,6 +224,7 @@ def create_app(
     for account in app[ACCOUNTS]:
         app.router.add_get(account.path, _route(account.name, "get"))
         app.router.add_post(account.path, _route(account.name, "post"))
+    app.add_subapp("/api/v1", staff_api(staff_services))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app

@@ -333,6 +333,9 @@ class TicketEventRecord:
     from_status: Status | None
     to_status: Status
     note: str
+    action: Action | None = None  # None: an event from before the lifecycle table
+    party: Party | None = None
+    citizen_text: str | None = None  # what the citizen was told of it
 
 
 @dataclass(frozen=True, slots=True)

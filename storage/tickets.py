@@ -24,7 +24,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from domain.tickets import (
     ENDED,
     MAX_ATTACHMENTS,
+    Action,
     AttachmentRecord,
+    Party,
     Pending,
     Status,
     TicketEventRecord,
@@ -136,6 +138,28 @@ class Tickets:
         async with self._sessions() as session:
             return _ticket_or_none(await session.scalar(
                 select(Ticket).where(Ticket.idempotency_key == idempotency_key)))
+
+    async def get(self, ticket_id: int) -> TicketRecord | None:
+        async with self._sessions() as session:
+            return _ticket_or_none(await session.get(Ticket, ticket_id))
+
+    async def search(self, *, departments: frozenset[str] | None = None,
+                     statuses: frozenset[Status] | None = None, due_before: date | None = None,
+                     before_id: int | None = None, limit: int = 50) -> list[TicketRecord]:
+        """Tickets newest first: of ``departments`` (``None``: all), in ``statuses``, due
+        before ``due_before``, older than ticket ``before_id`` (the cursor); at most
+        ``limit``."""
+        query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
+        if departments is not None:
+            query = query.where(Ticket.department.in_(sorted(departments)))
+        if statuses is not None:
+            query = query.where(Ticket.status.in_(sorted(s.value for s in statuses)))
+        if due_before is not None:
+            query = query.where(Ticket.due_on < due_before)
+        if before_id is not None:
+            query = query.where(Ticket.id < before_id)
+        async with self._sessions() as session:
+            return [_ticket(row) for row in (await session.scalars(query)).all()]
 
     async def events(self, ticket_id: int) -> list[TicketEventRecord]:
         async with self._sessions() as session:
@@ -263,7 +287,10 @@ def _event(row: TicketEvent) -> TicketEventRecord:
     return TicketEventRecord(
         actor=row.actor, at=_utc(row.at),
         from_status=None if row.from_status is None else Status(row.from_status),
-        to_status=Status(row.to_status), note=row.note)
+        to_status=Status(row.to_status), note=row.note,
+        action=None if row.action is None else Action(row.action),
+        party=None if row.party is None else Party(row.party),
+        citizen_text=row.citizen_text)
 
 
 def _utc(moment: datetime) -> datetime:

@@ -1,0 +1,265 @@
+"""The staff HTTP API under ``/api/v1`` (work in progress: tickets, their detail and the
+lifecycle's actions; the OpenAPI document, filters and notifications follow).
+
+Every request but ``/api/v1/openapi.json`` carries ``Authorization: Bearer <token>`` (a
+token from ``lianxin staff token create``). A handler sees its own department's tickets
+only: another department's ticket is 404, as one that does not exist. An error is JSON,
+``{"error": {"code", "message": {"zh", "en"}, "field"?}}``: 401 no or bad token, 403 the
+role may not, 404 not found or not yours, 409 the ticket's state does not allow it or
+someone acted first (with the ticket as it is now), 422 a bad body naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.catalogue import Catalogue
+from domain.staff import Role, StaffRecord
+from domain.tickets import (
+    Action,
+    Move,
+    MoveRefused,
+    Party,
+    TicketEventRecord,
+    TicketRecord,
+)
+from flows.display import department_name, format_day
+from handlers.texts import Texts
+from storage.catalogue_cache import CatalogueCache
+from storage.lifecycle import Act, MoveIncomplete, TicketMoves, Told, VersionConflict
+from storage.staff import StaffAccounts
+from storage.tickets import Tickets
+
+
+class Services:
+    """What the API works with, bound once the database engine exists (at start-up, after
+    the routes are fixed)."""
+
+    staff: StaffAccounts
+    tickets: Tickets
+    moves: TicketMoves
+    texts: Texts
+    catalogues: CatalogueCache
+
+    def bind(self, engine: AsyncEngine, texts: Texts, catalogues: CatalogueCache) -> None:
+        self.staff, self.tickets = StaffAccounts(engine), Tickets(engine)
+        self.moves, self.texts, self.catalogues = TicketMoves(engine), texts, catalogues
+
+
+SERVICES = web.AppKey("staff_services", Services)
+STAFF = web.RequestKey("staff", StaffRecord)  # who the token belongs to
+
+_PARTY = {Role.HANDLER: Party.HANDLER, Role.SUPERVISOR: Party.SUPERVISOR}
+
+
+class ApiError(web.HTTPException):
+    """An error answered as JSON with its code and the message in both languages."""
+
+    def __init__(self, status: int, code: str, texts: Texts, *, field: str | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.status_code = status
+        body: dict[str, Any] = {"code": code, "message": {
+            "zh": texts(f"api_error_{code}"), "en": texts(f"api_error_{code}_en")}}
+        if field is not None:
+            body["field"] = field
+        super().__init__(text=json.dumps({"error": body, **(extra or {})},
+                                         ensure_ascii=False),
+                         content_type="application/json")
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    texts = request.app[SERVICES].texts
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    staff = (await request.app[SERVICES].staff.authenticate(secret.strip())
+             if scheme.lower() == "bearer" else None)
+    if staff is None:
+        raise ApiError(401, "unauthorized", texts)
+    request[STAFF] = staff
+    return await handler(request)
+
+
+def _staff(request: web.Request) -> StaffRecord:
+    return request[STAFF]
+
+
+def _visible(request: web.Request, ticket: TicketRecord | None) -> TicketRecord:
+    staff = _staff(request)
+    if ticket is None or not staff.sees_department(ticket.department):
+        raise ApiError(404, "not_found", request.app[SERVICES].texts)
+    return ticket
+
+
+def _ticket_json(ticket: TicketRecord, catalogue: Catalogue) -> dict[str, Any]:
+    return {
+        "id": ticket.id, "number": ticket.number, "kind": ticket.kind,
+        "category": ticket.category, "region": ticket.region,
+        "department": ticket.department,
+        "department_name": department_name(catalogue, ticket.department),
+        "description": ticket.description, "phone": ticket.phone, "public": ticket.public,
+        "location": (None if ticket.latitude is None else {
+            "latitude": ticket.latitude, "longitude": ticket.longitude,
+            "place": ticket.place}),
+        "status": ticket.status.value, "pending": ticket.pending.value or None,
+        "due_on": None if ticket.due_on is None else ticket.due_on.isoformat(),
+        "due_provisional": ticket.due_provisional, "version": ticket.version,
+        "merged_into": ticket.merged_into, "created_at": ticket.created_at.isoformat(),
+    }
+
+
+def _event_json(event: TicketEventRecord) -> dict[str, Any]:
+    return {"at": event.at.isoformat(), "actor": event.actor,
+            "action": None if event.action is None else event.action.value,
+            "from": None if event.from_status is None else event.from_status.value,
+            "to": event.to_status.value, "note": event.note,
+            "citizen_text": event.citizen_text}
+
+
+async def me(request: web.Request) -> web.Response:
+    staff = _staff(request)
+    return web.json_response({"login": staff.login, "display_name": staff.display_name,
+                              "role": staff.role.value, "department": staff.department})
+
+
+async def list_tickets(request: web.Request) -> web.Response:
+    staff, texts = _staff(request), request.app[SERVICES].texts
+    if staff.role is Role.ADMIN:
+        raise ApiError(403, "role", texts)
+    departments = (frozenset({staff.department}) if staff.role is Role.HANDLER
+                   and staff.department else None)
+    try:
+        limit = min(max(int(request.query.get("limit", "50")), 1), 200)
+        cursor = request.query.get("cursor")
+        before = int(cursor) if cursor else None
+    except ValueError:
+        raise ApiError(422, "bad_query", texts, field="limit/cursor") from None
+    found = await request.app[SERVICES].tickets.search(departments=departments, before_id=before,
+                                              limit=limit)
+    catalogue = await _catalogue(request)
+    return web.json_response({
+        "tickets": [_ticket_json(t, catalogue) for t in found],
+        "next_cursor": str(found[-1].id) if len(found) == limit else None})
+
+
+async def ticket_detail(request: web.Request) -> web.Response:
+    tickets = request.app[SERVICES].tickets
+    ticket = _visible(request, await tickets.get(_ticket_id(request)))
+    return web.json_response({
+        "ticket": _ticket_json(ticket, await _catalogue(request)),
+        "timeline": [_event_json(e) for e in await tickets.events(ticket.id)],
+        "attachments": [{"media_id": a.media_id, "url": a.url}
+                        for a in await tickets.attachments(ticket.id)]})
+
+
+async def _catalogue(request: web.Request) -> Catalogue:
+    """The routing catalogue (names, departments to dispatch to); without one loaded the
+    office has nothing to work with: 409, saying so."""
+    found = await request.app[SERVICES].catalogues.get()
+    if found is None:
+        raise ApiError(409, "no_catalogue", request.app[SERVICES].texts)
+    return found
+
+
+def _ticket_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["ticket_id"])
+    except ValueError:
+        raise ApiError(404, "not_found", request.app[SERVICES].texts) from None
+
+
+async def act(request: web.Request) -> web.Response:
+    staff, texts = _staff(request), request.app[SERVICES].texts
+    try:
+        action = Action(request.match_info["action"])
+    except ValueError:
+        raise ApiError(404, "not_found", texts) from None
+    party = _PARTY.get(staff.role)
+    if party is None or action in (Action.FILE, Action.WITHDRAW):
+        raise ApiError(403, "role", texts)
+    ticket = _visible(request, await request.app[SERVICES].tickets.get(_ticket_id(request)))
+    body = await _body(request)
+    catalogue = await _catalogue(request)
+    department = body.get("department")
+    if department is not None and department not in {d.id for d in catalogue.departments}:
+        raise ApiError(422, "bad_body", texts, field="department")
+    move = Act(action, party, staff.login, staff_id=staff.id, version=body["version"],
+               note=body.get("note") or "", department=department, due_on=body.get("due_on"),
+               text=body.get("text"), into=body.get("into"))
+    try:
+        after = await request.app[SERVICES].moves.act(ticket.id, move, _teller(texts, catalogue))
+    except VersionConflict as exc:
+        raise ApiError(409, "conflict", texts,
+                       extra={"ticket": _ticket_json(exc.current, catalogue)}) from None
+    except MoveRefused as exc:
+        code = "role" if exc.reason == "party" else "state"
+        current = await request.app[SERVICES].tickets.get(ticket.id)
+        assert current is not None
+        raise ApiError(403 if code == "role" else 409, code, texts,
+                       extra={"ticket": _ticket_json(current, catalogue)}) from None
+    except MoveIncomplete as exc:
+        raise ApiError(422, "bad_body", texts, field=exc.field) from None
+    return web.json_response({"ticket": _ticket_json(after, catalogue)})
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    texts = request.app[SERVICES].texts
+    try:
+        raw = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(422, "bad_body", texts, field="body") from None
+    if not isinstance(raw, dict):
+        raise ApiError(422, "bad_body", texts, field="body")
+    version = raw.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ApiError(422, "bad_body", texts, field="version")
+    for name in ("note", "department", "text"):
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise ApiError(422, "bad_body", texts, field=name)
+    due = raw.get("due_on")
+    if due is not None:
+        try:
+            raw["due_on"] = date.fromisoformat(due) if isinstance(due, str) else None
+        except ValueError:
+            raw["due_on"] = None
+        if raw["due_on"] is None:
+            raise ApiError(422, "bad_body", texts, field="due_on")
+    into = raw.get("into")
+    if into is not None and (not isinstance(into, int) or isinstance(into, bool)):
+        raise ApiError(422, "bad_body", texts, field="into")
+    return raw
+
+
+def _teller(texts: Texts, catalogue: Catalogue) -> Callable[
+        [TicketRecord, Move, Act, str | None], Told]:
+    def tell(ticket: TicketRecord, move: Move, act: Act, answer: str | None) -> Told:
+        due = "" if ticket.due_on is None else format_day(texts, ticket.due_on)
+        said = texts(f"ticket_push_{act.action.value}", number=ticket.number,
+                     department=department_name(catalogue, ticket.department), date=due,
+                     answer=answer or "", reason=act.note)
+        status = texts(ticket.status.label_key)
+        return Told([said], {"ticket_no": ticket.number, "status": status,
+                             "department": department_name(catalogue, ticket.department),
+                             "time": ticket.created_at.isoformat()})
+    return tell
+
+
+def staff_api(services: Services) -> web.Application:
+    """The API as an application to mount at ``/api/v1`` (``services`` bound before the
+    first request)."""
+    api = web.Application(middlewares=[authenticate])
+    api[SERVICES] = services
+    api.router.add_get("/me", me)
+    api.router.add_get("/tickets", list_tickets)
+    api.router.add_get("/tickets/{ticket_id}", ticket_detail)
+    api.router.add_post("/tickets/{ticket_id}/{action}", act)
+    return api

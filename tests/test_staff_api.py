@@ -1,0 +1,141 @@
+"""The staff API (bot/staff/api.py) as a client sees it, on SQLite and PostgreSQL: tokens,
+a handler confined to its department (another's ticket is 404), the lifecycle's actions
+with their pushes, conflicts and refusals as JSON in both languages. Work in progress:
+filters, OpenAPI, notifications and the whole lifecycle with the WeChat edge follow."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import create_app
+from domain.staff import Role
+from flows.display import department_name
+from storage import db
+from storage.models import Push
+from storage.staff import StaffAccounts
+from storage.tickets import Tickets
+from tests.citizens import demo_catalogue, fresh_tickets
+from tests.conftest import SettingsFactory
+from tests.test_tickets_store import new
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+async def world(aiohttp_client: Callable[..., Awaitable[Client]],
+                make_settings: SettingsFactory,
+                database_url: str) -> AsyncIterator[tuple[Client, AsyncEngine, dict[str, str]]]:
+    engine = db.make_engine(database_url)
+    try:
+        await fresh_tickets(engine)
+        async with engine.begin() as conn:
+            for table in ("pushes", "staff_tokens", "staff"):
+                await conn.execute(text(f"DELETE FROM {table}"))
+        staff = StaffAccounts(engine, hasher=PasswordHasher(time_cost=1, memory_cost=8,
+                                                            parallelism=1))
+        tokens = {}
+        for login, role, department in (("zhang", Role.HANDLER, "zjj"),
+                                        ("lisi", Role.HANDLER, "gaj"),
+                                        ("wang", Role.SUPERVISOR, None),
+                                        ("root", Role.ADMIN, None)):
+            await staff.add(login, login, role, department)
+            tokens[login] = (await staff.create_token(login, "test"))[1]
+        app = create_app(make_settings(database_url=database_url, catalogue_ttl=0))
+        yield await aiohttp_client(app), engine, tokens
+    finally:
+        await engine.dispose()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def pushes(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return [r.text for r in (await conn.execute(select(Push.text).order_by(Push.id)))]
+
+
+async def test_no_token_or_a_bad_one_is_401_in_both_languages(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+) -> None:
+    client, _, tokens = world
+    for headers in ({}, bearer("lx_nope"), {"Authorization": tokens["zhang"]}):
+        answer = await client.get("/api/v1/me", headers=headers)
+        assert answer.status == 401
+        assert (await answer.json())["error"] == {
+            "code": "unauthorized",
+            "message": {"zh": "未登录或令牌无效", "en": "missing or invalid token"}}
+    answer = await client.get("/api/v1/me", headers=bearer(tokens["zhang"]))
+    assert (await answer.json()) == {"login": "zhang", "display_name": "zhang",
+                                     "role": "handler", "department": "zjj"}
+
+
+async def test_a_handler_sees_and_acts_on_its_own_departments_tickets_only(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+) -> None:
+    client, engine, tokens = world
+    ticket, _ = await Tickets(engine).create(new("k1"))  # department zjj
+    listed = await (await client.get("/api/v1/tickets", headers=bearer(tokens["lisi"]))).json()
+    assert listed["tickets"] == []
+    for path in (f"/api/v1/tickets/{ticket.id}", "/api/v1/tickets/999999",
+                 "/api/v1/tickets/x"):
+        answer = await client.get(path, headers=bearer(tokens["lisi"]))
+        assert (answer.status, (await answer.json())["error"]["code"]) == (404, "not_found")
+    refused = await client.post(f"/api/v1/tickets/{ticket.id}/sign", json={"version": 1},
+                                headers=bearer(tokens["lisi"]))
+    assert refused.status == 404
+    mine = await (await client.get("/api/v1/tickets", headers=bearer(tokens["zhang"]))).json()
+    assert [t["number"] for t in mine["tickets"]] == [ticket.number]
+    signed = await client.post(f"/api/v1/tickets/{ticket.id}/sign", json={"version": 1},
+                               headers=bearer(tokens["zhang"]))
+    assert signed.status == 200
+    assert (await signed.json())["ticket"]["status"] == "in_progress"
+    [pushed] = await pushes(engine)
+    department = department_name(demo_catalogue(), "zjj")
+    assert pushed == (f"{department}已签收您的留言 {ticket.number}，正在办理，"
+                      "预计2026年11月30日（周一）前答复。")
+    detail = await (await client.get(f"/api/v1/tickets/{ticket.id}",
+                                      headers=bearer(tokens["wang"]))).json()
+    assert [e["action"] for e in detail["timeline"]] == [None, None, "sign"]
+    assert detail["timeline"][-1]["citizen_text"] == pushed
+
+
+async def test_conflicts_refusals_and_bad_bodies(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+) -> None:
+    client, engine, tokens = world
+    ticket, _ = await Tickets(engine).create(new("k1"))
+    path = f"/api/v1/tickets/{ticket.id}"
+    answer = await client.post(f"{path}/sign", json={"version": 1},
+                               headers=bearer(tokens["wang"]))
+    assert (answer.status, (await answer.json())["error"]["code"]) == (403, "role")
+    answer = await client.post(f"{path}/sign", json={"version": 1},
+                               headers=bearer(tokens["root"]))
+    assert answer.status == 403
+    for body, field in (({}, "version"), ({"version": "1"}, "version"),
+                        ({"version": 1, "note": 3}, "note"), ([], "body")):
+        answer = await client.post(f"{path}/return", json=body,
+                                   headers=bearer(tokens["zhang"]))
+        assert (answer.status, (await answer.json())["error"].get("field")) == (422, field)
+    answer = await client.post(f"{path}/return", json={"version": 1},
+                               headers=bearer(tokens["zhang"]))
+    assert (answer.status, (await answer.json())["error"]["field"]) == (422, "note")
+    await client.post(f"{path}/sign", json={"version": 1}, headers=bearer(tokens["zhang"]))
+    stale = await client.post(f"{path}/sign", json={"version": 1},
+                              headers=bearer(tokens["zhang"]))
+    conflict = await stale.json()
+    assert (stale.status, conflict["error"]["code"]) == (409, "conflict")
+    assert (conflict["ticket"]["status"], conflict["ticket"]["version"]) == ("in_progress", 2)
+    again = await client.post(f"{path}/sign", json={"version": 2},
+                              headers=bearer(tokens["zhang"]))
+    assert (again.status, (await again.json())["error"]["code"]) == (409, "state")
+    unknown = await client.post(f"{path}/fly", json={"version": 2},
+                                headers=bearer(tokens["zhang"]))
+    assert unknown.status == 404
