@@ -88,8 +88,9 @@ class Told:
 
 
 Tell = Callable[[TicketRecord, Move, Act, str | None], Told]
-"""What to tell the citizen of a move that tells them; the last argument is the answer's
-text when the move sends it out (答复, 审核通过)."""
+"""What to tell the citizen of a move that tells them; the last argument is what the move
+carries for them: the answer's text when it goes out (答复, 审核通过), the number of the
+ticket it was merged into (并单)."""
 
 
 _NEEDS_NOTE = {Action.RETURN, Action.REJECT, Action.DENY_EXTENSION,
@@ -116,7 +117,7 @@ class TicketMoves:
             before = Status(row.status)
             move = find_move(act.action, before, Pending(row.pending), act.party,
                              review=act.review)
-            citizen_text = await self._apply(session, row, act, move)
+            detail = await self._apply(session, row, act, move)
             row.status = (move.target or before).value
             row.pending = move.then.value
             try:
@@ -124,7 +125,7 @@ class TicketMoves:
             except StaleDataError:  # another move was committed since the read
                 raise VersionConflict(await self._current(ticket_id)) from None
             after = _ticket(row)
-            told = (tell(after, move, act, citizen_text) if move.tells_citizen
+            told = (tell(after, move, act, detail) if move.tells_citizen
                     else Told((), {}))
             session.add(TicketEvent(
                 ticket_id=row.id, actor=act.actor, at=now, from_status=before.value,
@@ -147,7 +148,8 @@ class TicketMoves:
 
     @staticmethod
     async def _apply(session: AsyncSession, row: Ticket, act: Act, move: Move) -> str | None:
-        """The move's own effect on the row; the answer's text when it goes out now."""
+        """The move's own effect on the row; what it carries for the citizen (see
+        :data:`Tell`)."""
         action = act.action
         if action in _NEEDS_NOTE and not act.note.strip():
             raise MoveIncomplete("note", "say why")
@@ -185,6 +187,7 @@ class TicketMoves:
             if target is None or Status(target.status) in ENDED or target.id > row.id:
                 raise MoveIncomplete("into", "an earlier ticket still running")
             row.merged_into = target.id
+            return target.number
         return None
 
     @staticmethod

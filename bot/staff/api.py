@@ -241,11 +241,11 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 def _teller(texts: Texts, catalogue: Catalogue) -> Callable[
         [TicketRecord, Move, Act, str | None], Told]:
-    def tell(ticket: TicketRecord, move: Move, act: Act, answer: str | None) -> Told:
+    def tell(ticket: TicketRecord, move: Move, act: Act, detail: str | None) -> Told:
         due = "" if ticket.due_on is None else format_day(texts, ticket.due_on)
         said = texts(f"ticket_push_{act.action.value}", number=ticket.number,
                      department=department_name(catalogue, ticket.department), date=due,
-                     answer=answer or "", reason=act.note)
+                     answer=detail or "", into=detail or "", reason=act.note)
         status = texts(ticket.status.label_key)
         return Told([said], {"ticket_no": ticket.number, "status": status,
                              "department": department_name(catalogue, ticket.department),
