@@ -195,5 +195,10 @@ def due_deadline(received: datetime, workdays: int,
     return deadline(local_day(received), workdays, calendar)
 
 
+def china_midnight(day: date) -> datetime:
+    """The moment ``day`` begins in China (aware)."""
+    return datetime(day.year, day.month, day.day, tzinfo=CHINA)
+
+
 def today_in_china(now: datetime | None = None) -> date:
     return local_day(now or datetime.now(UTC))

@@ -144,18 +144,39 @@ class Tickets:
             return _ticket_or_none(await session.get(Ticket, ticket_id))
 
     async def search(self, *, departments: frozenset[str] | None = None,
-                     statuses: frozenset[Status] | None = None, due_before: date | None = None,
-                     before_id: int | None = None, limit: int = 50) -> list[TicketRecord]:
-        """Tickets newest first: of ``departments`` (``None``: all), in ``statuses``, due
-        before ``due_before``, older than ticket ``before_id`` (the cursor); at most
-        ``limit``."""
+                     statuses: frozenset[Status] | None = None, kind: str | None = None,
+                     category: str | None = None, region: str | None = None,
+                     due_before: date | None = None, running: bool = False,
+                     text: str | None = None, created_from: datetime | None = None,
+                     created_before: datetime | None = None, before_id: int | None = None,
+                     limit: int = 50) -> list[TicketRecord]:
+        """Tickets newest first, at most ``limit``: of ``departments`` (``None``: all), in
+        ``statuses``, of a kind, category or region, due before ``due_before``, still
+        running (the clock not stopped), whose number or description holds ``text``,
+        made in [``created_from``, ``created_before``), older than ticket ``before_id``
+        (the cursor)."""
         query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
         if departments is not None:
             query = query.where(Ticket.department.in_(sorted(departments)))
         if statuses is not None:
             query = query.where(Ticket.status.in_(sorted(s.value for s in statuses)))
+        for column, value in ((Ticket.kind, kind), (Ticket.category, category),
+                              (Ticket.region, region)):
+            if value is not None:
+                query = query.where(column == value)
         if due_before is not None:
             query = query.where(Ticket.due_on < due_before)
+        if running:
+            query = query.where(Ticket.status.not_in(sorted(s.value for s in ENDED)))
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace(
+                "_", "\\_") + "%"
+            query = query.where(or_(Ticket.description.like(pattern, escape="\\"),
+                                    Ticket.number.like(pattern, escape="\\")))
+        if created_from is not None:
+            query = query.where(Ticket.created_at >= created_from)
+        if created_before is not None:
+            query = query.where(Ticket.created_at < created_before)
         if before_id is not None:
             query = query.where(Ticket.id < before_id)
         async with self._sessions() as session:

@@ -6,6 +6,7 @@ filters, OpenAPI, notifications and the whole lifecycle with the WeChat edge fol
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
 from typing import Any
 
 import pytest
@@ -139,3 +140,45 @@ async def test_conflicts_refusals_and_bad_bodies(
     unknown = await client.post(f"{path}/fly", json={"version": 2},
                                 headers=bearer(tokens["zhang"]))
     assert unknown.status == 404
+
+
+async def test_the_list_filters_and_pages(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+) -> None:
+    client, engine, tokens = world
+    tickets = Tickets(engine)
+    late, _ = await tickets.create(new("late", kind="求助", due_on=date(2020, 1, 6),
+                                       description="路灯 100% 不亮"))
+    soon, _ = await tickets.create(new("soon", due_on=date(2099, 1, 5), region="dcj"))
+    other, _ = await tickets.create(new("other", department="gaj",
+                                        due_on=date(2020, 1, 6)))
+    await tickets.withdraw(other.number, "default", "oA")
+
+    async def numbers(query: str, who: str = "wang") -> list[str]:
+        answer = await client.get(f"/api/v1/tickets?{query}", headers=bearer(tokens[who]))
+        assert answer.status == 200, await answer.text()
+        return [t["number"] for t in (await answer.json())["tickets"]]
+
+    assert await numbers("") == [other.number, soon.number, late.number]
+    assert await numbers("overdue=true") == [late.number]  # the withdrawn one's clock stopped
+    assert await numbers("kind=求助") == [late.number]
+    assert await numbers("region=dcj") == [soon.number]
+    assert await numbers("status=withdrawn") == [other.number]
+    assert await numbers("status=dispatched,withdrawn&department=gaj") == [other.number]
+    assert await numbers("q=100%") == [late.number]  # % is a character, not a wildcard
+    assert await numbers(f"q={soon.number[-6:]}") == [soon.number]
+    assert await numbers("due_before=2021-01-01") == [other.number, late.number]
+    assert await numbers("created_from=2000-01-01&created_to=2000-12-31") == []
+    assert await numbers("", who="zhang") == [soon.number, late.number]  # zjj's only
+    first = await (await client.get("/api/v1/tickets?limit=2",
+                                    headers=bearer(tokens["wang"]))).json()
+    assert len(first["tickets"]) == 2
+    rest = await numbers(f"limit=2&cursor={first['next_cursor']}")
+    assert rest == [late.number]
+    for query, field in (("limit=0", "limit"), ("limit=x", "limit"), ("cursor=-1", "cursor"),
+                         ("status=lost", "status"), ("due_before=2020-13-01", "due_before")):
+        answer = await client.get(f"/api/v1/tickets?{query}", headers=bearer(tokens["wang"]))
+        assert (answer.status, (await answer.json())["error"]["field"]) == (422, field)
+    answer = await client.get("/api/v1/tickets?department=gaj",
+                              headers=bearer(tokens["zhang"]))
+    assert answer.status == 404  # another department's list is not a handler's

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -26,9 +26,11 @@ from domain.tickets import (
     Move,
     MoveRefused,
     Party,
+    Status,
     TicketEventRecord,
     TicketRecord,
 )
+from domain.workdays import china_midnight, today_in_china
 from flows.display import department_name, format_day
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
@@ -132,19 +134,66 @@ async def me(request: web.Request) -> web.Response:
 
 
 async def list_tickets(request: web.Request) -> web.Response:
+    """``GET /tickets``: newest first, ``limit`` (1–200, default 50) at a time, the next
+    page from ``cursor``; filters ``status`` (comma-separated), ``department`` (the office
+    only: a handler's list is its department's), ``kind``, ``category``, ``region``,
+    ``overdue=true`` (running and past its due date, China's today), ``due_before``,
+    ``q`` (in the number or the description), ``created_from`` / ``created_to`` (China
+    days, both included)."""
     staff, texts = _staff(request), request.app[SERVICES].texts
     if staff.role is Role.ADMIN:
         raise ApiError(403, "role", texts)
+    query = request.query
+
+    def bad(field: str) -> ApiError:
+        return ApiError(422, "bad_query", texts, field=field)
+
+    def day(field: str) -> date | None:
+        value = query.get(field)
+        if not value:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise bad(field) from None
+
+    try:
+        limit = int(query.get("limit", "50"))
+    except ValueError:
+        raise bad("limit") from None
+    if not 1 <= limit <= 200:
+        raise bad("limit")
+    cursor = query.get("cursor")
+    if cursor and not cursor.isdecimal():
+        raise bad("cursor")
+    statuses = None
+    if query.get("status"):
+        try:
+            statuses = frozenset(Status(v) for v in query["status"].split(","))
+        except ValueError:
+            raise bad("status") from None
+        if not all(s.known for s in statuses):
+            raise bad("status")
     departments = (frozenset({staff.department}) if staff.role is Role.HANDLER
                    and staff.department else None)
-    try:
-        limit = min(max(int(request.query.get("limit", "50")), 1), 200)
-        cursor = request.query.get("cursor")
-        before = int(cursor) if cursor else None
-    except ValueError:
-        raise ApiError(422, "bad_query", texts, field="limit/cursor") from None
-    found = await request.app[SERVICES].tickets.search(departments=departments, before_id=before,
-                                              limit=limit)
+    if query.get("department"):
+        if departments is not None and query["department"] not in departments:
+            raise ApiError(404, "not_found", texts)  # another department's: not yours
+        departments = frozenset({query["department"]})
+    overdue = query.get("overdue", "") in ("true", "1")
+    due_before = day("due_before")
+    today = today_in_china()
+    if overdue:
+        due_before = today if due_before is None else min(due_before, today)
+    created_from, created_to = day("created_from"), day("created_to")
+    found = await request.app[SERVICES].tickets.search(
+        departments=departments, statuses=statuses, kind=query.get("kind") or None,
+        category=query.get("category") or None, region=query.get("region") or None,
+        due_before=due_before, running=overdue, text=(query.get("q") or "").strip() or None,
+        created_from=None if created_from is None else china_midnight(created_from),
+        created_before=(None if created_to is None
+                        else china_midnight(created_to + timedelta(days=1))),
+        before_id=int(cursor) if cursor else None, limit=limit)
     catalogue = await _catalogue(request)
     return web.json_response({
         "tickets": [_ticket_json(t, catalogue) for t in found],
