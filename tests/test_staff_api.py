@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
+from openapi_spec_validator import validate
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -182,3 +183,27 @@ async def test_the_list_filters_and_pages(
     answer = await client.get("/api/v1/tickets?department=gaj",
                               headers=bearer(tokens["zhang"]))
     assert answer.status == 404  # another department's list is not a handler's
+
+
+async def test_the_openapi_document_is_valid_public_and_names_every_route(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+) -> None:
+    client, _, _ = world
+    answer = await client.get("/api/v1/openapi.json")  # no token needed
+    assert answer.status == 200
+    spec = await answer.json()
+    validate(spec)  # OpenAPI 3.1, by openapi-spec-validator
+    served = {(r.method.lower(), r.resource.canonical) for r in client.app.router.routes()
+              if r.resource is not None and r.resource.canonical.startswith("/api/v1/")
+              and r.method != "HEAD"}
+    documented = {(method, path) for path, operations in spec["paths"].items()
+                  for method in operations}
+    assert served == documented
+    act = spec["paths"]["/api/v1/tickets/{ticket_id}/{action}"]["post"]
+    body = spec["components"]["schemas"]["ActionBody"]
+    assert act["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ActionBody"}
+    assert set(body["properties"]) == {"version", "note", "department", "due_on", "text",
+                                       "into"}
+    assert body["required"] == ["version"] and body["additionalProperties"] is False
+    assert set(act["responses"]) == {"200", "401", "403", "404", "409", "422"}

@@ -17,8 +17,11 @@ from datetime import date, timedelta
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.staff.models import ActionBody, Me, OpenApi, TicketAfter, TicketDetail, TicketPage
+from bot.staff.openapi import Parameter, Route, document
 from domain.catalogue import Catalogue
 from domain.staff import Role, StaffRecord
 from domain.tickets import (
@@ -80,6 +83,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.match_info.route.handler is openapi:
+        return await handler(request)  # the document is public
     texts = request.app[SERVICES].texts
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
@@ -238,12 +243,12 @@ async def act(request: web.Request) -> web.Response:
     ticket = _visible(request, await request.app[SERVICES].tickets.get(_ticket_id(request)))
     body = await _body(request)
     catalogue = await _catalogue(request)
-    department = body.get("department")
-    if department is not None and department not in {d.id for d in catalogue.departments}:
+    if (body.department is not None
+            and body.department not in {d.id for d in catalogue.departments}):
         raise ApiError(422, "bad_body", texts, field="department")
-    move = Act(action, party, staff.login, staff_id=staff.id, version=body["version"],
-               note=body.get("note") or "", department=department, due_on=body.get("due_on"),
-               text=body.get("text"), into=body.get("into"))
+    move = Act(action, party, staff.login, staff_id=staff.id, version=body.version,
+               note=body.note, department=body.department, due_on=body.due_on,
+               text=body.text, into=body.into)
     try:
         after = await request.app[SERVICES].moves.act(ticket.id, move, _teller(texts, catalogue))
     except VersionConflict as exc:
@@ -260,32 +265,18 @@ async def act(request: web.Request) -> web.Response:
     return web.json_response({"ticket": _ticket_json(after, catalogue)})
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    texts = request.app[SERVICES].texts
+async def _body(request: web.Request) -> ActionBody:
+    """The action's body, validated by :class:`ActionBody`; 422 naming the first field
+    that is wrong (``body`` when it is no JSON object)."""
+    raw = await request.read()
     try:
-        raw = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(422, "bad_body", texts, field="body") from None
-    if not isinstance(raw, dict):
-        raise ApiError(422, "bad_body", texts, field="body")
-    version = raw.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ApiError(422, "bad_body", texts, field="version")
-    for name in ("note", "department", "text"):
-        if raw.get(name) is not None and not isinstance(raw[name], str):
-            raise ApiError(422, "bad_body", texts, field=name)
-    due = raw.get("due_on")
-    if due is not None:
-        try:
-            raw["due_on"] = date.fromisoformat(due) if isinstance(due, str) else None
-        except ValueError:
-            raw["due_on"] = None
-        if raw["due_on"] is None:
-            raise ApiError(422, "bad_body", texts, field="due_on")
-    into = raw.get("into")
-    if into is not None and (not isinstance(into, int) or isinstance(into, bool)):
-        raise ApiError(422, "bad_body", texts, field="into")
-    return raw
+        return ActionBody.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "body"
+        if first["type"] in ("json_invalid", "model_type"):
+            field = "body"
+        raise ApiError(422, "bad_body", request.app[SERVICES].texts, field=field) from None
 
 
 def _teller(texts: Texts, catalogue: Catalogue) -> Callable[
@@ -302,13 +293,47 @@ def _teller(texts: Texts, catalogue: Catalogue) -> Callable[
     return tell
 
 
-def staff_api(services: Services) -> web.Application:
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[DOCUMENT])
+
+
+DOCUMENT = web.AppKey("staff_openapi", dict)
+_ID = Parameter("ticket_id", "path", "the ticket's id", {"type": "integer"})
+_QUERY = [Parameter(name, "query", what) for name, what in (
+    ("status", "statuses, comma-separated"), ("department", "a department id (the office)"),
+    ("kind", "投诉, 求助, 咨询, 建议 or 表扬"), ("category", "a category id"),
+    ("region", "a region id"), ("overdue", "true: running and past its due date"),
+    ("due_before", "YYYY-MM-DD"), ("q", "text in the number or the description"),
+    ("created_from", "YYYY-MM-DD, China's day, included"),
+    ("created_to", "YYYY-MM-DD, China's day, included"), ("cursor", "the next page"),
+    ("limit", "1-200, default 50"))]
+_ACTIONS = [a.value for a in Action if a not in (Action.FILE, Action.WITHDRAW)]
+
+# The API: each route once, with its handler; the OpenAPI document is made from it.
+ROUTES: list[tuple[Route, Handler]] = [
+    (Route("GET", "/me", "the caller's account", Me), me),
+    (Route("GET", "/tickets", "tickets the caller may see, newest first", TicketPage,
+           parameters=_QUERY, errors=(401, 403, 404, 409, 422)), list_tickets),
+    (Route("GET", "/tickets/{ticket_id}", "a ticket with its timeline and photos",
+           TicketDetail, parameters=[_ID], errors=(401, 404, 409)), ticket_detail),
+    (Route("POST", "/tickets/{ticket_id}/{action}", "move the ticket (docs/LIFECYCLE.md)",
+           TicketAfter, body=ActionBody,
+           parameters=[_ID, Parameter("action", "path", "the lifecycle's action",
+                                      {"type": "string", "enum": _ACTIONS})],
+           errors=(401, 403, 404, 409, 422)), act),
+]
+
+
+def staff_api(services: Services, version: str = "1") -> web.Application:
     """The API as an application to mount at ``/api/v1`` (``services`` bound before the
-    first request)."""
+    first request), ``/api/v1/openapi.json`` served without a token."""
     api = web.Application(middlewares=[authenticate])
     api[SERVICES] = services
-    api.router.add_get("/me", me)
-    api.router.add_get("/tickets", list_tickets)
-    api.router.add_get("/tickets/{ticket_id}", ticket_detail)
-    api.router.add_post("/tickets/{ticket_id}/{action}", act)
+    table = [route for route, _ in ROUTES]
+    table.append(Route("GET", "/openapi.json", "this document", OpenApi, errors=(),
+                       public=True))
+    api[DOCUMENT] = document(table, version)
+    for route, handler in ROUTES:
+        api.router.add_route(route.method, route.path, handler)
+    api.router.add_get("/openapi.json", openapi)
     return api

@@ -1,0 +1,116 @@
+"""The staff API's request and response bodies (pydantic): what the handlers validate and
+answer with, and what ``/api/v1/openapi.json`` is generated from — one source for both."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ActionBody(BaseModel):
+    """The body of ``POST /tickets/{id}/{action}``: the version the caller saw, and what
+    the action carries."""
+
+    version: int = Field(ge=1, description="the ticket's version as the caller saw it")
+    note: str = Field(default="", max_length=2000,
+                      description="for staff: the reason (退单, 不予受理, 审核退回 …)")
+    department: str | None = Field(default=None, max_length=32,
+                                   description="转办 / 改派: the department's catalogue id")
+    due_on: date | None = Field(default=None, description="申请延期: the date asked for")
+    text: str | None = Field(default=None, max_length=20000,
+                             description="答复: the answer; 申请延期: the reason")
+    into: int | None = Field(default=None, ge=1,
+                             description="并单: the id of the earlier ticket")
+
+    # strict: "1" is no version; dates come as ISO strings, as JSON has no dates
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Location(BaseModel):
+    latitude: float
+    longitude: float
+    place: str | None
+
+
+class TicketOut(BaseModel):
+    id: int
+    number: str
+    kind: str
+    category: str
+    region: str | None
+    department: str
+    department_name: str
+    description: str
+    phone: str | None
+    public: bool
+    location: Location | None
+    status: str
+    pending: str | None = Field(description="extension or review, when it waits for the office")
+    due_on: date | None
+    due_provisional: bool
+    version: int
+    merged_into: int | None
+    created_at: datetime
+
+
+class EventOut(BaseModel):
+    at: datetime
+    actor: str
+    action: str | None
+    from_: str | None = Field(alias="from")
+    to: str
+    note: str
+    citizen_text: str | None
+
+
+class Attachment(BaseModel):
+    media_id: str
+    url: str
+
+
+class TicketDetail(BaseModel):
+    ticket: TicketOut
+    timeline: list[EventOut]
+    attachments: list[Attachment]
+
+
+class TicketPage(BaseModel):
+    tickets: list[TicketOut]
+    next_cursor: str | None
+
+
+class TicketAfter(BaseModel):
+    ticket: TicketOut
+
+
+class Me(BaseModel):
+    login: str
+    display_name: str
+    role: str
+    department: str | None
+
+
+class Message(BaseModel):
+    zh: str
+    en: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: Message
+    field: str | None = None
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+    ticket: TicketOut | None = Field(
+        default=None, description="409: the ticket as it stands now")
+
+
+class OpenApi(BaseModel):
+    """The OpenAPI document (its schema is OpenAPI's own)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
