@@ -11,16 +11,28 @@ someone acted first (with the ticket as it is now), 422 a bad body naming the fi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
-from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.staff.models import ActionBody, Me, OpenApi, TicketAfter, TicketDetail, TicketPage
+from bot.staff.models import (
+    ActionBody,
+    Attachment,
+    ErrorBody,
+    ErrorOut,
+    EventOut,
+    Location,
+    Me,
+    Message,
+    OpenApi,
+    TicketAfter,
+    TicketDetail,
+    TicketOut,
+    TicketPage,
+)
 from bot.staff.openapi import Parameter, Route, document
 from domain.catalogue import Catalogue
 from domain.staff import Role, StaffRecord
@@ -63,18 +75,23 @@ STAFF = web.RequestKey("staff", StaffRecord)  # who the token belongs to
 _PARTY = {Role.HANDLER: Party.HANDLER, Role.SUPERVISOR: Party.SUPERVISOR}
 
 
+def _answer(model: BaseModel, status: int = 200) -> web.Response:
+    return web.Response(text=model.model_dump_json(by_alias=True, exclude_none=False),
+                        status=status, content_type="application/json")
+
+
 class ApiError(web.HTTPException):
-    """An error answered as JSON with its code and the message in both languages."""
+    """An error answered as JSON (:class:`ErrorOut`): its code, the message in both
+    languages, the field at fault (422) and the ticket as it stands now (409)."""
 
     def __init__(self, status: int, code: str, texts: Texts, *, field: str | None = None,
-                 extra: dict[str, Any] | None = None) -> None:
+                 ticket: TicketOut | None = None) -> None:
         self.status_code = status
-        body: dict[str, Any] = {"code": code, "message": {
-            "zh": texts(f"api_error_{code}"), "en": texts(f"api_error_{code}_en")}}
-        if field is not None:
-            body["field"] = field
-        super().__init__(text=json.dumps({"error": body, **(extra or {})},
-                                         ensure_ascii=False),
+        body = ErrorOut(error=ErrorBody(
+            code=code, message=Message(zh=texts(f"api_error_{code}"),
+                                       en=texts(f"api_error_{code}_en")), field=field),
+            ticket=ticket)
+        super().__init__(text=body.model_dump_json(exclude_none=True),
                          content_type="application/json")
 
 
@@ -107,35 +124,33 @@ def _visible(request: web.Request, ticket: TicketRecord | None) -> TicketRecord:
     return ticket
 
 
-def _ticket_json(ticket: TicketRecord, catalogue: Catalogue) -> dict[str, Any]:
-    return {
-        "id": ticket.id, "number": ticket.number, "kind": ticket.kind,
-        "category": ticket.category, "region": ticket.region,
-        "department": ticket.department,
-        "department_name": department_name(catalogue, ticket.department),
-        "description": ticket.description, "phone": ticket.phone, "public": ticket.public,
-        "location": (None if ticket.latitude is None else {
-            "latitude": ticket.latitude, "longitude": ticket.longitude,
-            "place": ticket.place}),
-        "status": ticket.status.value, "pending": ticket.pending.value or None,
-        "due_on": None if ticket.due_on is None else ticket.due_on.isoformat(),
-        "due_provisional": ticket.due_provisional, "version": ticket.version,
-        "merged_into": ticket.merged_into, "created_at": ticket.created_at.isoformat(),
-    }
+def _ticket_json(ticket: TicketRecord, catalogue: Catalogue) -> TicketOut:
+    return TicketOut(
+        id=ticket.id, number=ticket.number, kind=ticket.kind, category=ticket.category,
+        region=ticket.region, department=ticket.department,
+        department_name=department_name(catalogue, ticket.department),
+        description=ticket.description, phone=ticket.phone, public=ticket.public,
+        location=(None if ticket.latitude is None or ticket.longitude is None else Location(
+            latitude=ticket.latitude, longitude=ticket.longitude, place=ticket.place)),
+        status=ticket.status.value, pending=ticket.pending.value or None,
+        due_on=ticket.due_on, due_provisional=ticket.due_provisional,
+        version=ticket.version, merged_into=ticket.merged_into,
+        created_at=ticket.created_at)
 
 
-def _event_json(event: TicketEventRecord) -> dict[str, Any]:
-    return {"at": event.at.isoformat(), "actor": event.actor,
-            "action": None if event.action is None else event.action.value,
-            "from": None if event.from_status is None else event.from_status.value,
-            "to": event.to_status.value, "note": event.note,
-            "citizen_text": event.citizen_text}
+def _event_json(event: TicketEventRecord) -> EventOut:
+    return EventOut.model_validate({
+        "at": event.at, "actor": event.actor,
+        "action": None if event.action is None else event.action.value,
+        "from": None if event.from_status is None else event.from_status.value,
+        "to": event.to_status.value, "note": event.note,
+        "citizen_text": event.citizen_text})
 
 
 async def me(request: web.Request) -> web.Response:
     staff = _staff(request)
-    return web.json_response({"login": staff.login, "display_name": staff.display_name,
-                              "role": staff.role.value, "department": staff.department})
+    return _answer(Me(login=staff.login, display_name=staff.display_name,
+                      role=staff.role.value, department=staff.department))
 
 
 async def list_tickets(request: web.Request) -> web.Response:
@@ -200,19 +215,19 @@ async def list_tickets(request: web.Request) -> web.Response:
                         else china_midnight(created_to + timedelta(days=1))),
         before_id=int(cursor) if cursor else None, limit=limit)
     catalogue = await _catalogue(request)
-    return web.json_response({
-        "tickets": [_ticket_json(t, catalogue) for t in found],
-        "next_cursor": str(found[-1].id) if len(found) == limit else None})
+    return _answer(TicketPage(
+        tickets=[_ticket_json(t, catalogue) for t in found],
+        next_cursor=str(found[-1].id) if len(found) == limit else None))
 
 
 async def ticket_detail(request: web.Request) -> web.Response:
     tickets = request.app[SERVICES].tickets
     ticket = _visible(request, await tickets.get(_ticket_id(request)))
-    return web.json_response({
-        "ticket": _ticket_json(ticket, await _catalogue(request)),
-        "timeline": [_event_json(e) for e in await tickets.events(ticket.id)],
-        "attachments": [{"media_id": a.media_id, "url": a.url}
-                        for a in await tickets.attachments(ticket.id)]})
+    return _answer(TicketDetail(
+        ticket=_ticket_json(ticket, await _catalogue(request)),
+        timeline=[_event_json(e) for e in await tickets.events(ticket.id)],
+        attachments=[Attachment(media_id=a.media_id, url=a.url)
+                     for a in await tickets.attachments(ticket.id)]))
 
 
 async def _catalogue(request: web.Request) -> Catalogue:
@@ -253,16 +268,16 @@ async def act(request: web.Request) -> web.Response:
         after = await request.app[SERVICES].moves.act(ticket.id, move, _teller(texts, catalogue))
     except VersionConflict as exc:
         raise ApiError(409, "conflict", texts,
-                       extra={"ticket": _ticket_json(exc.current, catalogue)}) from None
+                       ticket=_ticket_json(exc.current, catalogue)) from None
     except MoveRefused as exc:
         code = "role" if exc.reason == "party" else "state"
         current = await request.app[SERVICES].tickets.get(ticket.id)
         assert current is not None
         raise ApiError(403 if code == "role" else 409, code, texts,
-                       extra={"ticket": _ticket_json(current, catalogue)}) from None
+                       ticket=_ticket_json(current, catalogue)) from None
     except MoveIncomplete as exc:
         raise ApiError(422, "bad_body", texts, field=exc.field) from None
-    return web.json_response({"ticket": _ticket_json(after, catalogue)})
+    return _answer(TicketAfter(ticket=_ticket_json(after, catalogue)))
 
 
 async def _body(request: web.Request) -> ActionBody:

@@ -55,6 +55,8 @@ class TicketOut(BaseModel):
 
 
 class EventOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     at: datetime
     actor: str
     action: str | None
