@@ -44,6 +44,8 @@ ACCOUNTS = web.AppKey("accounts", list[Account])
 KEYS = web.AppKey("keys", KeyBuilder)
 TEXTS = web.AppKey("texts", Texts)
 CALENDAR = web.AppKey("calendar", Calendar)
+# the staff API's own application when it has a listener of its own (LIANXIN_STAFF_PORT)
+STAFF_APP = web.AppKey("staff_app", web.Application)
 STORE = web.AppKey("store", Store)
 ENGINE = web.AppKey("engine", AsyncEngine)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
@@ -224,7 +226,13 @@ def create_app(
     for account in app[ACCOUNTS]:
         app.router.add_get(account.path, _route(account.name, "get"))
         app.router.add_post(account.path, _route(account.name, "post"))
-    app.add_subapp("/api/v1", staff_api(staff_services))
+    if settings.staff_port is None:
+        app.add_subapp("/api/v1", staff_api(staff_services))
+    else:  # its own listener (bot/cli.py serves it beside the callback one)
+        staff_root = web.Application(client_max_size=settings.max_body_bytes,
+                                     handler_args={"access_log": None})
+        staff_root.add_subapp("/api/v1", staff_api(staff_services))
+        app[STAFF_APP] = staff_root
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app

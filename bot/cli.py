@@ -46,7 +46,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     try:
         asyncio.run(_serve(app, settings.host, settings.port,
-                           ", ".join(a.path for a in accounts)))
+                           ", ".join(a.path for a in accounts),
+                           staff=(settings.staff_host or settings.host, settings.staff_port)))
     except OSError as exc:  # the address is taken, or the host does not resolve
         return _fail(f"cannot listen on {settings.host}:{settings.port} "
                      f"(LIANXIN_HOST, LIANXIN_PORT): {exc.strerror or exc}")
@@ -79,7 +80,8 @@ def _preflight(settings: Settings) -> None:
         raise StartupError(str(exc)) from None
 
 
-async def _serve(app: web.Application, host: str, port: int, paths: str) -> None:
+async def _serve(app: web.Application, host: str, port: int, paths: str,
+                 staff: tuple[str, int | None] = ("", None)) -> None:
     """Run until SIGINT or SIGTERM, then shut down cleanly (draining late replies, then
     saving the in-process store)."""
     # from the start: a signal during start-up also ends through runner.cleanup(), which
@@ -105,9 +107,34 @@ async def _serve(app: web.Application, host: str, port: int, paths: str) -> None
         # generation every 700 allocations (the default) runs it every few messages.
         gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
         print(f"lianxin: serving {paths} on http://{host}:{port}", flush=True)
-        await stop.wait()
+        staff_runner = await _serve_staff(app, *staff)
+        try:
+            await stop.wait()
+        finally:
+            if staff_runner is not None:
+                await staff_runner.cleanup()
     finally:
         await runner.cleanup()
+
+
+async def _serve_staff(app: web.Application, host: str,
+                       port: int | None) -> web.AppRunner | None:
+    """The staff API on its own listener, when ``LIANXIN_STAFF_PORT`` gives one."""
+    from bot.app import STAFF_APP
+
+    staff_app = app.get(STAFF_APP)
+    if staff_app is None or port is None:
+        return None
+    runner = web.AppRunner(staff_app, access_log=None, shutdown_timeout=10)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise StartupError(f"cannot listen on {host}:{port} (LIANXIN_STAFF_HOST, "
+                           f"LIANXIN_STAFF_PORT): {exc.strerror or exc}") from None
+    print(f"lianxin: staff API on http://{host}:{port}/api/v1", flush=True)
+    return runner
 
 
 def cmd_db(args: argparse.Namespace) -> int:

@@ -100,6 +100,10 @@ class Settings(DatabaseSettings):
     store_save_interval: float = Field(default=2.0, ge=0, le=3600)
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    # the staff API on a listener of its own (not where WeChat's callbacks arrive); unset:
+    # under /api/v1 on the callback listener
+    staff_host: str | None = None
+    staff_port: int | None = Field(default=None, ge=1, le=65535)
 
     accounts_file: Path | None = None
     texts_file: Path = DEFAULT_TEXTS

@@ -16,7 +16,7 @@ from openapi_spec_validator import validate
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import create_app
+from bot.app import STAFF_APP, create_app
 from domain.staff import Role
 from flows.display import department_name
 from storage import db
@@ -207,3 +207,19 @@ async def test_the_openapi_document_is_valid_public_and_names_every_route(
                                        "into"}
     assert body["required"] == ["version"] and body["additionalProperties"] is False
     assert set(act["responses"]) == {"200", "401", "403", "404", "409", "422"}
+
+
+async def test_the_api_can_have_a_listener_of_its_own(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: SettingsFactory,
+    database_url: str,
+) -> None:
+    """LIANXIN_STAFF_PORT: the API is not where WeChat's callbacks arrive."""
+    _, _, tokens = world
+    app = create_app(make_settings(database_url=database_url, staff_port=18999))
+    callbacks = await aiohttp_client(app)  # starts the bot (and binds the API's services)
+    assert (await callbacks.get("/api/v1/openapi.json")).status == 404
+    staff = await aiohttp_client(app[STAFF_APP])
+    assert (await staff.get("/api/v1/openapi.json")).status == 200
+    answer = await staff.get("/api/v1/me", headers=bearer(tokens["wang"]))
+    assert (await answer.json())["role"] == "supervisor"
