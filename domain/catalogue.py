@@ -26,6 +26,8 @@ class Department:
     name: str
     short_name: str
     fallback: bool = False
+    # its answers go to the 12345 office for approval before the citizen gets them
+    reviews_answers: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -275,7 +275,7 @@ def _departments(check: _Checker, data: dict[str, Any]) -> dict[str, Department]
     fallback: str | None = None
     for index, entry in check.entries(data, "department"):
         check.check_keys("department", index, entry, ("id", "name"),
-                         ("short_name", "fallback"))
+                         ("short_name", "fallback", "review_answers"))
         ident, name = check.identity("department", index, entry, found, names)
         short = (check.string("department", index, entry, "short_name")
                  if "short_name" in entry else name)
@@ -289,7 +289,11 @@ def _departments(check: _Checker, data: dict[str, Any]) -> dict[str, Department]
                              f"({fallback!r} is one already)")
         if is_fallback:
             fallback = ident
-        found[ident] = Department(ident, name, short, is_fallback)
+        review = entry.get("review_answers", False)
+        if not isinstance(review, bool):
+            raise check.fail(entry_line(check.text, "department", index, "review_answers"),
+                             "department: review_answers must be true or false")
+        found[ident] = Department(ident, name, short, is_fallback, review)
     if not found:
         raise check.fail(_top_key_line(check.text, "department"),
                          "needs [[department]] tables")

@@ -52,7 +52,8 @@ class CatalogueRepository:
             if catalogue.departments:
                 await conn.execute(insert(Department), [
                     {"id": d.id, "name": d.name, "short_name": d.short_name,
-                     "fallback": d.fallback, "position": n}
+                     "fallback": d.fallback, "reviews_answers": d.reviews_answers,
+                     "position": n}
                     for n, d in enumerate(catalogue.departments)])
             if catalogue.categories:
                 await conn.execute(insert(Category), [
@@ -79,10 +80,12 @@ class CatalogueRepository:
             if meta is None:
                 return None
             departments = tuple(
-                domain.Department(row.id, row.name, row.short_name, row.fallback)
+                domain.Department(row.id, row.name, row.short_name, row.fallback,
+                                  row.reviews_answers)
                 for row in await conn.execute(
                     select(Department.id, Department.name, Department.short_name,
-                           Department.fallback).order_by(Department.position)))
+                           Department.fallback, Department.reviews_answers)
+                    .order_by(Department.position)))
             categories = tuple(
                 domain.Category(row.id, row.name, row.display_order, tuple(row.keywords))
                 for row in await conn.execute(

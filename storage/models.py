@@ -214,6 +214,8 @@ class Department(Base):
     name: Mapped[str] = mapped_column(Text)
     short_name: Mapped[str] = mapped_column(Text)
     fallback: Mapped[bool] = mapped_column(Boolean)
+    reviews_answers: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default=false())
     position: Mapped[int] = mapped_column(Integer)
 
 

@@ -194,7 +194,7 @@ CASES = [
      "anonymous_kinds", "intake: anonymous_kinds: 咨询 is listed twice"),
     # departments
     ('short_name = " 甲 "', 'short_name = " 甲 "\ncolour = "red"', 0, "colour",
-     "department: unknown key 'colour' (allowed: id, name, short_name, fallback)"),
+     "department: unknown key 'colour' (allowed: id, name, short_name, fallback, review_answers)"),
     ('name = "兜底办"\n', "", 0, "[[department]]", "department: name is missing", 1),
     ('id = "a"', 'id = "A-1"', 0, 'id = "A-1"',
      "department: id 'A-1' must be lower-case letters, digits or _, starting with a letter"),
@@ -210,6 +210,8 @@ CASES = [
     ('name = " 乙局 "', 'name = ""', 0, 'name = ""', "department: name must be a non-empty string"),
     ("fallback = false", 'fallback = "no"', 0, "fallback = \"no\"",
      "department: fallback must be true or false"),
+    ("fallback = false", 'fallback = false\nreview_answers = "yes"', 0,
+     'review_answers = "yes"', "department: review_answers must be true or false"),
     ("fallback = false", "fallback = true", 0, "fallback = true",
      "department 'b': a second fallback department ('fb' is one already)", 1),
     ("fallback = true\n", "", 0, "[[department]]",

@@ -6,6 +6,7 @@ filters, OpenAPI, notifications and the whole lifecycle with the WeChat edge fol
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -223,3 +224,24 @@ async def test_the_api_can_have_a_listener_of_its_own(
     assert (await staff.get("/api/v1/openapi.json")).status == 200
     answer = await staff.get("/api/v1/me", headers=bearer(tokens["wang"]))
     assert (await answer.json())["role"] == "supervisor"
+
+
+async def test_a_reviewed_departments_answer_goes_out_when_the_office_approves(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+) -> None:
+    client, engine, tokens = world
+    catalogue = demo_catalogue()
+    reviewed = tuple(replace(d, reviews_answers=d.id == "zjj") for d in catalogue.departments)
+    await fresh_tickets(engine, catalogue=replace(catalogue, departments=reviewed))
+    ticket, _ = await Tickets(engine).create(new("k1"))
+    path = f"/api/v1/tickets/{ticket.id}"
+    zhang, wang = bearer(tokens["zhang"]), bearer(tokens["wang"])
+    await client.post(f"{path}/sign", json={"version": 1}, headers=zhang)
+    held = await (await client.post(f"{path}/answer", json={"version": 2, "text": "已修复"},
+                                    headers=zhang)).json()
+    assert (held["ticket"]["status"], held["ticket"]["pending"]) == ("in_progress", "review")
+    assert len(await pushes(engine)) == 1  # the sign-for only
+    approved = await client.post(f"{path}/approve_answer", json={"version": 3},
+                                 headers=wang)
+    assert (await approved.json())["ticket"]["status"] == "replied"
+    assert (await pushes(engine))[-1] == f"您的留言 {ticket.number} 已答复：\n已修复"

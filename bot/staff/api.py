@@ -261,7 +261,10 @@ async def act(request: web.Request) -> web.Response:
     if (body.department is not None
             and body.department not in {d.id for d in catalogue.departments}):
         raise ApiError(422, "bad_body", texts, field="department")
+    reviewed = any(d.id == ticket.department and d.reviews_answers
+                   for d in catalogue.departments)
     move = Act(action, party, staff.login, staff_id=staff.id, version=body.version,
+               review=reviewed,
                note=body.note, department=body.department, due_on=body.due_on,
                text=body.text, into=body.into)
     try:

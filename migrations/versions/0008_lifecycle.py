@@ -1,6 +1,6 @@
 """the lifecycle in storage: a version per ticket (optimistic concurrency), what it waits
 for from the office, where a merged ticket went; per event the action, the party, the
-staff member and what the citizen was told
+staff member and what the citizen was told; departments whose answers are reviewed
 
 Revision ID: 0008
 Revises: 0007
@@ -29,6 +29,9 @@ def upgrade() -> None:
         batch.create_foreign_key("fk_tickets_merged_into", "tickets", ["merged_into"],
                                  ["id"], ondelete="SET NULL")
         batch.create_index("ix_tickets_merged_into", ["merged_into"])
+    with op.batch_alter_table("departments") as batch:
+        batch.add_column(sa.Column("reviews_answers", sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
     with op.batch_alter_table("ticket_events") as batch:
         batch.add_column(sa.Column("action", sa.String(24), nullable=True))
         batch.add_column(sa.Column("party", sa.String(16), nullable=True))
@@ -39,6 +42,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("departments") as batch:
+        batch.drop_column("reviews_answers")
     with op.batch_alter_table("ticket_events") as batch:
         batch.drop_constraint("fk_ticket_events_staff_id", type_="foreignkey")
         batch.drop_column("citizen_text")
