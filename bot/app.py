@@ -173,7 +173,8 @@ def create_app(
         app[ENGINE] = engine
         staff_catalogue = CatalogueCache(CatalogueRepository(engine),
                                          ttl=settings.catalogue_ttl)
-        staff_services.bind(engine, app[TEXTS], staff_catalogue)
+        staff_services.bind(engine, app[TEXTS], staff_catalogue, app[CALENDAR],
+                            keeps_due_date=settings.redispatch_keeps_due_date)
         try:  # a year that became known since the last start: its dates are firm now
             await redate(engine, app[CALENDAR])
         except Exception as exc:  # not a reason to stay down: `lianxin calendar refresh`

@@ -104,6 +104,9 @@ class Settings(DatabaseSettings):
     # under /api/v1 on the callback listener
     staff_host: str | None = None
     staff_port: int | None = Field(default=None, ge=1, le=65535)
+    # 改派: the new department inherits the citizen's due date (true), or gets its own
+    # time from the day after it receives the ticket (false: docs/LIFECYCLE.md)
+    redispatch_keeps_due_date: bool = False
 
     accounts_file: Path | None = None
     texts_file: Path = DEFAULT_TEXTS

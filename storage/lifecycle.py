@@ -72,6 +72,7 @@ class Act:
     note: str = ""  # for staff: a reason, a comment
     department: str | None = None  # dispatch, re-dispatch
     due_on: date | None = None  # the new due date (dispatch, re-dispatch, extension asked)
+    due_provisional: bool = False  # … counted through a year not known yet
     text: str | None = None  # the answer; an extension's reason
     into: int | None = None  # merge: the earlier ticket's id
 
@@ -158,7 +159,7 @@ class TicketMoves:
                 raise MoveIncomplete("department", "which department")
             row.department = act.department
             if act.due_on is not None:
-                row.due_on, row.due_provisional = act.due_on, False
+                row.due_on, row.due_provisional = act.due_on, act.due_provisional
         elif action is Action.REQUEST_EXTENSION:
             if act.due_on is None or (row.due_on is not None and act.due_on <= row.due_on):
                 raise MoveIncomplete("due_on", "a date after the one due now")

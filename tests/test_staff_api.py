@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -19,13 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import STAFF_APP, create_app
 from domain.staff import Role
-from flows.display import department_name
+from domain.workdays import today_in_china
+from flows.display import department_name, format_day
 from storage import db
 from storage.models import Push
 from storage.staff import StaffAccounts
 from storage.tickets import Tickets
 from tests.citizens import demo_catalogue, fresh_tickets
 from tests.conftest import SettingsFactory
+from tests.test_dispatcher import TEXTS
 from tests.test_tickets_store import new
 
 Client = TestClient[Any, Any]
@@ -245,3 +247,32 @@ async def test_a_reviewed_departments_answer_goes_out_when_the_office_approves(
                                  headers=wang)
     assert (await approved.json())["ticket"]["status"] == "replied"
     assert (await pushes(engine))[-1] == f"您的留言 {ticket.number} 已答复：\n已修复"
+
+
+@pytest.mark.parametrize("keeps", [False, True])
+async def test_a_returned_ticket_sent_on_gets_the_date_the_rule_says(
+    world: tuple[Client, AsyncEngine, dict[str, str]], keeps: bool,
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: SettingsFactory,
+    database_url: str,
+) -> None:
+    """退单 then 改派: by default the new department's time runs from the day after it
+    gets the ticket; LIANXIN_REDISPATCH_KEEPS_DUE_DATE keeps the citizen's date."""
+    _, engine, tokens = world
+    client = await aiohttp_client(create_app(make_settings(
+        database_url=database_url, catalogue_ttl=0, redispatch_keeps_due_date=keeps)))
+    ticket, _ = await Tickets(engine).create(new("k1", due_on=date(2020, 1, 6)))
+    path = f"/api/v1/tickets/{ticket.id}"
+    await client.post(f"{path}/return", json={"version": 1, "note": "不归我们"},
+                      headers=bearer(tokens["zhang"]))
+    answer = await client.post(f"{path}/redispatch", json={"version": 2, "department": "cgj"},
+                               headers=bearer(tokens["wang"]))
+    sent = await answer.json()
+    assert answer.status == 200, sent
+    assert sent["ticket"]["department"] == "cgj"
+    due = date.fromisoformat(sent["ticket"]["due_on"])
+    if keeps:
+        assert due == date(2020, 1, 6)
+    else:
+        today = today_in_china()
+        assert today < due <= today + timedelta(days=40)  # 15 working days on
+        assert (await pushes(engine))[-1].endswith(f"预计{format_day(TEXTS, due)}前答复。")

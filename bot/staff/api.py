@@ -45,7 +45,7 @@ from domain.tickets import (
     TicketEventRecord,
     TicketRecord,
 )
-from domain.workdays import china_midnight, today_in_china
+from domain.workdays import Calendar, china_midnight, deadline, today_in_china
 from flows.display import department_name, format_day
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
@@ -63,10 +63,14 @@ class Services:
     moves: TicketMoves
     texts: Texts
     catalogues: CatalogueCache
+    calendar: Calendar
+    keeps_due_date: bool  # re-dispatch keeps the citizen's date (docs/LIFECYCLE.md)
 
-    def bind(self, engine: AsyncEngine, texts: Texts, catalogues: CatalogueCache) -> None:
+    def bind(self, engine: AsyncEngine, texts: Texts, catalogues: CatalogueCache,
+             calendar: Calendar, *, keeps_due_date: bool = False) -> None:
         self.staff, self.tickets = StaffAccounts(engine), Tickets(engine)
         self.moves, self.texts, self.catalogues = TicketMoves(engine), texts, catalogues
+        self.calendar, self.keeps_due_date = calendar, keeps_due_date
 
 
 SERVICES = web.AppKey("staff_services", Services)
@@ -263,10 +267,18 @@ async def act(request: web.Request) -> web.Response:
         raise ApiError(422, "bad_body", texts, field="department")
     reviewed = any(d.id == ticket.department and d.reviews_answers
                    for d in catalogue.departments)
+    services = request.app[SERVICES]
+    due_on, provisional = body.due_on, False
+    if action is Action.DISPATCH or (action is Action.REDISPATCH
+                                     and not services.keeps_due_date):
+        # the new department's time runs from the day after it gets the ticket
+        days = catalogue.deadlines.get(ticket.kind)
+        if days is not None:
+            counted = deadline(today_in_china(), days, services.calendar)
+            due_on, provisional = counted.day, counted.provisional
     move = Act(action, party, staff.login, staff_id=staff.id, version=body.version,
-               review=reviewed,
-               note=body.note, department=body.department, due_on=body.due_on,
-               text=body.text, into=body.into)
+               review=reviewed, note=body.note, department=body.department,
+               due_on=due_on, due_provisional=provisional, text=body.text, into=body.into)
     try:
         after = await request.app[SERVICES].moves.act(ticket.id, move, _teller(texts, catalogue))
     except VersionConflict as exc:
