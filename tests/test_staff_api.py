@@ -276,3 +276,16 @@ async def test_a_returned_ticket_sent_on_gets_the_date_the_rule_says(
         today = today_in_china()
         assert today < due <= today + timedelta(days=40)  # 15 working days on
         assert (await pushes(engine))[-1].endswith(f"预计{format_day(TEXTS, due)}前答复。")
+
+
+async def test_the_catalogue_read_only(world: tuple[Client, AsyncEngine, dict[str, str]]) -> None:
+    client, _, tokens = world
+    answer = await (await client.get("/api/v1/catalogue",
+                                     headers=bearer(tokens["zhang"]))).json()
+    demo = demo_catalogue()
+    assert [d["id"] for d in answer["departments"]] == [d.id for d in demo.departments]
+    assert [c["order"] for c in answer["categories"]] == [c.order for c in demo.categories]
+    assert {r["id"] for r in answer["regions"]} == {r.id for r in demo.regions}
+    assert answer["deadlines"] == dict(demo.deadlines)
+    assert (await client.post("/api/v1/catalogue", headers=bearer(tokens["wang"]))).status \
+        == 405

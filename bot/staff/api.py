@@ -21,6 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.staff.models import (
     ActionBody,
     Attachment,
+    CatalogueOut,
+    CategoryOut,
+    DepartmentOut,
     ErrorBody,
     ErrorOut,
     EventOut,
@@ -28,6 +31,7 @@ from bot.staff.models import (
     Me,
     Message,
     OpenApi,
+    RegionOut,
     TicketAfter,
     TicketDetail,
     TicketOut,
@@ -323,6 +327,19 @@ def _teller(texts: Texts, catalogue: Catalogue) -> Callable[
     return tell
 
 
+async def catalogue_(request: web.Request) -> web.Response:
+    """``GET /catalogue``: departments, categories and regions, read-only."""
+    found = await _catalogue(request)
+    return _answer(CatalogueOut(
+        county=found.county, deadlines=dict(found.deadlines),
+        departments=[DepartmentOut(id=d.id, name=d.name, short_name=d.short_name,
+                                   fallback=d.fallback, reviews_answers=d.reviews_answers)
+                     for d in found.departments],
+        categories=[CategoryOut(id=c.id, name=c.name, order=c.order)
+                    for c in found.categories],
+        regions=[RegionOut(id=r.id, name=r.name, parent=r.parent) for r in found.regions]))
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(request.app[DOCUMENT])
 
@@ -346,6 +363,8 @@ ROUTES: list[tuple[Route, Handler]] = [
            parameters=_QUERY, errors=(401, 403, 404, 409, 422)), list_tickets),
     (Route("GET", "/tickets/{ticket_id}", "a ticket with its timeline and photos",
            TicketDetail, parameters=[_ID], errors=(401, 404, 409)), ticket_detail),
+    (Route("GET", "/catalogue", "departments, categories and regions", CatalogueOut,
+           errors=(401, 409)), catalogue_),
     (Route("POST", "/tickets/{ticket_id}/{action}", "move the ticket (docs/LIFECYCLE.md)",
            TicketAfter, body=ActionBody,
            parameters=[_ID, Parameter("action", "path", "the lifecycle's action",

@@ -116,3 +116,31 @@ class OpenApi(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     openapi: str
+
+
+class DepartmentOut(BaseModel):
+    id: str
+    name: str
+    short_name: str
+    fallback: bool
+    reviews_answers: bool
+
+
+class CategoryOut(BaseModel):
+    id: str
+    name: str
+    order: int
+
+
+class RegionOut(BaseModel):
+    id: str
+    name: str
+    parent: str | None
+
+
+class CatalogueOut(BaseModel):
+    county: str
+    deadlines: dict[str, int] = Field(description="working days to answer, by kind")
+    departments: list[DepartmentOut]
+    categories: list[CategoryOut]
+    regions: list[RegionOut]
