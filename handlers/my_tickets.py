@@ -10,7 +10,14 @@ from datetime import UTC, datetime
 
 from domain.catalogue import Catalogue
 from domain.messages import Outbound, excerpt
-from domain.tickets import ENDED, WITHDRAWABLE, Status, TicketRecord, ends_with_short
+from domain.tickets import (
+    ENDED,
+    WITHDRAWABLE,
+    Status,
+    TicketEventRecord,
+    TicketRecord,
+    ends_with_short,
+)
 from domain.workdays import CHINA
 from flows.display import department_name, format_day
 from handlers.texts import Texts
@@ -44,8 +51,7 @@ class MyTickets:
         photos = await self._tickets.attachments(ticket.id)
         timeline = "\n".join(
             self._texts("my_ticket_event", at=self._time(e.at),
-                        status=self.status(e.to_status),
-                        note=self._note(e.to_status, e.note))
+                        status=self.status(e.to_status), note=self._told(e))
             for e in events)
         hint = (self._texts("my_ticket_withdraw_hint", number=ticket.number)
                 if ticket.status in WITHDRAWABLE else "")
@@ -127,6 +133,16 @@ class MyTickets:
         catalogue = self._catalogue()
         return department_id if catalogue is None else department_name(catalogue,
                                                                        department_id)
+
+    def _told(self, event: TicketEventRecord) -> str:
+        """What the citizen may read of an event: for a move of staff, what the citizen
+        was told of it (their notes are internal); for filing, the router's dispatch and
+        撤回, the note as before."""
+        if event.action is None:
+            return self._note(event.to_status, event.note)
+        if not event.citizen_text:
+            return ""
+        return self._texts("my_ticket_event_note", note=excerpt(event.citizen_text, 60))
 
     def _note(self, status: Status, note: str) -> str:
         if not note:

@@ -25,7 +25,13 @@ from storage import db
 from storage.models import Push
 from storage.staff import StaffAccounts
 from storage.tickets import Tickets
-from tests.citizens import demo_catalogue, fresh_tickets
+from tests.citizens import (
+    Citizen,
+    demo_catalogue,
+    file_complaint,
+    fresh_tickets,
+    ticket_number_in,
+)
 from tests.conftest import SettingsFactory
 from tests.test_dispatcher import TEXTS
 from tests.test_tickets_store import new
@@ -289,3 +295,41 @@ async def test_the_catalogue_read_only(world: tuple[Client, AsyncEngine, dict[st
     assert answer["deadlines"] == dict(demo.deadlines)
     assert (await client.post("/api/v1/catalogue", headers=bearer(tokens["wang"]))).status \
         == 405
+
+
+async def test_a_complaint_from_the_chat_worked_to_the_end_through_the_api(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+) -> None:
+    """A citizen files in the chat; the department signs, asks for more time, the office
+    agrees; the department answers and the office closes. Each step the citizen should
+    hear of is a push in the outbox; 查询 shows them, and not the staff's own notes."""
+    client, engine, tokens = world
+    citizen = Citizen(client, "oE2E")
+    number = ticket_number_in(await file_complaint(citizen))
+    zhang, wang = bearer(tokens["zhang"]), bearer(tokens["wang"])
+    [listed] = (await (await client.get(f"/api/v1/tickets?q={number}",
+                                        headers=zhang)).json())["tickets"]
+    assert listed["department"] == "zjj"
+    path = f"/api/v1/tickets/{listed['id']}"
+
+    async def step(action: str, who: dict[str, str], **body: Any) -> dict[str, Any]:
+        version = (await (await client.get(path, headers=who)).json())["ticket"]["version"]
+        answer = await client.post(f"{path}/{action}", json={"version": version, **body},
+                                   headers=who)
+        assert answer.status == 200, await answer.text()
+        ticket: dict[str, Any] = (await answer.json())["ticket"]
+        return ticket
+
+    await step("sign", zhang)
+    later = (date.fromisoformat(listed["due_on"]) + timedelta(days=10)).isoformat()
+    await step("request_extension", zhang, due_on=later, text="需协调供电公司更换线路",
+               note="内部：供电公司周三到场")
+    assert (await step("approve_extension", wang))["due_on"] == later
+    await step("answer", zhang, text="路灯线路已更换，现已恢复照明。")
+    assert (await step("close", wang))["status"] == "closed"
+    told = [t for t in await pushes(engine) if number in t]
+    assert len(told) == 4  # signed, more time, the answer, closed
+    assert "路灯线路已更换，现已恢复照明。" in told[2]
+    timeline = await citizen.say(f"查询 {number}")
+    assert "已办结" in timeline and "已签收您的留言" in timeline
+    assert "内部" not in timeline and "供电公司周三" not in timeline
