@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 # the database, so config/catalogue.toml is loaded after the migrations.
 run: $(STAMP)
 	@set -a; source config/dev.env; set +a; \
-	  $(BIN)/lianxin db upgrade && $(BIN)/lianxin config load && exec $(BIN)/lianxin dev
+	  $(BIN)/lianxin db upgrade && $(BIN)/lianxin config load && \
+	  $(BIN)/lianxin staff demo && exec $(BIN)/lianxin dev
 
 # Redis and PostgreSQL servers for the tests (installed with apt-get when missing).
 servers:

@@ -11,7 +11,7 @@
 - ``passwd LOGIN``: a new password (asked for, or one line from standard input).
 - ``token create LOGIN [--label TEXT]``: a new API token, printed once (it is not kept).
 - ``token revoke ID``: the token stops working at once.
-- ``demo``: for ``make run`` (wired in with the staff API): a supervisor ``demo-office``
+- ``demo``: for ``make run``: a supervisor ``demo-office``
   and a handler ``demo-<id>`` for each department of the loaded catalogue, each with a
   fresh token printed (the previous demo tokens are revoked). On a database with any
   account not made by it, it makes none and says so (exit 0, so ``make run`` goes on).
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -168,7 +169,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         wanted += [(f"{DEMO_PREFIX}{d.id}",
                     texts("staff_demo_handler", department=d.short_name), Role.HANDLER, d.id)
                    for d in loaded.departments]
-        print("demo staff accounts for the staff API (header: Authorization: Bearer TOKEN):")
+        print("demo staff accounts for the staff API at http://127.0.0.1:"
+              f"{os.environ.get('LIANXIN_PORT', '8080')}/api/v1 "
+              "(header: Authorization: Bearer TOKEN):")
         for login, name, role, department in wanted:
             if not LOGIN.fullmatch(login):  # a department id too long for a login name
                 print(f"  {login:<24} skipped: not a valid login name")

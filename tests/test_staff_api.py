@@ -333,3 +333,17 @@ async def test_a_complaint_from_the_chat_worked_to_the_end_through_the_api(
     timeline = await citizen.say(f"查询 {number}")
     assert "已办结" in timeline and "已签收您的留言" in timeline
     assert "内部" not in timeline and "供电公司周三" not in timeline
+
+
+async def test_a_revoked_token_and_a_disabled_account_are_401_at_once(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+) -> None:
+    client, engine, tokens = world
+    staff = StaffAccounts(engine)
+    assert (await client.get("/api/v1/me", headers=bearer(tokens["zhang"]))).status == 200
+    [token] = await staff.tokens("zhang")
+    await staff.revoke_token(token.id)
+    assert (await client.get("/api/v1/me", headers=bearer(tokens["zhang"]))).status == 401
+    assert (await client.get("/api/v1/me", headers=bearer(tokens["wang"]))).status == 200
+    await staff.set_active("wang", False)
+    assert (await client.get("/api/v1/tickets", headers=bearer(tokens["wang"]))).status == 401
