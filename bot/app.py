@@ -24,6 +24,7 @@ from domain.workdays import Calendar
 from handlers.citizen import CitizenDesk
 from handlers.context import Handler
 from handlers.registry import build_dispatcher
+from handlers.staff import StaffDesk
 from handlers.texts import Texts
 from scheduler.service import delivery_scheduler
 from storage import db
@@ -35,6 +36,7 @@ from storage.keys import KeyBuilder
 from storage.memory import MemoryStore
 from storage.outbox import Outbox
 from storage.redis_store import RedisStore
+from storage.staff import StaffAccounts
 from storage.tickets import Tickets
 
 log = logging.getLogger(__name__)
@@ -96,8 +98,9 @@ def default_handler(app: web.Application, *, now: Callable[[], datetime] | None 
     desk = CitizenDesk(app[TEXTS], Tickets(app[ENGINE]), catalogue,
                        flow_ttl=settings.flow_ttl, now=now or (lambda: datetime.now(UTC)),
                        clock=clock, calendar=app[CALENDAR])
+    staff = StaffDesk(app[TEXTS], StaffAccounts(app[ENGINE]), Tickets(app[ENGINE]))
     return build_dispatcher(app[TEXTS], desk, subscriptions=db.Citizens(app[ENGINE]),
-                            reports=reports)
+                            reports=reports, staff=staff)
 
 
 def create_app(

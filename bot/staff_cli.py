@@ -11,6 +11,8 @@
 - ``passwd LOGIN``: a new password (asked for, or one line from standard input).
 - ``token create LOGIN [--label TEXT]``: a new API token, printed once (it is not kept).
 - ``token revoke ID``: the token stops working at once.
+- ``bind-code LOGIN``: a one-time code (10 minutes): sent to the account in WeChat as
+  "绑定 <code>", it binds that WeChat user to the staff account (notices, 待办).
 - ``demo``: for ``make run``: a supervisor ``demo-office``
   and a handler ``demo-<id>`` for each department of the loaded catalogue, each with a
   fresh token printed (the previous demo tokens are revoked). On a database with any
@@ -188,6 +190,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run(work)
 
 
+def cmd_bind_code(args: argparse.Namespace) -> int:
+    async def work(staff: StaffAccounts, catalogue: CatalogueRepository) -> int:
+        code, expires = await staff.bind_code(args.login)
+        print(f"send this in WeChat to the account, within 10 minutes "
+              f"(until {expires:%H:%M} UTC): 绑定 {code}")
+        return 0
+
+    return _run(work)
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``lianxin staff …``."""
     staff = sub.add_parser("staff", help="staff accounts and API tokens",
@@ -225,6 +237,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     revoke = token_sub.add_parser("revoke", help="stop a token working")
     revoke.add_argument("id", type=int)
     revoke.set_defaults(func=cmd_token)
+
+    bind = staff_sub.add_parser("bind-code", help="a one-time code to bind a WeChat user")
+    bind.add_argument("login")
+    bind.set_defaults(func=cmd_bind_code)
 
     demo = staff_sub.add_parser("demo", help="demo accounts and fresh tokens (make run)")
     demo.set_defaults(func=cmd_demo)

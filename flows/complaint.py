@@ -289,6 +289,11 @@ class ComplaintFlow:
             openid=inbound.user, kind=kind, category=category["id"], region=region.get("id"),
             department=department.id, description=answers["description"], due_on=due.day,
             due_provisional=due.provisional, due_workdays=days,
+            staff_notice=self._texts(
+                "staff_notice_dispatched", number="{number}",
+                department=department_name(catalogue, department.id),
+                summary=excerpt(answers["description"], 40),
+                date=format_day(self._texts, due.day)),
             phone=answers.get("phone"), public=bool(answers.get("public")),
             latitude=_float(region.get("latitude")), longitude=_float(region.get("longitude")),
             place=region.get("place"), photos=photos,

@@ -14,19 +14,23 @@ from domain.messages import Outbound
 from handlers.citizen import CitizenDesk
 from handlers.dispatcher import Dispatcher, Update
 from handlers.events import DeliveryReports, Subscriptions, deliveries, follows, silent
+from handlers.staff import StaffDesk
 from handlers.texts import Texts
 
 
 def build_dispatcher(texts: Texts, desk: CitizenDesk, *,
                      subscriptions: Subscriptions | None = None,
-                     reports: DeliveryReports | None = None) -> Dispatcher:
+                     reports: DeliveryReports | None = None,
+                     staff: StaffDesk | None = None) -> Dispatcher:
     async def help_text(update: Update) -> list[Outbound]:
         return [Outbound.of_text(texts("help"))]
 
+    staff_routers = [] if staff is None else [staff.bind_router(), staff.router()]
     return Dispatcher([
         deliveries(reports),          # template delivery reports, consents: no answer
         follows(texts, subscriptions),  # follow, unfollow, scan: recorded, welcome
         silent(),                     # menu links, location reports: no answer
+        *staff_routers,               # 绑定 <code>; a bound staff member's messages
         # lawyers: a bound lawyer's messages and clicks, before any citizen service
         desk.my_tickets_router(),     # 我的留言, 查询 LX…, 撤回 LX… (also inside a form)
         desk.form_router(),           # the citizen's answers while in the complaint form

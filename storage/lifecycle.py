@@ -31,6 +31,7 @@ from domain.tickets import (
     find_move,
 )
 from storage.models import Ticket, TicketEvent
+from storage.notices import notify
 from storage.outbox import add_push
 from storage.tickets import _ticket
 
@@ -86,13 +87,21 @@ class Told:
 
     texts: Sequence[str]
     fields: dict[str, str]
+    staff: str | None = None  # the staff notice, for a move that makes one (NOTICES)
 
 
 Tell = Callable[[TicketRecord, Move, Act, str | None], Told]
-"""What to tell the citizen of a move that tells them; the last argument is what the move
+"""What to tell the citizen of a move (used when it tells them), and the staff notice of
+one that makes one; the last argument is what the move
 carries for them: the answer's text when it goes out (答复, 审核通过), the number of the
 ticket it was merged into (并单)."""
 
+
+# the moves that notice staff: which notice, and the department's handlers (True) or the
+# office's supervisors (False)
+NOTICES = {Action.DISPATCH: ("dispatched", True), Action.REDISPATCH: ("dispatched", True),
+           Action.RETURN: ("returned", False), Action.REQUEST_EXTENSION: ("extension", False),
+           Action.ANSWER: ("review", False)}
 
 _NEEDS_NOTE = {Action.RETURN, Action.REJECT, Action.DENY_EXTENSION,
                Action.SEND_BACK_ANSWER}
@@ -126,14 +135,19 @@ class TicketMoves:
             except StaleDataError:  # another move was committed since the read
                 raise VersionConflict(await self._current(ticket_id)) from None
             after = _ticket(row)
-            told = (tell(after, move, act, detail) if move.tells_citizen
-                    else Told((), {}))
+            told = tell(after, move, act, detail)
             session.add(TicketEvent(
                 ticket_id=row.id, actor=act.actor, at=now, from_status=before.value,
                 to_status=row.status, note=act.note, action=act.action.value,
                 party=act.party.value, staff_id=act.staff_id,
-                citizen_text="\n".join(told.texts) or None))
-            if told.texts:
+                citizen_text=("\n".join(told.texts) or None) if move.tells_citizen else None))
+            notice = NOTICES.get(act.action)
+            if notice is not None and (act.action is not Action.ANSWER
+                                       or move.then is Pending.REVIEW):
+                kind, department = notice
+                await notify(session, ticket_id=row.id, kind=kind, text=told.staff or kind,
+                             department=row.department if department else None, now=now)
+            if move.tells_citizen and told.texts:
                 for account, openid in await self._reporters(session, row):
                     for text in told.texts:
                         for piece in split_text(text):

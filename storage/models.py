@@ -260,7 +260,9 @@ class Staff(Base):
     in with API tokens only until a password is set."""
 
     __tablename__ = "staff"
-    __table_args__ = (UniqueConstraint("login", name="uq_staff_login"),)
+    __table_args__ = (UniqueConstraint("login", name="uq_staff_login"),
+                      UniqueConstraint("wechat_account", "wechat_openid",
+                                       name="uq_staff_wechat"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     login: Mapped[str] = mapped_column(String(32))
@@ -271,6 +273,9 @@ class Staff(Base):
     password_hash: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the WeChat user bound with a one-time code (notices in WeChat, the staff router)
+    wechat_account: Mapped[str | None] = mapped_column(String(32))
+    wechat_openid: Mapped[str | None] = mapped_column(String(64))
 
 
 class StaffToken(Base):
@@ -287,3 +292,35 @@ class StaffToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StaffBindCode(Base):
+    """A one-time code that binds the WeChat user who sends it to a staff account: kept
+    as its SHA-256, valid for minutes, used once."""
+
+    __tablename__ = "staff_bind_codes"
+    __table_args__ = (UniqueConstraint("code_hash", name="uq_staff_bind_codes_code_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StaffNotice(Base):
+    """Something a staff member should act on (a ticket sent to their department, one
+    returned to the office, one awaiting approval): listed in the API, pushed in WeChat to
+    a bound member in the same transaction as the move."""
+
+    __tablename__ = "staff_notices"
+    __table_args__ = (Index("ix_staff_notices_staff_id", "staff_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -32,10 +32,12 @@ from domain.staff import (
     check_account,
     check_password,
 )
-from storage.models import Staff, StaffToken
+from storage.models import Staff, StaffBindCode, StaffToken
 
 TOKEN_PREFIX = "lx_"
 LAST_USED_EVERY = timedelta(minutes=1)  # how often a token's last use is written
+BIND_CODE_DIGITS = 8
+BIND_CODE_TTL = timedelta(minutes=10)
 
 
 class UnknownAccount(LookupError):
@@ -244,3 +246,69 @@ class StaffAccounts:
                 await conn.execute(update(StaffToken).where(StaffToken.id == token_id)
                                    .values(last_used_at=now))
         return _record(staff)
+
+
+    # -- WeChat binding --------------------------------------------------------------------
+
+    async def bind_code(self, login: str) -> tuple[str, datetime]:
+        """A one-time code (8 digits, valid 10 minutes) that binds the WeChat user who
+        sends it to this account, and when it expires. :class:`UnknownAccount`;
+        :class:`AccountError` for a disabled account."""
+        staff = await self.get(login)
+        if staff is None:
+            raise UnknownAccount(login)
+        if not staff.active:
+            raise AccountError("login", f"{login!r} is disabled")
+        now = self._clock()
+        while True:
+            code = f"{secrets.randbelow(10**BIND_CODE_DIGITS):0{BIND_CODE_DIGITS}d}"
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(insert(StaffBindCode).values(
+                        staff_id=staff.id, code_hash=_digest(code),
+                        expires_at=now + BIND_CODE_TTL))
+            except IntegrityError:  # the same code live for another: draw again
+                continue
+            return code, now + BIND_CODE_TTL
+
+    async def bind(self, code: str, account: str, openid: str) -> StaffRecord | None:
+        """Bind the WeChat user to the account of a live ``code`` (used up by this call);
+        ``None`` for a code that is wrong, used or expired. The user is unbound from any
+        other account first: one WeChat user, one account."""
+        if not (code.isascii() and code.isdigit() and len(code) == BIND_CODE_DIGITS):
+            return None
+        now = self._clock()
+        async with AsyncSession(self._engine) as session, session.begin():
+            staff_id = await session.scalar(
+                update(StaffBindCode)
+                .where(StaffBindCode.code_hash == _digest(code),
+                       StaffBindCode.used_at.is_(None), StaffBindCode.expires_at > now)
+                .values(used_at=now).returning(StaffBindCode.staff_id))
+            if staff_id is None:
+                return None
+            row = await session.get(Staff, staff_id)
+            if row is None or not row.active:  # disabled since the code was made
+                return None
+            await session.execute(
+                update(Staff).where(Staff.wechat_account == account,
+                                    Staff.wechat_openid == openid)
+                .values(wechat_account=None, wechat_openid=None))
+            await session.execute(
+                update(Staff).where(Staff.id == staff_id)
+                .values(wechat_account=account, wechat_openid=openid))
+            await session.refresh(row)
+            return _record(row)
+
+    async def bound(self, account: str, openid: str) -> StaffRecord | None:
+        """The active account this WeChat user is bound to, if any."""
+        row = await self._row(Staff.wechat_account == account, Staff.wechat_openid == openid,
+                              Staff.active.is_(True))
+        return None if row is None else _record(row)
+
+    async def all_bound(self) -> dict[tuple[str, str], StaffRecord]:
+        """Every active account with a bound WeChat user, by (account, openid)."""
+        async with AsyncSession(self._engine) as session:
+            rows = (await session.scalars(select(Staff).where(
+                Staff.wechat_openid.is_not(None), Staff.active.is_(True)))).all()
+        return {(row.wechat_account or "", row.wechat_openid or ""): _record(row)
+                for row in rows}

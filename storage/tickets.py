@@ -37,6 +37,7 @@ from domain.tickets import (
 )
 from domain.workdays import Calendar, deadline, local_day
 from storage.models import Attachment, Ticket, TicketCounter, TicketEvent
+from storage.notices import notify
 
 
 class WithdrawOutcome(StrEnum):
@@ -86,6 +87,8 @@ class NewTicket:
     photos: tuple[tuple[str, str], ...] = ()  # (media_id, url), at most 9
     due_provisional: bool = False  # counted through a year whose calendar is unknown
     due_workdays: int | None = None  # the count, to redo when the year is known
+    # what the department's staff are told of it; its first "{number}" becomes the number
+    staff_notice: str | None = None
 
 
 class Tickets:
@@ -127,6 +130,10 @@ class Tickets:
                     *(Attachment(ticket_id=ticket.id, media_id=m, url=u)
                       for m, u in new.photos),
                 ])
+                if new.staff_notice is not None:  # sent on: its department hears of it
+                    await notify(session, ticket_id=ticket.id, kind="dispatched",
+                                 text=new.staff_notice.replace("{number}", number, 1),
+                                 department=new.department, now=now)
         except IntegrityError:  # the same confirm, twice at once: the other one won
             raced = await self.by_key(new.idempotency_key)
             if raced is None:

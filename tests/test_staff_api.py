@@ -47,7 +47,7 @@ async def world(aiohttp_client: Callable[..., Awaitable[Client]],
     try:
         await fresh_tickets(engine)
         async with engine.begin() as conn:
-            for table in ("pushes", "staff_tokens", "staff"):
+            for table in ("pushes", "staff_notices", "staff_bind_codes", "staff_tokens", "staff"):
                 await conn.execute(text(f"DELETE FROM {table}"))
         staff = StaffAccounts(engine, hasher=PasswordHasher(time_cost=1, memory_cost=8,
                                                             parallelism=1))

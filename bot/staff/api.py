@@ -21,15 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.staff.models import (
     ActionBody,
     Attachment,
+    BindCode,
     CatalogueOut,
     CategoryOut,
     DepartmentOut,
+    Done,
     ErrorBody,
     ErrorOut,
     EventOut,
     Location,
     Me,
     Message,
+    NoticeList,
+    NoticeOut,
     OpenApi,
     RegionOut,
     TicketAfter,
@@ -39,6 +43,7 @@ from bot.staff.models import (
 )
 from bot.staff.openapi import Parameter, Route, document
 from domain.catalogue import Catalogue
+from domain.messages import excerpt
 from domain.staff import Role, StaffRecord
 from domain.tickets import (
     Action,
@@ -53,7 +58,15 @@ from domain.workdays import Calendar, china_midnight, deadline, today_in_china
 from flows.display import department_name, format_day
 from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
-from storage.lifecycle import Act, MoveIncomplete, TicketMoves, Told, VersionConflict
+from storage.lifecycle import (
+    NOTICES,
+    Act,
+    MoveIncomplete,
+    TicketMoves,
+    Told,
+    VersionConflict,
+)
+from storage.notices import Notices
 from storage.staff import StaffAccounts
 from storage.tickets import Tickets
 
@@ -64,6 +77,7 @@ class Services:
 
     staff: StaffAccounts
     tickets: Tickets
+    notices: Notices
     moves: TicketMoves
     texts: Texts
     catalogues: CatalogueCache
@@ -73,6 +87,7 @@ class Services:
     def bind(self, engine: AsyncEngine, texts: Texts, catalogues: CatalogueCache,
              calendar: Calendar, *, keeps_due_date: bool = False) -> None:
         self.staff, self.tickets = StaffAccounts(engine), Tickets(engine)
+        self.notices = Notices(engine)
         self.moves, self.texts, self.catalogues = TicketMoves(engine), texts, catalogues
         self.calendar, self.keeps_due_date = calendar, keeps_due_date
 
@@ -317,13 +332,20 @@ def _teller(texts: Texts, catalogue: Catalogue) -> Callable[
         [TicketRecord, Move, Act, str | None], Told]:
     def tell(ticket: TicketRecord, move: Move, act: Act, detail: str | None) -> Told:
         due = "" if ticket.due_on is None else format_day(texts, ticket.due_on)
-        said = texts(f"ticket_push_{act.action.value}", number=ticket.number,
-                     department=department_name(catalogue, ticket.department), date=due,
-                     answer=detail or "", into=detail or "", reason=act.note)
+        department = department_name(catalogue, ticket.department)
+        said = ([texts(f"ticket_push_{act.action.value}", number=ticket.number,
+                       department=department, date=due, answer=detail or "",
+                       into=detail or "", reason=act.note)]
+                if move.tells_citizen else [])
+        notice = NOTICES.get(act.action)
+        staff = (texts(f"staff_notice_{notice[0]}", number=ticket.number,
+                       department=department, date=due,
+                       summary=excerpt(ticket.description, 40), reason=act.note)
+                 if notice is not None else None)
         status = texts(ticket.status.label_key)
-        return Told([said], {"ticket_no": ticket.number, "status": status,
-                             "department": department_name(catalogue, ticket.department),
-                             "time": ticket.created_at.isoformat()})
+        return Told(said, {"ticket_no": ticket.number, "status": status,
+                           "department": department, "time": ticket.created_at.isoformat()},
+                    staff=staff)
     return tell
 
 
@@ -338,6 +360,36 @@ async def catalogue_(request: web.Request) -> web.Response:
         categories=[CategoryOut(id=c.id, name=c.name, order=c.order)
                     for c in found.categories],
         regions=[RegionOut(id=r.id, name=r.name, parent=r.parent) for r in found.regions]))
+
+
+async def bind_code(request: web.Request) -> web.Response:
+    """``POST /me/bind-code``: a one-time code that binds the WeChat user who sends it."""
+    code, expires = await request.app[SERVICES].staff.bind_code(_staff(request).login)
+    return _answer(BindCode(code=code, expires_at=expires))
+
+
+async def notifications(request: web.Request) -> web.Response:
+    """``GET /notifications``: the caller's notices, newest first (``unread=true``: the
+    unread ones only)."""
+    staff, notices = _staff(request), request.app[SERVICES].notices
+    unread_only = request.query.get("unread", "") in ("true", "1")
+    found = await notices.of_staff(staff.id, unread_only=unread_only)
+    unread = len(await notices.of_staff(staff.id, unread_only=True, limit=1000))
+    return _answer(NoticeList(notifications=[
+        NoticeOut(id=n.id, ticket_id=n.ticket_id, kind=n.kind, text=n.text,
+                  created_at=n.created_at, read=n.read) for n in found], unread=unread))
+
+
+async def read_notification(request: web.Request) -> web.Response:
+    """``POST /notifications/{notice_id}/read``."""
+    try:
+        notice_id = int(request.match_info["notice_id"])
+    except ValueError:
+        notice_id = 0
+    if not 0 < notice_id < 2**63 or not await request.app[SERVICES].notices.mark_read(
+            _staff(request).id, notice_id):
+        raise ApiError(404, "not_found", request.app[SERVICES].texts)
+    return _answer(Done(ok=True))
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -363,6 +415,14 @@ ROUTES: list[tuple[Route, Handler]] = [
            parameters=_QUERY, errors=(401, 403, 404, 409, 422)), list_tickets),
     (Route("GET", "/tickets/{ticket_id}", "a ticket with its timeline and photos",
            TicketDetail, parameters=[_ID], errors=(401, 404, 409)), ticket_detail),
+    (Route("POST", "/me/bind-code", "a one-time code to bind a WeChat user (10 minutes)",
+           BindCode), bind_code),
+    (Route("GET", "/notifications", "the caller's notices, newest first", NoticeList,
+           parameters=[Parameter("unread", "query", "true: unread only")]), notifications),
+    (Route("POST", "/notifications/{notice_id}/read", "mark a notice read", Done,
+           parameters=[Parameter("notice_id", "path", "the notice's id",
+                                 {"type": "integer"})], errors=(401, 404)),
+     read_notification),
     (Route("GET", "/catalogue", "departments, categories and regions", CatalogueOut,
            errors=(401, 409)), catalogue_),
     (Route("POST", "/tickets/{ticket_id}/{action}", "move the ticket (docs/LIFECYCLE.md)",

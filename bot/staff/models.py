@@ -144,3 +144,26 @@ class CatalogueOut(BaseModel):
     departments: list[DepartmentOut]
     categories: list[CategoryOut]
     regions: list[RegionOut]
+
+
+class BindCode(BaseModel):
+    code: str = Field(description="send it to the account in WeChat: 绑定 <code>")
+    expires_at: datetime
+
+
+class NoticeOut(BaseModel):
+    id: int
+    ticket_id: int
+    kind: str = Field(description="dispatched, returned, extension or review")
+    text: str
+    created_at: datetime
+    read: bool
+
+
+class NoticeList(BaseModel):
+    notifications: list[NoticeOut]
+    unread: int
+
+
+class Done(BaseModel):
+    ok: bool
