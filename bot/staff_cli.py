@@ -171,8 +171,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         wanted += [(f"{DEMO_PREFIX}{d.id}",
                     texts("staff_demo_handler", department=d.short_name), Role.HANDLER, d.id)
                    for d in loaded.departments]
-        print("demo staff accounts for the staff API at http://127.0.0.1:"
-              f"{os.environ.get('LIANXIN_PORT', '8080')}/api/v1 "
+        host = (os.environ.get("LIANXIN_STAFF_HOST") or os.environ.get("LIANXIN_HOST")
+                or "127.0.0.1")
+        port = os.environ.get("LIANXIN_STAFF_PORT") or os.environ.get("LIANXIN_PORT", "8080")
+        print(f"demo staff accounts for the staff API at http://{host}:{port}/api/v1 "
               "(header: Authorization: Bearer TOKEN):")
         for login, name, role, department in wanted:
             if not LOGIN.fullmatch(login):  # a department id too long for a login name

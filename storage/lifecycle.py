@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -198,10 +198,17 @@ class TicketMoves:
         elif action is Action.MERGE:
             if act.into is None or act.into == row.id:
                 raise MoveIncomplete("into", "the earlier ticket it duplicates")
-            target = await session.get(Ticket, act.into)
+            target = await session.scalar(
+                select(Ticket).where(Ticket.id == act.into).with_for_update())
             if target is None or Status(target.status) in ENDED or target.id > row.id:
                 raise MoveIncomplete("into", "an earlier ticket still running")
             row.merged_into = target.id
+            # what was merged into this one joins the target too: every reporter is one
+            # step from the ticket that is worked on, and hears of it
+            await session.execute(
+                update(Ticket).where(Ticket.merged_into == row.id)
+                .values(merged_into=target.id, version=Ticket.version + 1)
+                .execution_options(synchronize_session=False))
             return target.number
         return None
 

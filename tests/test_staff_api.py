@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import STAFF_APP, create_app
+from bot.staff.models import ErrorOut
 from domain.staff import Role
 from domain.workdays import today_in_china
 from flows.display import department_name, format_day
@@ -347,3 +348,101 @@ async def test_a_revoked_token_and_a_disabled_account_are_401_at_once(
     assert (await client.get("/api/v1/me", headers=bearer(tokens["wang"]))).status == 200
     await staff.set_active("wang", False)
     assert (await client.get("/api/v1/tickets", headers=bearer(tokens["wang"]))).status == 401
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), [
+    ("GET", "/api/v1/tickets/18446744073709551616", None, 404),
+    ("POST", "/api/v1/tickets/18446744073709551616/sign", {"version": 1}, 404),
+    ("GET", "/api/v1/tickets/-1", None, 404),
+    ("GET", "/api/v1/tickets?cursor=18446744073709551616", None, 422),
+    ("GET", "/api/v1/tickets?created_to=9999-12-31", None, 422),
+    ("GET", "/api/v1/tickets?created_from=0001-01-01", None, 422),
+    ("GET", "/api/v1/tickets?q=%00", None, 422),
+    ("GET", "/api/v1/tickets?kind=a%00b", None, 422),
+    ("POST", "/api/v1/tickets/{id}/reject", {"version": 1, "note": "a\u0000b"}, 422),
+    ("POST", "/api/v1/tickets/{id}/merge", {"version": 1, "into": 2**63}, 422),
+    ("POST", "/api/v1/tickets/{id}/request_extension",
+     {"version": 1, "due_on": "9999-12-31", "text": "x"}, 422),
+    ("PUT", "/api/v1/tickets/{id}", None, 405),
+    ("GET", "/api/v1/nothing/here", None, 404),
+])
+async def test_odd_requests_get_a_clear_json_answer_never_a_500(
+    world: tuple[Client, AsyncEngine, dict[str, str]], method: str, path: str,
+    body: Any, status: int,
+) -> None:
+    client, engine, tokens = world
+    ticket, _ = await Tickets(engine).create(new("k1"))
+    answer = await client.request(method, path.replace("{id}", str(ticket.id)), json=body,
+                                  headers=bearer(tokens["wang"]))
+    assert answer.status == status
+    ErrorOut.model_validate(await answer.json())  # the shape the document promises
+
+
+async def test_a_ticket_sent_elsewhere_meanwhile_is_404_not_a_409_showing_it(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+) -> None:
+    client, engine, tokens = world
+    ticket, _ = await Tickets(engine).create(new("k1"))
+    path = f"/api/v1/tickets/{ticket.id}"
+    await client.post(f"{path}/return", json={"version": 1, "note": "不归我们"},
+                      headers=bearer(tokens["zhang"]))
+    conflict = await client.post(f"{path}/sign", json={"version": 2},
+                                 headers=bearer(tokens["zhang"]))
+    ErrorOut.model_validate(body := await conflict.json())  # a real 409 fits the model
+    assert (conflict.status, body["ticket"]["status"]) == (409, "returned")
+    await client.post(f"{path}/redispatch", json={"version": 2, "department": "cgj"},
+                      headers=bearer(tokens["wang"]))
+    gone = await client.post(f"{path}/sign", json={"version": 2},
+                             headers=bearer(tokens["zhang"]))
+    assert gone.status == 404 and "ticket" not in await gone.json()
+
+
+async def test_a_merged_tickets_reporters_follow_it_when_it_is_merged_again(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+) -> None:
+    client, engine, tokens = world
+    tickets = Tickets(engine)
+    first, _ = await tickets.create(new("z", openid="oZ"))
+    middle, _ = await tickets.create(new("a", openid="oA"))
+    last, _ = await tickets.create(new("b", openid="oB"))
+    wang = bearer(tokens["wang"])
+    await client.post(f"/api/v1/tickets/{last.id}/merge", json={"version": 1,
+                                                                "into": middle.id},
+                      headers=wang)
+    await client.post(f"/api/v1/tickets/{middle.id}/merge", json={"version": 1,
+                                                                  "into": first.id},
+                      headers=wang)
+    before = len(await pushes(engine))
+    await client.post(f"/api/v1/tickets/{first.id}/sign", json={"version": 1},
+                      headers=bearer(tokens["zhang"]))
+    async with engine.connect() as conn:
+        told = [r.openid for r in await conn.execute(
+            select(Push.openid).order_by(Push.id).offset(before))]
+    assert sorted(told) == ["oA", "oB", "oZ"]
+
+
+async def test_dates_in_bodies_only_where_asked_and_provisional_dates_said_so(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+) -> None:
+    client, engine, tokens = world
+    ticket, _ = await Tickets(engine).create(new("k1", due_on=date(2099, 1, 5),
+                                                 due_provisional=True))
+    path = f"/api/v1/tickets/{ticket.id}"
+    zhang, wang = bearer(tokens["zhang"]), bearer(tokens["wang"])
+    await client.post(f"{path}/sign", json={"version": 1, "due_on": "2020-01-01"},
+                      headers=zhang)
+    detail = await (await client.get(path, headers=zhang)).json()
+    assert detail["ticket"]["due_on"] == "2099-01-05"  # a sign-for carries no date
+    assert (await pushes(engine))[-1].endswith("预计2099年1月5日（周一）（暂定）前答复。")
+    returned, _ = await Tickets(engine).create(new("k2"))
+    back = f"/api/v1/tickets/{returned.id}"
+    await client.post(f"{back}/return", json={"version": 1, "note": "x"}, headers=zhang)
+    same = await client.post(f"{back}/redispatch", json={"version": 2, "department": "zjj"},
+                             headers=wang)
+    assert (same.status, (await same.json())["error"]["field"]) == (422, "department")
+    late, _ = await Tickets(engine).create(new("k3", due_on=date(2020, 1, 6)))
+    await client.post(f"/api/v1/tickets/{late.id}/sign", json={"version": 1}, headers=zhang)
+    asked = await client.post(f"/api/v1/tickets/{late.id}/request_extension",
+                              json={"version": 2, "due_on": "2099-01-05", "text": "x"},
+                              headers=zhang)
+    assert (asked.status, (await asked.json())["error"]["field"]) == (422, "due_on")

@@ -11,6 +11,7 @@ someone acted first (with the ticket as it is now), 422 a bad body naming the fi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 
@@ -114,11 +115,32 @@ class ApiError(web.HTTPException):
             code=code, message=Message(zh=texts(f"api_error_{code}"),
                                        en=texts(f"api_error_{code}_en")), field=field),
             ticket=ticket)
-        super().__init__(text=body.model_dump_json(exclude_none=True),
+        shown = body.model_dump(mode="json", by_alias=True)
+        if shown["ticket"] is None:
+            del shown["ticket"]
+        if shown["error"]["field"] is None:
+            del shown["error"]["field"]
+        super().__init__(text=json.dumps(shown, ensure_ascii=False),
                          content_type="application/json")
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own refusals (no such route, a method the route lacks, a body too
+    large) in the API's error shape."""
+    try:
+        return await handler(request)
+    except ApiError:
+        raise
+    except web.HTTPException as exc:
+        if exc.status_code < 400:
+            raise
+        code = {404: "not_found", 405: "method", 413: "too_large"}.get(exc.status_code,
+                                                                        "bad_request")
+        raise ApiError(exc.status_code, code, request.app[SERVICES].texts) from None
 
 
 @web.middleware
@@ -141,7 +163,11 @@ def _staff(request: web.Request) -> StaffRecord:
 
 
 def _visible(request: web.Request, ticket: TicketRecord | None) -> TicketRecord:
+    """The ticket if the caller may see it; 404 as for none at all (an admin: 403, no
+    ticket is an admin's)."""
     staff = _staff(request)
+    if staff.role is Role.ADMIN:
+        raise ApiError(403, "role", request.app[SERVICES].texts)
     if ticket is None or not staff.sees_department(ticket.department):
         raise ApiError(404, "not_found", request.app[SERVICES].texts)
     return ticket
@@ -191,14 +217,21 @@ async def list_tickets(request: web.Request) -> web.Response:
     def bad(field: str) -> ApiError:
         return ApiError(422, "bad_query", texts, field=field)
 
+    for name, value in query.items():
+        if "\x00" in value:  # no text of ours holds one (PostgreSQL refuses them)
+            raise bad(name)
+
     def day(field: str) -> date | None:
         value = query.get(field)
         if not value:
             return None
         try:
-            return date.fromisoformat(value)
+            found = date.fromisoformat(value)
         except ValueError:
             raise bad(field) from None
+        if found.year not in YEARS:
+            raise bad(field)
+        return found
 
     try:
         limit = int(query.get("limit", "50"))
@@ -207,7 +240,7 @@ async def list_tickets(request: web.Request) -> web.Response:
     if not 1 <= limit <= 200:
         raise bad("limit")
     cursor = query.get("cursor")
-    if cursor and not cursor.isdecimal():
+    if cursor and not (cursor.isascii() and cursor.isdecimal() and 0 < int(cursor) <= ID_MAX):
         raise bad("cursor")
     statuses = None
     if query.get("status"):
@@ -262,11 +295,15 @@ async def _catalogue(request: web.Request) -> Catalogue:
     return found
 
 
+ID_MAX = 2**63 - 1  # ids are signed 64-bit in the database
+YEARS = range(2000, 2101)  # the dates a query or body may name
+
+
 def _ticket_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["ticket_id"])
-    except ValueError:
-        raise ApiError(404, "not_found", request.app[SERVICES].texts) from None
+    raw = request.match_info["ticket_id"]
+    if not (raw.isascii() and raw.isdecimal()) or not 0 < int(raw) <= ID_MAX:
+        raise ApiError(404, "not_found", request.app[SERVICES].texts)
+    return int(raw)
 
 
 async def act(request: web.Request) -> web.Response:
@@ -287,13 +324,21 @@ async def act(request: web.Request) -> web.Response:
     reviewed = any(d.id == ticket.department and d.reviews_answers
                    for d in catalogue.departments)
     services = request.app[SERVICES]
-    due_on, provisional = body.due_on, False
+    if action is Action.REDISPATCH and body.department == ticket.department:
+        raise ApiError(422, "bad_body", texts, field="department")  # it is there already
+    today = today_in_china()
+    if action is Action.REQUEST_EXTENSION and ticket.due_on is not None \
+            and today > ticket.due_on:  # asked before the deadline, not after it
+        raise ApiError(422, "bad_body", texts, field="due_on")
+    # a date from the body only where the action asks for one: 申请延期
+    due_on = body.due_on if action is Action.REQUEST_EXTENSION else None
+    provisional = False
     if action is Action.DISPATCH or (action is Action.REDISPATCH
                                      and not services.keeps_due_date):
         # the new department's time runs from the day after it gets the ticket
         days = catalogue.deadlines.get(ticket.kind)
         if days is not None:
-            counted = deadline(today_in_china(), days, services.calendar)
+            counted = deadline(today, days, services.calendar)
             due_on, provisional = counted.day, counted.provisional
     move = Act(action, party, staff.login, staff_id=staff.id, version=body.version,
                review=reviewed, note=body.note, department=body.department,
@@ -302,16 +347,25 @@ async def act(request: web.Request) -> web.Response:
         after = await request.app[SERVICES].moves.act(ticket.id, move, _teller(texts, catalogue))
     except VersionConflict as exc:
         raise ApiError(409, "conflict", texts,
-                       ticket=_ticket_json(exc.current, catalogue)) from None
+                       ticket=_shown(staff, exc.current, catalogue, texts)) from None
     except MoveRefused as exc:
         code = "role" if exc.reason == "party" else "state"
         current = await request.app[SERVICES].tickets.get(ticket.id)
         assert current is not None
         raise ApiError(403 if code == "role" else 409, code, texts,
-                       ticket=_ticket_json(current, catalogue)) from None
+                       ticket=_shown(staff, current, catalogue, texts)) from None
     except MoveIncomplete as exc:
         raise ApiError(422, "bad_body", texts, field=exc.field) from None
     return _answer(TicketAfter(ticket=_ticket_json(after, catalogue)))
+
+
+def _shown(staff: StaffRecord, ticket: TicketRecord, catalogue: Catalogue,
+           texts: Texts) -> TicketOut:
+    """The ticket as it stands now, for a 409; 404 instead when it has meanwhile gone to
+    a department the caller does not see (the office re-dispatched it)."""
+    if not staff.sees_department(ticket.department):
+        raise ApiError(404, "not_found", texts)
+    return _ticket_json(ticket, catalogue)
 
 
 async def _body(request: web.Request) -> ActionBody:
@@ -332,6 +386,8 @@ def _teller(texts: Texts, catalogue: Catalogue) -> Callable[
         [TicketRecord, Move, Act, str | None], Told]:
     def tell(ticket: TicketRecord, move: Move, act: Act, detail: str | None) -> Told:
         due = "" if ticket.due_on is None else format_day(texts, ticket.due_on)
+        if ticket.due_provisional:
+            due = texts("date_provisional", date=due)
         department = department_name(catalogue, ticket.department)
         said = ([texts(f"ticket_push_{act.action.value}", number=ticket.number,
                        department=department, date=due, answer=detail or "",
@@ -436,7 +492,7 @@ ROUTES: list[tuple[Route, Handler]] = [
 def staff_api(services: Services, version: str = "1") -> web.Application:
     """The API as an application to mount at ``/api/v1`` (``services`` bound before the
     first request), ``/api/v1/openapi.json`` served without a token."""
-    api = web.Application(middlewares=[authenticate])
+    api = web.Application(middlewares=[json_errors, authenticate])
     api[SERVICES] = services
     table = [route for route, _ in ROUTES]
     table.append(Route("GET", "/openapi.json", "this document", OpenApi, errors=(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ActionBody(BaseModel):
@@ -20,8 +20,22 @@ class ActionBody(BaseModel):
     due_on: date | None = Field(default=None, description="申请延期: the date asked for")
     text: str | None = Field(default=None, max_length=20000,
                              description="答复: the answer; 申请延期: the reason")
-    into: int | None = Field(default=None, ge=1,
+    into: int | None = Field(default=None, ge=1, le=2**63 - 1,
                              description="并单: the id of the earlier ticket")
+
+    @field_validator("note", "department", "text")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("no NUL characters")
+        return value
+
+    @field_validator("due_on")
+    @classmethod
+    def _in_range(cls, value: date | None) -> date | None:
+        if value is not None and not 2000 <= value.year <= 2100:
+            raise ValueError("a date from 2000 to 2100")
+        return value
 
     # strict: "1" is no version; dates come as ISO strings, as JSON has no dates
     model_config = ConfigDict(extra="forbid", strict=True)
