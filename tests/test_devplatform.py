@@ -111,9 +111,14 @@ def bot_settings(database_url: str, api_base: str, account: Account = SAFE) -> S
 @asynccontextmanager
 async def real_bot(database_url: str, api_base: str = "http://127.0.0.1:9",
                    account: Account = SAFE,
-                   handler_factory: HandlerFactory | None = None) -> AsyncIterator[str]:
-    """The bot app as ``lianxin serve`` builds it; yields its callback URL."""
+                   handler_factory: HandlerFactory | None = None,
+                   redis_url: str | None = None) -> AsyncIterator[str]:
+    """The bot app as ``lianxin serve`` builds it (on Redis, delivering its outbox
+    itself, when ``redis_url`` is given); yields its callback URL."""
     settings = bot_settings(database_url, api_base, account)
+    if redis_url is not None:
+        settings = settings.model_copy(update={"redis_url": redis_url,
+                                               "deliver_in_process": True})
     bound = replace(account, name="default", api_base=api_base)
     app = create_app(settings, accounts=[bound],
                      handler_factory=handler_factory or default_handler)
@@ -126,19 +131,21 @@ class Stack:
     platform: str
     state: PlatformState
     session: aiohttp.ClientSession
+    bot: str = ""  # the bot's callback URL
 
 
 @asynccontextmanager
 async def stack(database_url: str, handler_factory: HandlerFactory | None = None,
-                **platform_options: Any) -> AsyncIterator[Stack]:
+                redis_url: str | None = None, **platform_options: Any) -> AsyncIterator[Stack]:
     """The dev platform and the real bot, pointing at each other."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    async with real_bot(database_url, base, handler_factory=handler_factory) as callback:
+    async with real_bot(database_url, base, handler_factory=handler_factory,
+                        redis_url=redis_url) as callback:
         app = create_platform_app([replace(SAFE, api_base=base)], {"default": callback},
                                   **platform_options)
         async with serving(app, port) as url, aiohttp.ClientSession() as session:
-            yield Stack(url, app[PLATFORM], session)
+            yield Stack(url, app[PLATFORM], session, callback)
 
 
 class TwoReplies:

@@ -5,6 +5,7 @@ filters, OpenAPI, notifications and the whole lifecycle with the WeChat edge fol
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import date, timedelta
@@ -446,3 +447,24 @@ async def test_dates_in_bodies_only_where_asked_and_provisional_dates_said_so(
                               json={"version": 2, "due_on": "2099-01-05", "text": "x"},
                               headers=zhang)
     assert (asked.status, (await asked.json())["error"]["field"]) == (422, "due_on")
+
+
+async def test_of_simultaneous_requests_one_move_wins_and_the_others_see_the_new_state(
+    world: tuple[Client, AsyncEngine, dict[str, str]],
+) -> None:
+    """Three staff press at once (sign, return, re-dispatch from version 1): one 200, two
+    409 naming the state it is in now, one event and at most one push."""
+    client, engine, tokens = world
+    ticket, _ = await Tickets(engine).create(new("k1"))
+    path = f"/api/v1/tickets/{ticket.id}"
+    answers = await asyncio.gather(
+        client.post(f"{path}/sign", json={"version": 1}, headers=bearer(tokens["zhang"])),
+        client.post(f"{path}/return", json={"version": 1, "note": "不归我们"},
+                    headers=bearer(tokens["zhang"])),
+        client.post(f"{path}/redispatch", json={"version": 1, "department": "cgj"},
+                    headers=bearer(tokens["wang"])))
+    statuses = sorted(a.status for a in answers)
+    assert statuses[0] == 200 and statuses[1:] in ([409, 409], [404, 409], [404, 404])
+    detail = await (await client.get(path, headers=bearer(tokens["wang"]))).json()
+    assert detail["ticket"]["version"] == 2 and len(detail["timeline"]) == 3
+    assert len(await pushes(engine)) <= 1
