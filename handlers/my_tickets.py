@@ -52,7 +52,7 @@ class MyTickets:
         timeline = "\n".join(
             self._texts("my_ticket_event", at=self._time(e.at),
                         status=self.status(e.to_status), note=self._told(e))
-            for e in events)
+            for e in events if not _internal(e))
         hint = (self._texts("my_ticket_withdraw_hint", number=ticket.number)
                 if ticket.status in WITHDRAWABLE else "")
         return [self._say(
@@ -157,3 +157,10 @@ class MyTickets:
 
     def _say(self, key: str, **values: str) -> Outbound:
         return Outbound.of_text(self._texts(key, **values))
+
+
+def _internal(event: TicketEventRecord) -> bool:
+    """A staff move the citizen was not told of and that left the status as it was (an
+    extension asked for, an answer sent back for rework): not in the citizen's timeline."""
+    return (event.action is not None and not event.citizen_text
+            and event.from_status == event.to_status)

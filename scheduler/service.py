@@ -27,7 +27,12 @@ REPORT_EVERY = 60.0  # seconds between the lines saying a job is still failing
 class Failures:
     """How a job that runs every second reports failing: the traceback once (and once more
     for each other kind of error in the same streak), then one line a minute with the
-    count, never a line a second; and one line when it works again."""
+    count, never a line a second; and one line when it works again.
+
+    A database or network that cannot be reached is one kind, however the driver words
+    it: a server going down refuses connections (``ConnectionRefusedError``) and, coming
+    back, says it is starting up (asyncpg's ``CannotConnectNowError`` inside SQLAlchemy's
+    ``DBAPIError``) — one outage, one traceback."""
 
     def __init__(self, what: str, *, every: float = REPORT_EVERY,
                  clock: Callable[[], float] = time.monotonic,
@@ -46,8 +51,9 @@ class Failures:
         if not self._count:
             self._since = f"{self._wall():%H:%M:%S}"
         self._count += 1
-        if kind not in self._kinds:
-            self._kinds.add(kind)
+        family = _family(error)
+        if family not in self._kinds:
+            self._kinds.add(family)
             self._reported = self._clock()
             log.error("%s failed (%s since %s): %s", self.what, _times(self._count),
                       self._since, kind, exc_info=error)
@@ -62,6 +68,23 @@ class Failures:
                         _times(self._count), self._since)
             self._count = 0
             self._kinds.clear()
+
+
+UNREACHABLE = "unreachable"
+
+
+def _family(error: BaseException) -> str:
+    """The kind of an error for reporting: :data:`UNREACHABLE` for a failure to reach a
+    server (an ``OSError``, or an error named for a connection, anywhere in its chain of
+    causes), else its type's name."""
+    seen: BaseException | None = error
+    for _ in range(10):  # a chain of causes is short; a cycle must not hang a report
+        if seen is None:
+            break
+        if isinstance(seen, OSError) or "Connect" in type(seen).__name__:
+            return UNREACHABLE
+        seen = seen.__cause__ or seen.__context__
+    return type(error).__name__
 
 
 def _times(count: int) -> str:

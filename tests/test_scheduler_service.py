@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.app import create_app
@@ -232,6 +233,7 @@ async def test_a_round_submitted_before_the_stop_and_started_after_it_does_nothi
 _LONG_STATEMENT = """
 import asyncio, logging, sys, time
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from scheduler.service import Failures, Rounds
 
@@ -282,3 +284,39 @@ def test_a_round_cut_short_inside_a_long_statement_lets_the_process_exit(
     assert ("scheduler.service 1 delivery round(s) cut short and still unwinding at "
             "shutdown (a database statement still running)") in done.stderr
 
+
+
+class CannotConnectNowError(Exception):
+    """As asyncpg names it: the server is starting up."""
+
+
+def starting_up() -> Exception:
+    try:
+        try:
+            raise CannotConnectNowError("the database system is starting up")
+        except CannotConnectNowError as cause:
+            raise DBAPIError("SELECT 1", {}, cause) from cause
+    except DBAPIError as wrapped:
+        return wrapped
+
+
+async def test_a_database_going_down_and_coming_back_is_one_outage_one_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Down, the server refuses connections; coming back, it says it is starting up:
+    the same outage, reported with one traceback (the fault suite saw a second one when a
+    round fell in the restart's window). Another kind of error still gets its own."""
+    clock = Clock(now=0.0)
+    errors: list[Exception] = [ConnectionRefusedError(111, "refused"), starting_up(),
+                               ConnectionRefusedError(111, "refused"), ValueError("x")]
+
+    async def job() -> None:
+        raise errors.pop(0)
+
+    run = guarded(job, Failures("delivery round", clock=clock, wall=lambda: FIRST_FAILURE))
+    for _ in range(4):
+        await run()
+    assert [(r.getMessage(), r.exc_info is not None) for r in lines(caplog)] == [
+        ("delivery round failed (once since 12:00:01): ConnectionRefusedError", True),
+        ("delivery round failed (4 times since 12:00:01): ValueError", True),
+    ]

@@ -335,6 +335,8 @@ async def test_a_complaint_from_the_chat_worked_to_the_end_through_the_api(
     timeline = await citizen.say(f"查询 {number}")
     assert "已办结" in timeline and "已签收您的留言" in timeline
     assert "内部" not in timeline and "供电公司周三" not in timeline
+    # signed, more time; the request for it (the citizen was not told) is not a line
+    assert timeline.count("\n") - timeline.split("办理记录：")[0].count("\n") == 6
 
 
 async def test_a_revoked_token_and_a_disabled_account_are_401_at_once(
