@@ -46,10 +46,12 @@ from handlers.context import StateContext  # noqa: E402
 from handlers.dispatcher import Dispatcher, Update  # noqa: E402
 from handlers.events import deliveries, follows, silent  # noqa: E402
 from handlers.registry import build_dispatcher  # noqa: E402
+from handlers.staff import StaffDesk  # noqa: E402
 from handlers.texts import Texts  # noqa: E402
 from storage import db  # noqa: E402
 from storage.catalogue import CatalogueRepository  # noqa: E402
 from storage.catalogue_cache import CatalogueCache  # noqa: E402
+from storage.staff import StaffAccounts  # noqa: E402
 from storage.tickets import Tickets  # noqa: E402
 
 IDLE_TEXT = "您好，我想反映一下小区夜间施工噪音扰民的问题，请问应该怎么办理？"
@@ -93,7 +95,10 @@ async def main(options: argparse.Namespace, url: str) -> None:
 
     events_only = Dispatcher([deliveries(None), follows(texts, None), silent()],
                              fallback=help_text, engine=Engine([], texts))
-    bare, full = Talk(events_only), Talk(build_dispatcher(texts, desk))
+    # as the bot builds it: the staff routers ask every message whether a bound member
+    # sent it (bot/app.py default_handler)
+    staff = StaffDesk(texts, StaffAccounts(engine), Tickets(engine))
+    bare, full = Talk(events_only), Talk(build_dispatcher(texts, desk, staff=staff))
     count, tickets = options.count, options.tickets
 
     in_flow = None

@@ -110,3 +110,11 @@ def _without(text: str, found: list[Mobile],
         last = mobile.end
     pieces.append(text[last:])
     return "".join(pieces)
+
+
+def mask_openid(openid: str) -> str:
+    """A WeChat user id for a log line: its first and last four characters (enough to
+    tell two users apart in one incident, not to address one)."""
+    if len(openid) <= 10:
+        return openid[:2] + "…"
+    return f"{openid[:4]}…{openid[-4:]}"

@@ -75,15 +75,17 @@ UNREACHABLE = "unreachable"
 
 def _family(error: BaseException) -> str:
     """The kind of an error for reporting: :data:`UNREACHABLE` for a failure to reach a
-    server (an ``OSError``, or an error named for a connection, anywhere in its chain of
-    causes), else its type's name."""
+    server (a ``ConnectionError`` or ``TimeoutError``, or an error named for a
+    connection, the error or what it wraps: its ``__cause__`` chain), else its type's
+    name."""
     seen: BaseException | None = error
     for _ in range(10):  # a chain of causes is short; a cycle must not hang a report
         if seen is None:
             break
-        if isinstance(seen, OSError) or "Connect" in type(seen).__name__:
+        if (isinstance(seen, (ConnectionError, TimeoutError))
+                or "Connect" in type(seen).__name__):
             return UNREACHABLE
-        seen = seen.__cause__ or seen.__context__
+        seen = seen.__cause__
     return type(error).__name__
 
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.staff import Role
@@ -63,6 +63,13 @@ class Notices:
                                  n.created_at if n.created_at.tzinfo else
                                  n.created_at.replace(tzinfo=UTC), n.read_at is not None)
                     for n in (await session.scalars(query)).all()]
+
+    async def unread(self, staff_id: int) -> int:
+        async with self._sessions() as session:
+            return int(await session.scalar(
+                select(func.count()).select_from(StaffNotice)
+                .where(StaffNotice.staff_id == staff_id, StaffNotice.read_at.is_(None)))
+                or 0)
 
     async def mark_read(self, staff_id: int, notice_id: int) -> bool:
         """Whether the member's notice ``notice_id`` exists (it is read now)."""

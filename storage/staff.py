@@ -278,6 +278,13 @@ class StaffAccounts:
         if not (code.isascii() and code.isdigit() and len(code) == BIND_CODE_DIGITS):
             return None
         now = self._clock()
+        try:
+            return await self._bind(code, account, openid, now)
+        except IntegrityError:  # the same user bound elsewhere at the same moment
+            return None
+
+    async def _bind(self, code: str, account: str, openid: str,
+                    now: datetime) -> StaffRecord | None:
         async with AsyncSession(self._engine) as session, session.begin():
             staff_id = await session.scalar(
                 update(StaffBindCode)
@@ -298,6 +305,15 @@ class StaffAccounts:
                 .values(wechat_account=account, wechat_openid=openid))
             await session.refresh(row)
             return _record(row)
+
+    async def unbind(self, account: str, openid: str) -> bool:
+        """Unbind the WeChat user from its staff account; whether one was bound."""
+        async with self._engine.begin() as conn:
+            done = await conn.execute(
+                update(Staff).where(Staff.wechat_account == account,
+                                    Staff.wechat_openid == openid)
+                .values(wechat_account=None, wechat_openid=None))
+        return done.rowcount > 0
 
     async def bound(self, account: str, openid: str) -> StaffRecord | None:
         """The active account this WeChat user is bound to, if any."""

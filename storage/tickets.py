@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -188,6 +188,27 @@ class Tickets:
             query = query.where(Ticket.id < before_id)
         async with self._sessions() as session:
             return [_ticket(row) for row in (await session.scalars(query)).all()]
+
+    async def todo(self, department: str | None, *,
+                   limit: int = 10) -> tuple[int, list[TicketRecord]]:
+        """What awaits staff, most urgent first (due date, then age), and how many: for a
+        department's handlers (``department``), its tickets to sign for or to answer; for
+        the office (``None``), tickets to dispatch or re-dispatch and requests awaiting
+        approval."""
+        if department is not None:
+            where = [Ticket.department == department,
+                     Ticket.status.in_([Status.DISPATCHED.value, Status.IN_PROGRESS.value])]
+        else:
+            where = [or_(Ticket.status.in_([Status.SUBMITTED.value, Status.RETURNED.value]),
+                         and_(Ticket.status == Status.IN_PROGRESS.value,
+                              Ticket.pending != Pending.NOTHING.value))]
+        async with self._sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(Ticket).where(*where))
+            rows = (await session.scalars(
+                select(Ticket).where(*where)
+                .order_by(Ticket.due_on.is_(None), Ticket.due_on, Ticket.id)
+                .limit(limit))).all()
+        return int(count or 0), [_ticket(row) for row in rows]
 
     async def events(self, ticket_id: int) -> list[TicketEventRecord]:
         async with self._sessions() as session:

@@ -430,7 +430,7 @@ async def notifications(request: web.Request) -> web.Response:
     staff, notices = _staff(request), request.app[SERVICES].notices
     unread_only = request.query.get("unread", "") in ("true", "1")
     found = await notices.of_staff(staff.id, unread_only=unread_only)
-    unread = len(await notices.of_staff(staff.id, unread_only=True, limit=1000))
+    unread = await notices.unread(staff.id)
     return _answer(NoticeList(notifications=[
         NoticeOut(id=n.id, ticket_id=n.ticket_id, kind=n.kind, text=n.text,
                   created_at=n.created_at, read=n.read) for n in found], unread=unread))
@@ -438,11 +438,9 @@ async def notifications(request: web.Request) -> web.Response:
 
 async def read_notification(request: web.Request) -> web.Response:
     """``POST /notifications/{notice_id}/read``."""
-    try:
-        notice_id = int(request.match_info["notice_id"])
-    except ValueError:
-        notice_id = 0
-    if not 0 < notice_id < 2**63 or not await request.app[SERVICES].notices.mark_read(
+    raw = request.match_info["notice_id"]
+    notice_id = int(raw) if raw.isascii() and raw.isdecimal() else 0
+    if not 0 < notice_id <= ID_MAX or not await request.app[SERVICES].notices.mark_read(
             _staff(request).id, notice_id):
         raise ApiError(404, "not_found", request.app[SERVICES].texts)
     return _answer(Done(ok=True))
