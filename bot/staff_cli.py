@@ -13,6 +13,8 @@
 - ``token revoke ID``: the token stops working at once.
 - ``bind-code LOGIN``: a one-time code (10 minutes): sent to the account in WeChat as
   "绑定 <code>", it binds that WeChat user to the staff account (notices, 待办).
+- ``unbind LOGIN``: the account's WeChat user is a citizen again (a lost phone; the
+  member can also send 解除绑定).
 - ``demo``: for ``make run``: a supervisor ``demo-office``
   and a handler ``demo-<id>`` for each department of the loaded catalogue, each with a
   fresh token printed (the previous demo tokens are revoked). On a database with any
@@ -202,6 +204,15 @@ def cmd_bind_code(args: argparse.Namespace) -> int:
     return _run(work)
 
 
+def cmd_unbind(args: argparse.Namespace) -> int:
+    async def work(staff: StaffAccounts, catalogue: CatalogueRepository) -> int:
+        was = await staff.unbind_login(args.login)
+        print(f"{args.login}: " + ("WeChat user unbound" if was else "no WeChat user was bound"))
+        return 0
+
+    return _run(work)
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``lianxin staff …``."""
     staff = sub.add_parser("staff", help="staff accounts and API tokens",
@@ -243,6 +254,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     bind = staff_sub.add_parser("bind-code", help="a one-time code to bind a WeChat user")
     bind.add_argument("login")
     bind.set_defaults(func=cmd_bind_code)
+
+    unbind = staff_sub.add_parser("unbind", help="unbind the account's WeChat user")
+    unbind.add_argument("login")
+    unbind.set_defaults(func=cmd_unbind)
 
     demo = staff_sub.add_parser("demo", help="demo accounts and fresh tokens (make run)")
     demo.set_defaults(func=cmd_demo)

@@ -315,6 +315,17 @@ class StaffAccounts:
                 .values(wechat_account=None, wechat_openid=None))
         return done.rowcount > 0
 
+    async def unbind_login(self, login: str) -> bool:
+        """Unbind the account's WeChat user (a lost phone); whether one was bound.
+        :class:`UnknownAccount`."""
+        if await self.get(login) is None:
+            raise UnknownAccount(login)
+        async with self._engine.begin() as conn:
+            done = await conn.execute(
+                update(Staff).where(Staff.login == login, Staff.wechat_openid.is_not(None))
+                .values(wechat_account=None, wechat_openid=None))
+        return done.rowcount > 0
+
     async def bound(self, account: str, openid: str) -> StaffRecord | None:
         """The active account this WeChat user is bound to, if any."""
         row = await self._row(Staff.wechat_account == account, Staff.wechat_openid == openid,

@@ -141,3 +141,20 @@ async def test_make_runs_demo_accounts_get_fresh_tokens_each_time(env: dict[str,
                                       "(zhang …): no demo accounts made")
     assert await staff.authenticate(again["demo-office"]) is not None  # nothing revoked
     await staff._engine.dispose()
+
+
+async def test_a_bind_code_and_unbinding_from_the_command_line(env: dict[str, str]) -> None:
+    staff = await accounts(env)
+    await staff.add("zhang", "张三", Role.SUPERVISOR, None)
+    code, out, _ = await lianxin("bind-code", "zhang", env=env)
+    assert code == 0 and "绑定 " in out
+    digits = out.split("绑定 ")[1].strip()
+    assert await staff.bind(digits, "default", "oZhang") is not None
+    code, out, _ = await lianxin("unbind", "zhang", env=env)
+    assert (code, out.strip()) == (0, "zhang: WeChat user unbound")
+    assert await staff.bound("default", "oZhang") is None
+    code, out, _ = await lianxin("unbind", "zhang", env=env)
+    assert out.strip() == "zhang: no WeChat user was bound"
+    code, _, err = await lianxin("unbind", "nobody", env=env)
+    assert (code, err.strip()) == (2, "lianxin: no staff account 'nobody'")
+    await staff._engine.dispose()
