@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from domain.contact import mask_openid
 from domain.messages import Outbound
@@ -66,7 +66,15 @@ class StaffDesk:
         router.add(self._help, Event(*MENU_EVENTS), self._is_staff)
         return router
 
-    async def _is_staff(self, update: Update) -> bool:
+    def _is_staff(self, update: Update) -> bool | Awaitable[bool]:
+        """Whether a bound member sent it: a plain answer from the list in memory while it
+        is fresh (every message asks; no coroutine for it), else after reading it."""
+        if self._clock() < self._due:
+            inbound = update.inbound
+            return (inbound.account, inbound.user) in self._bound
+        return self._is_staff_read(update)
+
+    async def _is_staff_read(self, update: Update) -> bool:
         return await self._member(update) is not None
 
     async def _member(self, update: Update) -> StaffRecord | None:
@@ -143,7 +151,8 @@ class StaffDesk:
 
 
 def _is_bind(update: Update) -> bool:
-    return BIND.fullmatch(narrow(update.text)) is not None
+    text = update.text  # 绑定 has no full-width form: most texts stop here, unnarrowed
+    return text.startswith("绑定") and BIND.fullmatch(narrow(text)) is not None
 
 
 def _is_todo(update: Update) -> bool:
