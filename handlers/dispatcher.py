@@ -23,6 +23,7 @@ pure; it is asked before the other filters of its route.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeAlias
 
@@ -214,14 +215,15 @@ class Dispatcher:
 # -- filters --------------------------------------------------------------------------------
 
 
-class KeyFilter:
+class KeyFilter(abc.ABC):
     """A filter that looks only at :attr:`Update.key` (what the message is, not who sent
     it nor their state): the dispatcher asks it once per key, not per update."""
 
     __slots__ = ()
 
+    @abc.abstractmethod
     def passes(self, key: Key) -> bool:
-        raise NotImplementedError
+        """Whether a message with this key may reach the handler."""
 
     def __call__(self, update: Update) -> bool:
         return self.passes(update.key)
