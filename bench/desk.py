@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.catalogue_cli import DEFAULT_CATALOGUE, load_catalogue  # noqa: E402
 from domain.messages import Inbound, Outbound  # noqa: E402
+from domain.texts import Texts  # noqa: E402
 from flows.engine import Engine  # noqa: E402
 from handlers.citizen import CitizenDesk  # noqa: E402
 from handlers.context import StateContext  # noqa: E402
@@ -47,7 +48,6 @@ from handlers.dispatcher import Dispatcher, Update  # noqa: E402
 from handlers.events import deliveries, follows, silent  # noqa: E402
 from handlers.registry import build_dispatcher  # noqa: E402
 from handlers.staff import StaffDesk  # noqa: E402
-from handlers.texts import Texts  # noqa: E402
 from storage import db  # noqa: E402
 from storage.catalogue import CatalogueRepository  # noqa: E402
 from storage.catalogue_cache import CatalogueCache  # noqa: E402

@@ -20,12 +20,12 @@ from bot.wechat.api import WeChatClient
 from bot.wechat.edge import Callback
 from bot.wiring import delivery_worker, wechat_clients
 from domain.messages import Outbound
+from domain.texts import Texts
 from domain.workdays import Calendar
 from handlers.citizen import CitizenDesk
 from handlers.context import Handler
 from handlers.registry import build_dispatcher
 from handlers.staff import StaffDesk
-from handlers.texts import Texts
 from scheduler.service import delivery_scheduler
 from storage import db
 from storage.base import Store

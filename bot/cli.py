@@ -19,7 +19,7 @@ from bot.config import (
     load_accounts,
     load_settings,
 )
-from handlers.texts import CatalogueError
+from domain.texts import CatalogueError
 
 
 def _fail(message: str) -> int:

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.config import DEFAULT_TEXTS, ConfigError, load_database_settings
 from domain.staff import LOGIN, AccountError, Role
-from handlers.texts import Texts
+from domain.texts import Texts
 from storage import db
 from storage.catalogue import CatalogueRepository
 from storage.staff import StaffAccounts, UnknownAccount

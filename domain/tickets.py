@@ -148,22 +148,27 @@ class Action(StrEnum):
     MERGE = "merge"  # 并单
     REJECT = "reject"  # 不予受理
     WITHDRAW = "withdraw"  # 撤回
+    SUPERVISE = "supervise"  # 督办: overdue, the department is pressed (status unchanged)
 
 
 @dataclass(frozen=True, slots=True)
 class Move:
     """One row of the lifecycle: ``action`` by one of ``parties`` from a ticket in one of
-    ``sources`` waiting for ``waits`` leads to ``target`` (``None``: the status stays)
-    waiting for ``then``; ``tells_citizen``: the citizen gets a push (in the same
-    transaction as the move)."""
+    ``sources`` waiting for ``waits`` (``None``: whatever it waits for) leads to ``target``
+    (``None``: the status stays) waiting for ``then`` (``None``: what it waited for);
+    ``tells_citizen``: the citizen gets a push (in the same transaction as the move)."""
 
     action: Action
     sources: frozenset[Status | None]
     target: Status | None
     parties: frozenset[Party]
     tells_citizen: bool
-    waits: Pending = Pending.NOTHING
-    then: Pending = Pending.NOTHING
+    waits: Pending | None = Pending.NOTHING
+    then: Pending | None = Pending.NOTHING
+
+    def pending_after(self, before: Pending) -> Pending:
+        """What the ticket waits for after this move, from what it waited for before."""
+        return before if self.then is None else self.then
 
 
 _OFFICE = frozenset({Party.SUPERVISOR})
@@ -204,6 +209,9 @@ MOVES: tuple[Move, ...] = (
     Move(Action.MERGE, _UNSIGNED, Status.MERGED, _OFFICE, True),
     Move(Action.REJECT, _UNSIGNED, Status.REJECTED, _OFFICE, True),
     Move(Action.WITHDRAW, _UNSIGNED, Status.WITHDRAWN, frozenset({Party.CITIZEN}), False),
+    # 督办: a deadline passed (签收 or 答复); an event and notices, nothing else changes
+    Move(Action.SUPERVISE, frozenset({Status.DISPATCHED, Status.IN_PROGRESS}), None,
+         frozenset({Party.SUPERVISOR, Party.SYSTEM}), False, waits=None, then=None),
 )
 
 
@@ -227,7 +235,7 @@ def find_move(action: Action, status: Status | None, pending: Pending, party: Pa
     nobody may take from here is refused for the state, whoever asks). ``review``: the
     department's answers go to the office before the citizen."""
     rows = [m for m in MOVES if m.action is action and status in m.sources
-            and m.waits is pending]
+            and m.waits in (None, pending)]
     if action is Action.ANSWER:
         rows = [m for m in rows if (m.then is Pending.REVIEW) is review]
     if not rows:

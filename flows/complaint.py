@@ -27,17 +27,17 @@ from typing import Any
 
 from domain.catalogue import KINDS, Catalogue, Department, Region
 from domain.contact import mask_mobile, mobile_in, mobiles_in, normalise_mobile
+from domain.display import department_name, format_day
 from domain.messages import Inbound, Outbound, excerpt
+from domain.texts import Wording as Texts
 from domain.tickets import MAX_ATTACHMENTS, TicketRecord
 from domain.workdays import STATUTORY, Calendar, due_deadline, local_day
-from flows.display import department_name, format_day
 from flows.engine import (
     CONTEXT,
     DRAFT,
     Flow,
     Reprompt,
     Step,
-    Texts,
     choice,
     numbered,
     small_number,

@@ -24,9 +24,10 @@ import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from domain.messages import Inbound, Outbound, excerpt
+from domain.texts import Wording as Texts
 from flows.context import LOST_ON_RESTART, Conversation
 
 CANCEL = frozenset({"取消", "退出", "cancel"})
@@ -46,12 +47,6 @@ DRAFT = "draft"  # answers[CONTEXT][DRAFT]: a new id each time a flow starts or 
 
 _CONFIRM_STEP = "__confirm__"
 _EXPIRED_STEP = "__expired__"
-
-
-class Texts(Protocol):
-    """The text catalogue (handlers.texts.Texts)."""
-
-    def __call__(self, key: str, **values: str) -> str: ...
 
 
 class Reprompt(ValueError):

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from domain.catalogue import KINDS, Catalogue
 from domain.messages import Outbound
+from domain.texts import Texts
 from domain.tickets import parse_number, short_number
 from domain.workdays import STATUTORY, Calendar
 from flows.complaint import NAME as COMPLAINT_FLOW
@@ -25,7 +26,6 @@ from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, RESTART, RESUME, Engine
 from handlers.commands import Service, is_greeting
 from handlers.dispatcher import Command, InFlow, MenuKey, Message, Not, Router, Update
 from handlers.my_tickets import MyTickets
-from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
 from storage.tickets import Tickets
 

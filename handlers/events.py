@@ -7,8 +7,8 @@ import logging
 from typing import Protocol
 
 from domain.messages import Outbound
+from domain.texts import Texts
 from handlers.dispatcher import Event, Router, Update
-from handlers.texts import Texts
 
 MSG_ID_MAX = 2**63 - 1  # the outbox keeps template msg ids in a signed 64-bit column
 # reports on outgoing messages and the user's answers to a subscribe-message prompt

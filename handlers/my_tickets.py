@@ -9,7 +9,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from domain.catalogue import Catalogue
+from domain.display import department_name, format_day
 from domain.messages import Outbound, excerpt
+from domain.texts import Texts
 from domain.tickets import (
     ENDED,
     WITHDRAWABLE,
@@ -19,8 +21,6 @@ from domain.tickets import (
     ends_with_short,
 )
 from domain.workdays import CHINA
-from flows.display import department_name, format_day
-from handlers.texts import Texts
 from storage.tickets import Tickets, WithdrawOutcome
 
 SHORT_LOOKUP = 100  # how many of the citizen's newest tickets a short number is looked for in

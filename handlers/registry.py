@@ -11,11 +11,11 @@ commands leave any flow for a moment, and before the complaint form."""
 from __future__ import annotations
 
 from domain.messages import Outbound
+from domain.texts import Texts
 from handlers.citizen import CitizenDesk
 from handlers.dispatcher import Dispatcher, Update
 from handlers.events import DeliveryReports, Subscriptions, deliveries, follows, silent
 from handlers.staff import StaffDesk
-from handlers.texts import Texts
 
 
 def build_dispatcher(texts: Texts, desk: CitizenDesk, *,

@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from domain.contact import mask_openid
 from domain.messages import Outbound
 from domain.staff import Role, StaffRecord
+from domain.texts import Texts
 from domain.tickets import Pending, TicketRecord, narrow
 from handlers.dispatcher import MENU_EVENTS, Event, Kind, Message, Router, Update
-from handlers.texts import Texts
 from storage.staff import StaffAccounts
 from storage.tickets import Tickets
 

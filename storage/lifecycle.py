@@ -11,20 +11,18 @@ or the citizen's wording is the caller's: storage only keeps them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from domain.messages import split_text
+from domain.telling import NOTICES, Act, Tell
 from domain.tickets import (
     ENDED,
     Action,
     Move,
-    Party,
     Pending,
     Status,
     TicketRecord,
@@ -60,49 +58,6 @@ class MoveIncomplete(ValueError):
         self.field = field
 
 
-@dataclass(frozen=True, slots=True)
-class Act:
-    """One move as the caller asks for it."""
-
-    action: Action
-    party: Party
-    actor: str  # who, for the timeline: a staff login, "router", "citizen"
-    staff_id: int | None = None
-    version: int | None = None  # the version the caller saw; None: no check (the system)
-    review: bool = False  # the department's answers go to the office first
-    note: str = ""  # for staff: a reason, a comment
-    department: str | None = None  # dispatch, re-dispatch
-    due_on: date | None = None  # the new due date (dispatch, re-dispatch, extension asked)
-    due_provisional: bool = False  # … counted through a year not known yet
-    text: str | None = None  # the answer; an extension's reason
-    into: int | None = None  # merge: the earlier ticket's id
-
-
-@dataclass(frozen=True, slots=True)
-class Told:
-    """What the citizen is told of a move: the texts (long ones are split into several
-    pushes) and the fields a template fills outside the customer-service window
-    (``config/delivery.toml``, purpose ``ticket_status``: ticket_no, department, status,
-    time)."""
-
-    texts: Sequence[str]
-    fields: dict[str, str]
-    staff: str | None = None  # the staff notice, for a move that makes one (NOTICES)
-
-
-Tell = Callable[[TicketRecord, Move, Act, str | None], Told]
-"""What to tell the citizen of a move (used when it tells them), and the staff notice of
-one that makes one; the last argument is what the move
-carries for them: the answer's text when it goes out (答复, 审核通过), the number of the
-ticket it was merged into (并单)."""
-
-
-# the moves that notice staff: which notice, and the department's handlers (True) or the
-# office's supervisors (False)
-NOTICES = {Action.DISPATCH: ("dispatched", True), Action.REDISPATCH: ("dispatched", True),
-           Action.RETURN: ("returned", False), Action.REQUEST_EXTENSION: ("extension", False),
-           Action.ANSWER: ("review", False)}
-
 _NEEDS_NOTE = {Action.RETURN, Action.REJECT, Action.DENY_EXTENSION,
                Action.SEND_BACK_ANSWER}
 
@@ -129,7 +84,7 @@ class TicketMoves:
                              review=act.review)
             detail = await self._apply(session, row, act, move)
             row.status = (move.target or before).value
-            row.pending = move.then.value
+            row.pending = move.pending_after(Pending(row.pending)).value
             try:
                 await session.flush()  # the version check, and the version raised
             except StaleDataError:  # another move was committed since the read
@@ -144,9 +99,13 @@ class TicketMoves:
             notice = NOTICES.get(act.action)
             if notice is not None and (act.action is not Action.ANSWER
                                        or move.then is Pending.REVIEW):
-                kind, department = notice
-                await notify(session, ticket_id=row.id, kind=kind, text=told.staff or kind,
-                             department=row.department if department else None, now=now)
+                text = told.staff or notice.kind
+                if notice.department:
+                    await notify(session, ticket_id=row.id, kind=notice.kind, text=text,
+                                 department=row.department, now=now)
+                if notice.office:
+                    await notify(session, ticket_id=row.id, kind=notice.kind, text=text,
+                                 now=now)
             if move.tells_citizen and told.texts:
                 for account, openid in await self._reporters(session, row):
                     for text in told.texts:

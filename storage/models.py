@@ -324,3 +324,50 @@ class StaffNotice(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# ---------------------------------------------------------------------- the scheduler
+
+
+class SchedulerLease(Base):
+    """Who runs the scheduled jobs (one holder at a time): taken when ``until`` has
+    passed, renewed by its holder well before (storage/leases.py)."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SchedulerRun(Base):
+    """One run of a job for one tick: the unique pair is the claim, so a job runs once
+    per tick however many schedulers try."""
+
+    __tablename__ = "scheduler_runs"
+    __table_args__ = (UniqueConstraint("job", "tick", name="uq_scheduler_runs_job_tick"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(32))
+    tick: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    holder: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(16))  # ok, failed
+    done: Mapped[int | None] = mapped_column(Integer)  # what the run did (tickets, rows)
+
+
+class TicketAlert(Base):
+    """An alert a deadline job sent for a ticket (a reminder, a 督办), kept so that it is
+    sent once: per deadline for a reminder, per China day for a 督办."""
+
+    __tablename__ = "ticket_alerts"
+    __table_args__ = (UniqueConstraint("ticket_id", "kind", "day", name="uq_ticket_alerts_once"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    day: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.catalogue import KINDS
 from domain.messages import Inbound
+from domain.texts import Texts
 from flows.context import Conversation, lost_on_restart
 from handlers.citizen import CitizenDesk
 from handlers.context import StateContext
 from handlers.registry import build_dispatcher
-from handlers.texts import Texts
 from storage import db
 from storage.catalogue import CatalogueRepository
 from storage.catalogue_cache import CatalogueCache

@@ -43,8 +43,8 @@ from devplatform.signing import sign_request, sign_verification
 from devplatform.state import PlatformState
 from devplatform.wechat_side import CallbackClient
 from domain.messages import Article, Inbound, Outbound
+from domain.texts import Texts
 from handlers.context import StateContext
-from handlers.texts import Texts
 from storage import db
 from storage.keys import KeyBuilder
 from storage.memory import MemoryStore

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from domain.messages import Inbound, Outbound
+from domain.texts import Texts
 from flows.context import Conversation, lost_on_restart
 from flows.engine import Engine, Flow, Step
 from handlers.commands import Service
@@ -25,7 +26,6 @@ from handlers.dispatcher import (
     Router,
     Update,
 )
-from handlers.texts import Texts
 from storage.base import decode
 
 TEXTS = Texts.load(Path(__file__).resolve().parents[1] / "config" / "texts.toml")

@@ -1,12 +1,12 @@
-"""How dates and departments read in receipts and in 我的留言 (flows/display.py)."""
+"""How dates and departments read in receipts and in 我的留言 (domain/display.py)."""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
 
-from flows.display import department_name, format_day
-from handlers.texts import Texts
+from domain.display import department_name, format_day
+from domain.texts import Texts
 from tests.citizens import demo_catalogue
 
 TEXTS = Texts.load(Path(__file__).resolve().parents[1] / "config" / "texts.toml")

@@ -35,11 +35,11 @@ from devplatform.server import create_platform_app
 from devplatform.signing import encrypt_for, sign_request
 from devplatform.wechat_side import CallbackClient
 from domain.messages import Inbound, Outbound
+from domain.texts import Texts
 from flows.engine import Engine
 from handlers.context import StateContext
 from handlers.dispatcher import Dispatcher, Update
 from handlers.events import deliveries
-from handlers.texts import Texts
 from tests.conftest import AES_KEY, APP_ID, TOKEN, SettingsFactory, account_of
 from tests.wechat import Signer, event_xml, next_msg_id, refusal, text_xml
 

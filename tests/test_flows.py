@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.messages import Inbound, Outbound
+from domain.texts import Texts
 from flows.context import Conversation, lost_on_restart, open_in
 from flows.engine import CONTEXT, Engine, Flow, Hook, Reprompt, Step, Turn, choice, numbered
 from flows.steps import Addendum, Collect, CollectTexts
-from handlers.texts import Texts
 from storage.base import encode
 
 TEXTS = Texts.load(Path(__file__).resolve().parents[1] / "config" / "texts.toml")

@@ -13,13 +13,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.telling import Act, Told
 from domain.tickets import Action, Move, MoveRefused, Party, Pending, Status, TicketRecord
 from storage.lifecycle import (
-    Act,
     MoveIncomplete,
     TicketMoves,
     TicketNotFound,
-    Told,
     VersionConflict,
 )
 from storage.models import Push, TicketEvent

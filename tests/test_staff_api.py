@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import STAFF_APP, create_app
 from bot.staff.models import ErrorOut
+from domain.display import department_name, format_day
 from domain.staff import Role
 from domain.workdays import today_in_china
-from flows.display import department_name, format_day
 from storage import db
 from storage.models import Push
 from storage.staff import StaffAccounts

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.messages import Inbound
 from domain.staff import Role, StaffRecord
+from domain.telling import Act, Told
 from domain.tickets import Action, Party
 from handlers.staff import RETRY_AFTER_FAULT, StaffDesk
-from storage.lifecycle import Act, TicketMoves, Told
+from storage.lifecycle import TicketMoves
 from storage.models import Push
 from storage.staff import StaffAccounts
 from storage.tickets import Tickets

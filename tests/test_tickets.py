@@ -124,9 +124,10 @@ def test_each_status_names_the_catalogue_entry_of_its_chinese_name() -> None:
 S, P, A = Status, Pending, Action
 HANDLER, SUPERVISOR, CITIZEN, SYSTEM = Party.HANDLER, Party.SUPERVISOR, Party.CITIZEN, Party.SYSTEM
 UNSIGNED = (S.SUBMITTED, S.DISPATCHED, S.RETURNED)
-SPEC: list[tuple[Action, tuple[Party, ...], tuple[Status | None, ...], Pending, bool | None,
-                 Status | None, Pending, bool]] = [
-    # action, parties, from, awaiting, review (None: either), to (None: same), then, told
+SPEC: list[tuple[Action, tuple[Party, ...], tuple[Status | None, ...], Pending | None,
+                 bool | None, Status | None, Pending | None, bool]] = [
+    # action, parties, from, awaiting (None: anything), review (None: either), to (None:
+    # same), then (None: what it awaited), told
     (A.FILE, (CITIZEN,), (None,), P.NOTHING, None, S.SUBMITTED, P.NOTHING, False),
     (A.DISPATCH, (SUPERVISOR, SYSTEM), (S.SUBMITTED,), P.NOTHING, None, S.DISPATCHED,
      P.NOTHING, True),
@@ -151,6 +152,8 @@ SPEC: list[tuple[Action, tuple[Party, ...], tuple[Status | None, ...], Pending, 
     (A.MERGE, (SUPERVISOR,), UNSIGNED, P.NOTHING, None, S.MERGED, P.NOTHING, True),
     (A.REJECT, (SUPERVISOR,), UNSIGNED, P.NOTHING, None, S.REJECTED, P.NOTHING, True),
     (A.WITHDRAW, (CITIZEN,), UNSIGNED, P.NOTHING, None, S.WITHDRAWN, P.NOTHING, False),
+    (A.SUPERVISE, (SUPERVISOR, SYSTEM), (S.DISPATCHED, S.IN_PROGRESS), None, None, None,
+     None, False),
 ]
 UNKNOWN = Status("archived")  # a status of a newer version
 STATES = [None, *Status, UNKNOWN]
@@ -159,9 +162,9 @@ STATES = [None, *Status, UNKNOWN]
 def expected(action: Action, status: Status | None, pending: Pending,
              review: bool) -> tuple[tuple[Party, ...], Status | None, Pending, bool] | None:
     for act, parties, sources, waits, needs_review, target, then, told in SPEC:
-        if (act is action and status in sources and waits is pending
+        if (act is action and status in sources and waits in (None, pending)
                 and needs_review in (None, review)):
-            return parties, target, then, told
+            return parties, target, pending if then is None else then, told
     return None
 
 
@@ -187,8 +190,8 @@ def test_every_action_from_every_state_by_every_party_follows_the_lifecycle(
                         assert refused.value.reason == "party", where
                         continue
                     move = find_move(action, status, pending, party, review=review)
-                    assert (move.target, move.then, move.tells_citizen) == (
-                        target, then, told), where
+                    assert (move.target, move.pending_after(pending),
+                            move.tells_citizen) == (target, then, told), where
 
 
 def test_the_table_has_no_row_the_lifecycle_does_not_name() -> None:
@@ -209,13 +212,15 @@ def test_a_refusal_names_the_state_or_the_party() -> None:
 
 def test_what_each_party_is_offered() -> None:
     assert allowed(S.DISPATCHED, P.NOTHING, HANDLER) == [A.SIGN, A.RETURN]
-    assert allowed(S.DISPATCHED, P.NOTHING, SUPERVISOR) == [A.REDISPATCH, A.MERGE, A.REJECT]
+    assert allowed(S.DISPATCHED, P.NOTHING, SUPERVISOR) == [A.REDISPATCH, A.MERGE, A.REJECT,
+                                                             A.SUPERVISE]
     assert allowed(S.IN_PROGRESS, P.NOTHING, HANDLER) == [A.REQUEST_EXTENSION, A.ANSWER]
     assert allowed(S.IN_PROGRESS, P.EXTENSION, HANDLER) == []
     assert allowed(S.IN_PROGRESS, P.EXTENSION, SUPERVISOR) == [A.APPROVE_EXTENSION,
-                                                                A.DENY_EXTENSION]
+                                                                A.DENY_EXTENSION,
+                                                                A.SUPERVISE]
     assert allowed(S.IN_PROGRESS, P.REVIEW, SUPERVISOR) == [A.APPROVE_ANSWER,
-                                                             A.SEND_BACK_ANSWER]
+                                                             A.SEND_BACK_ANSWER, A.SUPERVISE]
     assert allowed(S.REPLIED, P.NOTHING, SUPERVISOR) == [A.CLOSE]
     assert allowed(S.CLOSED, P.NOTHING, SUPERVISOR) == []
     assert allowed(UNKNOWN, P.NOTHING, SUPERVISOR) == []

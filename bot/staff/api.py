@@ -44,11 +44,12 @@ from bot.staff.models import (
 )
 from bot.staff.openapi import Parameter, Route, document
 from domain.catalogue import Catalogue
-from domain.messages import excerpt
+from domain.display import department_name
 from domain.staff import Role, StaffRecord
+from domain.telling import Act, teller
+from domain.texts import Texts
 from domain.tickets import (
     Action,
-    Move,
     MoveRefused,
     Party,
     Status,
@@ -56,17 +57,8 @@ from domain.tickets import (
     TicketRecord,
 )
 from domain.workdays import Calendar, china_midnight, deadline, today_in_china
-from flows.display import department_name, format_day
-from handlers.texts import Texts
 from storage.catalogue_cache import CatalogueCache
-from storage.lifecycle import (
-    NOTICES,
-    Act,
-    MoveIncomplete,
-    TicketMoves,
-    Told,
-    VersionConflict,
-)
+from storage.lifecycle import MoveIncomplete, TicketMoves, VersionConflict
 from storage.notices import Notices
 from storage.staff import StaffAccounts
 from storage.tickets import Tickets
@@ -344,7 +336,7 @@ async def act(request: web.Request) -> web.Response:
                review=reviewed, note=body.note, department=body.department,
                due_on=due_on, due_provisional=provisional, text=body.text, into=body.into)
     try:
-        after = await request.app[SERVICES].moves.act(ticket.id, move, _teller(texts, catalogue))
+        after = await request.app[SERVICES].moves.act(ticket.id, move, teller(texts, catalogue))
     except VersionConflict as exc:
         raise ApiError(409, "conflict", texts,
                        ticket=_shown(staff, exc.current, catalogue, texts)) from None
@@ -380,29 +372,6 @@ async def _body(request: web.Request) -> ActionBody:
         if first["type"] in ("json_invalid", "model_type"):
             field = "body"
         raise ApiError(422, "bad_body", request.app[SERVICES].texts, field=field) from None
-
-
-def _teller(texts: Texts, catalogue: Catalogue) -> Callable[
-        [TicketRecord, Move, Act, str | None], Told]:
-    def tell(ticket: TicketRecord, move: Move, act: Act, detail: str | None) -> Told:
-        due = "" if ticket.due_on is None else format_day(texts, ticket.due_on)
-        if ticket.due_provisional:
-            due = texts("date_provisional", date=due)
-        department = department_name(catalogue, ticket.department)
-        said = ([texts(f"ticket_push_{act.action.value}", number=ticket.number,
-                       department=department, date=due, answer=detail or "",
-                       into=detail or "", reason=act.note)]
-                if move.tells_citizen else [])
-        notice = NOTICES.get(act.action)
-        staff = (texts(f"staff_notice_{notice[0]}", number=ticket.number,
-                       department=department, date=due,
-                       summary=excerpt(ticket.description, 40), reason=act.note)
-                 if notice is not None else None)
-        status = texts(ticket.status.label_key)
-        return Told(said, {"ticket_no": ticket.number, "status": status,
-                           "department": department, "time": ticket.created_at.isoformat()},
-                    staff=staff)
-    return tell
 
 
 async def catalogue_(request: web.Request) -> web.Response:

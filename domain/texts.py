@@ -5,8 +5,15 @@ from __future__ import annotations
 import string
 import tomllib
 from pathlib import Path
+from typing import Protocol
 
 REQUIRED_KEYS = ("welcome", "help", "unrecognised", "not_text", "busy")
+
+
+class Wording(Protocol):
+    """What words a text: :class:`Texts`, or a stand-in in a test."""
+
+    def __call__(self, key: str, **values: str) -> str: ...
 
 
 class CatalogueError(Exception):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from domain.catalogue import Catalogue
-from flows.engine import Texts
+from domain.texts import Wording as Texts
 
 
 def format_day(texts: Texts, day: date) -> str:

@@ -1,0 +1,54 @@
+"""the scheduler: one active scheduler (a lease), each job once per tick (a run log),
+and the alerts the deadline jobs send at most once (reminders, 督办)
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-01
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "scheduler_leases",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("holder", sa.String(128), nullable=False),
+        sa.Column("until", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_table(
+        "scheduler_runs",
+        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("job", sa.String(32), nullable=False),
+        sa.Column("tick", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("holder", sa.String(128), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("outcome", sa.String(16), nullable=True),
+        sa.Column("done", sa.Integer(), nullable=True),
+        sa.UniqueConstraint("job", "tick", name="uq_scheduler_runs_job_tick"),
+    )
+    op.create_table(
+        "ticket_alerts",
+        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("ticket_id", _ID, sa.ForeignKey("tickets.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("kind", sa.String(24), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("ticket_id", "kind", "day", name="uq_ticket_alerts_once"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("ticket_alerts")
+    op.drop_table("scheduler_runs")
+    op.drop_table("scheduler_leases")
