@@ -18,7 +18,7 @@ from bot.server_header import hide_server_version
 from bot.staff.api import Services, staff_api
 from bot.wechat.api import WeChatClient
 from bot.wechat.edge import Callback
-from bot.wiring import delivery_worker, wechat_clients
+from bot.wiring import delivery_worker, job_runner, start_jobs, stop_jobs, wechat_clients
 from domain.messages import Outbound
 from domain.texts import Texts
 from domain.workdays import Calendar
@@ -220,7 +220,12 @@ def create_app(
         app[DELIVER_NOW] = worker.deliver_user
         scheduler = delivery_scheduler(worker, interval=1.0)
         scheduler.start()
+        # the single-process default: the ticket jobs run here too (under the job lease,
+        # as in `lianxin scheduler`)
+        runner = job_runner(settings, app[ENGINE], app[TEXTS])
+        jobs = start_jobs(runner, settings)
         yield
+        await stop_jobs(jobs, runner)
         await scheduler.stop()  # a round cut short has given its connection back
 
     # the delivery worker starts before the callbacks and stops after they have drained,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import logging
 import os
 import re
 import tomllib
@@ -29,6 +30,7 @@ DEFAULT_HOLIDAYS = REPO_ROOT / "config" / "holidays.toml"
 REAL_WECHAT_API = "https://api.weixin.qq.com"
 ASYNC_DRIVERS = frozenset({"sqlite+aiosqlite", "postgresql+asyncpg"})
 _ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+log = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -104,6 +106,17 @@ class Settings(DatabaseSettings):
     # under /api/v1 on the callback listener
     staff_host: str | None = None
     staff_port: int | None = Field(default=None, ge=1, le=65535)
+    # the scheduler's ticket jobs (scheduler/jobs.py, docs/METRICS.md): 签收 within this
+    # many working days of a ticket reaching a department; reminders and 督办 from this
+    # hour, China time; sent pushes kept this many days; the job lease (one active
+    # scheduler among several) runs out this many seconds after its holder's last renewal,
+    # which comes three times per lease
+    sign_workdays: int = Field(default=1, ge=1, le=10)
+    alerts_hour: int = Field(default=8, ge=0, le=23)
+    keep_pushes_days: float = Field(default=30.0, ge=1)
+    scheduler_lease: float = Field(default=30.0, ge=1.0, le=600.0)
+    # the deadline jobs run once per tick (seconds), the calendar and clean-up per 60
+    scheduler_tick: float = Field(default=60.0, ge=0.5, le=3600.0)
     # 改派: the new department inherits the citizen's due date (true), or gets its own
     # time from the day after it receives the ticket (false: docs/LIFECYCLE.md)
     redispatch_keeps_due_date: bool = False
@@ -417,6 +430,37 @@ def load_calendar(path: Path) -> Calendar:
         return STATUTORY.with_arrangements(parse_holidays(text, where))
     except HolidaysError as exc:
         raise ConfigError(str(exc)) from None
+
+
+class CalendarFile:
+    """The calendar of ``path``, read again when the file changes (an operator adds next
+    year's arrangement while the scheduler runs); a file that turns bad keeps the calendar
+    it had, with one warning per change."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._calendar = load_calendar(path)
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self._path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def __call__(self) -> Calendar:
+        stamp = self._stamp()
+        if stamp != self._seen:
+            self._seen = stamp
+            try:
+                self._calendar = load_calendar(self._path)
+            except ConfigError as exc:
+                log.warning("calendar file changed and is not usable, the last one is "
+                            "kept: %s", exc)
+            else:
+                log.info("calendar file %s read again", self._path)
+        return self._calendar
 
 
 def load_delivery(path: Path) -> dict[str, Purpose]:

@@ -14,7 +14,7 @@ from datetime import date
 from domain.catalogue import Catalogue
 from domain.display import department_name, format_day
 from domain.messages import excerpt
-from domain.texts import Texts
+from domain.texts import Wording as Texts
 from domain.tickets import Action, Move, Party, TicketRecord
 
 

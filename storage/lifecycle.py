@@ -11,7 +11,7 @@ or the citizen's wording is the caller's: storage only keeps them.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -32,6 +32,7 @@ from storage.models import Ticket, TicketEvent
 from storage.notices import notify
 from storage.outbox import add_push
 from storage.tickets import _ticket
+from storage.watch import alert_once
 
 PURPOSE = "ticket_status"
 
@@ -47,6 +48,10 @@ class VersionConflict(Exception):
         super().__init__(f"ticket {current.number} is at version {current.version} now, "
                          f"status {current.status}")
         self.current = current
+
+
+class AlreadyDone(Exception):
+    """The move was asked for once only (``once``) and has been made before."""
 
 
 class MoveIncomplete(ValueError):
@@ -67,10 +72,14 @@ class TicketMoves:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     async def act(self, ticket_id: int, act: Act, tell: Tell, *,
-                  now: datetime | None = None) -> TicketRecord:
+                  now: datetime | None = None,
+                  once: tuple[str, date] | None = None) -> TicketRecord:
         """Apply ``act`` to the ticket: :class:`TicketNotFound`, :class:`VersionConflict`,
         :class:`domain.tickets.MoveRefused`, :class:`MoveIncomplete`; else the ticket as it
-        is after the move, its event and its pushes committed together."""
+        is after the move, its event and its pushes committed together.
+
+        ``once``: an alert (kind, day) the move is, made at most once — :class:`AlreadyDone`
+        when it was made before (the scheduler's 督办, once a day)."""
         now = now or datetime.now(UTC)
         async with self._sessions.begin() as session:
             row = await session.scalar(
@@ -80,6 +89,9 @@ class TicketMoves:
             if act.version is not None and row.version != act.version:
                 raise VersionConflict(_ticket(row))
             before = Status(row.status)
+            if once is not None and not await alert_once(
+                    session, ticket_id=row.id, kind=once[0], day=once[1], now=now):
+                raise AlreadyDone(f"{once[0]} of {once[1]}")
             move = find_move(act.action, before, Pending(row.pending), act.party,
                              review=act.review)
             detail = await self._apply(session, row, act, move)

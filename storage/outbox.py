@@ -272,15 +272,17 @@ class Outbox:
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
-    async def purge(self, *, statuses: Sequence[str], older_than: timedelta) -> int:
-        """Delete finished pushes older than ``older_than``; unfinished ones never."""
+    async def purge(self, *, statuses: Sequence[str], older_than: timedelta,
+                    now: datetime | None = None) -> int:
+        """Delete finished pushes older than ``older_than`` (at ``now``); unfinished ones
+        never."""
         bad = [s for s in statuses if s not in FINISHED]
         if bad:
             raise ValueError(f"only finished pushes can be purged, not {bad[0]!r}")
         async with self._sessions.begin() as session:
             result = await session.execute(
                 delete(Push).where(Push.status.in_(statuses),
-                                   Push.created_at < utcnow() - older_than)
+                                   Push.created_at < (now or utcnow()) - older_than)
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 

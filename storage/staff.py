@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -270,6 +270,13 @@ class StaffAccounts:
             except IntegrityError:  # the same code live for another: draw again
                 continue
             return code, now + BIND_CODE_TTL
+
+    async def forget_bind_codes(self, before: datetime) -> int:
+        """Delete the bind codes that expired before ``before`` (used or not); how many."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(StaffBindCode).where(StaffBindCode.expires_at < before))
+            return int(result.rowcount)
 
     async def bind(self, code: str, account: str, openid: str) -> StaffRecord | None:
         """Bind the WeChat user to the account of a live ``code`` (used up by this call);

@@ -1,0 +1,83 @@
+"""When a running ticket is due, and what the scheduler does about it on a given day.
+
+Two deadlines run for a ticket (``docs/METRICS.md`` counts by them too):
+- **签收** (sign for it): a ticket that reached a department — filed and routed, 转办, 改派 —
+  is to be signed for within ``sign_workdays`` working days after the China day it
+  arrived (the office's rule: ``LIANXIN_SIGN_WORKDAYS``, default 1);
+- **答复** (answer it): the ticket's due date (``due_on``), counted when it was filed or
+  dispatched, moved by an approved extension.
+
+On a working day, the scheduler reminds the department once per deadline on the working
+day before it (not on the day the ticket arrived: its notice has just gone), and, from
+the working day after a deadline, presses it with a **督办** once a day while it stays
+unmet. Weekends and holidays get neither; nor do the hours before ``alerts_hour`` China
+time (the office's morning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from domain.tickets import Status, TicketRecord
+from domain.workdays import CHINA, Calendar, CalendarNotPublished, deadline, local_day
+
+
+class Due(StrEnum):
+    SIGN = "sign"  # 签收
+    ANSWER = "answer"  # 答复
+
+
+# the statuses each deadline runs in
+RUNS_IN = {Due.SIGN: frozenset({Status.DISPATCHED}),
+           Due.ANSWER: frozenset({Status.IN_PROGRESS})}
+WATCHED = frozenset().union(*RUNS_IN.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    due: Due
+    day: date  # the last day it may be met on (China's date)
+    arrived: date  # the China day the ticket reached its department
+
+
+def deadline_of(ticket: TicketRecord, arrived_at: datetime, calendar: Calendar,
+                sign_workdays: int) -> Deadline | None:
+    """The deadline running for ``ticket`` now (``None``: none runs, or its date is not
+    known)."""
+    arrived = local_day(arrived_at)
+    if ticket.status in RUNS_IN[Due.SIGN]:
+        return Deadline(Due.SIGN, deadline(arrived, sign_workdays, calendar).day, arrived)
+    if ticket.status in RUNS_IN[Due.ANSWER] and ticket.due_on is not None:
+        return Deadline(Due.ANSWER, ticket.due_on, arrived)
+    return None
+
+
+def working(day: date, calendar: Calendar) -> bool:
+    """Whether ``day`` is a working day; in a year the calendar does not know, a weekday
+    (as provisional deadlines are counted)."""
+    if calendar.knows(day.year):
+        try:
+            return calendar.is_workday(day)
+        except CalendarNotPublished:
+            pass
+    return day.weekday() < 5
+
+
+def remind_on(due: Deadline, today: date, calendar: Calendar) -> bool:
+    """Whether today is the day to remind the department of ``due``: a working day before
+    the deadline, with no working day between them, other than the day it arrived."""
+    if not (due.arrived < today < due.day) or not working(today, calendar):
+        return False
+    return deadline(today, 1, calendar).day >= due.day
+
+
+def overdue_on(due: Deadline, today: date, calendar: Calendar) -> bool:
+    """Whether today is a working day after the deadline (a 督办 is due today)."""
+    return today > due.day and working(today, calendar)
+
+
+def office_hours(now: datetime, alerts_hour: int) -> bool:
+    """Whether alerts may go at ``now``: from ``alerts_hour`` o'clock, China time."""
+    return now.astimezone(CHINA).hour >= alerts_hour

@@ -1,0 +1,190 @@
+"""The scheduler's ticket jobs: each a plain function of "now" and what it works on
+(:class:`Tools`), run by :class:`scheduler.runner.JobRunner` once per tick across every
+scheduler process.
+
+- ``dispatch``: a ticket still 已受理 (no department: the office did not dispatch it, or
+  it was received while no rule covered it) that a rule of the catalogue now routes is
+  dispatched by the system, the citizen and the department told as for a dispatch by hand;
+- ``remind``: the department is reminded the working day before a 签收 or 答复 deadline;
+- ``supervise``: a ticket past a deadline gets a 督办 each working day while it stays so:
+  an event on its timeline, a notice to the department and to the office;
+- ``redate``: provisional due dates counted again once their year's calendar is known
+  (the calendar file is read again when it changes);
+- ``cleanup``: expired bind codes, delivered pushes, old alerts and run-log entries
+  deleted after their retention. Conversation state needs no job: every store keeps it
+  for ``LIANXIN_STATE_TTL`` after the last message and drops it by itself.
+
+Every job is idempotent: what it sends is recorded in the transaction that sends it, so a
+job run twice (by two schedulers at once, or after a crash) sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.catalogue import Catalogue
+from domain.deadlines import (
+    WATCHED,
+    deadline_of,
+    office_hours,
+    overdue_on,
+    remind_on,
+)
+from domain.display import format_day
+from domain.messages import excerpt
+from domain.telling import Act, teller
+from domain.texts import Wording
+from domain.tickets import Action, MoveRefused, Party
+from domain.workdays import Calendar, deadline, local_day
+from storage.leases import Leases
+from storage.lifecycle import AlreadyDone, TicketMoves, VersionConflict
+from storage.outbox import Outbox
+from storage.staff import StaffAccounts
+from storage.tickets import Tickets
+from storage.watch import Watch
+
+log = logging.getLogger(__name__)
+
+ACTOR = "scheduler"  # who the timeline says moved a ticket
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The office's rules the jobs follow (settings: the README's table)."""
+
+    sign_workdays: int = 1  # 签收 within this many working days of arriving
+    alerts_hour: int = 8  # reminders and 督办 from this hour, China time
+    keep_pushes: timedelta = timedelta(days=30)  # sent and delivered pushes
+    keep_bind_codes: timedelta = timedelta(days=1)  # after they expired
+    keep_runs: timedelta = timedelta(days=7)  # the run log and the alerts
+
+
+@dataclass(frozen=True, slots=True)
+class Tools:
+    """What the jobs work on. ``catalogue`` and ``calendar`` are asked at each run: the
+    routing catalogue as loaded now, the working-day calendar as the file says now."""
+
+    engine: AsyncEngine
+    texts: Wording
+    catalogue: Callable[[], Awaitable[Catalogue | None]]
+    calendar: Callable[[], Calendar]
+    policy: Policy = Policy()
+
+
+Job = Callable[[datetime, Tools], Awaitable[int]]
+
+
+async def dispatch_waiting(now: datetime, tools: Tools) -> int:
+    """Dispatch every 已受理 ticket a rule of the catalogue routes; how many."""
+    catalogue = await tools.catalogue()
+    if catalogue is None:
+        return 0
+    calendar, moves, tell = tools.calendar(), TicketMoves(tools.engine), teller(
+        tools.texts, catalogue)
+    done = 0
+    for ticket in await Watch(tools.engine).waiting():
+        try:
+            rule = catalogue.rule_for(ticket.category, ticket.region)
+        except KeyError:  # a category or region the catalogue no longer has
+            continue
+        if rule is None:  # the office dispatches it by hand
+            continue
+        days = catalogue.deadlines.get(ticket.kind)
+        due = None if days is None else deadline(local_day(now), days, calendar)
+        act = Act(Action.DISPATCH, Party.SYSTEM, ACTOR, version=ticket.version,
+                  department=rule.department, due_on=None if due is None else due.day,
+                  due_provisional=due is not None and due.provisional)
+        try:
+            await moves.act(ticket.id, act, tell, now=now)
+        except (VersionConflict, MoveRefused):  # the office acted on it meanwhile
+            continue
+        done += 1
+    return done
+
+
+async def remind(now: datetime, tools: Tools) -> int:
+    """Remind departments of the deadlines due on the next working day; how many."""
+    if not office_hours(now, tools.policy.alerts_hour):
+        return 0
+    today, calendar = local_day(now), tools.calendar()
+    watch, done = Watch(tools.engine), 0
+    for watched in await watch.running(WATCHED):
+        due = deadline_of(watched.ticket, watched.arrived_at, calendar,
+                          tools.policy.sign_workdays)
+        if due is None or not remind_on(due, today, calendar):
+            continue
+        ticket = watched.ticket
+        text = tools.texts(f"staff_notice_reminder_{due.due.value}", number=ticket.number,
+                           summary=excerpt(ticket.description, 40),
+                           date=format_day(tools.texts, due.day))
+        if await watch.remind(ticket, kind=f"remind_{due.due.value}", day=due.day, text=text,
+                              now=now):
+            done += 1
+    return done
+
+
+async def supervise(now: datetime, tools: Tools) -> int:
+    """A 督办 for every ticket past a deadline, once a working day; how many."""
+    if not office_hours(now, tools.policy.alerts_hour):
+        return 0
+    catalogue = await tools.catalogue()
+    if catalogue is None:
+        return 0
+    today, calendar = local_day(now), tools.calendar()
+    moves, tell, done = TicketMoves(tools.engine), teller(tools.texts, catalogue), 0
+    for watched in await Watch(tools.engine).running(WATCHED):
+        due = deadline_of(watched.ticket, watched.arrived_at, calendar,
+                          tools.policy.sign_workdays)
+        if due is None or not overdue_on(due, today, calendar):
+            continue
+        note = tools.texts(f"supervise_note_{due.due.value}",
+                           date=format_day(tools.texts, due.day))
+        act = Act(Action.SUPERVISE, Party.SYSTEM, ACTOR, note=note)
+        try:
+            await moves.act(watched.ticket.id, act, tell, now=now, once=("supervise", today))
+        except (AlreadyDone, MoveRefused):  # pressed today already; or moved on meanwhile
+            continue
+        done += 1
+    return done
+
+
+async def redate(now: datetime, tools: Tools) -> int:
+    """Count provisional due dates again on the calendar as it is now; how many
+    changed."""
+    catalogue = await tools.catalogue()
+
+    def workdays_for(kind: str) -> int | None:
+        return None if catalogue is None else catalogue.deadlines.get(kind)
+
+    changed = await Tickets(tools.engine).redate(tools.calendar(), workdays_for)
+    if changed:
+        log.info("due dates counted again: %d ticket(s), %d of them no longer provisional",
+                 len(changed), sum(not t.due_provisional for t in changed))
+    return len(changed)
+
+
+async def cleanup(now: datetime, tools: Tools) -> int:
+    """Delete what has outlived its retention; how many rows."""
+    policy = tools.policy
+    done = await Outbox(tools.engine).purge(statuses=("sent", "delivered"),
+                                            older_than=policy.keep_pushes, now=now)
+    done += await StaffAccounts(tools.engine).forget_bind_codes(now - policy.keep_bind_codes)
+    done += await Watch(tools.engine).forget_alerts(local_day(now - policy.keep_runs))
+    done += await Leases(tools.engine).forget_runs(now - policy.keep_runs)
+    return done
+
+
+# the jobs in the order they run, and how often, in ticks (LIANXIN_SCHEDULER_TICK,
+# a minute): what is pressing every tick, the calendar and the clean-up every 60
+JOBS: dict[str, tuple[Job, int]] = {
+    "dispatch": (dispatch_waiting, 1),
+    "remind": (remind, 1),
+    "supervise": (supervise, 1),
+    "redate": (redate, 60),
+    "cleanup": (cleanup, 60),
+}
