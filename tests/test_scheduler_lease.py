@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from storage.models import Push, Ticket, TicketEvent
 from storage.tickets import Tickets
 from tests.citizens import demo_catalogue, fresh_tickets
 from tests.conftest import AES_KEY, APP_ID, APP_SECRET, TOKEN
-from tests.test_jobs import TEXTS, china
+from tests.test_jobs import CALENDAR, TEXTS, china
 from tests.test_tickets_store import new
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,7 +71,7 @@ def runner(leases: Leases, engine: AsyncEngine, name: str, jobs: dict[str, Count
     async def no_catalogue() -> None:
         return None
 
-    tools = Tools(engine, TEXTS, no_catalogue, lambda: None)  # type: ignore[arg-type]
+    tools = Tools(engine, TEXTS, no_catalogue, lambda: CALENDAR)
     return JobRunner(leases, tools, holder=name, clock=clock, lease_ttl=ttl, tick=60.0,
                      jobs={job: (counting, 1) for job, counting in jobs.items()})
 
@@ -209,12 +209,12 @@ def start(env: dict[str, str], tmp_path: Path, name: str,
     return proc
 
 
-async def until(check, timeout: float = 20.0) -> float:  # type: ignore[no-untyped-def]
+async def until(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> float:
     """Wait until ``await check()`` is true; the seconds it took."""
     began = time.monotonic()
     while not await check():
-        if time.monotonic() - began > timeout:
-            raise AssertionError(f"not within {timeout} s")
+        if time.monotonic() - began > within:
+            raise AssertionError(f"not within {within} s")
         await asyncio.sleep(0.1)
     return time.monotonic() - began
 
