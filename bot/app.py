@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -26,6 +27,7 @@ from handlers.citizen import CitizenDesk
 from handlers.context import Handler
 from handlers.registry import build_dispatcher
 from handlers.staff import StaffDesk
+from handlers.survey import SurveyDesk
 from scheduler.service import delivery_scheduler
 from storage import db
 from storage.base import Store
@@ -37,6 +39,7 @@ from storage.memory import MemoryStore
 from storage.outbox import Outbox
 from storage.redis_store import RedisStore
 from storage.staff import StaffAccounts
+from storage.surveys import Surveys
 from storage.tickets import Tickets
 
 log = logging.getLogger(__name__)
@@ -99,8 +102,10 @@ def default_handler(app: web.Application, *, now: Callable[[], datetime] | None 
                        flow_ttl=settings.flow_ttl, now=now or (lambda: datetime.now(UTC)),
                        clock=clock, calendar=app[CALENDAR])
     staff = StaffDesk(app[TEXTS], StaffAccounts(app[ENGINE]), Tickets(app[ENGINE]))
+    survey = SurveyDesk(app[TEXTS], Surveys(app[ENGINE]), catalogue, calendar=app[CALENDAR],
+                        now=now or (lambda: datetime.now(UTC)), clock=clock or time.time)
     return build_dispatcher(app[TEXTS], desk, subscriptions=db.Citizens(app[ENGINE]),
-                            reports=reports, staff=staff)
+                            reports=reports, staff=staff, survey=survey)
 
 
 def create_app(

@@ -115,6 +115,11 @@ class Settings(DatabaseSettings):
     alerts_hour: int = Field(default=8, ge=0, le=23)
     keep_pushes_days: float = Field(default=30.0, ge=1)
     scheduler_lease: float = Field(default=30.0, ge=1.0, le=600.0)
+    # the survey: a question not answered within survey_days lapses (a rating not given
+    # leaves the ticket unrated); 问题是否仍已解决 is asked recheck_days after a closing
+    # (0: never)
+    survey_days: float = Field(default=7.0, gt=0, le=90)
+    recheck_days: float = Field(default=28.0, ge=0, le=365)
     # the deadline jobs run once per tick (seconds), the calendar and clean-up per 60
     scheduler_tick: float = Field(default=60.0, ge=0.5, le=3600.0)
     # 改派: the new department inherits the citizen's due date (true), or gets its own

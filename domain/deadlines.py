@@ -31,7 +31,7 @@ class Due(StrEnum):
 
 # the statuses each deadline runs in
 RUNS_IN = {Due.SIGN: frozenset({Status.DISPATCHED}),
-           Due.ANSWER: frozenset({Status.IN_PROGRESS})}
+           Due.ANSWER: frozenset({Status.IN_PROGRESS, Status.REOPENED})}
 WATCHED = frozenset().union(*RUNS_IN.values())
 
 

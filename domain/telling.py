@@ -46,6 +46,7 @@ class Told:
     texts: Sequence[str]
     fields: dict[str, str]
     staff: str | None = None  # the staff notice, for a move that makes one (NOTICES)
+    survey: str | None = None  # the survey's question, for a move that asks one (办结)
 
 
 Tell = Callable[[TicketRecord, Move, Act, str | None], Told]
@@ -72,6 +73,7 @@ NOTICES = {
     Action.REQUEST_EXTENSION: Notice("extension", department=False, office=True),
     Action.ANSWER: Notice("review", department=False, office=True),  # to review only
     Action.SUPERVISE: Notice("supervise", department=True, office=True),
+    Action.REOPEN: Notice("reopened", department=True, office=True),
 }
 
 
@@ -95,8 +97,11 @@ def teller(texts: Texts, catalogue: Catalogue) -> Tell:
                        summary=excerpt(ticket.description, 40), reason=act.note)
                  if notice is not None else None)
         status = texts(ticket.status.label_key)
+        survey = (texts("survey_question", number=ticket.number,
+                        short=ticket.number.rsplit("-", 1)[-1])
+                  if act.action is Action.CLOSE else None)
         return Told(said, {"ticket_no": ticket.number, "status": status,
                            "department": department, "time": ticket.created_at.isoformat()},
-                    staff=staff)
+                    staff=staff, survey=survey)
 
     return tell

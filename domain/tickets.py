@@ -149,6 +149,8 @@ class Action(StrEnum):
     REJECT = "reject"  # 不予受理
     WITHDRAW = "withdraw"  # 撤回
     SUPERVISE = "supervise"  # 督办: overdue, the department is pressed (status unchanged)
+    RATE = "rate"  # 评价: the citizen's answer to the survey
+    REOPEN = "reopen"  # 不满意重办: the citizen asks for it to be done again
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +178,8 @@ _DEPARTMENT = frozenset({Party.HANDLER})
 _DEPARTMENT_OR_OFFICE = frozenset({Party.HANDLER, Party.SUPERVISOR})
 # a ticket with no department signed for it yet: where 撤回, 并单 and 不予受理 still apply
 _UNSIGNED = frozenset({Status.SUBMITTED, Status.DISPATCHED, Status.RETURNED})
-# signed for and being worked on (不满意重办 joins it with the survey issue)
-_SIGNED: frozenset[Status | None] = frozenset({Status.IN_PROGRESS})
+# signed for and being worked on, the first time or again after 不满意重办
+_SIGNED: frozenset[Status | None] = frozenset({Status.IN_PROGRESS, Status.REOPENED})
 
 # The lifecycle, one row per action (docs/LIFECYCLE.md has it as a table with its sources).
 # An answer that needs review (a department's setting) is ANSWER to ``then=REVIEW``, the
@@ -210,8 +212,14 @@ MOVES: tuple[Move, ...] = (
     Move(Action.REJECT, _UNSIGNED, Status.REJECTED, _OFFICE, True),
     Move(Action.WITHDRAW, _UNSIGNED, Status.WITHDRAWN, frozenset({Party.CITIZEN}), False),
     # 督办: a deadline passed (签收 or 答复); an event and notices, nothing else changes
-    Move(Action.SUPERVISE, frozenset({Status.DISPATCHED, Status.IN_PROGRESS}), None,
+    Move(Action.SUPERVISE, frozenset({Status.DISPATCHED, *_SIGNED}), None,
          frozenset({Party.SUPERVISOR, Party.SYSTEM}), False, waits=None, then=None),
+    # the survey: the rating is the citizen's passive reply; 重办 (after a low rating, or
+    # a "no" to 问题是否仍已解决) goes back to the same department with a fresh deadline
+    Move(Action.RATE, frozenset({Status.CLOSED}), Status.RATED, frozenset({Party.CITIZEN}),
+         False),
+    Move(Action.REOPEN, frozenset({Status.CLOSED, Status.RATED}), Status.REOPENED,
+         frozenset({Party.CITIZEN}), False),
 )
 
 

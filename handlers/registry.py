@@ -4,9 +4,9 @@ no router takes get the help text.
 
 A new audience is a new router here. Bound lawyers (``Router("lawyers")`` with a filter
 that looks the user up among the bound lawyer profiles) go before every citizen router,
-so a lawyer's messages never reach the citizen desk; survey answers (a router with
-``InFlow("survey")``, or a filter on a survey awaiting an answer) after 我的留言, whose
-commands leave any flow for a moment, and before the complaint form."""
+so a lawyer's messages never reach the citizen desk. Survey answers (``handlers/survey.py``)
+come after staff and before 我的留言 and the complaint form: a clear answer ("000123 5",
+"重办") is taken in the middle of a form, and the form goes on."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from handlers.citizen import CitizenDesk
 from handlers.dispatcher import Dispatcher, Update
 from handlers.events import DeliveryReports, Subscriptions, deliveries, follows, silent
 from handlers.staff import StaffDesk
+from handlers.survey import SurveyDesk
 
 
 def build_dispatcher(texts: Texts, desk: CitizenDesk, *,
                      subscriptions: Subscriptions | None = None,
                      reports: DeliveryReports | None = None,
-                     staff: StaffDesk | None = None) -> Dispatcher:
+                     staff: StaffDesk | None = None,
+                     survey: SurveyDesk | None = None) -> Dispatcher:
     async def help_text(update: Update) -> list[Outbound]:
         return [Outbound.of_text(texts("help"))]
 
@@ -31,6 +33,7 @@ def build_dispatcher(texts: Texts, desk: CitizenDesk, *,
         follows(texts, subscriptions),  # follow, unfollow, scan: recorded, welcome
         silent(),                     # menu links, location reports: no answer
         *staff_routers,               # 绑定 <code>; a bound staff member's messages
+        *([] if survey is None else [survey.router()]),  # ratings, 重办: even mid-form
         # lawyers: a bound lawyer's messages and clicks, before any citizen service
         desk.my_tickets_router(),     # 我的留言, 查询 LX…, 撤回 LX… (also inside a form)
         desk.form_router(),           # the citizen's answers while in the complaint form

@@ -8,6 +8,8 @@ scheduler process.
 - ``remind``: the department is reminded the working day before a 签收 or 答复 deadline;
 - ``supervise``: a ticket past a deadline gets a 督办 each working day while it stays so:
   an event on its timeline, a notice to the department and to the office;
+- ``surveys``: a survey not answered within ``survey_for`` lapses (a rating not given
+  leaves the ticket unrated); ``recheck_after`` a closing, 问题是否仍已解决 is asked;
 - ``redate``: provisional due dates counted again once their year's calendar is known
   (the calendar file is read again when it changes);
 - ``cleanup``: expired bind codes, delivered pushes, old alerts and run-log entries
@@ -45,6 +47,7 @@ from storage.leases import Leases
 from storage.lifecycle import AlreadyDone, TicketMoves, VersionConflict
 from storage.outbox import Outbox
 from storage.staff import StaffAccounts
+from storage.surveys import Surveys
 from storage.tickets import Tickets
 from storage.watch import Watch
 
@@ -62,6 +65,8 @@ class Policy:
     keep_pushes: timedelta = timedelta(days=30)  # sent and delivered pushes
     keep_bind_codes: timedelta = timedelta(days=1)  # after they expired
     keep_runs: timedelta = timedelta(days=7)  # the run log and the alerts
+    survey_for: timedelta = timedelta(days=7)  # a survey not answered then lapses
+    recheck_after: timedelta | None = timedelta(days=28)  # 问题是否仍已解决; None: never
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +173,22 @@ async def redate(now: datetime, tools: Tools) -> int:
     return len(changed)
 
 
+async def surveys(now: datetime, tools: Tools) -> int:
+    """Close the surveys not answered in time (a rating not given: the ticket stays
+    unrated), and ask 问题是否仍已解决 of tickets closed ``recheck_after`` ago; how
+    many."""
+    repository = Surveys(tools.engine)
+    done = await repository.expire(now - tools.policy.survey_for)
+    if tools.policy.recheck_after is not None:
+        def question(number: str) -> str:
+            return tools.texts("survey_recheck_question", number=number,
+                               short=number.rsplit("-", 1)[-1])
+
+        for ticket_id in await repository.due_rechecks(now - tools.policy.recheck_after):
+            done += await repository.recheck(ticket_id, question, now=now)
+    return done
+
+
 async def cleanup(now: datetime, tools: Tools) -> int:
     """Delete what has outlived its retention; how many rows."""
     policy = tools.policy
@@ -185,6 +206,7 @@ JOBS: dict[str, tuple[Job, int]] = {
     "dispatch": (dispatch_waiting, 1),
     "remind": (remind, 1),
     "supervise": (supervise, 1),
+    "surveys": (surveys, 1),
     "redate": (redate, 60),
     "cleanup": (cleanup, 60),
 }

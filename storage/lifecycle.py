@@ -11,6 +11,7 @@ or the citizen's wording is the caller's: storage only keeps them.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 
 from sqlalchemy import select, update
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from domain.messages import split_text
+from domain.survey import SurveyKind
 from domain.telling import NOTICES, Act, Tell
 from domain.tickets import (
     ENDED,
@@ -31,10 +33,15 @@ from domain.tickets import (
 from storage.models import Ticket, TicketEvent
 from storage.notices import notify
 from storage.outbox import add_push
+from storage.survey_ask import ask
 from storage.tickets import _ticket
 from storage.watch import alert_once
 
 PURPOSE = "ticket_status"
+
+
+Also = Callable[[AsyncSession, Ticket], Awaitable[None]]
+"""More for :meth:`TicketMoves.act` to write in its transaction, given the ticket's row."""
 
 
 class TicketNotFound(LookupError):
@@ -73,13 +80,15 @@ class TicketMoves:
 
     async def act(self, ticket_id: int, act: Act, tell: Tell, *,
                   now: datetime | None = None,
-                  once: tuple[str, date] | None = None) -> TicketRecord:
+                  once: tuple[str, date] | None = None,
+                  also: Also | None = None) -> TicketRecord:
         """Apply ``act`` to the ticket: :class:`TicketNotFound`, :class:`VersionConflict`,
         :class:`domain.tickets.MoveRefused`, :class:`MoveIncomplete`; else the ticket as it
         is after the move, its event and its pushes committed together.
 
         ``once``: an alert (kind, day) the move is, made at most once — :class:`AlreadyDone`
-        when it was made before (the scheduler's 督办, once a day)."""
+        when it was made before (the scheduler's 督办, once a day). ``also``: more to
+        write in the same transaction, after the move (the survey's own row)."""
         now = now or datetime.now(UTC)
         async with self._sessions.begin() as session:
             row = await session.scalar(
@@ -118,6 +127,10 @@ class TicketMoves:
                 if notice.office:
                     await notify(session, ticket_id=row.id, kind=notice.kind, text=text,
                                  now=now)
+            if act.action is Action.CLOSE:  # 办结: the reporter is asked how it went
+                await ask(session, row, kind=SurveyKind.RATING, text=told.survey, now=now)
+            if also is not None:
+                await also(session, row)
             if move.tells_citizen and told.texts:
                 for account, openid in await self._reporters(session, row):
                     for text in told.texts:
@@ -151,6 +164,9 @@ class TicketMoves:
             if not (act.text or "").strip():
                 raise MoveIncomplete("text", "the reason")
             row.pending_due_on, row.pending_text = act.due_on, act.text
+        elif action is Action.REOPEN:  # 重办: the same department, a fresh deadline
+            if act.due_on is not None:
+                row.due_on, row.due_provisional = act.due_on, act.due_provisional
         elif action is Action.APPROVE_EXTENSION:
             row.due_on, row.due_provisional = row.pending_due_on, False
             row.pending_due_on = row.pending_text = None

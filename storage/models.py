@@ -371,3 +371,30 @@ class TicketAlert(Base):
     kind: Mapped[str] = mapped_column(String(24))
     day: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Survey(Base):
+    """A question put to a ticket's reporter after it was closed: the rating (评价, one
+    per closing: ``round``), or, days later, whether the problem is still solved
+    (``recheck``). ``step`` is where it stands: ``rating``/``recheck`` (asked), ``comment``
+    (rated, a comment may follow), ``redo`` (offered 不满意重办), ``done``, ``expired``
+    (never answered in time: closed as unrated)."""
+
+    __tablename__ = "surveys"
+    __table_args__ = (UniqueConstraint("ticket_id", "kind", "round", name="uq_surveys_round"),
+                      Index("ix_surveys_owner", "account", "openid", "step"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    account: Mapped[str] = mapped_column(String(32))
+    openid: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(8))  # rating, recheck
+    round: Mapped[int] = mapped_column(Integer)  # the ticket's n-th closing
+    step: Mapped[str] = mapped_column(String(8))
+    asked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rating: Mapped[int | None] = mapped_column(Integer)  # 1-5
+    comment: Mapped[str | None] = mapped_column(Text)
+    resolved: Mapped[bool | None] = mapped_column(Boolean)  # the recheck's answer
+    redo: Mapped[bool | None] = mapped_column(Boolean)  # 不满意重办 asked for or declined

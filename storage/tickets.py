@@ -197,10 +197,12 @@ class Tickets:
         approval."""
         if department is not None:
             where = [Ticket.department == department,
-                     Ticket.status.in_([Status.DISPATCHED.value, Status.IN_PROGRESS.value])]
+                     Ticket.status.in_([Status.DISPATCHED.value, Status.IN_PROGRESS.value,
+                                        Status.REOPENED.value])]
         else:
             where = [or_(Ticket.status.in_([Status.SUBMITTED.value, Status.RETURNED.value]),
-                         and_(Ticket.status == Status.IN_PROGRESS.value,
+                         and_(Ticket.status.in_([Status.IN_PROGRESS.value,
+                                                 Status.REOPENED.value]),
                               Ticket.pending != Pending.NOTHING.value))]
         async with self._sessions() as session:
             count = await session.scalar(select(func.count()).select_from(Ticket).where(*where))

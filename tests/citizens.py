@@ -27,8 +27,8 @@ from tests.wechat import Signer, event_xml, next_msg_id, text_xml
 
 SIGNER = Signer(TOKEN, APP_ID, AES_KEY)
 CATALOGUE_FILE = Path(__file__).resolve().parents[1] / "config" / "catalogue.toml"
-TICKET_TABLES = ("staff_notices", "ticket_alerts", "attachments", "ticket_events", "tickets",
-                 "ticket_counters")
+TICKET_TABLES = ("staff_notices", "ticket_alerts", "surveys", "attachments", "ticket_events",
+                 "tickets", "ticket_counters")
 # a Monday: 5 working days on is Monday 30 November
 MONDAY = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 

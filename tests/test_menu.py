@@ -42,7 +42,7 @@ def keys_of(menu: dict[str, Any]) -> dict[str, str]:
 def test_the_shipped_menu_is_valid_and_uses_the_handlers_keys() -> None:
     menu = load_menu()
     assert keys_of(menu) == {"我要反映": "COMPLAINT", "我的留言": "MY_TICKETS",
-                             "法律咨询": "LEGAL", "使用说明": "HELP"}
+                             "法律咨询": "LEGAL", "待评价": "SURVEY", "使用说明": "HELP"}
     assert all(b["type"] == "click" for b in menu["button"] if "sub_button" not in b)
     shown = render_menu(menu).splitlines()
     assert "我要反映  [click COMPLAINT]" in shown

@@ -124,6 +124,7 @@ def test_each_status_names_the_catalogue_entry_of_its_chinese_name() -> None:
 S, P, A = Status, Pending, Action
 HANDLER, SUPERVISOR, CITIZEN, SYSTEM = Party.HANDLER, Party.SUPERVISOR, Party.CITIZEN, Party.SYSTEM
 UNSIGNED = (S.SUBMITTED, S.DISPATCHED, S.RETURNED)
+SIGNED = (S.IN_PROGRESS, S.REOPENED)  # worked on: the first time, or again (重办)
 SPEC: list[tuple[Action, tuple[Party, ...], tuple[Status | None, ...], Pending | None,
                  bool | None, Status | None, Pending | None, bool]] = [
     # action, parties, from, awaiting (None: anything), review (None: either), to (None:
@@ -135,25 +136,28 @@ SPEC: list[tuple[Action, tuple[Party, ...], tuple[Status | None, ...], Pending |
     (A.RETURN, (HANDLER,), (S.DISPATCHED,), P.NOTHING, None, S.RETURNED, P.NOTHING, False),
     (A.REDISPATCH, (SUPERVISOR,), (S.RETURNED, S.DISPATCHED), P.NOTHING, None, S.DISPATCHED,
      P.NOTHING, True),
-    (A.REQUEST_EXTENSION, (HANDLER,), (S.IN_PROGRESS,), P.NOTHING, None, None, P.EXTENSION,
+    (A.REQUEST_EXTENSION, (HANDLER,), SIGNED, P.NOTHING, None, None, P.EXTENSION,
      False),
-    (A.APPROVE_EXTENSION, (SUPERVISOR,), (S.IN_PROGRESS,), P.EXTENSION, None, None,
+    (A.APPROVE_EXTENSION, (SUPERVISOR,), SIGNED, P.EXTENSION, None, None,
      P.NOTHING, True),
-    (A.DENY_EXTENSION, (SUPERVISOR,), (S.IN_PROGRESS,), P.EXTENSION, None, None, P.NOTHING,
+    (A.DENY_EXTENSION, (SUPERVISOR,), SIGNED, P.EXTENSION, None, None, P.NOTHING,
      False),
-    (A.ANSWER, (HANDLER,), (S.IN_PROGRESS,), P.NOTHING, False, S.REPLIED, P.NOTHING, True),
-    (A.ANSWER, (HANDLER,), (S.IN_PROGRESS,), P.NOTHING, True, None, P.REVIEW, False),
-    (A.APPROVE_ANSWER, (SUPERVISOR,), (S.IN_PROGRESS,), P.REVIEW, None, S.REPLIED,
+    (A.ANSWER, (HANDLER,), SIGNED, P.NOTHING, False, S.REPLIED, P.NOTHING, True),
+    (A.ANSWER, (HANDLER,), SIGNED, P.NOTHING, True, None, P.REVIEW, False),
+    (A.APPROVE_ANSWER, (SUPERVISOR,), SIGNED, P.REVIEW, None, S.REPLIED,
      P.NOTHING, True),
-    (A.SEND_BACK_ANSWER, (SUPERVISOR,), (S.IN_PROGRESS,), P.REVIEW, None, None, P.NOTHING,
+    (A.SEND_BACK_ANSWER, (SUPERVISOR,), SIGNED, P.REVIEW, None, None, P.NOTHING,
      False),
     (A.CLOSE, (HANDLER, SUPERVISOR), (S.REPLIED,), P.NOTHING, None, S.CLOSED, P.NOTHING,
      True),
     (A.MERGE, (SUPERVISOR,), UNSIGNED, P.NOTHING, None, S.MERGED, P.NOTHING, True),
     (A.REJECT, (SUPERVISOR,), UNSIGNED, P.NOTHING, None, S.REJECTED, P.NOTHING, True),
     (A.WITHDRAW, (CITIZEN,), UNSIGNED, P.NOTHING, None, S.WITHDRAWN, P.NOTHING, False),
-    (A.SUPERVISE, (SUPERVISOR, SYSTEM), (S.DISPATCHED, S.IN_PROGRESS), None, None, None,
-     None, False),
+    (A.SUPERVISE, (SUPERVISOR, SYSTEM), (S.DISPATCHED, S.IN_PROGRESS, S.REOPENED), None,
+     None, None, None, False),
+    (A.RATE, (CITIZEN,), (S.CLOSED,), P.NOTHING, None, S.RATED, P.NOTHING, False),
+    (A.REOPEN, (CITIZEN,), (S.CLOSED, S.RATED), P.NOTHING, None, S.REOPENED, P.NOTHING,
+     False),
 ]
 UNKNOWN = Status("archived")  # a status of a newer version
 STATES = [None, *Status, UNKNOWN]
@@ -235,6 +239,8 @@ def test_the_status_pairs_are_those_of_the_lifecycle() -> None:
     assert {(None, S.SUBMITTED), (S.SUBMITTED, S.DISPATCHED), (S.DISPATCHED, S.IN_PROGRESS),
             (S.DISPATCHED, S.RETURNED), (S.RETURNED, S.DISPATCHED),
             (S.DISPATCHED, S.DISPATCHED), (S.IN_PROGRESS, S.REPLIED),
+            (S.REOPENED, S.REPLIED), (S.CLOSED, S.RATED), (S.CLOSED, S.REOPENED),
+            (S.RATED, S.REOPENED),
             (S.REPLIED, S.CLOSED), *((u, S.MERGED) for u in UNSIGNED),
             *((u, S.REJECTED) for u in UNSIGNED),
             *((u, S.WITHDRAWN) for u in UNSIGNED)} == TODAY

@@ -1,5 +1,6 @@
-"""the scheduler: one active scheduler (a lease), each job once per tick (a run log),
-and the alerts the deadline jobs send at most once (reminders, 督办)
+"""the scheduler and the survey: one active scheduler (a lease), each job once per tick
+(a run log), the alerts the deadline jobs send at most once (reminders, 督办), and the
+satisfaction surveys (评价, 不满意重办, 问题是否仍已解决)
 
 Revision ID: 0010
 Revises: 0009
@@ -48,7 +49,30 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "surveys",
+        sa.Column("id", _ID, primary_key=True, autoincrement=True),
+        sa.Column("ticket_id", _ID, sa.ForeignKey("tickets.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("account", sa.String(32), nullable=False),
+        sa.Column("openid", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("round", sa.Integer(), nullable=False),
+        sa.Column("step", sa.String(8), nullable=False),
+        sa.Column("asked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("rating", sa.Integer(), nullable=True),
+        sa.Column("comment", sa.Text(), nullable=True),
+        sa.Column("resolved", sa.Boolean(), nullable=True),
+        sa.Column("redo", sa.Boolean(), nullable=True),
+        sa.UniqueConstraint("ticket_id", "kind", "round", name="uq_surveys_round"),
+    )
+    op.create_index("ix_surveys_owner", "surveys", ["account", "openid", "step"])
+
+
 def downgrade() -> None:
+    op.drop_index("ix_surveys_owner", table_name="surveys")
+    op.drop_table("surveys")
     op.drop_table("ticket_alerts")
     op.drop_table("scheduler_runs")
     op.drop_table("scheduler_leases")

@@ -1,0 +1,209 @@
+"""The satisfaction survey end to end, on SQLite and PostgreSQL: a citizen files in chat,
+the department works the ticket through the staff API and closes it, the citizen is asked
+to rate it (a push in the closing's transaction) and answers in chat — at once, days
+later, in the middle of a form, for the older of two open surveys, or never; a low rating
+leads to 不满意重办, which the department answers and closes again, and which is rated
+again; 问题是否仍已解决 weeks later. The parsers alone: tests/test_survey_answers.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.survey import Step
+from domain.tickets import Status
+from domain.workdays import deadline, today_in_china
+from scheduler import jobs
+from storage.models import Push, Survey, TicketEvent
+from storage.tickets import Tickets
+from tests.citizens import Citizen, demo_catalogue, file_complaint, ticket_number_in
+from tests.test_jobs import CALENDAR, tools
+from tests.test_staff_api import Client, bearer, world  # noqa: F401 - the fixture
+
+World = tuple[Client, AsyncEngine, dict[str, str]]
+
+
+async def work(client: Client, tokens: dict[str, str], number: str, *,
+               sign: bool = True, answer: str = "路灯已修复") -> int:
+    """zhang (住建局) signs for the ticket (unless it is reopened), answers and closes it;
+    its id."""
+    headers = bearer(tokens["zhang"])
+    found = await (await client.get(f"/api/v1/tickets?q={number}", headers=headers)).json()
+    ticket = found["tickets"][0]
+    steps = [("sign", {}), ("answer", {"text": answer}), ("close", {})]
+    for action, body in steps if sign else steps[1:]:
+        done = await client.post(f"/api/v1/tickets/{ticket['id']}/{action}",
+                                 json={"version": ticket["version"], **body}, headers=headers)
+        assert done.status == 200, await done.text()
+        ticket = (await done.json())["ticket"]
+    return int(ticket["id"])
+
+
+async def survey_pushes(engine: AsyncEngine, openid: str) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.scalars(select(Push.text).where(
+            Push.openid == openid, Push.purpose == "survey").order_by(Push.id))).all())
+
+
+async def status_of(engine: AsyncEngine, ticket_id: int) -> Status:
+    ticket = await Tickets(engine).get(ticket_id)
+    assert ticket is not None
+    return ticket.status
+
+
+async def surveys_of(engine: AsyncEngine, ticket_id: int) -> list[tuple[str, int, str, int | None,
+                                                                      str | None, bool | None]]:
+    async with engine.connect() as conn:
+        return [(r.kind, r.round, r.step, r.rating, r.comment, r.redo) for r in (
+            await conn.execute(select(Survey).where(Survey.ticket_id == ticket_id)
+                               .order_by(Survey.id))).all()]
+
+
+async def test_closing_asks_for_a_rating_which_is_taken_with_a_comment(world: World) -> None:  # noqa: F811
+    client, engine, tokens = world
+    citizen = Citizen(client, "oCitizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    ticket_id = await work(client, tokens, number)
+    [question] = await survey_pushes(engine, "oCitizen")
+    short = number[-6:]
+    assert question.startswith(f"您的留言 {number} 已办结。请您对办理结果进行评价")
+    assert f"如“{short} 5”" in question
+    assert await citizen.say("5") == (
+        f"感谢您对留言 {number} 的评价：满意。如有意见或建议，请直接回复；没有请回复“跳过”。")
+    assert await citizen.say("师傅很负责，谢谢") == "您的意见已记录，感谢您的反馈。"
+    assert await status_of(engine, ticket_id) is Status.RATED
+    assert await surveys_of(engine, ticket_id) == [
+        ("rating", 1, "done", 5, "师傅很负责，谢谢", None)]
+    # the survey is over: a "5" now is no rating (the desk answers it)
+    assert "感谢您对留言" not in await citizen.say("5")
+    assert await citizen.say("评价 5") == "您目前没有待评价的留言。"
+
+
+async def test_a_low_rating_leads_to_a_redo_that_is_closed_and_rated_again(
+    world: World,  # noqa: F811
+) -> None:
+    client, engine, tokens = world
+    citizen = Citizen(client, "oCitizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    ticket_id = await work(client, tokens, number)
+    assert "不满意" in await citizen.say("不满意")
+    said = await citizen.say("路灯修了两天又不亮了")
+    assert said == ("您的意见已记录，感谢您的反馈。\n很抱歉办理结果未让您满意。需要重新办理吗？"
+                    f"回复“重办 {number[-6:]}”申请重新办理，回复“不用”结束。")
+    due = deadline(today_in_china(), demo_catalogue().deadlines["投诉"], CALENDAR).day
+    redo = await citizen.say("是")
+    assert redo.startswith(f"已为您申请重新办理留言 {number}，仍由县住房和城乡建设局办理，预计")
+    after = await Tickets(engine).get(ticket_id)
+    assert after is not None and after.status is Status.REOPENED and after.due_on == due
+    # the department and the office are told, with the citizen's comment
+    office = await (await client.get("/api/v1/notifications",
+                                     headers=bearer(tokens["wang"]))).json()
+    assert office["notifications"][0]["kind"] == "reopened"
+    assert "路灯修了两天又不亮了" in office["notifications"][0]["text"]
+    mine = await (await client.get("/api/v1/notifications",
+                                   headers=bearer(tokens["zhang"]))).json()
+    assert mine["notifications"][0]["kind"] == "reopened"
+    # the department answers again without signing again, closes: a second survey
+    await work(client, tokens, number, sign=False, answer="已更换灯杆线路")
+    assert len(await survey_pushes(engine, "oCitizen")) == 2
+    assert "基本满意" in await citizen.say("4")
+    await citizen.say("跳过")
+    assert await status_of(engine, ticket_id) is Status.RATED
+    assert await surveys_of(engine, ticket_id) == [
+        ("rating", 1, "done", 2, "路灯修了两天又不亮了", True),
+        ("rating", 2, "done", 4, None, None)]
+    async with engine.connect() as conn:
+        actions = (await conn.scalars(select(TicketEvent.action).where(
+            TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id))).all()
+    assert actions[2:] == ["sign", "answer", "close", "rate", "reopen", "answer", "close",
+                           "rate"]
+
+
+async def test_a_redo_may_be_declined(world: World) -> None:  # noqa: F811
+    client, engine, tokens = world
+    citizen = Citizen(client, "oCitizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    ticket_id = await work(client, tokens, number)
+    await citizen.say("1")
+    assert "需要重新办理吗" in await citizen.say("跳过")
+    assert await citizen.say("不用") == f"好的，留言 {number} 不再重新办理。感谢您的反馈。"
+    assert await status_of(engine, ticket_id) is Status.RATED
+    assert (await surveys_of(engine, ticket_id))[0][2:] == ("done", 1, None, False)
+
+
+async def test_a_rating_days_later_and_in_the_middle_of_a_form(world: World) -> None:  # noqa: F811
+    client, engine, tokens = world
+    citizen = Citizen(client, "oCitizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    ticket_id = await work(client, tokens, number)
+    async with engine.begin() as conn:  # asked six days ago
+        await conn.execute(update(Survey).values(
+            asked_at=datetime.now(UTC) - timedelta(days=6)))
+    await citizen.says("我要反映", "1")  # in the complaint form, at the category
+    # a bare digit answers the form's question, not the survey
+    assert "感谢您对留言" not in await citizen.say("4")
+    assert await status_of(engine, ticket_id) is Status.CLOSED
+    # a rating that names the ticket is the survey's, and the form goes on
+    said = await citizen.say(f"{number[-6:]} 3")
+    assert said.startswith(f"感谢您对留言 {number} 的评价：一般。")
+    assert "您正在填写" in said or "继续" in said
+    assert await status_of(engine, ticket_id) is Status.RATED
+    assert (await surveys_of(engine, ticket_id))[0][2:4] == ("done", 3)
+
+
+async def test_two_open_surveys_stay_apart(world: World) -> None:  # noqa: F811
+    client, engine, tokens = world
+    citizen = Citizen(client, "oCitizen")
+    older = ticket_number_in(await file_complaint(citizen))
+    newer = ticket_number_in(await file_complaint(citizen, description="楼道灯也坏了两周了没人修"))
+    older_id = await work(client, tokens, older)
+    newer_id = await work(client, tokens, newer)
+    which = await citizen.say("5")
+    assert which.startswith("您有多条留言待评价：") and older in which and newer in which
+    rated = await citizen.say(f"{older[-6:]} 2")
+    assert rated.startswith(f"感谢您对留言 {older} 的评价：不满意")
+    await citizen.say("跳过")
+    await citizen.say("不用")
+    assert (await status_of(engine, older_id), await status_of(engine, newer_id)) == (
+        Status.RATED, Status.CLOSED)
+    # one open survey left: a bare rating is its
+    assert (await citizen.say("满意")).startswith(f"感谢您对留言 {newer} 的评价：满意")
+
+
+async def test_a_survey_never_answered_lapses_and_the_ticket_stays_unrated(
+    world: World,  # noqa: F811
+) -> None:
+    client, engine, tokens = world
+    citizen = Citizen(client, "oCitizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    ticket_id = await work(client, tokens, number)
+    toolset = tools(engine, recheck_after=None)
+    assert await jobs.surveys(datetime.now(UTC) + timedelta(days=6), toolset) == 0
+    assert await jobs.surveys(datetime.now(UTC) + timedelta(days=8), toolset) == 1
+    assert (await surveys_of(engine, ticket_id))[0][2] == Step.EXPIRED.value
+    assert await status_of(engine, ticket_id) is Status.CLOSED
+    assert await citizen.say(f"评价 {number[-6:]} 5") == "您目前没有待评价的留言。"
+
+
+async def test_weeks_later_the_citizen_is_asked_whether_it_is_still_solved(
+    world: World,  # noqa: F811
+) -> None:
+    client, engine, tokens = world
+    citizen = Citizen(client, "oCitizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    ticket_id = await work(client, tokens, number)
+    await citizen.say("5")
+    await citizen.say("跳过")
+    toolset = tools(engine, recheck_after=timedelta(days=28))
+    later = datetime.now(UTC) + timedelta(days=29)
+    assert await jobs.surveys(later, toolset) == 1
+    assert await jobs.surveys(later, toolset) == 0  # once
+    question = (await survey_pushes(engine, "oCitizen"))[-1]
+    assert question.startswith(f"您的留言 {number} 办结已有一段时间，请问问题是否仍已解决？")
+    assert "需要重新办理吗" in await citizen.say("没解决")
+    assert (await citizen.say("重办")).startswith(f"已为您申请重新办理留言 {number}")
+    assert await status_of(engine, ticket_id) is Status.REOPENED
+    assert [row[:3] for row in await surveys_of(engine, ticket_id)] == [
+        ("rating", 1, "done"), ("recheck", 1, "done")]
