@@ -72,7 +72,18 @@ class DatabaseSettings(BaseSettings):
         return value
 
 
-class Settings(DatabaseSettings):
+class OfficeSettings(DatabaseSettings):
+    """What the commands that count with the office's rules need besides the database
+    (``lianxin report``): the texts, the calendar, the 签收 deadline."""
+
+    texts_file: Path = DEFAULT_TEXTS
+    holidays_file: Path = DEFAULT_HOLIDAYS
+    # the scheduler's ticket jobs (scheduler/jobs.py, docs/METRICS.md): 签收 within this
+    # many working days of a ticket reaching a department
+    sign_workdays: int = Field(default=1, ge=1, le=10)
+
+
+class Settings(OfficeSettings):
     """Everything the bot reads from its environment. See the README's table."""
 
     @property
@@ -106,12 +117,10 @@ class Settings(DatabaseSettings):
     # under /api/v1 on the callback listener
     staff_host: str | None = None
     staff_port: int | None = Field(default=None, ge=1, le=65535)
-    # the scheduler's ticket jobs (scheduler/jobs.py, docs/METRICS.md): 签收 within this
-    # many working days of a ticket reaching a department; reminders and 督办 from this
-    # hour, China time; sent pushes kept this many days; the job lease (one active
-    # scheduler among several) runs out this many seconds after its holder's last renewal,
-    # which comes three times per lease
-    sign_workdays: int = Field(default=1, ge=1, le=10)
+    # the scheduler's ticket jobs: reminders and 督办 from this hour, China time; sent
+    # pushes kept this many days; the job lease (one active scheduler among several) runs
+    # out this many seconds after its holder's last renewal, which comes three times per
+    # lease
     alerts_hour: int = Field(default=8, ge=0, le=23)
     keep_pushes_days: float = Field(default=30.0, ge=1)
     scheduler_lease: float = Field(default=30.0, ge=1.0, le=600.0)
@@ -127,9 +136,7 @@ class Settings(DatabaseSettings):
     redispatch_keeps_due_date: bool = False
 
     accounts_file: Path | None = None
-    texts_file: Path = DEFAULT_TEXTS
     delivery_file: Path = DEFAULT_DELIVERY
-    holidays_file: Path = DEFAULT_HOLIDAYS
     outbox_max_attempts: int = Field(default=8, ge=1, le=50)
     deliver_in_process: bool | None = None
 
@@ -256,6 +263,11 @@ def load_settings() -> Settings:
 def load_database_settings() -> DatabaseSettings:
     """Only ``LIANXIN_DATABASE_URL``; :class:`ConfigError` as :func:`load_settings`."""
     return _load(DatabaseSettings)
+
+
+def load_office_settings() -> OfficeSettings:
+    """The database, texts, calendar and 签收 settings; :class:`ConfigError`."""
+    return _load(OfficeSettings)
 
 
 def _load(model: type[_S]) -> _S:

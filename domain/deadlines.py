@@ -46,11 +46,18 @@ def deadline_of(ticket: TicketRecord, arrived_at: datetime, calendar: Calendar,
                 sign_workdays: int) -> Deadline | None:
     """The deadline running for ``ticket`` now (``None``: none runs, or its date is not
     known)."""
+    return deadline_for(ticket.status, ticket.due_on, arrived_at, calendar, sign_workdays)
+
+
+def deadline_for(status: Status, due_on: date | None, arrived_at: datetime,
+                 calendar: Calendar, sign_workdays: int) -> Deadline | None:
+    """:func:`deadline_of` a ticket in ``status``, due ``due_on``, that reached its
+    department at ``arrived_at``."""
     arrived = local_day(arrived_at)
-    if ticket.status in RUNS_IN[Due.SIGN]:
+    if status in RUNS_IN[Due.SIGN]:
         return Deadline(Due.SIGN, deadline(arrived, sign_workdays, calendar).day, arrived)
-    if ticket.status in RUNS_IN[Due.ANSWER] and ticket.due_on is not None:
-        return Deadline(Due.ANSWER, ticket.due_on, arrived)
+    if status in RUNS_IN[Due.ANSWER] and due_on is not None:
+        return Deadline(Due.ANSWER, due_on, arrived)
     return None
 
 

@@ -115,7 +115,7 @@ class TicketMoves:
             session.add(TicketEvent(
                 ticket_id=row.id, actor=act.actor, at=now, from_status=before.value,
                 to_status=row.status, note=act.note, action=act.action.value,
-                party=act.party.value, staff_id=act.staff_id,
+                party=act.party.value, staff_id=act.staff_id, due_on=row.due_on,
                 citizen_text=("\n".join(told.texts) or None) if move.tells_citizen else None))
             notice = NOTICES.get(act.action)
             if notice is not None and (act.action is not Action.ANSWER
@@ -127,8 +127,6 @@ class TicketMoves:
                 if notice.office:
                     await notify(session, ticket_id=row.id, kind=notice.kind, text=text,
                                  now=now)
-            if act.action is Action.CLOSE:  # 办结: the reporter is asked how it went
-                await ask(session, row, kind=SurveyKind.RATING, text=told.survey, now=now)
             if also is not None:
                 await also(session, row)
             if move.tells_citizen and told.texts:
@@ -137,6 +135,8 @@ class TicketMoves:
                         for piece in split_text(text):
                             add_push(session, account=account, openid=openid,
                                      purpose=PURPOSE, text=piece, fields=told.fields)
+            if act.action is Action.CLOSE:  # 办结: then the reporter is asked how it went
+                await ask(session, row, kind=SurveyKind.RATING, text=told.survey, now=now)
             return after
 
     async def _current(self, ticket_id: int) -> TicketRecord:

@@ -172,6 +172,8 @@ class TicketEvent(Base):
     staff_id: Mapped[int | None] = mapped_column(
         ForeignKey("staff.id", ondelete="SET NULL", name="fk_ticket_events_staff_id"))
     citizen_text: Mapped[str | None] = mapped_column(Text)  # what the citizen was told
+    # the ticket's due date as it stood after this move (None: events before 0010)
+    due_on: Mapped[date | None] = mapped_column(Date)
 
 
 class Attachment(Base):

@@ -123,10 +123,11 @@ class Tickets:
                 await session.flush()
                 session.add_all([
                     TicketEvent(ticket_id=ticket.id, actor="citizen", at=now,
-                                from_status=None, to_status=Status.SUBMITTED, note=""),
+                                from_status=None, to_status=Status.SUBMITTED, note="",
+                                due_on=new.due_on),
                     TicketEvent(ticket_id=ticket.id, actor="router", at=now,
                                 from_status=Status.SUBMITTED, to_status=Status.DISPATCHED,
-                                note=new.department),
+                                note=new.department, due_on=new.due_on),
                     *(Attachment(ticket_id=ticket.id, media_id=m, url=u)
                       for m, u in new.photos),
                 ])
@@ -269,7 +270,7 @@ class Tickets:
                 set_committed_value(ticket, "version", version)  # staff see it changed
                 session.add(TicketEvent(ticket_id=ticket.id, actor="citizen", at=now,
                                         from_status=previous, to_status=Status.WITHDRAWN,
-                                        note=note))
+                                        note=note, due_on=ticket.due_on))
             return WithdrawOutcome.WITHDRAWN, _ticket(ticket)
         raise RuntimeError(f"ticket {number}: status kept changing during withdrawal")
 

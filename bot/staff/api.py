@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.reports import build
 from bot.staff.models import (
     ActionBody,
     Attachment,
@@ -37,6 +38,8 @@ from bot.staff.models import (
     NoticeOut,
     OpenApi,
     RegionOut,
+    ReportOut,
+    ReportRow,
     TicketAfter,
     TicketDetail,
     TicketOut,
@@ -45,6 +48,7 @@ from bot.staff.models import (
 from bot.staff.openapi import Parameter, Route, document
 from domain.catalogue import Catalogue
 from domain.display import department_name
+from domain.metrics import Grouping, Rules
 from domain.staff import Role, StaffRecord
 from domain.telling import Act, teller
 from domain.texts import Texts
@@ -60,6 +64,7 @@ from domain.workdays import Calendar, china_midnight, deadline, today_in_china
 from storage.catalogue_cache import CatalogueCache
 from storage.lifecycle import MoveIncomplete, TicketMoves, VersionConflict
 from storage.notices import Notices
+from storage.reports import Reports
 from storage.staff import StaffAccounts
 from storage.tickets import Tickets
 
@@ -76,13 +81,17 @@ class Services:
     catalogues: CatalogueCache
     calendar: Calendar
     keeps_due_date: bool  # re-dispatch keeps the citizen's date (docs/LIFECYCLE.md)
+    reports: Reports
+    sign_workdays: int  # 签收 within this many working days (docs/METRICS.md)
 
     def bind(self, engine: AsyncEngine, texts: Texts, catalogues: CatalogueCache,
-             calendar: Calendar, *, keeps_due_date: bool = False) -> None:
+             calendar: Calendar, *, keeps_due_date: bool = False,
+             sign_workdays: int = 1) -> None:
         self.staff, self.tickets = StaffAccounts(engine), Tickets(engine)
-        self.notices = Notices(engine)
+        self.notices, self.reports = Notices(engine), Reports(engine)
         self.moves, self.texts, self.catalogues = TicketMoves(engine), texts, catalogues
         self.calendar, self.keeps_due_date = calendar, keeps_due_date
+        self.sign_workdays = sign_workdays
 
 
 SERVICES = web.AppKey("staff_services", Services)
@@ -268,6 +277,48 @@ async def list_tickets(request: web.Request) -> web.Response:
         next_cursor=str(found[-1].id) if len(found) == limit else None))
 
 
+async def reports(request: web.Request) -> web.Response:
+    """``GET /reports``: the figures of the tickets filed from ``from`` to ``to`` (China
+    days, both included, at most 366 days), grouped ``by`` department, category, region,
+    kind or month (or not), as at the end of ``as_of`` (a China day; default now). The
+    office sees every department; a handler its own."""
+    staff, services = _staff(request), request.app[SERVICES]
+    texts, query = services.texts, request.query
+    if staff.role is Role.ADMIN:
+        raise ApiError(403, "role", texts)
+
+    def day(field: str, required: bool) -> date | None:
+        value = query.get(field, "")
+        if not value and not required:
+            return None
+        try:
+            found = date.fromisoformat(value)
+        except ValueError:
+            raise ApiError(422, "bad_query", texts, field=field) from None
+        if found.year not in YEARS:
+            raise ApiError(422, "bad_query", texts, field=field)
+        return found
+
+    first, last, as_of_day = day("from", True), day("to", True), day("as_of", False)
+    assert first is not None and last is not None
+    if last < first or (last - first).days > 366:
+        raise ApiError(422, "bad_query", texts, field="to")
+    try:
+        grouping = Grouping(query["by"]) if query.get("by") else None
+    except ValueError:
+        raise ApiError(422, "bad_query", texts, field="by") from None
+    as_of = (china_midnight(as_of_day + timedelta(days=1)) - timedelta(microseconds=1)
+             if as_of_day is not None else datetime.now(UTC))
+    departments = (frozenset({staff.department}) if staff.role is Role.HANDLER
+                   and staff.department else None)
+    facts = await services.reports.facts(first, last, departments=departments)
+    made = build(facts, Rules(services.calendar, services.sign_workdays, as_of), [grouping],
+                 await services.catalogues.get(), texts, first, last)
+    return _answer(ReportOut.model_validate({"from": first, "to": last, "as_of": as_of,
+        "by": None if grouping is None else grouping.value,
+        "rows": [ReportRow.model_validate(row.row()) for row in made.sheets[0][1]]}))
+
+
 async def ticket_detail(request: web.Request) -> web.Response:
     tickets = request.app[SERVICES].tickets
     ticket = _visible(request, await tickets.get(_ticket_id(request)))
@@ -448,6 +499,13 @@ ROUTES: list[tuple[Route, Handler]] = [
      read_notification),
     (Route("GET", "/catalogue", "departments, categories and regions", CatalogueOut,
            errors=(401, 409)), catalogue_),
+    (Route("GET", "/reports", "the office's figures for a period (docs/METRICS.md)",
+           ReportOut, parameters=[Parameter(name, "query", what) for name, what in (
+               ("from", "YYYY-MM-DD, the first China day whose tickets count"),
+               ("to", "YYYY-MM-DD, the last, included"),
+               ("by", "department, category, region, kind or month"),
+               ("as_of", "YYYY-MM-DD: as at the end of that China day (default now)"))],
+           errors=(401, 403, 422)), reports),
     (Route("POST", "/tickets/{ticket_id}/{action}", "move the ticket (docs/LIFECYCLE.md)",
            TicketAfter, body=ActionBody,
            parameters=[_ID, Parameter("action", "path", "the lifecycle's action",

@@ -181,3 +181,44 @@ class NoticeList(BaseModel):
 
 class Done(BaseModel):
     ok: bool
+
+
+class ReportRow(BaseModel):
+    """One group's figures (docs/METRICS.md): counts, rates as fractions (None: nothing
+    to divide by), times in working days."""
+
+    group: str
+    volume: int
+    set_aside: int
+    sign_due: int
+    signed_on_time: int
+    sign_rate: float | None
+    answer_due: int
+    answered_on_time: int
+    answer_rate: float | None
+    closed: int
+    rated: int
+    satisfied: int
+    satisfaction: float | None
+    participation: float | None
+    reopened: int
+    redo_rate: float | None
+    reached: int
+    returned: int
+    return_rate: float | None
+    sign_days_mean: float | None
+    sign_days_p90: int | None
+    answer_days_mean: float | None
+    answer_days_p90: int | None
+    overdue_now: int
+    supervised: int
+
+
+class ReportOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    as_of: datetime
+    by: str | None
+    rows: list[ReportRow]  # one per group, then the whole

@@ -68,9 +68,14 @@ def upgrade() -> None:
         sa.UniqueConstraint("ticket_id", "kind", "round", name="uq_surveys_round"),
     )
     op.create_index("ix_surveys_owner", "surveys", ["account", "openid", "step"])
+    # the due date as it stood after each move (the reports judge an answer by it)
+    with op.batch_alter_table("ticket_events") as batch:
+        batch.add_column(sa.Column("due_on", sa.Date(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("ticket_events") as batch:
+        batch.drop_column("due_on")
     op.drop_index("ix_surveys_owner", table_name="surveys")
     op.drop_table("surveys")
     op.drop_table("ticket_alerts")

@@ -1,0 +1,117 @@
+"""The office's report (``lianxin report``, ``GET /api/v1/reports``): the figures of
+``domain/metrics.py`` over the tickets of a period, named by the catalogue, as a table,
+CSV or an xlsx workbook with a sheet per grouping (openpyxl). The column names and sheet
+titles are in the text catalogue (``report_col_*``, ``report_by_*``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from openpyxl import Workbook
+
+from domain.catalogue import Catalogue
+from domain.display import department_name
+from domain.metrics import COLUMNS, RATES, Figures, Grouping, Rules, TicketFacts, report
+from domain.texts import Texts
+
+FORMATS = ("table", "csv", "xlsx")
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The figures of one period, by each grouping asked for (``None``: all together)."""
+
+    first: date
+    last: date
+    as_of: datetime
+    sheets: tuple[tuple[Grouping | None, list[Figures]], ...]
+
+
+def build(tickets: Sequence[TicketFacts], rules: Rules, groupings: Sequence[Grouping | None],
+          catalogue: Catalogue | None, texts: Texts, first: date, last: date) -> Report:
+    def label_for(grouping: Grouping | None):  # type: ignore[no-untyped-def]
+        def label(key: str) -> str:
+            if key == "":
+                return texts("report_not_given")
+            if catalogue is None:
+                return key
+            if grouping is Grouping.DEPARTMENT:
+                return department_name(catalogue, key)
+            names = {Grouping.CATEGORY: {c.id: c.name for c in catalogue.categories},
+                     Grouping.REGION: {r.id: r.name for r in catalogue.regions}}
+            return names.get(grouping, {}).get(key, key)  # type: ignore[arg-type]
+        return label
+
+    return Report(first, last, rules.as_of, tuple(
+        (grouping, report(tickets, rules, grouping, label=label_for(grouping),
+                          total=texts("report_total")))
+        for grouping in groupings))
+
+
+def header(texts: Texts, grouping: Grouping | None) -> list[str]:
+    first = texts(f"report_by_{grouping.value}") if grouping else texts("report_all")
+    return [first, *(texts(f"report_col_{column}") for column in COLUMNS[1:])]
+
+
+def _cell(column: str, value: object, *, percent: bool) -> str:
+    if value is None:
+        return "-"
+    if column in RATES and percent:
+        return f"{float(value) * 100:.2f}%"  # type: ignore[arg-type]
+    return str(value)
+
+
+def as_table(result: Report, texts: Texts) -> str:
+    """Each grouping as aligned columns, rates in per cent."""
+    blocks = []
+    for grouping, rows in result.sheets:
+        table = [header(texts, grouping)] + [
+            [_cell(c, v, percent=True) for c, v in row.row().items()] for row in rows]
+        widths = [max(_width(line[i]) for line in table) for i in range(len(table[0]))]
+        blocks.append("\n".join(
+            "  ".join(cell + " " * (widths[i] - _width(cell)) for i, cell in enumerate(line))
+            .rstrip() for line in table))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _width(text: str) -> int:
+    """Columns on a terminal: a Chinese character takes two."""
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+
+
+def as_csv(result: Report, texts: Texts) -> str:
+    """The first grouping as CSV (UTF-8), rates as fractions (0.9737)."""
+    grouping, rows = result.sheets[0]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header(texts, grouping))
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row.row().values()])
+    return out.getvalue()
+
+
+def as_xlsx(result: Report, texts: Texts) -> bytes:
+    """A workbook with a sheet per grouping; rates are numbers in the percent format (the
+    cell holds the exact fraction)."""
+    book = Workbook()
+    book.remove(book.active)
+    for grouping, rows in result.sheets:
+        title = texts(f"report_by_{grouping.value}") if grouping else texts("report_all")
+        sheet = book.create_sheet(title=title[:31])
+        sheet.append(header(texts, grouping))
+        for row in rows:
+            sheet.append(list(row.row().values()))
+            for index, column in enumerate(COLUMNS, start=1):
+                if column in RATES:
+                    sheet.cell(row=sheet.max_row, column=index).number_format = "0.00%"
+    info = book.create_sheet(title=texts("report_about_sheet"))
+    info.append([texts("report_about_period"), f"{result.first:%Y-%m-%d}",
+                 f"{result.last:%Y-%m-%d}"])
+    info.append([texts("report_about_as_of"), result.as_of.isoformat()])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -1,0 +1,53 @@
+"""What the reports count, read from SQL: the tickets filed in a period with their
+timelines and latest ratings, as :class:`domain.metrics.TicketFacts` (the counting is
+``domain/metrics.py``'s)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from domain.metrics import EventFact, TicketFacts
+from domain.tickets import Status
+from domain.workdays import china_midnight
+from storage.models import Survey, Ticket, TicketEvent
+from storage.tickets import _utc
+
+
+class Reports:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def facts(self, first: date, last: date, *,
+                    departments: frozenset[str] | None = None) -> list[TicketFacts]:
+        """The tickets filed from ``first`` to ``last`` (China days, both included), of
+        ``departments`` (``None``: all), oldest first."""
+        where = [Ticket.created_at >= china_midnight(first),
+                 Ticket.created_at < china_midnight(last + timedelta(days=1))]
+        if departments is not None:
+            where.append(Ticket.department.in_(sorted(departments)))
+        async with self._sessions() as session:
+            tickets = (await session.scalars(
+                select(Ticket).where(*where).order_by(Ticket.id))).all()
+            events: dict[int, list[EventFact]] = defaultdict(list)
+            for row in (await session.scalars(
+                    select(TicketEvent).join(Ticket, Ticket.id == TicketEvent.ticket_id)
+                    .where(*where).order_by(TicketEvent.id))).all():
+                events[row.ticket_id].append(
+                    EventFact(row.action, row.to_status, _utc(row.at), row.due_on))
+            ratings: dict[int, int] = {}
+            for ticket_id, rating in (await session.execute(
+                    select(Survey.ticket_id, Survey.rating)
+                    .join(Ticket, Ticket.id == Survey.ticket_id)
+                    .where(*where, Survey.rating.is_not(None))
+                    .order_by(Survey.round, Survey.id))).all():
+                if rating is not None:
+                    ratings[ticket_id] = rating  # the latest round's stands
+        return [TicketFacts(
+            number=t.number, kind=t.kind, category=t.category, region=t.region,
+            department=t.department, status=Status(t.status), created_at=_utc(t.created_at),
+            due_on=t.due_on, events=tuple(events[t.id]), rating=ratings.get(t.id))
+            for t in tickets]
