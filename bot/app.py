@@ -114,10 +114,13 @@ def create_app(
     accounts: list[Account] | None = None,
     handler_factory: HandlerFactory = default_handler,
     store: Store | None = None,
+    now: Callable[[], datetime] | None = None,
 ) -> web.Application:
     """Build the app; resources open on start-up and close on clean-up.
 
-    ``store`` lets tests share one store between several apps (as Redis would).
+    ``store`` lets tests share one store between several apps (as Redis would); ``now``
+    is the time the staff API moves tickets at (a test moves it; the citizen side's is
+    the handler factory's).
     """
     # no access log (one line per request is a flood's amplifier; refusals log their own,
     # summarised), and the parser's refusals as one line each rather than a traceback;
@@ -183,7 +186,8 @@ def create_app(
                                          ttl=settings.catalogue_ttl)
         staff_services.bind(engine, app[TEXTS], staff_catalogue, app[CALENDAR],
                             keeps_due_date=settings.redispatch_keeps_due_date,
-                            sign_workdays=settings.sign_workdays)
+                            sign_workdays=settings.sign_workdays,
+                            now=now or (lambda: datetime.now(UTC)))
         try:  # a year that became known since the last start: its dates are firm now
             await redate(engine, app[CALENDAR])
         except Exception as exc:  # not a reason to stay down: `lianxin calendar refresh`

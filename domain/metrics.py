@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from domain.deadlines import deadline_for, working
@@ -64,9 +65,16 @@ class TicketFacts:
         return "" if value is None else str(value)
 
 
+def _rounded(part: int, whole: int, places: int) -> float:
+    """``part / whole`` to ``places`` decimal places, halves up (0.625 → 0.63), as one
+    checks by hand; exact in decimal, then a float."""
+    exact = Decimal(part) / Decimal(whole)
+    return float(exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
 def ratio(part: int, whole: int) -> float | None:
     """``part / whole`` to four places, ``None`` for nothing to divide by."""
-    return None if whole == 0 else round(part / whole, 4)
+    return None if whole == 0 else _rounded(part, whole, 4)
 
 
 def p90(values: Sequence[int]) -> int | None:
@@ -79,7 +87,8 @@ def p90(values: Sequence[int]) -> int | None:
 
 
 def mean(values: Sequence[int]) -> float | None:
-    return None if not values else round(sum(values) / len(values), 2)
+    """The average to two places (halves up), ``None`` for no values."""
+    return None if not values else _rounded(sum(values), len(values), 2)
 
 
 @dataclass(slots=True)

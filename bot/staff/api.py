@@ -83,15 +83,17 @@ class Services:
     keeps_due_date: bool  # re-dispatch keeps the citizen's date (docs/LIFECYCLE.md)
     reports: Reports
     sign_workdays: int  # 签收 within this many working days (docs/METRICS.md)
+    now: Callable[[], datetime]  # the time the moves are made at (a test moves it)
 
     def bind(self, engine: AsyncEngine, texts: Texts, catalogues: CatalogueCache,
              calendar: Calendar, *, keeps_due_date: bool = False,
-             sign_workdays: int = 1) -> None:
+             sign_workdays: int = 1,
+             now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.staff, self.tickets = StaffAccounts(engine), Tickets(engine)
         self.notices, self.reports = Notices(engine), Reports(engine)
         self.moves, self.texts, self.catalogues = TicketMoves(engine), texts, catalogues
         self.calendar, self.keeps_due_date = calendar, keeps_due_date
-        self.sign_workdays = sign_workdays
+        self.sign_workdays, self.now = sign_workdays, now
 
 
 SERVICES = web.AppKey("staff_services", Services)
@@ -259,7 +261,7 @@ async def list_tickets(request: web.Request) -> web.Response:
         departments = frozenset({query["department"]})
     overdue = query.get("overdue", "") in ("true", "1")
     due_before = day("due_before")
-    today = today_in_china()
+    today = today_in_china(request.app[SERVICES].now())
     if overdue:
         due_before = today if due_before is None else min(due_before, today)
     created_from, created_to = day("created_from"), day("created_to")
@@ -308,7 +310,7 @@ async def reports(request: web.Request) -> web.Response:
     except ValueError:
         raise ApiError(422, "bad_query", texts, field="by") from None
     as_of = (china_midnight(as_of_day + timedelta(days=1)) - timedelta(microseconds=1)
-             if as_of_day is not None else datetime.now(UTC))
+             if as_of_day is not None else services.now())
     departments = (frozenset({staff.department}) if staff.role is Role.HANDLER
                    and staff.department else None)
     facts = await services.reports.facts(first, last, departments=departments)
@@ -369,7 +371,7 @@ async def act(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     if action is Action.REDISPATCH and body.department == ticket.department:
         raise ApiError(422, "bad_body", texts, field="department")  # it is there already
-    today = today_in_china()
+    today = today_in_china(request.app[SERVICES].now())
     if action is Action.REQUEST_EXTENSION and ticket.due_on is not None \
             and today > ticket.due_on:  # asked before the deadline, not after it
         raise ApiError(422, "bad_body", texts, field="due_on")
@@ -387,7 +389,8 @@ async def act(request: web.Request) -> web.Response:
                review=reviewed, note=body.note, department=body.department,
                due_on=due_on, due_provisional=provisional, text=body.text, into=body.into)
     try:
-        after = await request.app[SERVICES].moves.act(ticket.id, move, teller(texts, catalogue))
+        after = await services.moves.act(ticket.id, move, teller(texts, catalogue),
+                                         now=services.now())
     except VersionConflict as exc:
         raise ApiError(409, "conflict", texts,
                        ticket=_shown(staff, exc.current, catalogue, texts)) from None
