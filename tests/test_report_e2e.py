@@ -9,7 +9,7 @@ and every figure of its department sheet compared with the one worked out by han
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -272,11 +272,12 @@ async def test_a_month_of_the_office_gives_the_figures_worked_out_by_hand(
     await run_the_office(Script(client, tokens, clock), engine)
     out = tmp_path / "report.xlsx"
     env = {"PATH": "/usr/bin:/bin", "LIANXIN_DATABASE_URL": postgres_url}
-    done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "report", "--from", "2026-09-01", "--to",
-         "2026-10-31", "--as-of", "2026-10-20", "--format", "xlsx", "--out", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "report", "--from", "2026-09-01", "--to",
+        "2026-10-31", "--as-of", "2026-10-20", "--format", "xlsx", "--out", str(out),
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(done.communicate(), 60)
+    assert done.returncode == 0, err.decode()
     by_department = sheet_rows(out, "按部门")
     assert by_department[-1] == EXPECTED[-1]  # the whole, last
     assert {r["group"]: r for r in by_department} == {r["group"]: r for r in EXPECTED}
