@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.calendar_cli import redate
 from bot.config import Account, Settings, load_accounts, load_calendar
 from bot.log_limits import server_log
+from bot.metrics import Metrics, metrics_page, outcome_of
 from bot.server_header import hide_server_version
 from bot.staff.api import Services, staff_api
 from bot.wechat.api import WeChatClient
 from bot.wechat.edge import Callback
 from bot.wiring import delivery_worker, job_runner, start_jobs, stop_jobs, wechat_clients
 from domain.messages import Outbound
+from domain.staff import Role
 from domain.texts import Texts
 from domain.workdays import Calendar
 from handlers.citizen import CitizenDesk
@@ -51,6 +53,7 @@ TEXTS = web.AppKey("texts", Texts)
 CALENDAR = web.AppKey("calendar", Calendar)
 # the staff API's own application when it has a listener of its own (LIANXIN_STAFF_PORT)
 STAFF_APP = web.AppKey("staff_app", web.Application)
+METRICS = web.AppKey("metrics", Metrics)
 STORE = web.AppKey("store", Store)
 ENGINE = web.AppKey("engine", AsyncEngine)
 HTTP = web.AppKey("http", aiohttp.ClientSession)
@@ -204,7 +207,7 @@ def create_app(
         await session.close()
 
     async def callbacks_ctx(app: web.Application) -> AsyncIterator[None]:
-        handler = handler_factory(app)
+        handler = app[METRICS].timed(handler_factory(app))
         busy = app[TEXTS]("busy")
         callbacks: dict[str, Callback] = {}
         for account in app[ACCOUNTS]:
@@ -245,12 +248,18 @@ def create_app(
     for account in app[ACCOUNTS]:
         app.router.add_get(account.path, _route(account.name, "get"))
         app.router.add_post(account.path, _route(account.name, "post"))
+    app[METRICS] = metrics = Metrics()
+    page = metrics_page(metrics, lambda: app[ENGINE],
+                        lambda: sum(len(c.turns) for c in app[CALLBACKS].values()))
     if settings.staff_port is None:
         app.add_subapp("/api/v1", staff_api(staff_services))
+        # beside the public callbacks: for the office's token only
+        app.router.add_get("/metrics", _office_only(page, staff_services))
     else:  # its own listener (bot/cli.py serves it beside the callback one)
         staff_root = web.Application(client_max_size=settings.max_body_bytes,
                                      handler_args={"access_log": None})
         staff_root.add_subapp("/api/v1", staff_api(staff_services))
+        staff_root.router.add_get("/metrics", page)
         app[STAFF_APP] = staff_root
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -287,9 +296,28 @@ def _route(name: str, method: str) -> Callable[[web.Request], Awaitable[web.Stre
         callback = request.app[CALLBACKS][name]
         if method == "get":
             return await callback.get(request)
-        return await callback.post(request)
+        response = await callback.post(request)
+        request.app[METRICS].callback(name, outcome_of(response))
+        return response
 
     return handle
+
+
+def _office_only(page: Callable[[web.Request], Awaitable[web.Response]],
+                 services: Services) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """``page`` for a request with the API token of a supervisor or an admin (Prometheus:
+    ``authorization: {credentials: …}``); 401 for anyone else."""
+
+    async def guarded(request: web.Request) -> web.Response:
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        staff = (await services.staff.authenticate(secret.strip())
+                 if scheme.lower() == "bearer" else None)
+        if staff is None or staff.role is Role.HANDLER:
+            return web.Response(status=401, text="401: Unauthorized",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return await page(request)
+
+    return guarded
 
 
 async def healthz(request: web.Request) -> web.Response:

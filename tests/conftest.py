@@ -103,6 +103,10 @@ def make_settings(sqlite_url: str) -> SettingsFactory:
             # the session shares one database: a store kept beside it would carry one
             # test's conversations into the next (tests/test_store_restart.py keeps it)
             "store_save_interval": 0,
+            # the ticket jobs an app runs beside its delivery (the single-process
+            # default) beat every third of this: never within a test, which drives the
+            # jobs itself with its own clock (tests/test_jobs.py)
+            "scheduler_lease": 600.0,
         }
         values.update(overrides)
         return Settings(**values)
