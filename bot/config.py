@@ -123,6 +123,7 @@ class Settings(OfficeSettings):
     # lease
     alerts_hour: int = Field(default=8, ge=0, le=23)
     keep_pushes_days: float = Field(default=30.0, ge=1)
+    keep_bind_codes_days: float = Field(default=1.0, ge=0)  # after they expired
     scheduler_lease: float = Field(default=30.0, ge=1.0, le=600.0)
     # the survey: a question not answered within survey_days lapses (a rating not given
     # leaves the ticket unrated); 问题是否仍已解决 is asked recheck_days after a closing

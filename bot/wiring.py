@@ -58,6 +58,7 @@ def delivery_worker(settings: Settings, engine: AsyncEngine, store: Store, keys:
 def policy(settings: Settings) -> Policy:
     return Policy(sign_workdays=settings.sign_workdays, alerts_hour=settings.alerts_hour,
                   keep_pushes=timedelta(days=settings.keep_pushes_days),
+                  keep_bind_codes=timedelta(days=settings.keep_bind_codes_days),
                   survey_for=timedelta(days=settings.survey_days),
                   recheck_after=(timedelta(days=settings.recheck_days)
                                  if settings.recheck_days else None))
