@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from devplatform.messages import build_image, build_location
 from domain.catalogue import Catalogue
 from domain.catalogue_file import parse_catalogue
+from domain.staff import Role
 from storage.catalogue import CatalogueRepository
+from storage.staff import StaffAccounts
 from tests.conftest import AES_KEY, APP_ID, TOKEN
 from tests.wechat import Signer, event_xml, next_msg_id, text_xml
 
@@ -31,6 +35,25 @@ TICKET_TABLES = ("staff_notices", "ticket_alerts", "surveys", "attachments", "ti
                  "tickets", "ticket_counters")
 # a Monday: 5 working days on is Monday 30 November
 MONDAY = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+# staff passwords hashed cheaply: the tests make many accounts
+FAST_HASH = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+async def fresh_staff(engine: AsyncEngine,
+                      accounts: Iterable[tuple[str, Role, str | None]]) -> dict[str, str]:
+    """No pushes, notices or staff but ``accounts`` (login, role, department), each with
+    an API token: the tokens by login."""
+    async with engine.begin() as conn:
+        for table in ("pushes", "staff_notices", "staff_bind_codes", "staff_tokens", "staff"):
+            await conn.execute(text(f"DELETE FROM {table}"))
+    staff = StaffAccounts(engine, hasher=FAST_HASH)
+    tokens = {}
+    for login, role, department in accounts:
+        await staff.add(login, login, role, department)
+        tokens[login] = (await staff.create_token(login, "test"))[1]
+    return tokens
 
 
 def demo_catalogue() -> Catalogue:

@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from openpyxl import load_workbook
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app, default_handler
@@ -29,8 +27,7 @@ from domain.metrics import COLUMNS
 from domain.staff import Role
 from scheduler import jobs
 from storage import db
-from storage.staff import StaffAccounts
-from tests.citizens import Citizen, fresh_tickets, ticket_number_in
+from tests.citizens import Citizen, fresh_staff, fresh_tickets, ticket_number_in
 from tests.conftest import SettingsFactory
 from tests.test_jobs import TEXTS, china, tools
 from tests.test_staff_api import Client, bearer
@@ -57,19 +54,10 @@ async def office(aiohttp_client: Callable[..., Awaitable[Client]], make_settings
     engine = db.make_engine(postgres_url)
     try:
         await fresh_tickets(engine)
-        async with engine.begin() as conn:
-            for table in ("pushes", "staff_notices", "staff_bind_codes", "staff_tokens",
-                          "staff"):
-                await conn.execute(text(f"DELETE FROM {table}"))
-        staff = StaffAccounts(engine, hasher=PasswordHasher(time_cost=1, memory_cost=8,
-                                                            parallelism=1))
-        tokens = {}
-        for login, role, department in (("zjj", Role.HANDLER, "zjj"),
-                                        ("sthj", Role.HANDLER, "sthj"),
-                                        ("scjg", Role.HANDLER, "scjg"),
-                                        ("wang", Role.SUPERVISOR, None)):
-            await staff.add(login, login, role, department)
-            tokens[login] = (await staff.create_token(login, "test"))[1]
+        tokens = await fresh_staff(engine, (("zjj", Role.HANDLER, "zjj"),
+                                            ("sthj", Role.HANDLER, "sthj"),
+                                            ("scjg", Role.HANDLER, "scjg"),
+                                            ("wang", Role.SUPERVISOR, None)))
         clock = Clock()
         app = create_app(make_settings(database_url=postgres_url, redis_url=redis_url,
                                        catalogue_ttl=0),

@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 from openapi_spec_validator import validate
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import STAFF_APP, create_app
@@ -31,6 +30,7 @@ from tests.citizens import (
     Citizen,
     demo_catalogue,
     file_complaint,
+    fresh_staff,
     fresh_tickets,
     ticket_number_in,
 )
@@ -48,18 +48,10 @@ async def world(aiohttp_client: Callable[..., Awaitable[Client]],
     engine = db.make_engine(database_url)
     try:
         await fresh_tickets(engine)
-        async with engine.begin() as conn:
-            for table in ("pushes", "staff_notices", "staff_bind_codes", "staff_tokens", "staff"):
-                await conn.execute(text(f"DELETE FROM {table}"))
-        staff = StaffAccounts(engine, hasher=PasswordHasher(time_cost=1, memory_cost=8,
-                                                            parallelism=1))
-        tokens = {}
-        for login, role, department in (("zhang", Role.HANDLER, "zjj"),
-                                        ("lisi", Role.HANDLER, "gaj"),
-                                        ("wang", Role.SUPERVISOR, None),
-                                        ("root", Role.ADMIN, None)):
-            await staff.add(login, login, role, department)
-            tokens[login] = (await staff.create_token(login, "test"))[1]
+        tokens = await fresh_staff(engine, (("zhang", Role.HANDLER, "zjj"),
+                                            ("lisi", Role.HANDLER, "gaj"),
+                                            ("wang", Role.SUPERVISOR, None),
+                                            ("root", Role.ADMIN, None)))
         app = create_app(make_settings(database_url=database_url, catalogue_ttl=0))
         yield await aiohttp_client(app), engine, tokens
     finally:

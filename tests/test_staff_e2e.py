@@ -9,17 +9,12 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher
 from redis.asyncio import Redis
-from sqlalchemy import text
 
 from domain.staff import Role
 from storage import db
-from storage.staff import StaffAccounts
-from tests.citizens import LAMP, fresh_tickets
+from tests.citizens import LAMP, fresh_staff, fresh_tickets
 from tests.test_devplatform import stack
-
-FAST = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 @pytest.mark.parametrize("store", ["memory", "redis"])
@@ -35,15 +30,10 @@ async def test_a_complaint_worked_to_the_end_reaches_the_citizen_at_every_step(
     engine = db.make_engine(database_url)
     try:
         await fresh_tickets(engine)
-        async with engine.begin() as conn:
-            for table in ("pushes", "staff_notices", "staff_bind_codes", "staff_tokens",
-                          "staff"):
-                await conn.execute(text(f"DELETE FROM {table}"))
-        staff = StaffAccounts(engine, hasher=FAST)
-        await staff.add("office", "12345 办公室", Role.SUPERVISOR, None)
-        await staff.add("zhang", "张三", Role.HANDLER, "zjj")
-        office = {"Authorization": "Bearer " + (await staff.create_token("office", "t"))[1]}
-        zhang = {"Authorization": "Bearer " + (await staff.create_token("zhang", "t"))[1]}
+        tokens = await fresh_staff(engine, (("office", Role.SUPERVISOR, None),
+                                            ("zhang", Role.HANDLER, "zjj")))
+        office = {"Authorization": "Bearer " + tokens["office"]}
+        zhang = {"Authorization": "Bearer " + tokens["zhang"]}
     finally:
         await engine.dispose()
 
