@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import uuid
 from datetime import timedelta
 
 import aiohttp
@@ -70,7 +71,8 @@ def job_runner(settings: Settings, engine: AsyncEngine, texts: Texts) -> JobRunn
     catalogue = CatalogueCache(CatalogueRepository(engine), ttl=settings.catalogue_ttl)
     tools = Tools(engine, texts, catalogue.get, CalendarFile(settings.holidays_file),
                   policy(settings))
-    return JobRunner(Leases(engine), tools, holder=worker_name(),
+    # host:pid and a random part: two containers may share a host name and a pid
+    return JobRunner(Leases(engine), tools, holder=f"{worker_name()}:{uuid.uuid4().hex[:8]}",
                      lease_ttl=settings.scheduler_lease, tick=settings.scheduler_tick)
 
 

@@ -10,8 +10,10 @@ Two deadlines run for a ticket (``docs/METRICS.md`` counts by them too):
 On a working day, the scheduler reminds the department once per deadline on the working
 day before it (not on the day the ticket arrived: its notice has just gone), and, from
 the working day after a deadline, presses it with a **督办** once a day while it stays
-unmet. Weekends and holidays get neither; nor do the hours before ``alerts_hour`` China
-time (the office's morning).
+unmet. A ticket waiting for the office (an extension asked for, an answer under review)
+gets neither: the office has it (its 待办, and the approval queue of ``/metrics``).
+Weekends and holidays get neither; nor do the hours before ``alerts_hour`` China time
+(the office's morning).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from domain.tickets import Status, TicketRecord
+from domain.tickets import Pending, Status, TicketRecord
 from domain.workdays import CHINA, Calendar, CalendarNotPublished, deadline, local_day
 
 
@@ -44,8 +46,11 @@ class Deadline:
 
 def deadline_of(ticket: TicketRecord, arrived_at: datetime, calendar: Calendar,
                 sign_workdays: int) -> Deadline | None:
-    """The deadline running for ``ticket`` now (``None``: none runs, or its date is not
-    known)."""
+    """The deadline the department must meet now (``None``: none runs, its date is not
+    known, or the ticket waits for the office — an extension asked for, an answer under
+    review — and nothing is the department's to do until it decides)."""
+    if ticket.pending is not Pending.NOTHING:
+        return None
     return deadline_for(ticket.status, ticket.due_on, arrived_at, calendar, sign_workdays)
 
 

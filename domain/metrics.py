@@ -4,7 +4,8 @@ hand. ``docs/METRICS.md`` states each rule in words; this module is that page in
 
 A ticket belongs to a report by the China day it was filed (``--from``/``--to``,
 inclusive), to a month by it too, and to the department it is with when the report is
-made. Figures are as they stood at ``as_of``: events after it are not seen.
+made. Figures are as they stood at ``as_of``: events after it are not seen, and a
+ticket's status, due date and rating are read from its timeline at ``as_of``.
 """
 
 from __future__ import annotations
@@ -41,11 +42,14 @@ class EventFact:
     to_status: str
     at: datetime  # aware
     due_on: date | None = None  # the due date after the move
+    note: str = ""  # a rating's value (评价), a reason
 
 
 @dataclass(frozen=True, slots=True)
 class TicketFacts:
-    """A ticket as the reports see it: where it stands, its timeline, its latest rating."""
+    """A ticket as the reports see it: its timeline, and where it stands now (the
+    figures read its status, due date and rating at ``as_of`` from the timeline; its
+    department is the one it is with now)."""
 
     number: str
     kind: str
@@ -56,7 +60,6 @@ class TicketFacts:
     created_at: datetime  # aware
     due_on: date | None  # now
     events: tuple[EventFact, ...]
-    rating: int | None = None  # the latest rating given (1-5), None: never rated
 
     def key(self, grouping: Grouping) -> str:
         if grouping is Grouping.MONTH:
@@ -182,11 +185,19 @@ def workdays_after(start: date, end: date, calendar: Calendar) -> int:
 
 def add(figures: Figures, ticket: TicketFacts, rules: Rules) -> None:
     """Count ``ticket`` into ``figures`` (the rules of docs/METRICS.md)."""
+    events = [e for e in ticket.events if e.at <= rules.as_of]
+    if not events:  # filed after as_of
+        return
+    # where it stood at as_of, from its timeline: a report made again later agrees
+    status = Status(events[-1].to_status)
+    due_on = next((e.due_on for e in reversed(events) if e.due_on is not None),
+                  ticket.due_on)
+    rated = [e.note for e in events if e.action == Action.RATE.value and e.note.isdigit()]
+    rating = int(rated[-1]) if rated else None
     figures.volume += 1
-    if ticket.status in SET_ASIDE:
+    if status in SET_ASIDE:
         figures.set_aside += 1
         return
-    events = [e for e in ticket.events if e.at <= rules.as_of]
     today = local_day(rules.as_of)
     filed = local_day(ticket.created_at)
     arrivals = [e for e in events
@@ -206,32 +217,32 @@ def add(figures: Figures, ticket: TicketFacts, rules: Rules) -> None:
         figures.sign_due += 1
         figures.signed_on_time += local_day(sign.at) <= due
         figures.sign_days.append(workdays_after(arrived, local_day(sign.at), rules.calendar))
-    elif ticket.status is Status.DISPATCHED and arrivals:
+    elif status is Status.DISPATCHED and arrivals:
         due = deadline(local_day(arrivals[-1].at), rules.sign_workdays, rules.calendar).day
         figures.sign_due += today > due  # late whenever it is signed
 
     # 办结: the first answer that reached the citizen, against the due date then
     answer = next((e for e in events if e.to_status == Status.REPLIED.value), None)
     if answer is not None:
-        due_then = answer.due_on or ticket.due_on
+        due_then = answer.due_on or due_on
         figures.answer_due += 1
         figures.answered_on_time += due_then is None or local_day(answer.at) <= due_then
         figures.answer_days.append(workdays_after(filed, local_day(answer.at),
                                                   rules.calendar))
-    elif ticket.due_on is not None and today > ticket.due_on and ticket.status in (
+    elif due_on is not None and today > due_on and status in (
             Status.IN_PROGRESS, Status.DISPATCHED, Status.SUBMITTED, Status.RETURNED):
         figures.answer_due += 1
     if arrivals:  # overdue now: a deadline that runs for it (domain/deadlines.py) passed
-        running = deadline_for(ticket.status, ticket.due_on, arrivals[-1].at, rules.calendar,
+        running = deadline_for(status, due_on, arrivals[-1].at, rules.calendar,
                                rules.sign_workdays)
         if running is not None and today > running.day:
             figures.overdue_now += 1
 
     if Action.CLOSE.value in actions:
         figures.closed += 1
-    if ticket.rating is not None:
+    if rating is not None:
         figures.rated += 1
-        figures.satisfied += ticket.rating >= SATISFIED
+        figures.satisfied += rating >= SATISFIED
     if Action.REOPEN.value in actions:
         figures.reopened += 1
 

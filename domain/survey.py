@@ -45,7 +45,8 @@ SCALE = (5, 4, 3, 2, 1)  # the ratings, best first; their names: survey_rating_{
 _RATING_WORDS = {"非常满意": 5, "很满意": 5, "满意": 5, "基本满意": 4, "比较满意": 4,
                  "一般": 3, "还行": 3, "不满意": 2, "很不满意": 1, "非常不满意": 1}
 _WORDS = "|".join(sorted(_RATING_WORDS, key=len, reverse=True))
-_REF = rf"(?P<ref>{NUMBER.pattern}|{SHORT_NUMBER.pattern})"
+# a ticket's number, or its last six digits and no more ("6543213" names no ticket)
+_REF = rf"(?P<ref>{NUMBER.pattern}|{SHORT_NUMBER.pattern}(?![0-9]))"
 _RATING = re.compile(
     rf"(?P<lead>评价)?\s*(?:{_REF})?\s*[:：,，、]?\s*(?:(?P<digit>[1-5])\s*分?|(?P<word>{_WORDS}))",
     re.IGNORECASE)

@@ -47,6 +47,7 @@ class Told:
     fields: dict[str, str]
     staff: str | None = None  # the staff notice, for a move that makes one (NOTICES)
     survey: str | None = None  # the survey's question, for a move that asks one (办结)
+    survey_label: str = ""  # … in a few words, for the template
 
 
 Tell = Callable[[TicketRecord, Move, Act, str | None], Told]
@@ -65,6 +66,8 @@ class Notice:
     department: bool
     office: bool
 
+
+NOTICE_REASON = 200  # characters of a reason a staff notice shows
 
 NOTICES = {
     Action.DISPATCH: Notice("dispatched", department=True, office=False),
@@ -92,9 +95,12 @@ def teller(texts: Texts, catalogue: Catalogue) -> Tell:
                        into=detail or "", reason=act.note)]
                 if move.tells_citizen else [])
         notice = NOTICES.get(act.action)
+        # a notice names the reason, not all of it (a comment, a note may run long): the
+        # timeline and the API keep it whole
         staff = (texts(f"staff_notice_{notice.kind}", number=ticket.number,
                        department=department, date=due,
-                       summary=excerpt(ticket.description, 40), reason=act.note)
+                       summary=excerpt(ticket.description, 40),
+                       reason=excerpt(act.note, NOTICE_REASON))
                  if notice is not None else None)
         status = texts(ticket.status.label_key)
         survey = (texts("survey_question", number=ticket.number,
@@ -102,6 +108,7 @@ def teller(texts: Texts, catalogue: Catalogue) -> Tell:
                   if act.action is Action.CLOSE else None)
         return Told(said, {"ticket_no": ticket.number, "status": status,
                            "department": department, "time": ticket.created_at.isoformat()},
-                    staff=staff, survey=survey)
+                    staff=staff, survey=survey,
+                    survey_label=texts("survey_template_rating") if survey else "")
 
     return tell

@@ -67,7 +67,7 @@ class CitizenDesk:
         self.complaint = ComplaintFlow(catalogue.require, tickets, texts, now=now, ttl=flow_ttl,
                                        calendar=calendar)
         self.engine = Engine([self.complaint.flow], texts, clock=clock or time.time)
-        self.my_tickets = MyTickets(tickets, texts, lambda: catalogue.current)
+        self.my_tickets = MyTickets(tickets, texts, lambda: catalogue.current, now=now)
 
     # -- routers ------------------------------------------------------------------------------
 

@@ -30,10 +30,12 @@ EXCERPT = 40
 
 class MyTickets:
     def __init__(self, tickets: Tickets, texts: Texts,
-                 catalogue: Callable[[], Catalogue | None]) -> None:
+                 catalogue: Callable[[], Catalogue | None], *,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self._tickets = tickets
         self._texts = texts
         self._catalogue = catalogue
+        self._now = now  # when a withdrawal happens (the desk's clock)
 
     async def overview(self, account: str, openid: str) -> list[Outbound]:
         tickets = await self._tickets.of_citizen(account, openid, limit=LIST_LIMIT)
@@ -64,6 +66,7 @@ class MyTickets:
 
     async def withdraw(self, account: str, openid: str, number: str) -> list[Outbound]:
         outcome, ticket = await self._tickets.withdraw(number, account, openid,
+                                                       now=self._now(),
                                                        note=self._texts("withdraw_note"))
         if outcome is WithdrawOutcome.WITHDRAWN:
             return [self._say("withdraw_done", number=number)]

@@ -70,15 +70,18 @@ class SurveyDesk:
     # -- filters ----------------------------------------------------------------------------
 
     async def _has_open(self, update: Update) -> bool:
-        """A clear answer (always: with no survey open it is told so), or a bare one from
-        a citizen in no form who has a survey it may answer."""
+        """An answer the citizen has a survey for: a clear one anywhere, a bare one from a
+        citizen in no form. A clear one without a survey is the survey's too outside a
+        form (it is told there is none); in a form it is the form's ("000123 5" may be
+        an answer to it)."""
         answer = _parse(update.text)
         if answer is None:
             return False
-        if answer.clear:
-            return True
-        if update.flow is not None:  # a bare "5" in a form answers the form
+        in_form = update.flow is not None
+        if in_form and not answer.clear:  # a bare "5" in a form answers the form
             return False
+        if answer.clear and not in_form:
+            return True
         return bool(_candidates(answer, await self._open(update)))
 
     def _asked_just_now(self, update: Update) -> bool:
@@ -115,6 +118,8 @@ class SurveyDesk:
         return await self._take(update, answer)
 
     async def _take(self, update: Update, answer: Answer) -> list[Outbound]:
+        if update.flow is None:  # a question the bot asked just now is answered, or passed
+            update.conversation.data.pop(MARK, None)
         found = _candidates(answer, await self._open(update))
         if not found:
             return self._with_reminder(update, self._texts("survey_none"))
@@ -169,8 +174,9 @@ class SurveyDesk:
         label = self._texts(f"survey_rating_{rating}")
         if idle:
             self._mark(update, survey.id, Step.COMMENT)
-            return [Outbound.of_text(self._texts("survey_thanks_ask_comment",
-                                                 number=survey.number, rating=label))]
+            key = "survey_thanks_ask_why" if unhappy else "survey_thanks_ask_comment"
+            return [Outbound.of_text(self._texts(key, number=survey.number, rating=label,
+                                                 short=_short(survey.number)))]
         said = [self._texts("survey_thanks", number=survey.number, rating=label)]
         if unhappy:
             said.append(self._texts("survey_redo_offer", short=_short(survey.number)))
@@ -193,7 +199,7 @@ class SurveyDesk:
     async def _redo(self, update: Update, survey: SurveyRecord,
                     wanted: bool) -> list[Outbound]:
         if not wanted:
-            if not await self._surveys.move(survey.id, Step.REDO, Step.DONE, redo=False):
+            if not await self._surveys.move(survey.id, survey.step, Step.DONE, redo=False):
                 return self._with_reminder(update, self._texts("survey_none"))
             return self._with_reminder(update, self._texts("survey_redo_declined",
                                                            number=survey.number))
@@ -210,8 +216,8 @@ class SurveyDesk:
                   due_provisional=due is not None and due.provisional)
         try:
             after = await self._surveys.answer_with_move(
-                survey, Step.REDO, Step.DONE, act, teller(self._texts, catalogue), now=now,
-                redo=True)
+                survey, survey.step, Step.DONE, act, teller(self._texts, catalogue),
+                now=now, redo=True)
         except (MoveRefused, VersionConflict, SurveyMoved):
             return self._with_reminder(update, self._texts("survey_gone",
                                                            number=survey.number))
@@ -262,8 +268,10 @@ def _candidates(answer: Answer, surveys: list[SurveyRecord]) -> list[SurveyRecor
     offering it, 已解决/未解决 those asking it; of the ticket it names, if it names one."""
     if answer.what == "rating":
         steps = {Step.RATING}
-    elif answer.clear:
-        steps = {Step.REDO}
+    elif answer.clear:  # 重办: offered, or rated low and a comment not yet given
+        return [s for s in surveys if names(answer.ref, s.number) and (
+            s.step is Step.REDO or (s.step is Step.COMMENT and s.rating is not None
+                                    and s.rating <= UNHAPPY))]
     else:
         steps = {Step.RECHECK}
     return [s for s in surveys if s.step in steps and names(answer.ref, s.number)]

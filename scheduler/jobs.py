@@ -185,7 +185,8 @@ async def surveys(now: datetime, tools: Tools) -> int:
                                short=number.rsplit("-", 1)[-1])
 
         for ticket_id in await repository.due_rechecks(now - tools.policy.recheck_after):
-            done += await repository.recheck(ticket_id, question, now=now)
+            done += await repository.recheck(ticket_id, question,
+                                             tools.texts("survey_template_recheck"), now=now)
     return done
 
 

@@ -54,7 +54,23 @@ class JobRunner:
 
     async def beat(self) -> None:
         """Hold the lease (take it, renew it); as its holder, run each job whose tick
-        has come and has not been run."""
+        has come and has not been run, renewing the lease before each (a slow job does
+        not outlive it unnoticed)."""
+        if not await self._hold():
+            return
+        now = self._clock()
+        first = True
+        for name, (job, ticks) in self._jobs.items():
+            tick = tick_of(now, ticks * self._tick)
+            if self._last.get(name) == tick:
+                continue
+            if not first and not await self._hold():
+                return
+            first = False
+            await self._run(name, job, tick, now)
+
+    async def _hold(self) -> bool:
+        """Take or renew the lease; whether this process holds it."""
         try:
             leading = await self._leases.hold(LEASE, self.holder, self._ttl)
         except Exception as error:
@@ -66,14 +82,7 @@ class JobRunner:
             log.info("scheduler %s %s the job lease", self.holder,
                      "holds" if leading else "no longer holds")
         self.leading = leading
-        if not leading:
-            return
-        now = self._clock()
-        for name, (job, ticks) in self._jobs.items():
-            tick = tick_of(now, ticks * self._tick)
-            if self._last.get(name) == tick:
-                continue
-            await self._run(name, job, tick, now)
+        return leading
 
     async def _run(self, name: str, job: Job, tick: datetime, now: datetime) -> None:
         failures = self._failures[name]

@@ -136,7 +136,8 @@ class TicketMoves:
                             add_push(session, account=account, openid=openid,
                                      purpose=PURPOSE, text=piece, fields=told.fields)
             if act.action is Action.CLOSE:  # 办结: then the reporter is asked how it went
-                await ask(session, row, kind=SurveyKind.RATING, text=told.survey, now=now)
+                await ask(session, row, kind=SurveyKind.RATING, text=told.survey,
+                          label=told.survey_label, now=now)
             return after
 
     async def _current(self, ticket_id: int) -> TicketRecord:

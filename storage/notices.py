@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from domain.messages import split_text
 from domain.staff import Role
 from storage.models import Staff, StaffNotice
 from storage.outbox import add_push
@@ -42,8 +43,9 @@ async def notify(session: AsyncSession, *, ticket_id: int, kind: str, text: str,
         session.add(StaffNotice(staff_id=staff.id, ticket_id=ticket_id, kind=kind,
                                 text=text, created_at=now))
         if staff.wechat_account is not None and staff.wechat_openid is not None:
-            add_push(session, account=staff.wechat_account, openid=staff.wechat_openid,
-                     purpose=PURPOSE, text=text)
+            for piece in split_text(text):  # a long one in several messages, not an error
+                add_push(session, account=staff.wechat_account,
+                         openid=staff.wechat_openid, purpose=PURPOSE, text=piece)
     return len(recipients)
 
 

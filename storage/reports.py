@@ -1,5 +1,5 @@
 """What the reports count, read from SQL: the tickets filed in a period with their
-timelines and latest ratings, as :class:`domain.metrics.TicketFacts` (the counting is
+timelines (a rating is its 评价 event's), as :class:`domain.metrics.TicketFacts` (the counting is
 ``domain/metrics.py``'s)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from domain.metrics import EventFact, TicketFacts
 from domain.tickets import Status
 from domain.workdays import china_midnight
-from storage.models import Survey, Ticket, TicketEvent
+from storage.models import Ticket, TicketEvent
 from storage.tickets import _utc
 
 
@@ -37,17 +37,9 @@ class Reports:
                     select(TicketEvent).join(Ticket, Ticket.id == TicketEvent.ticket_id)
                     .where(*where).order_by(TicketEvent.id))).all():
                 events[row.ticket_id].append(
-                    EventFact(row.action, row.to_status, _utc(row.at), row.due_on))
-            ratings: dict[int, int] = {}
-            for ticket_id, rating in (await session.execute(
-                    select(Survey.ticket_id, Survey.rating)
-                    .join(Ticket, Ticket.id == Survey.ticket_id)
-                    .where(*where, Survey.rating.is_not(None))
-                    .order_by(Survey.round, Survey.id))).all():
-                if rating is not None:
-                    ratings[ticket_id] = rating  # the latest round's stands
+                    EventFact(row.action, row.to_status, _utc(row.at), row.due_on, row.note))
         return [TicketFacts(
             number=t.number, kind=t.kind, category=t.category, region=t.region,
             department=t.department, status=Status(t.status), created_at=_utc(t.created_at),
-            due_on=t.due_on, events=tuple(events[t.id]), rating=ratings.get(t.id))
+            due_on=t.due_on, events=tuple(events[t.id]))
             for t in tickets]

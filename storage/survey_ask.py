@@ -19,10 +19,12 @@ PURPOSE = "survey"
 
 
 async def ask(session: AsyncSession, ticket: Ticket, *, kind: SurveyKind, text: str | None,
-              now: datetime) -> Survey | None:
+              label: str, now: datetime) -> Survey | None:
     """Ask the ticket's reporter ``text`` (the question) in the caller's transaction: the
     survey's row and its push (purpose ``survey``). The round is the ticket's closings so
-    far (a rating per closing; a recheck per the last one). ``None`` without a text."""
+    far (a rating per closing; a recheck per the last one). ``label``: the question in a
+    few words, for the template outside the customer-service window (``question``, a
+    ``thing`` of at most 20 characters). ``None`` without a text."""
     if text is None:
         return None
     closings = await session.scalar(
@@ -34,11 +36,6 @@ async def ask(session: AsyncSession, ticket: Ticket, *, kind: SurveyKind, text: 
                     asked_at=now)
     session.add(survey)
     add_push(session, account=ticket.account, openid=ticket.openid, purpose=PURPOSE,
-             text=text, fields={"ticket_no": ticket.number, "question": _label(kind),
+             text=text, fields={"ticket_no": ticket.number, "question": label,
                                 "time": now.isoformat()})
     return survey
-
-
-def _label(kind: SurveyKind) -> str:
-    """The template's short "question" field (thing, at most 20 characters)."""
-    return "办理结果满意度评价" if kind is SurveyKind.RATING else "问题是否仍已解决"

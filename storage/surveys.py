@@ -112,7 +112,7 @@ class Surveys:
         async with self._sessions() as session:
             return list((await session.scalars(query)).all())
 
-    async def recheck(self, ticket_id: int, question: Callable[[str], str],
+    async def recheck(self, ticket_id: int, question: Callable[[str], str], label: str,
                       now: datetime | None = None) -> bool:
         """Ask the recheck of the ticket's last closing (``question`` of its number);
         whether it was asked now."""
@@ -130,7 +130,7 @@ class Surveys:
             if done is not None:
                 return False
             await ask(session, ticket, kind=SurveyKind.RECHECK, text=question(ticket.number),
-                      now=now)
+                      label=label, now=now)
             return True
 
 

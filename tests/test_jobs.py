@@ -363,3 +363,56 @@ async def test_cleanup_drops_what_outlived_its_retention_and_nothing_else(
         codes = await conn.scalar(select(StaffBindCode.id))
     assert left == ["old queued", "new sent", "old dead"]
     assert codes is None
+
+
+async def test_a_ticket_waiting_for_the_office_is_neither_reminded_nor_pressed(
+    world: AsyncEngine,
+) -> None:
+    # answered on time, the answer under review: the office has it, not the department
+    ticket = await filed(world, "k1", china(2026, 11, 23), due_on=date(2026, 12, 1),
+                         signed=china(2026, 11, 23, 11))
+    await TicketMoves(world).act(ticket.id, Act(Action.ANSWER, Party.HANDLER, "zhang",
+                                                review=True, text="已修复"),
+                                 teller(TEXTS, demo_catalogue()), now=china(2026, 11, 27))
+    await run_days(jobs.remind, tools(world), date(2026, 11, 27), date(2026, 12, 4))
+    await run_days(jobs.supervise, tools(world), date(2026, 11, 27), date(2026, 12, 4))
+    assert await notices(world, "reminder") == []
+    assert await supervised_on(world, ticket.id) == []
+
+
+async def test_a_long_note_on_a_press_by_hand_is_cut_in_the_notice_not_refused(
+    world: AsyncEngine,
+) -> None:
+    ticket = await filed(world, "k1", china(2026, 11, 27, 10))
+    note = "群众反映强烈" * 300  # 1800 characters, 5400 bytes
+    await TicketMoves(world).act(ticket.id, Act(Action.SUPERVISE, Party.SUPERVISOR, "wang",
+                                                note=note),
+                                 teller(TEXTS, demo_catalogue()), now=china(2026, 11, 30))
+    said = await pushes_to(world, "o-zhang")
+    assert len(said) == 1 and len(said[0].encode()) <= 2048 and said[0].endswith("…，请尽快办理。")
+    assert (await timeline(world, ticket.id))[-1][2] == note  # the timeline keeps it whole
+
+
+async def test_a_report_day_is_chinas_on_every_database(world: AsyncEngine) -> None:
+    from storage.reports import Reports
+
+    # filed at 03:00 on 1 October in China: 30 September 19:00 UTC
+    await Tickets(world).create(new("k1"), now=china(2026, 10, 1, 3))
+    reports = Reports(world)
+    assert [t.created_at for t in await reports.facts(date(2026, 10, 1), date(2026, 10, 1))] \
+        == [datetime(2026, 9, 30, 19, tzinfo=UTC)]
+    assert await reports.facts(date(2026, 9, 30), date(2026, 9, 30)) == []
+
+
+async def test_a_notice_longer_than_a_message_is_pushed_in_pieces(world: AsyncEngine) -> None:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from storage.notices import notify
+
+    ticket = await filed(world, "k1", china(2026, 11, 27, 10))
+    async with async_sessionmaker(world).begin() as session:
+        await notify(session, ticket_id=ticket.id, kind="reminder", text="提醒" * 1000,
+                     department="zjj")
+    said = [p for p in await pushes_to(world, "o-zhang") if p.startswith("提醒提醒")]
+    assert "".join(said) == "提醒" * 1000 and len(said) == 3  # 6,000 bytes
+    assert all(len(piece.encode()) <= 2048 for piece in said)

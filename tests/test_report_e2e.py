@@ -257,15 +257,9 @@ async def test_a_month_of_the_office_gives_the_figures_worked_out_by_hand(
     tmp_path: Path,
 ) -> None:
     client, engine, tokens, clock = office
-    await run_the_office(Script(client, tokens, clock), engine)
-    out = tmp_path / "report.xlsx"
-    env = {"PATH": "/usr/bin:/bin", "LIANXIN_DATABASE_URL": postgres_url}
-    done = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "report", "--from", "2026-09-01", "--to",
-        "2026-10-31", "--as-of", "2026-10-20", "--format", "xlsx", "--out", str(out),
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(done.communicate(), 60)
-    assert done.returncode == 0, err.decode()
+    script = Script(client, tokens, clock)
+    await run_the_office(script, engine)
+    out = await lianxin_report(postgres_url, tmp_path / "report.xlsx")
     by_department = sheet_rows(out, "按部门")
     assert by_department[-1] == EXPECTED[-1]  # the whole, last
     assert {r["group"]: r for r in by_department} == {r["group"]: r for r in EXPECTED}
@@ -282,3 +276,24 @@ async def test_a_month_of_the_office_gives_the_figures_worked_out_by_hand(
                                    "&as_of=2026-10-20",
                                    headers=bearer(tokens["sthj"]))).json()
     assert mine["rows"] == [{**EXPECTED[1], "group": "合计"}]
+
+    # the next day the office works on; the report as at the 20th stays what it was
+    script.at(10, 21)
+    for name, department in (("I3", "sthj"), ("I5", "scjg")):
+        await script.act(department, name, "sign")
+    await script.answer_and_close("sthj", "G1")
+    await script.rate("G1", "5")
+    again = await lianxin_report(postgres_url, tmp_path / "again.xlsx")
+    assert sheet_rows(again, "按部门") == by_department
+
+
+async def lianxin_report(database_url: str, out: Path) -> Path:
+    """``lianxin report`` of September and October as at 20 October, as xlsx."""
+    env = {"PATH": "/usr/bin:/bin", "LIANXIN_DATABASE_URL": database_url}
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "report", "--from", "2026-09-01", "--to",
+        "2026-10-31", "--as-of", "2026-10-20", "--format", "xlsx", "--out", str(out),
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(done.communicate(), 60)
+    assert done.returncode == 0, err.decode()
+    return out

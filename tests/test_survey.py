@@ -207,3 +207,50 @@ async def test_weeks_later_the_citizen_is_asked_whether_it_is_still_solved(
     assert await status_of(engine, ticket_id) is Status.REOPENED
     assert [row[:3] for row in await surveys_of(engine, ticket_id)] == [
         ("rating", 1, "done"), ("recheck", 1, "done")]
+
+
+async def test_redo_asked_for_at_once_after_a_low_rating_and_a_long_comment(
+    world: World,  # noqa: F811
+) -> None:
+    client, engine, tokens = world
+    code = (await (await client.post("/api/v1/me/bind-code",
+                                     headers=bearer(tokens["zhang"]))).json())["code"]
+    await Citizen(client, "oZhangPhone").say(f"绑定 {code}")  # zhang gets pushes
+    citizen = Citizen(client, "oCitizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    ticket_id = await work(client, tokens, number)
+    asked = await citizen.say("1")
+    assert f"如需重新办理，也可直接回复“重办 {number[-6:]}”" in asked
+    assert (await citizen.say(f"重办 {number[-6:]}")).startswith(
+        f"已为您申请重新办理留言 {number}")
+    assert await status_of(engine, ticket_id) is Status.REOPENED
+    # the comment mark is gone with the answer: the next text is the desk's, no comment
+    thanks = await citizen.say("谢谢")
+    assert "您的意见已记录" not in thanks and "评价" not in thanks
+    # closed again, rated 2 with a comment far longer than a push: the notices name it
+    await work(client, tokens, number, sign=False)
+    await citizen.say("2")
+    await citizen.say("还是不行" * 150)
+    assert (await citizen.say("是")).startswith(f"已为您申请重新办理留言 {number}")
+    async with engine.connect() as conn:
+        notices = (await conn.scalars(select(Push.text).where(
+            Push.openid == "oZhangPhone", Push.purpose == "staff_notice")
+            .order_by(Push.id))).all()
+    assert notices[-1].startswith(f"【重办】工单 {number}") and "不…。请于" in notices[-1]
+    assert all(len(text.encode()) <= 2048 for text in notices)
+
+
+async def test_a_long_number_in_a_form_is_the_forms(world: World) -> None:  # noqa: F811
+    client, engine, tokens = world
+    citizen = Citizen(client, "oCitizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    ticket_id = await work(client, tokens, number)
+    await citizen.says("我要反映", "1", "1", "3", "楼道的灯坏了很久了一直没人来修")
+    assert "手机" in await citizen.say("跳过")  # the photo step passed: the phone is asked
+    # seven digits are no short number and a rating: the form takes (and refuses) them
+    said = await citizen.say(f"{number[-6:]}5")
+    assert "评价" not in said and "手机" in said
+    # a rating that names no ticket of the citizen's is the form's too
+    said = await citizen.say("000999 5")
+    assert "评价" not in said and "手机" in said
+    assert await status_of(engine, ticket_id) is Status.CLOSED

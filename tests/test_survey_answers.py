@@ -31,7 +31,8 @@ def test_ratings(text: str, expected: Answer) -> None:
 
 
 @pytest.mark.parametrize("text", ["6", "0", "55", "12345 5", "满意吗", "我不满意你们的处理",
-                                  "路灯坏了", "", "5 5"])
+                                  "路灯坏了", "", "5 5", "6543213", "0001235",
+                                  "13800138000"])
 def test_not_ratings(text: str) -> None:
     assert parse_rating(text) is None
 
@@ -39,6 +40,7 @@ def test_not_ratings(text: str) -> None:
 @pytest.mark.parametrize(("text", "expected"), [
     ("重办", Answer("yes", clear=True)),
     ("申请重办 000123", Answer("yes", ref="000123", clear=True)),
+    ("重办000123", Answer("yes", ref="000123", clear=True)),
     ("重新办理", Answer("yes", clear=True)),
     ("是", Answer("yes")),
     ("需要", Answer("yes")),
