@@ -254,3 +254,17 @@ async def test_a_long_number_in_a_form_is_the_forms(world: World) -> None:  # no
     said = await citizen.say("000999 5")
     assert "评价" not in said and "手机" in said
     assert await status_of(engine, ticket_id) is Status.CLOSED
+
+
+async def test_staff_cannot_rate_or_reopen_for_the_citizen(world: World) -> None:  # noqa: F811
+    client, engine, tokens = world
+    number = ticket_number_in(await file_complaint(Citizen(client, "oCitizen")))
+    ticket_id = await work(client, tokens, number)
+    version = (await Tickets(engine).get(ticket_id)).version  # type: ignore[union-attr]
+    for action in ("rate", "reopen"):
+        for who in ("zhang", "wang"):
+            refused = await client.post(f"/api/v1/tickets/{ticket_id}/{action}",
+                                        json={"version": version, "note": "5"},
+                                        headers=bearer(tokens[who]))
+            assert refused.status == 403, (action, who)
+    assert await status_of(engine, ticket_id) is Status.CLOSED

@@ -53,6 +53,7 @@ from domain.staff import Role, StaffRecord
 from domain.telling import Act, teller
 from domain.texts import Texts
 from domain.tickets import (
+    MOVES,
     Action,
     MoveRefused,
     Party,
@@ -100,6 +101,8 @@ SERVICES = web.AppKey("staff_services", Services)
 STAFF = web.RequestKey("staff", StaffRecord)  # who the token belongs to
 
 _PARTY = {Role.HANDLER: Party.HANDLER, Role.SUPERVISOR: Party.SUPERVISOR}
+# the citizen's own moves (受理, 撤回, 评价, 重办): made in WeChat, never through the API
+CITIZENS_ONLY = frozenset(m.action for m in MOVES if m.parties == {Party.CITIZEN})
 
 
 def _answer(model: BaseModel, status: int = 200) -> web.Response:
@@ -358,7 +361,7 @@ async def act(request: web.Request) -> web.Response:
     except ValueError:
         raise ApiError(404, "not_found", texts) from None
     party = _PARTY.get(staff.role)
-    if party is None or action in (Action.FILE, Action.WITHDRAW):
+    if party is None or action in CITIZENS_ONLY:
         raise ApiError(403, "role", texts)
     ticket = _visible(request, await request.app[SERVICES].tickets.get(_ticket_id(request)))
     body = await _body(request)
@@ -483,7 +486,7 @@ _QUERY = [Parameter(name, "query", what) for name, what in (
     ("created_from", "YYYY-MM-DD, China's day, included"),
     ("created_to", "YYYY-MM-DD, China's day, included"), ("cursor", "the next page"),
     ("limit", "1-200, default 50"))]
-_ACTIONS = [a.value for a in Action if a not in (Action.FILE, Action.WITHDRAW)]
+_ACTIONS = [a.value for a in Action if a not in CITIZENS_ONLY]
 
 # The API: each route once, with its handler; the OpenAPI document is made from it.
 ROUTES: list[tuple[Route, Handler]] = [
