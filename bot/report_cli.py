@@ -48,7 +48,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         settings = load_office_settings()
         calendar = load_calendar(settings.holidays_file)
         texts = Texts.load(settings.texts_file)
-    except (ConfigError, CatalogueError) as exc:
+        db.require_migrated(settings.database_url)  # a missing or old database: one line
+    except (ConfigError, CatalogueError, db.NotReady) as exc:
         return _fail(str(exc))
     as_of = (china_midnight(args.as_of + timedelta(days=1)) - timedelta(microseconds=1)
              if args.as_of is not None else datetime.now(UTC))
