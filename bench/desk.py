@@ -9,6 +9,9 @@ with the demo county's catalogue loaded (as `make run` does), one process times:
 - ``idle-text``: the callback bench's message ("您好，我想反映一下小区夜间施工噪音扰民的
   问题…") from a user in no flow, answered by the desk (service words, ticket number,
   keyword suggestion);
+- ``idle-digit``: "5" from a user in no flow with no survey open: the shape of a survey
+  answer, so the survey router asks the database for the user's open surveys before the
+  desk answers (issue 12);
 - ``flow-step``: a user in the complaint flow answering the description question (the
   engine, the description parser, the photo prompt);
 - ``whole-complaint``: a new citizen's eight messages from 我要反映 to 确认, the last one
@@ -48,10 +51,12 @@ from handlers.dispatcher import Dispatcher, Update  # noqa: E402
 from handlers.events import deliveries, follows, silent  # noqa: E402
 from handlers.registry import build_dispatcher  # noqa: E402
 from handlers.staff import StaffDesk  # noqa: E402
+from handlers.survey import SurveyDesk  # noqa: E402
 from storage import db  # noqa: E402
 from storage.catalogue import CatalogueRepository  # noqa: E402
 from storage.catalogue_cache import CatalogueCache  # noqa: E402
 from storage.staff import StaffAccounts  # noqa: E402
+from storage.surveys import Surveys  # noqa: E402
 from storage.tickets import Tickets  # noqa: E402
 
 IDLE_TEXT = "您好，我想反映一下小区夜间施工噪音扰民的问题，请问应该怎么办理？"
@@ -96,9 +101,11 @@ async def main(options: argparse.Namespace, url: str) -> None:
     events_only = Dispatcher([deliveries(None), follows(texts, None), silent()],
                              fallback=help_text, engine=Engine([], texts))
     # as the bot builds it: the staff routers ask every message whether a bound member
-    # sent it (bot/app.py default_handler)
+    # sent it, the survey router whether it is an answer (bot/app.py default_handler)
     staff = StaffDesk(texts, StaffAccounts(engine), Tickets(engine))
-    bare, full = Talk(events_only), Talk(build_dispatcher(texts, desk, staff=staff))
+    survey = SurveyDesk(texts, Surveys(engine), CatalogueCache(CatalogueRepository(engine)))
+    bare, full = Talk(events_only), Talk(build_dispatcher(texts, desk, staff=staff,
+                                                          survey=survey))
     count, tickets = options.count, options.tickets
 
     in_flow = None
@@ -112,6 +119,10 @@ async def main(options: argparse.Namespace, url: str) -> None:
     async def idle_text() -> None:
         for i in range(count):
             await full.say(f"u{i % 1000}", IDLE_TEXT, None)
+
+    async def idle_digit() -> None:  # "5" from a citizen in no form: a survey answer?
+        for i in range(count):
+            await full.say(f"u{i % 1000}", "5", None)
 
     async def flow_step() -> None:
         for _ in range(count):
@@ -127,8 +138,8 @@ async def main(options: argparse.Namespace, url: str) -> None:
 
     scenarios: dict[str, tuple[int, Callable[[], Awaitable[None]]]] = {
         "router-only": (count, router_only), "idle-text": (count, idle_text),
-        "flow-step": (count, flow_step), "whole-complaint": (tickets * len(COMPLAINT),
-                                                             whole_complaint),
+        "idle-digit": (count, idle_digit), "flow-step": (count, flow_step),
+        "whole-complaint": (tickets * len(COMPLAINT), whole_complaint),
     }
     for _, run in scenarios.values():  # warm-up: imports, caches, the SQLite file
         await run() if run is not whole_complaint else None
