@@ -51,23 +51,27 @@ _RATING = re.compile(
     rf"(?P<lead>评价)?\s*(?:{_REF})?\s*[:：,，、]?\s*(?:(?P<digit>[1-5])\s*分?|(?P<word>{_WORDS}))",
     re.IGNORECASE)
 _REDO = re.compile(rf"(?:申请|需要|要)?(?:重办|重新办理)\s*(?:{_REF})?", re.IGNORECASE)
+_NO_REDO = re.compile(rf"(?:不用|不需要|不要)(?:重办)?\s*{_REF}", re.IGNORECASE)
 _TRAILING = re.compile(r"[\s!！。.,，~～…]+$")
 YES = frozenset({"是", "是的", "需要", "要", "好", "好的", "可以", "嗯"})
 NO = frozenset({"否", "不", "不用", "不用了", "不需要", "不要", "算了", "没有", "没有了", "不必"})
 SOLVED = frozenset({"已解决", "解决了", "已经解决", "已经解决了", "是", "是的", "解决"})
 UNSOLVED = frozenset({"未解决", "没解决", "没有解决", "还没解决", "还没有解决", "否",
                       "没有", "又出现了", "又坏了"})
+_RECHECK = re.compile(
+    rf"(?:{_REF})?\s*[:：,，、]?\s*(?P<word>"
+    + "|".join(sorted(SOLVED | UNSOLVED, key=len, reverse=True)) + ")", re.IGNORECASE)
 SKIP = frozenset({"跳过", "没有", "没有了", "无", "不用", "不用了", "算了", "不了"})
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What a message answers: a ``rating`` (1–5), or ``yes``/``no`` to 重办 or to the
-    recheck; ``ref``: the ticket it names (a full number, or its last six digits);
-    ``clear``: it says it is a survey answer (a number, 评价, 重办), so it is one even from
-    a citizen in the middle of a form."""
+    """What a message answers: a ``rating`` (1–5), ``yes``/``no`` to 重办, or
+    ``solved``/``unsolved`` to the recheck; ``ref``: the ticket it names (a full number,
+    or its last six digits); ``clear``: it says it is a survey answer (a number, 评价,
+    重办), so it is one even from a citizen in the middle of a form."""
 
-    what: str  # rating, yes, no
+    what: str  # rating; yes, no (to 重办); solved, unsolved (to the recheck)
     rating: int | None = None
     ref: str | None = None
     clear: bool = False
@@ -100,17 +104,21 @@ def parse_redo(text: str) -> Answer | None:
         return Answer("yes")
     if said in NO:
         return Answer("no")
+    found = _NO_REDO.fullmatch(said)
+    if found is not None:  # "不用 000123": no, for that ticket
+        return Answer("no", ref=found["ref"].upper(), clear=True)
     return None
 
 
 def parse_recheck(text: str) -> Answer | None:
-    """Whether the problem is still solved: "已解决" (yes) or "没解决" (no)."""
-    said = plain(text)
-    if said in SOLVED:
-        return Answer("yes")
-    if said in UNSOLVED:
-        return Answer("no")
-    return None
+    """Whether the problem is still solved: "已解决" (``solved``) or "没解决"
+    (``unsolved``); clear when it names the ticket ("000123 未解决")."""
+    found = _RECHECK.fullmatch(plain(text))
+    if found is None:
+        return None
+    ref = found["ref"].upper() if found["ref"] is not None else None
+    return Answer("solved" if found["word"] in SOLVED else "unsolved", ref=ref,
+                  clear=ref is not None)
 
 
 def is_skip(text: str) -> bool:

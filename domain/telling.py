@@ -32,6 +32,9 @@ class Act:
     department: str | None = None  # dispatch, re-dispatch
     due_on: date | None = None  # the new due date (dispatch, re-dispatch, extension asked)
     due_provisional: bool = False  # … counted through a year not known yet
+    # … counted as this many working days after that China day (to count it again once
+    # a provisional year is known)
+    due_count: tuple[date, int] | None = None
     text: str | None = None  # the answer; an extension's reason
     into: int | None = None  # merge: the earlier ticket's id
 

@@ -80,6 +80,8 @@ class SurveyDesk:
         in_form = update.flow is not None
         if in_form and not answer.clear:  # a bare "5" in a form answers the form
             return False
+        if not answer.clear and self._asked_just_now(update):  # "没有" to the comment
+            return False  # question just asked is that question's, not another survey's
         if answer.clear and not in_form:
             return True
         return bool(_candidates(answer, await self._open(update)))
@@ -124,15 +126,17 @@ class SurveyDesk:
         if not found:
             return self._with_reminder(update, self._texts("survey_none"))
         if len(found) > 1:
+            which = ("rating" if answer.what == "rating" else
+                     "recheck" if answer.what in ("solved", "unsolved") else "redo")
             return self._with_reminder(update, self._texts(
-                "survey_which", numbers="\n".join(s.number for s in found[:SHOWN]),
+                f"survey_which_{which}", numbers="\n".join(s.number for s in found[:SHOWN]),
                 short=_short(found[0].number)))
         survey = found[0]
         if answer.what == "rating":
             assert answer.rating is not None
             return await self._rate(update, survey, answer.rating)
-        if survey.step is Step.RECHECK:
-            return await self._recheck(update, survey, solved=answer.what == "yes")
+        if answer.what in ("solved", "unsolved"):
+            return await self._recheck(update, survey, solved=answer.what == "solved")
         return await self._redo(update, survey, wanted=answer.what == "yes")
 
     async def _follow_up(self, update: Update) -> list[Outbound]:
@@ -178,8 +182,8 @@ class SurveyDesk:
             return [Outbound.of_text(self._texts(key, number=survey.number, rating=label,
                                                  short=_short(survey.number)))]
         said = [self._texts("survey_thanks", number=survey.number, rating=label)]
-        if unhappy:
-            said.append(self._texts("survey_redo_offer", short=_short(survey.number)))
+        if unhappy:  # in a form a bare 不用 is the form's: the offer names the ticket
+            said.append(self._texts("survey_redo_offer_in_form", short=_short(survey.number)))
         return self._with_reminder(update, "\n".join(said))
 
     async def _recheck(self, update: Update, survey: SurveyRecord,
@@ -193,7 +197,9 @@ class SurveyDesk:
             return self._with_reminder(update, self._texts("survey_solved_thanks"))
         if update.flow is None:
             self._mark(update, survey.id, Step.REDO)
-        return self._with_reminder(update, self._texts("survey_redo_offer",
+            return [Outbound.of_text(self._texts("survey_redo_offer",
+                                                 short=_short(survey.number)))]
+        return self._with_reminder(update, self._texts("survey_redo_offer_in_form",
                                                        short=_short(survey.number)))
 
     async def _redo(self, update: Update, survey: SurveyRecord,
@@ -207,13 +213,14 @@ class SurveyDesk:
         if catalogue is None:  # no deadline can be counted: not now
             return self._with_reminder(update, self._texts("survey_unavailable"))
         now = self._now()
-        days = catalogue.deadlines.get(survey.kind_of_ticket)
-        due = None if days is None else deadline(local_day(now), days, self._calendar)
+        days, today = catalogue.deadlines.get(survey.kind_of_ticket), local_day(now)
+        due = None if days is None else deadline(today, days, self._calendar)
 
         act = Act(Action.REOPEN, Party.CITIZEN, "citizen",
                   note=survey.comment or self._texts("survey_no_comment"),
                   due_on=None if due is None else due.day,
-                  due_provisional=due is not None and due.provisional)
+                  due_provisional=due is not None and due.provisional,
+                  due_count=None if days is None else (today, days))
         try:
             after = await self._surveys.answer_with_move(
                 survey, survey.step, Step.DONE, act, teller(self._texts, catalogue),
@@ -268,12 +275,12 @@ def _candidates(answer: Answer, surveys: list[SurveyRecord]) -> list[SurveyRecor
     offering it, 已解决/未解决 those asking it; of the ticket it names, if it names one."""
     if answer.what == "rating":
         steps = {Step.RATING}
-    elif answer.clear:  # 重办: offered, or rated low and a comment not yet given
-        return [s for s in surveys if names(answer.ref, s.number) and (
-            s.step is Step.REDO or (s.step is Step.COMMENT and s.rating is not None
-                                    and s.rating <= UNHAPPY))]
-    else:
+    elif answer.what in ("solved", "unsolved"):
         steps = {Step.RECHECK}
+    else:  # 重办 or not: offered, or (重办) rated low and a comment not yet given
+        return [s for s in surveys if names(answer.ref, s.number) and (
+            s.step is Step.REDO or (answer.what == "yes" and s.step is Step.COMMENT
+                                    and s.rating is not None and s.rating <= UNHAPPY))]
     return [s for s in surveys if s.step in steps and names(answer.ref, s.number)]
 
 

@@ -99,11 +99,12 @@ async def dispatch_waiting(now: datetime, tools: Tools) -> int:
             continue
         if rule is None:  # the office dispatches it by hand
             continue
-        days = catalogue.deadlines.get(ticket.kind)
-        due = None if days is None else deadline(local_day(now), days, calendar)
+        days, today = catalogue.deadlines.get(ticket.kind), local_day(now)
+        due = None if days is None else deadline(today, days, calendar)
         act = Act(Action.DISPATCH, Party.SYSTEM, ACTOR, version=ticket.version,
                   department=rule.department, due_on=None if due is None else due.day,
-                  due_provisional=due is not None and due.provisional)
+                  due_provisional=due is not None and due.provisional,
+                  due_count=None if days is None else (today, days))
         try:
             await moves.act(ticket.id, act, tell, now=now)
         except (VersionConflict, MoveRefused):  # the office acted on it meanwhile
@@ -149,10 +150,13 @@ async def supervise(now: datetime, tools: Tools) -> int:
             continue
         note = tools.texts(f"supervise_note_{due.due.value}",
                            date=format_day(tools.texts, due.day))
-        act = Act(Action.SUPERVISE, Party.SYSTEM, ACTOR, note=note)
+        # as read: a ticket that has moved since (signed, answered, an extension asked
+        # for) is looked at again at the next tick
+        act = Act(Action.SUPERVISE, Party.SYSTEM, ACTOR, note=note,
+                  version=watched.ticket.version)
         try:
             await moves.act(watched.ticket.id, act, tell, now=now, once=("supervise", today))
-        except (AlreadyDone, MoveRefused):  # pressed today already; or moved on meanwhile
+        except (AlreadyDone, MoveRefused, VersionConflict):
             continue
         done += 1
     return done

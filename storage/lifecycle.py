@@ -158,7 +158,7 @@ class TicketMoves:
                 raise MoveIncomplete("department", "which department")
             row.department = act.department
             if act.due_on is not None:
-                row.due_on, row.due_provisional = act.due_on, act.due_provisional
+                _due(row, act)
         elif action is Action.REQUEST_EXTENSION:
             if act.due_on is None or (row.due_on is not None and act.due_on <= row.due_on):
                 raise MoveIncomplete("due_on", "a date after the one due now")
@@ -167,7 +167,7 @@ class TicketMoves:
             row.pending_due_on, row.pending_text = act.due_on, act.text
         elif action is Action.REOPEN:  # 重办: the same department, a fresh deadline
             if act.due_on is not None:
-                row.due_on, row.due_provisional = act.due_on, act.due_provisional
+                _due(row, act)
         elif action is Action.APPROVE_EXTENSION:
             row.due_on, row.due_provisional = row.pending_due_on, False
             row.pending_due_on = row.pending_text = None
@@ -212,3 +212,10 @@ class TicketMoves:
             if (account, openid) not in found:
                 found.append((account, openid))
         return found
+
+
+def _due(row: Ticket, act: Act) -> None:
+    """The move's due date on the row, with where its count started (see Act)."""
+    row.due_on, row.due_provisional = act.due_on, act.due_provisional
+    if act.due_count is not None:
+        row.due_from, row.due_workdays = act.due_count

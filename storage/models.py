@@ -157,6 +157,9 @@ class Ticket(Base):
     due_provisional: Mapped[bool] = mapped_column(Boolean, default=False,
                                                   server_default=false())
     due_workdays: Mapped[int | None] = mapped_column(Integer)
+    # the China day the count of ``due_workdays`` started (filing, 转办, 改派, 重办);
+    # None: the day it was filed
+    due_from: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # raised by every move: two staff acting at once, one finds it changed (409)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")

@@ -118,6 +118,7 @@ class Tickets:
                     latitude=new.latitude, longitude=new.longitude, place=new.place,
                     status=Status.DISPATCHED, due_on=new.due_on, created_at=now,
                     due_provisional=new.due_provisional, due_workdays=new.due_workdays,
+                    due_from=day or local_day(now),
                 )
                 session.add(ticket)
                 await session.flush()
@@ -293,8 +294,11 @@ class Tickets:
                      workdays_for: Callable[[str], int | None]) -> list[TicketRecord]:
         """Count again the due date of every ticket still running whose date is
         provisional, or missing (filed by an older version while its year was unknown),
-        on ``calendar``: ``due_workdays`` working days after the China day it was filed
-        (``workdays_for(kind)`` for a ticket that has no count). The tickets whose date
+        on ``calendar``: ``due_workdays`` working days after the China day its count
+        started (``due_from``: filing, 转办, 改派 or 重办; the day it was filed for a ticket
+        from before; ``workdays_for(kind)`` for a ticket that has no count). The timeline's
+        events that carried the date counted before carry the new one (the reports read
+        due dates from them). The tickets whose date
         or provisional mark changed, as they are now."""
         changed: list[TicketRecord] = []
         async with self._sessions.begin() as session:
@@ -308,8 +312,14 @@ class Tickets:
                     row.kind)
                 if days is None:  # a kind the catalogue no longer has: left as it is
                     continue
-                counted = deadline(local_day(_utc(row.created_at)), days, calendar)
+                start = row.due_from or local_day(_utc(row.created_at))
+                counted = deadline(start, days, calendar)
                 if (counted.day, counted.provisional) != (row.due_on, row.due_provisional):
+                    if row.due_on is not None:  # the timeline had the date counted before
+                        await session.execute(
+                            update(TicketEvent).where(TicketEvent.ticket_id == row.id,
+                                                      TicketEvent.due_on == row.due_on)
+                            .values(due_on=counted.day))
                     row.due_on, row.due_provisional = counted.day, counted.provisional
                     row.due_workdays = days
                     changed.append(_ticket(row))

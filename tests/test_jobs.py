@@ -416,3 +416,32 @@ async def test_a_notice_longer_than_a_message_is_pushed_in_pieces(world: AsyncEn
     said = [p for p in await pushes_to(world, "o-zhang") if p.startswith("提醒提醒")]
     assert "".join(said) == "提醒" * 1000 and len(said) == 3  # 6,000 bytes
     assert all(len(piece.encode()) <= 2048 for piece in said)
+
+
+async def test_a_redos_provisional_date_is_counted_again_from_the_day_of_the_redo(
+    world: AsyncEngine, tmp_path: Path,
+) -> None:
+    ticket = await filed(world, "k1", china(2026, 11, 23), due_on=date(2026, 11, 30),
+                         signed=china(2026, 11, 23, 11))
+    tell, moves = teller(TEXTS, demo_catalogue()), TicketMoves(world)
+    await moves.act(ticket.id, Act(Action.ANSWER, Party.HANDLER, "zhang", text="已修复"),
+                    tell, now=china(2026, 11, 27))
+    await moves.act(ticket.id, Act(Action.CLOSE, Party.HANDLER, "zhang"), tell,
+                    now=china(2026, 11, 27))
+    # 不满意重办 on Monday 28 December: 5 working days into a 2027 not known yet
+    await moves.act(ticket.id, Act(Action.REOPEN, Party.CITIZEN, "citizen", note="没修好",
+                                   due_on=date(2027, 1, 4), due_provisional=True,
+                                   due_count=(date(2026, 12, 28), 5)),
+                    tell, now=china(2026, 12, 28))
+    path = tmp_path / "holidays.toml"
+    path.write_text(DEFAULT_HOLIDAYS.read_text(encoding="utf-8") + HOLIDAYS_2027,
+                    encoding="utf-8")
+    assert await jobs.redate(china(2026, 12, 29), replace(tools(world),
+                                                          calendar=CalendarFile(path))) == 1
+    after = await Tickets(world).get(ticket.id)
+    assert after is not None and (after.due_on, after.due_provisional) == (
+        date(2027, 1, 5), False)  # 29, 30, 31 December, then 4 and 5 January
+    async with world.connect() as conn:
+        told = (await conn.scalars(select(TicketEvent.due_on).where(
+            TicketEvent.ticket_id == ticket.id, TicketEvent.action == "reopen"))).all()
+    assert told == [date(2027, 1, 5)]  # the timeline carries the firm date too

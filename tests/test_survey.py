@@ -268,3 +268,52 @@ async def test_staff_cannot_rate_or_reopen_for_the_citizen(world: World) -> None
                                         headers=bearer(tokens[who]))
             assert refused.status == 403, (action, who)
     assert await status_of(engine, ticket_id) is Status.CLOSED
+
+
+async def test_the_question_just_asked_is_answered_before_another_tickets(
+    world: World,  # noqa: F811
+) -> None:
+    client, engine, tokens = world
+    citizen = Citizen(client, "oCitizen")
+    first = ticket_number_in(await file_complaint(citizen))
+    first_id = await work(client, tokens, first)
+    await citizen.say("5")
+    await citizen.say("跳过")
+    later = datetime.now(UTC) + timedelta(days=29)
+    assert await jobs.surveys(later, tools(engine, recheck_after=timedelta(days=28))) == 1
+    second = ticket_number_in(await file_complaint(citizen, description="楼道灯也坏了两周了没人修"))
+    await work(client, tokens, second)
+    assert (await citizen.say(f"{second[-6:]} 5")).startswith(f"感谢您对留言 {second}")
+    # "没有" answers the comment question just asked, not the first ticket's recheck
+    assert await citizen.say("没有") == "您的意见已记录，感谢您的反馈。"
+    assert [row[:3] for row in await surveys_of(engine, first_id)] == [
+        ("rating", 1, "done"), ("recheck", 1, "recheck")]
+
+
+async def test_two_rechecks_are_answered_by_number(world: World) -> None:  # noqa: F811
+    client, engine, tokens = world
+    citizen = Citizen(client, "oCitizen")
+    numbers = [ticket_number_in(await file_complaint(citizen, description=text))
+               for text in ("小区门口的路灯坏了一个星期，晚上很黑", "楼道灯也坏了两周了没人修")]
+    ids = [await work(client, tokens, number) for number in numbers]
+    later = datetime.now(UTC) + timedelta(days=36)
+    assert await jobs.surveys(later, tools(engine, recheck_after=timedelta(days=28))) == 4
+    which = await citizen.say("未解决")  # which one?
+    assert which.startswith("您有多条留言待回复是否已解决") and numbers[1] in which
+    assert "需要重新办理吗" in await citizen.say(f"{numbers[0][-6:]} 未解决")
+    assert await citizen.say(f"{numbers[1][-6:]}已解决") == "感谢您的回复，很高兴问题已解决。"
+    assert [row[2] for row in await surveys_of(engine, ids[0])] == ["expired", "redo"]
+    assert [row[2] for row in await surveys_of(engine, ids[1])] == ["expired", "done"]
+
+
+async def test_a_low_rating_in_a_form_offers_redo_by_number(world: World) -> None:  # noqa: F811
+    client, engine, tokens = world
+    citizen = Citizen(client, "oCitizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    ticket_id = await work(client, tokens, number)
+    await citizen.says("我要反映", "1")
+    said = await citizen.say(f"{number[-6:]} 1")
+    assert f"请回复“重办 {number[-6:]}”；不需要请回复“不用 {number[-6:]}”" in said
+    declined = await citizen.say(f"不用 {number[-6:]}")
+    assert declined.startswith(f"好的，留言 {number} 不再")
+    assert await status_of(engine, ticket_id) is Status.RATED

@@ -46,14 +46,17 @@ def test_not_ratings(text: str) -> None:
     ("需要", Answer("yes")),
     ("不用了", Answer("no")),
     ("算了。", Answer("no")),
+    ("不用 000123", Answer("no", ref="000123", clear=True)),
 ])
 def test_redo_answers(text: str, expected: Answer) -> None:
     assert parse_redo(text) == expected
 
 
 def test_recheck_answers_and_skips() -> None:
-    assert parse_recheck("已解决") == Answer("yes")
-    assert parse_recheck("还没解决！") == Answer("no")
+    assert parse_recheck("已解决") == Answer("solved")
+    assert parse_recheck("还没解决！") == Answer("unsolved")
+    assert parse_recheck("000123 未解决") == Answer("unsolved", ref="000123", clear=True)
+    assert parse_recheck("000123已解决") == Answer("solved", ref="000123", clear=True)
     assert parse_recheck("路灯又坏了") is None
     assert is_skip("跳过") and is_skip("没有。") and not is_skip("没有人来修")
 

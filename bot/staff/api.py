@@ -380,17 +380,18 @@ async def act(request: web.Request) -> web.Response:
         raise ApiError(422, "bad_body", texts, field="due_on")
     # a date from the body only where the action asks for one: 申请延期
     due_on = body.due_on if action is Action.REQUEST_EXTENSION else None
-    provisional = False
+    provisional, count = False, None
     if action is Action.DISPATCH or (action is Action.REDISPATCH
                                      and not services.keeps_due_date):
         # the new department's time runs from the day after it gets the ticket
         days = catalogue.deadlines.get(ticket.kind)
         if days is not None:
             counted = deadline(today, days, services.calendar)
-            due_on, provisional = counted.day, counted.provisional
+            due_on, provisional, count = counted.day, counted.provisional, (today, days)
     move = Act(action, party, staff.login, staff_id=staff.id, version=body.version,
                review=reviewed, note=body.note, department=body.department,
-               due_on=due_on, due_provisional=provisional, text=body.text, into=body.into)
+               due_on=due_on, due_provisional=provisional, due_count=count,
+               text=body.text, into=body.into)
     try:
         after = await services.moves.act(ticket.id, move, teller(texts, catalogue),
                                          now=services.now())

@@ -71,9 +71,15 @@ def upgrade() -> None:
     # the due date as it stood after each move (the reports judge an answer by it)
     with op.batch_alter_table("ticket_events") as batch:
         batch.add_column(sa.Column("due_on", sa.Date(), nullable=True))
+    # the day a due date's count started (filing, 转办, 改派, 重办): a provisional one is
+    # counted again from it
+    with op.batch_alter_table("tickets") as batch:
+        batch.add_column(sa.Column("due_from", sa.Date(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("tickets") as batch:
+        batch.drop_column("due_from")
     with op.batch_alter_table("ticket_events") as batch:
         batch.drop_column("due_on")
     op.drop_index("ix_surveys_owner", table_name="surveys")
