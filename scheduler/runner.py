@@ -49,8 +49,11 @@ class JobRunner:
         self._tick = tick
         self.leading = False
         self._last: dict[str, datetime] = {}
-        self._failures = {name: Failures(f"job {name}") for name in self._jobs}
-        self._lease_failures = Failures("scheduler lease")
+        # a database outage gets its traceback from the delivery round beside these (the
+        # same process, the same database): here one line each
+        self._failures = {name: Failures(f"job {name}", outage_traceback=False)
+                          for name in self._jobs}
+        self._lease_failures = Failures("scheduler lease", outage_traceback=False)
 
     async def beat(self) -> None:
         """Hold the lease (take it, renew it); as its holder, run each job whose tick

@@ -36,8 +36,12 @@ class Failures:
 
     def __init__(self, what: str, *, every: float = REPORT_EVERY,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], datetime] = datetime.now) -> None:
+                 wall: Callable[[], datetime] = datetime.now,
+                 outage_traceback: bool = True) -> None:
         self.what = what
+        # False: a server that cannot be reached is one line, no traceback (another job
+        # of the same process already gave the outage its one)
+        self._outage_traceback = outage_traceback
         self._every = every
         self._clock = clock
         self._wall = wall
@@ -55,8 +59,9 @@ class Failures:
         if family not in self._kinds:
             self._kinds.add(family)
             self._reported = self._clock()
+            traceback = self._outage_traceback or family != UNREACHABLE
             log.error("%s failed (%s since %s): %s", self.what, _times(self._count),
-                      self._since, kind, exc_info=error)
+                      self._since, kind, exc_info=error if traceback else None)
         elif self._clock() - self._reported >= self._every:
             self._reported = self._clock()
             log.error("%s still failing (%s since %s): %s", self.what,

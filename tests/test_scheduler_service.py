@@ -320,3 +320,17 @@ async def test_a_database_going_down_and_coming_back_is_one_outage_one_traceback
         ("delivery round failed (once since 12:00:01): ConnectionRefusedError", True),
         ("delivery round failed (4 times since 12:00:01): ValueError", True),
     ]
+
+
+def test_a_job_beside_the_delivery_round_reports_an_outage_in_one_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The ticket jobs and the job lease share the delivery round's database: its outage
+    gets one traceback there, a line here; any other error its traceback."""
+    from scheduler.service import Failures
+
+    quiet = Failures("scheduler lease", outage_traceback=False)
+    with caplog.at_level(logging.ERROR):
+        quiet.failed(ConnectionRefusedError(111, "Connect call failed"))
+        quiet.failed(RuntimeError("a bug"))
+    assert [r.exc_info is not None for r in caplog.records] == [False, True]
