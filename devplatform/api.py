@@ -13,6 +13,7 @@ an errcode, a stall, a dropped connection, or an HTTP 5xx answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -475,10 +476,11 @@ async def faults_middleware(request: web.Request, handler: Handler) -> web.Strea
                             content_type="text/html")
     if fault.hang is not None:
         log.info("fault: %s hangs %g s", request.path, fault.hang)
-        hang = fault.hang
+        hang, released = fault.hang, request.app[PLATFORM].hung
 
         async def answer_late() -> web.StreamResponse:
-            await asyncio.sleep(hang)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(released.wait(), hang)
             return await handler(request)
 
         # like the real platform, finish the call even if the caller gave up waiting: the

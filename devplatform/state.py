@@ -242,6 +242,7 @@ class PlatformState:
         self._apps: dict[str, _AppTokens] = {a.app_id: _AppTokens() for a in accounts}
         self._tokens: dict[str, Token] = {}
         self._sent_changed = asyncio.Event()
+        self._hung = asyncio.Event()
         self._stopping = False
 
     # -- accounts ----------------------------------------------------------------------------
@@ -540,6 +541,17 @@ class PlatformState:
 
     def clear_faults(self) -> None:
         self.faults.clear()
+
+    @property
+    def hung(self) -> asyncio.Event:
+        """Set by :meth:`release_hung`: the calls hanging now answer at once."""
+        return self._hung
+
+    def release_hung(self) -> None:
+        """Let every call hanging now answer before its ``hang`` is over (tests order the
+        platform's late answer after another event instead of after a guessed time)."""
+        released, self._hung = self._hung, asyncio.Event()
+        released.set()
 
     def take_fault(self, path: str) -> Fault | None:
         """Count a call to ``path``; the fault it meets, if one is pending (used up by it)."""

@@ -225,11 +225,10 @@ async def test_a_late_reply_whose_outcome_is_unknown_stands_uncertain_in_outbox_
     rig.state.follow(APP_ID, "oUnknown")
     await rig.start_bot(make_bot, Scripted(slow=SLOW), wechat_api_base=rig.base,
                         api_timeout=0.5)
-    # the stall outlasts the client's timeout and 008's handling and delivery: the platform
-    # finishes 007 after 008 went out (the caveat of an unknown outcome: if it arrived, it
-    # arrived late). 2 s was not always enough on a loaded CI machine (008 then arrived
-    # second): 6 s is several times what 008 takes there
-    faults: dict[str, dict[str, Any]] = {"http500": {"status": 500}, "stall": {"hang": 6.0},
+    # the stall outlasts the client's timeout; the platform holds 007 until 008 has arrived
+    # and only then finishes it (the caveat of an unknown outcome: if it arrived, it
+    # arrived late)
+    faults: dict[str, dict[str, Any]] = {"http500": {"status": 500}, "stall": {"hang": 120.0},
                                          "drop": {"drop": True}}
     kind = faults[fault]
     rig.state.inject_fault(1, path=CUSTOM, **kind)
@@ -239,7 +238,9 @@ async def test_a_late_reply_whose_outcome_is_unknown_stands_uncertain_in_outbox_
         "uncertain", "sent"])
     assert [(p.text, p.status) for p in pushes] == [("007", "uncertain"), ("008", "sent")]
     assert "may or may not have arrived" in (pushes[0].reason or "")
+    assert rig.received("oUnknown") == ["008"]
     if fault == "stall":  # the platform finishes the call it was given
+        rig.state.release_hung()
         await rig.until_received("oUnknown", 2)
     await asyncio.sleep(0.3)
     received = rig.received("oUnknown")
