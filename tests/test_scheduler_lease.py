@@ -38,14 +38,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class Counting:
-    """A job that counts its runs (and fails when told to)."""
+    """A job that counts its runs (and fails when told to, or takes ``slow`` seconds)."""
 
-    def __init__(self) -> None:
+    def __init__(self, slow: float = 0.0) -> None:
         self.runs: list[datetime] = []
         self.fail = False
+        self.slow = slow
 
     async def __call__(self, now: datetime, tools: Tools) -> int:
         self.runs.append(now)
+        await asyncio.sleep(self.slow)
         if self.fail:
             raise RuntimeError("the job failed")
         return 1
@@ -134,6 +136,20 @@ async def test_a_holder_that_stops_renewing_is_replaced_and_then_claims_nothing(
     assert not first.leading
     await second.beat()
     assert [holder for _, _, holder, _ in await leases.runs()] == ["h1", "h2"]
+
+
+async def test_a_job_slower_than_the_lease_does_not_cost_the_next_job_its_tick(
+    leases: Leases, engine: AsyncEngine,
+) -> None:
+    """The lease is renewed before each job: the job after a slow one still runs in the
+    same tick (its claim would find the lease run out otherwise)."""
+    jobs = {"slow": Counting(slow=1.5), "next": Counting()}
+    clock = MovingClock(china(2026, 12, 1, 9))
+    only = runner(leases, engine, "h1", jobs, clock, ttl=1.0)
+    await only.beat()
+    assert [len(job.runs) for job in jobs.values()] == [1, 1]
+    assert [(job, outcome) for job, _, _, outcome in await leases.runs()] == [
+        ("slow", "ok"), ("next", "ok")]
 
 
 async def test_a_failing_job_is_recorded_and_run_again_at_the_next_tick(
