@@ -30,6 +30,7 @@ from storage.models import Push, StaffBindCode, StaffNotice, Ticket, TicketEvent
 from storage.outbox import Outbox
 from storage.staff import StaffAccounts
 from storage.tickets import Tickets
+from storage.watch import Watch, Watched
 from tests.citizens import demo_catalogue, fresh_tickets
 from tests.test_tickets_store import new
 
@@ -163,6 +164,29 @@ async def test_no_press_before_office_hours_nor_once_it_is_signed(world: AsyncEn
                                                 text="路灯已修复"),
                                  teller(TEXTS, demo_catalogue()), now=china(2026, 12, 2, 11))
     assert await jobs.supervise(china(2026, 12, 3, 9), toolset) == 0  # answered: no more
+
+
+async def test_a_ticket_signed_while_the_job_looked_is_not_pressed_for_signing(
+    world: AsyncEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The job acts on the ticket as it read it: signed in between, it is looked at
+    again at the next tick (then for its answer) instead of pressed for a signature."""
+    ticket = await filed(world, "k1", china(2026, 11, 27, 10))
+    running = Watch.running
+
+    async def then_signed(self: Watch, statuses: frozenset[Status]) -> list[Watched]:
+        found = await running(self, statuses)
+        await TicketMoves(world).act(ticket.id, Act(Action.SIGN, Party.HANDLER, "zhang"),
+                                     teller(TEXTS, demo_catalogue()), now=china(2026, 12, 1))
+        return found
+
+    monkeypatch.setattr(Watch, "running", then_signed)
+    assert await jobs.supervise(china(2026, 12, 1, 9), tools(world)) == 0
+    assert await supervised_on(world, ticket.id) == []
+    monkeypatch.undo()
+    assert await jobs.supervise(china(2026, 12, 1, 10), tools(world)) == 1
+    assert (await timeline(world, ticket.id))[-1][2] == (
+        "答复超期，应于2026年11月30日（周一）前答复")
 
 
 async def test_spring_festival_and_its_make_up_days(world: AsyncEngine) -> None:
