@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.tickets import NUMBER, SHORT_NUMBER, narrow
+from domain.texts import Wording
+from domain.tickets import NUMBER, SHORT_NUMBER, ends_with_short, narrow, short_of
 
 
 class SurveyKind(StrEnum):
@@ -130,4 +131,13 @@ def names(ref: str | None, number: str) -> bool:
     """Whether ``ref`` (a full number, or its last six digits) names ticket ``number``."""
     if ref is None:
         return True
-    return ref == number if "-" in ref else number.endswith(f"-{ref}")
+    return ref == number if "-" in ref else ends_with_short(number, ref)
+
+
+_QUESTIONS = {Step.RATING: "survey_question", Step.RECHECK: "survey_recheck_question",
+              Step.REDO: "survey_redo_offer", Step.COMMENT: "survey_comment_ask"}
+
+
+def question(texts: Wording, step: Step, number: str) -> str:
+    """What the citizen is asked at ``step`` of the survey of ticket ``number``."""
+    return texts(_QUESTIONS[step], number=number, short=short_of(number))

@@ -14,6 +14,7 @@ from datetime import date
 from domain.catalogue import Catalogue
 from domain.display import department_name, format_day
 from domain.messages import excerpt
+from domain.survey import Step, question
 from domain.texts import Wording as Texts
 from domain.tickets import Action, Move, Party, TicketRecord
 
@@ -106,8 +107,7 @@ def teller(texts: Texts, catalogue: Catalogue) -> Tell:
                        reason=excerpt(act.note, NOTICE_REASON))
                  if notice is not None else None)
         status = texts(ticket.status.label_key)
-        survey = (texts("survey_question", number=ticket.number,
-                        short=ticket.number.rsplit("-", 1)[-1])
+        survey = (question(texts, Step.RATING, ticket.number)
                   if act.action is Action.CLOSE else None)
         return Told(said, {"ticket_no": ticket.number, "status": status,
                            "department": department, "time": ticket.created_at.isoformat()},

@@ -79,6 +79,11 @@ def ends_with_short(number: str, short: str) -> bool:
     return number.endswith(f"-{short}")
 
 
+def short_of(number: str) -> str:
+    """The last six digits a citizen may name the ticket ``number`` by."""
+    return number.rsplit("-", 1)[-1]
+
+
 class Status(StrEnum):
     SUBMITTED = "submitted"  # 已受理
     DISPATCHED = "dispatched"  # 已转办 (派单/交办)

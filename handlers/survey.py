@@ -28,10 +28,11 @@ from domain.survey import (
     parse_rating,
     parse_recheck,
     parse_redo,
+    question,
 )
 from domain.telling import Act, teller
 from domain.texts import Texts
-from domain.tickets import Action, MoveRefused, Party
+from domain.tickets import Action, MoveRefused, Party, short_of
 from domain.workdays import STATUTORY, Calendar, deadline, local_day
 from handlers.dispatcher import Kind, MenuKey, Router, Update
 from storage.catalogue_cache import CatalogueCache
@@ -108,7 +109,8 @@ class SurveyDesk:
         found = await self._open(update)
         if not found:
             return [Outbound.of_text(self._texts("survey_none"))]
-        return [Outbound.of_text("\n\n".join(self._question(s) for s in found[:SHOWN]))]
+        asked = (self._question(s.number, s.step) for s in found[:SHOWN])
+        return [Outbound.of_text("\n\n".join(asked))]
 
     async def _menu_rating(self, update: Update) -> list[Outbound]:
         rating = RATING_KEYS[update.inbound.event_key.upper()]
@@ -130,7 +132,7 @@ class SurveyDesk:
                      "recheck" if answer.what in ("solved", "unsolved") else "redo")
             return self._with_reminder(update, self._texts(
                 f"survey_which_{which}", numbers="\n".join(s.number for s in found[:SHOWN]),
-                short=_short(found[0].number)))
+                short=short_of(found[0].number)))
         survey = found[0]
         if answer.what == "rating":
             assert answer.rating is not None
@@ -156,7 +158,7 @@ class SurveyDesk:
         said = [] if comment is None else [self._texts("survey_comment_thanks")]
         if unhappy:
             self._mark(update, survey.id, Step.REDO)
-            said.append(self._texts("survey_redo_offer", short=_short(survey.number)))
+            said.append(self._question(survey.number, Step.REDO))
         return [Outbound.of_text("\n".join(said or [self._texts("survey_comment_thanks")]))]
 
     async def _rate(self, update: Update, survey: SurveyRecord, rating: int) -> list[Outbound]:
@@ -180,10 +182,10 @@ class SurveyDesk:
             self._mark(update, survey.id, Step.COMMENT)
             key = "survey_thanks_ask_why" if unhappy else "survey_thanks_ask_comment"
             return [Outbound.of_text(self._texts(key, number=survey.number, rating=label,
-                                                 short=_short(survey.number)))]
+                                                 short=short_of(survey.number)))]
         said = [self._texts("survey_thanks", number=survey.number, rating=label)]
         if unhappy:  # in a form a bare 不用 is the form's: the offer names the ticket
-            said.append(self._texts("survey_redo_offer_in_form", short=_short(survey.number)))
+            said.append(self._texts("survey_redo_offer_in_form", short=short_of(survey.number)))
         return self._with_reminder(update, "\n".join(said))
 
     async def _recheck(self, update: Update, survey: SurveyRecord,
@@ -197,10 +199,9 @@ class SurveyDesk:
             return self._with_reminder(update, self._texts("survey_solved_thanks"))
         if update.flow is None:
             self._mark(update, survey.id, Step.REDO)
-            return [Outbound.of_text(self._texts("survey_redo_offer",
-                                                 short=_short(survey.number)))]
+            return [Outbound.of_text(self._question(survey.number, Step.REDO))]
         return self._with_reminder(update, self._texts("survey_redo_offer_in_form",
-                                                       short=_short(survey.number)))
+                                                       short=short_of(survey.number)))
 
     async def _redo(self, update: Update, survey: SurveyRecord,
                     wanted: bool) -> list[Outbound]:
@@ -235,16 +236,8 @@ class SurveyDesk:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _question(self, survey: SurveyRecord) -> str:
-        if survey.step is Step.RATING:
-            return self._texts("survey_question", number=survey.number,
-                               short=_short(survey.number))
-        if survey.step is Step.RECHECK:
-            return self._texts("survey_recheck_question", number=survey.number,
-                               short=_short(survey.number))
-        if survey.step is Step.REDO:
-            return self._texts("survey_redo_offer", short=_short(survey.number))
-        return self._texts("survey_comment_ask", number=survey.number)
+    def _question(self, number: str, step: Step) -> str:
+        return question(self._texts, step, number)
 
     def _mark(self, update: Update, survey_id: int, step: Step) -> None:
         update.conversation.data[MARK] = {"id": survey_id, "step": step.value,
@@ -282,7 +275,3 @@ def _candidates(answer: Answer, surveys: list[SurveyRecord]) -> list[SurveyRecor
             s.step is Step.REDO or (answer.what == "yes" and s.step is Step.COMMENT
                                     and s.rating is not None and s.rating <= UNHAPPY))]
     return [s for s in surveys if s.step in steps and names(answer.ref, s.number)]
-
-
-def _short(number: str) -> str:
-    return number.rsplit("-", 1)[-1]

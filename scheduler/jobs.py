@@ -39,6 +39,7 @@ from domain.deadlines import (
 )
 from domain.display import format_day
 from domain.messages import excerpt
+from domain.survey import Step, question
 from domain.telling import Act, teller
 from domain.texts import Wording
 from domain.tickets import Action, MoveRefused, Party
@@ -184,12 +185,11 @@ async def surveys(now: datetime, tools: Tools) -> int:
     repository = Surveys(tools.engine)
     done = await repository.expire(now - tools.policy.survey_for)
     if tools.policy.recheck_after is not None:
-        def question(number: str) -> str:
-            return tools.texts("survey_recheck_question", number=number,
-                               short=number.rsplit("-", 1)[-1])
+        def asked(number: str) -> str:
+            return question(tools.texts, Step.RECHECK, number)
 
         for ticket_id in await repository.due_rechecks(now - tools.policy.recheck_after):
-            done += await repository.recheck(ticket_id, question,
+            done += await repository.recheck(ticket_id, asked,
                                              tools.texts("survey_template_recheck"), now=now)
     return done
 
