@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from domain.tickets import Pending, Status, TicketRecord
-from domain.workdays import CHINA, Calendar, CalendarNotPublished, deadline, local_day
+from domain.tickets import Action, Pending, Status, TicketRecord
+from domain.workdays import CHINA, Calendar, deadline, local_day, working
 
 
 class Due(StrEnum):
@@ -35,6 +35,15 @@ class Due(StrEnum):
 RUNS_IN = {Due.SIGN: frozenset({Status.DISPATCHED}),
            Due.ANSWER: frozenset({Status.IN_PROGRESS, Status.REOPENED})}
 WATCHED = frozenset().union(*RUNS_IN.values())
+# the moves by which a ticket reaches a department besides filing (whose routing records
+# no action): 转办, 改派 — not a 督办, which leaves it where it is
+ARRIVING = (Action.DISPATCH.value, Action.REDISPATCH.value)
+
+
+def arrives(to_status: str, action: str | None) -> bool:
+    """Whether a timeline event is the ticket reaching a department (its 签收 time runs
+    from the China day of the last one)."""
+    return to_status == Status.DISPATCHED.value and (action is None or action in ARRIVING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,17 +73,6 @@ def deadline_for(status: Status, due_on: date | None, arrived_at: datetime,
     if status in RUNS_IN[Due.ANSWER] and due_on is not None:
         return Deadline(Due.ANSWER, due_on, arrived)
     return None
-
-
-def working(day: date, calendar: Calendar) -> bool:
-    """Whether ``day`` is a working day; in a year the calendar does not know, a weekday
-    (as provisional deadlines are counted)."""
-    if calendar.knows(day.year):
-        try:
-            return calendar.is_workday(day)
-        except CalendarNotPublished:
-            pass
-    return day.weekday() < 5
 
 
 def remind_on(due: Deadline, today: date, calendar: Calendar) -> bool:

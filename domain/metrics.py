@@ -17,15 +17,13 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-from domain.deadlines import deadline_for, working
+from domain.deadlines import arrives, deadline_for
 from domain.survey import SATISFIED
 from domain.tickets import Action, Status
-from domain.workdays import Calendar, deadline, local_day
+from domain.workdays import Calendar, deadline, local_day, workdays_between
 
 # not worked by a department, so outside every rate (they still count in the volume)
 SET_ASIDE = frozenset({Status.WITHDRAWN, Status.MERGED, Status.REJECTED})
-# arrivals at a department: filed and routed (no action recorded), 转办, 改派
-_ARRIVALS = frozenset({None, Action.DISPATCH.value, Action.REDISPATCH.value})
 
 
 class Grouping(StrEnum):
@@ -172,17 +170,6 @@ class Rules:
     as_of: datetime  # aware: events after it are not seen; "overdue now" is at it
 
 
-def workdays_after(start: date, end: date, calendar: Calendar) -> int:
-    """Working days after ``start`` up to and including ``end`` (0: the same day, or
-    ``end`` before it); in a year the calendar does not know, weekdays."""
-    count, day = 0, start
-    while day < end:
-        day = date.fromordinal(day.toordinal() + 1)
-        if working(day, calendar):
-            count += 1
-    return count
-
-
 def add(figures: Figures, ticket: TicketFacts, rules: Rules) -> None:
     """Count ``ticket`` into ``figures`` (the rules of docs/METRICS.md)."""
     events = [e for e in ticket.events if e.at <= rules.as_of]
@@ -200,14 +187,17 @@ def add(figures: Figures, ticket: TicketFacts, rules: Rules) -> None:
         return
     today = local_day(rules.as_of)
     filed = local_day(ticket.created_at)
-    arrivals = [e for e in events
-                if e.to_status == Status.DISPATCHED.value and e.action in _ARRIVALS]
+    arrivals = [e for e in events if arrives(e.to_status, e.action)]
     actions = [e.action for e in events]
     if arrivals:
         figures.reached += 1
     if Action.RETURN.value in actions:
         figures.returned += 1
     figures.supervised += actions.count(Action.SUPERVISE.value)
+
+    # the deadline that runs for it at as_of (domain/deadlines.py), from its last arrival
+    running = (deadline_for(status, due_on, arrivals[-1].at, rules.calendar,
+                            rules.sign_workdays) if arrivals else None)
 
     # 签收: the first signing, against the deadline counted from the arrival before it
     sign = next((e for e in events if e.action == Action.SIGN.value), None)
@@ -216,10 +206,10 @@ def add(figures: Figures, ticket: TicketFacts, rules: Rules) -> None:
         due = deadline(arrived, rules.sign_workdays, rules.calendar).day
         figures.sign_due += 1
         figures.signed_on_time += local_day(sign.at) <= due
-        figures.sign_days.append(workdays_after(arrived, local_day(sign.at), rules.calendar))
-    elif status is Status.DISPATCHED and arrivals:
-        due = deadline(local_day(arrivals[-1].at), rules.sign_workdays, rules.calendar).day
-        figures.sign_due += today > due  # late whenever it is signed
+        figures.sign_days.append(workdays_between(arrived, local_day(sign.at), rules.calendar,
+                                                  provisional=True))
+    elif status is Status.DISPATCHED and running is not None:
+        figures.sign_due += today > running.day  # late whenever it is signed
 
     # 办结: the first answer that reached the citizen, against the due date then
     answer = next((e for e in events if e.to_status == Status.REPLIED.value), None)
@@ -227,16 +217,13 @@ def add(figures: Figures, ticket: TicketFacts, rules: Rules) -> None:
         due_then = answer.due_on or due_on
         figures.answer_due += 1
         figures.answered_on_time += due_then is None or local_day(answer.at) <= due_then
-        figures.answer_days.append(workdays_after(filed, local_day(answer.at),
-                                                  rules.calendar))
+        figures.answer_days.append(workdays_between(filed, local_day(answer.at),
+                                                    rules.calendar, provisional=True))
     elif due_on is not None and today > due_on and status in (
             Status.IN_PROGRESS, Status.DISPATCHED, Status.SUBMITTED, Status.RETURNED):
         figures.answer_due += 1
-    if arrivals:  # overdue now: a deadline that runs for it (domain/deadlines.py) passed
-        running = deadline_for(status, due_on, arrivals[-1].at, rules.calendar,
-                               rules.sign_workdays)
-        if running is not None and today > running.day:
-            figures.overdue_now += 1
+    if running is not None and today > running.day:  # overdue now
+        figures.overdue_now += 1
 
     if Action.CLOSE.value in actions:
         figures.closed += 1

@@ -8,7 +8,7 @@ scheduler's automatic dispatch and 督办.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from domain.catalogue import Catalogue
@@ -17,6 +17,7 @@ from domain.messages import excerpt
 from domain.survey import Step, question
 from domain.texts import Wording as Texts
 from domain.tickets import Action, Move, Party, TicketRecord
+from domain.workdays import Calendar, deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,15 @@ class Act:
     due_count: tuple[date, int] | None = None
     text: str | None = None  # the answer; an extension's reason
     into: int | None = None  # merge: the earlier ticket's id
+
+    def due_after(self, today: date, days: int | None, calendar: Calendar) -> Act:
+        """This move with a fresh due date: ``days`` working days after ``today`` (its
+        kind's time, counted anew at 转办, 改派, 重办); unchanged without ``days``."""
+        if days is None:
+            return self
+        due = deadline(today, days, calendar)
+        return replace(self, due_on=due.day, due_provisional=due.provisional,
+                       due_count=(today, days))
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,23 +163,40 @@ def deadline(start: date, count: int, calendar: Calendar = STATUTORY) -> Deadlin
     unknown: set[int] = set()
 
     def is_workday(day: date) -> bool:
-        if calendar.knows(day.year):
-            try:
-                return calendar.is_workday(day)
-            except CalendarNotPublished:  # a source that claimed the year and lacks it
-                pass
-        unknown.add(day.year)
-        return day.weekday() < 5
+        known = _known_workday(day, calendar)
+        if known is None:
+            unknown.add(day.year)
+            return day.weekday() < 5
+        return known
 
     return Deadline(_add(start, count, is_workday), provisional=bool(unknown))
 
 
-def workdays_between(start: date, end: date, calendar: Calendar = STATUTORY) -> int:
-    """Working days after ``start`` up to and including ``end`` (0 if ``end`` ≤ ``start``)."""
+def _known_workday(day: date, calendar: Calendar) -> bool | None:
+    """Whether the calendar has ``day`` as a working day; ``None``: it does not know."""
+    if calendar.knows(day.year):
+        try:
+            return calendar.is_workday(day)
+        except CalendarNotPublished:  # a source that claimed the year and lacks it
+            pass
+    return None
+
+
+def working(day: date, calendar: Calendar) -> bool:
+    """Whether ``day`` is a working day; in a year the calendar does not know, a weekday
+    (as provisional deadlines are counted)."""
+    known = _known_workday(day, calendar)
+    return day.weekday() < 5 if known is None else known
+
+
+def workdays_between(start: date, end: date, calendar: Calendar = STATUTORY, *,
+                     provisional: bool = False) -> int:
+    """Working days after ``start`` up to and including ``end`` (0 if ``end`` ≤ ``start``);
+    ``provisional``: in a year the calendar does not know, weekdays (else it raises)."""
     count, day = 0, start
     while day < end:
         day += timedelta(days=1)
-        if calendar.is_workday(day):
+        if working(day, calendar) if provisional else calendar.is_workday(day):
             count += 1
     return count
 

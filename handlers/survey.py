@@ -33,7 +33,7 @@ from domain.survey import (
 from domain.telling import Act, teller
 from domain.texts import Texts
 from domain.tickets import Action, MoveRefused, Party, short_of
-from domain.workdays import STATUTORY, Calendar, deadline, local_day
+from domain.workdays import STATUTORY, Calendar, local_day
 from handlers.dispatcher import Kind, MenuKey, Router, Update
 from storage.catalogue_cache import CatalogueCache
 from storage.lifecycle import VersionConflict
@@ -214,14 +214,9 @@ class SurveyDesk:
         if catalogue is None:  # no deadline can be counted: not now
             return self._with_reminder(update, self._texts("survey_unavailable"))
         now = self._now()
-        days, today = catalogue.deadlines.get(survey.kind_of_ticket), local_day(now)
-        due = None if days is None else deadline(today, days, self._calendar)
-
         act = Act(Action.REOPEN, Party.CITIZEN, "citizen",
-                  note=survey.comment or self._texts("survey_no_comment"),
-                  due_on=None if due is None else due.day,
-                  due_provisional=due is not None and due.provisional,
-                  due_count=None if days is None else (today, days))
+                  note=survey.comment or self._texts("survey_no_comment")).due_after(
+            local_day(now), catalogue.deadlines.get(survey.kind_of_ticket), self._calendar)
         try:
             after = await self._surveys.answer_with_move(
                 survey, survey.step, Step.DONE, act, teller(self._texts, catalogue),

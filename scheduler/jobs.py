@@ -25,13 +25,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.catalogue import Catalogue
 from domain.deadlines import (
     WATCHED,
+    Deadline,
     deadline_of,
     office_hours,
     overdue_on,
@@ -42,8 +43,8 @@ from domain.messages import excerpt
 from domain.survey import Step, question
 from domain.telling import Act, teller
 from domain.texts import Wording
-from domain.tickets import Action, MoveRefused, Party
-from domain.workdays import Calendar, deadline, local_day
+from domain.tickets import Action, MoveRefused, Party, TicketRecord
+from domain.workdays import Calendar, local_day
 from storage.leases import Leases
 from storage.lifecycle import AlreadyDone, TicketMoves, VersionConflict
 from storage.outbox import Outbox
@@ -100,12 +101,9 @@ async def dispatch_waiting(now: datetime, tools: Tools) -> int:
             continue
         if rule is None:  # the office dispatches it by hand
             continue
-        days, today = catalogue.deadlines.get(ticket.kind), local_day(now)
-        due = None if days is None else deadline(today, days, calendar)
         act = Act(Action.DISPATCH, Party.SYSTEM, ACTOR, version=ticket.version,
-                  department=rule.department, due_on=None if due is None else due.day,
-                  due_provisional=due is not None and due.provisional,
-                  due_count=None if days is None else (today, days))
+                  department=rule.department).due_after(
+            local_day(now), catalogue.deadlines.get(ticket.kind), calendar)
         try:
             await moves.act(ticket.id, act, tell, now=now)
         except (VersionConflict, MoveRefused):  # the office acted on it meanwhile
@@ -114,18 +112,27 @@ async def dispatch_waiting(now: datetime, tools: Tools) -> int:
     return done
 
 
-async def remind(now: datetime, tools: Tools) -> int:
-    """Remind departments of the deadlines due on the next working day; how many."""
+async def _due_today(now: datetime, tools: Tools,
+                     on: Callable[[Deadline, date, Calendar], bool],
+                     ) -> list[tuple[TicketRecord, Deadline]]:
+    """The running tickets, each with its deadline, that ``on`` says are due an alert
+    today (``remind_on``, ``overdue_on``); none before the office's hours."""
     if not office_hours(now, tools.policy.alerts_hour):
-        return 0
+        return []
     today, calendar = local_day(now), tools.calendar()
-    watch, done = Watch(tools.engine), 0
-    for watched in await watch.running(WATCHED):
+    found = []
+    for watched in await Watch(tools.engine).running(WATCHED):
         due = deadline_of(watched.ticket, watched.arrived_at, calendar,
                           tools.policy.sign_workdays)
-        if due is None or not remind_on(due, today, calendar):
-            continue
-        ticket = watched.ticket
+        if due is not None and on(due, today, calendar):
+            found.append((watched.ticket, due))
+    return found
+
+
+async def remind(now: datetime, tools: Tools) -> int:
+    """Remind departments of the deadlines due on the next working day; how many."""
+    watch, done = Watch(tools.engine), 0
+    for ticket, due in await _due_today(now, tools, remind_on):
         text = tools.texts(f"staff_notice_reminder_{due.due.value}", number=ticket.number,
                            summary=excerpt(ticket.description, 40),
                            date=format_day(tools.texts, due.day))
@@ -137,26 +144,18 @@ async def remind(now: datetime, tools: Tools) -> int:
 
 async def supervise(now: datetime, tools: Tools) -> int:
     """A 督办 for every ticket past a deadline, once a working day; how many."""
-    if not office_hours(now, tools.policy.alerts_hour):
-        return 0
     catalogue = await tools.catalogue()
     if catalogue is None:
         return 0
-    today, calendar = local_day(now), tools.calendar()
     moves, tell, done = TicketMoves(tools.engine), teller(tools.texts, catalogue), 0
-    for watched in await Watch(tools.engine).running(WATCHED):
-        due = deadline_of(watched.ticket, watched.arrived_at, calendar,
-                          tools.policy.sign_workdays)
-        if due is None or not overdue_on(due, today, calendar):
-            continue
+    for ticket, due in await _due_today(now, tools, overdue_on):
         note = tools.texts(f"supervise_note_{due.due.value}",
                            date=format_day(tools.texts, due.day))
         # as read: a ticket that has moved since (signed, answered, an extension asked
         # for) is looked at again at the next tick
-        act = Act(Action.SUPERVISE, Party.SYSTEM, ACTOR, note=note,
-                  version=watched.ticket.version)
+        act = Act(Action.SUPERVISE, Party.SYSTEM, ACTOR, note=note, version=ticket.version)
         try:
-            await moves.act(watched.ticket.id, act, tell, now=now, once=("supervise", today))
+            await moves.act(ticket.id, act, tell, now=now, once=("supervise", local_day(now)))
         except (AlreadyDone, MoveRefused, VersionConflict):
             continue
         done += 1

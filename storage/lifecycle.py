@@ -135,7 +135,7 @@ class TicketMoves:
                         for piece in split_text(text):
                             add_push(session, account=account, openid=openid,
                                      purpose=PURPOSE, text=piece, fields=told.fields)
-            if act.action is Action.CLOSE:  # 办结: then the reporter is asked how it went
+            if told.survey is not None:  # 办结: then the reporter is asked how it went
                 await ask(session, row, kind=SurveyKind.RATING, text=told.survey,
                           label=told.survey_label, now=now)
             return after

@@ -17,14 +17,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from domain.tickets import Action, Status, TicketRecord
+from domain.deadlines import ARRIVING
+from domain.tickets import Status, TicketRecord
 from storage.models import Ticket, TicketAlert, TicketEvent
 from storage.notices import notify
 from storage.tickets import _ticket, _utc
-
-# where a ticket reached its current department: filed and routed (an event without an
-# action), 转办, 改派 — not a 督办, which leaves it where it is
-_ARRIVALS = (Action.DISPATCH.value, Action.REDISPATCH.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +53,9 @@ class Watch:
         with the moment of its last arrival at a department."""
         arrived = (select(TicketEvent.ticket_id, func.max(TicketEvent.at).label("at"))
                    .where(TicketEvent.to_status == Status.DISPATCHED.value,
+                          # domain/deadlines.arrives, in SQL
                           or_(TicketEvent.action.is_(None),
-                              TicketEvent.action.in_(_ARRIVALS)))
+                              TicketEvent.action.in_(ARRIVING)))
                    .group_by(TicketEvent.ticket_id).subquery())
         query = (select(Ticket, arrived.c.at)
                  .join(arrived, arrived.c.ticket_id == Ticket.id, isouter=True)

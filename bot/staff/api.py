@@ -61,7 +61,7 @@ from domain.tickets import (
     TicketEventRecord,
     TicketRecord,
 )
-from domain.workdays import Calendar, china_midnight, deadline, today_in_china
+from domain.workdays import Calendar, china_midnight, today_in_china
 from storage.catalogue_cache import CatalogueCache
 from storage.lifecycle import MoveIncomplete, TicketMoves, VersionConflict
 from storage.notices import Notices
@@ -379,19 +379,14 @@ async def act(request: web.Request) -> web.Response:
             and today > ticket.due_on:  # asked before the deadline, not after it
         raise ApiError(422, "bad_body", texts, field="due_on")
     # a date from the body only where the action asks for one: 申请延期
-    due_on = body.due_on if action is Action.REQUEST_EXTENSION else None
-    provisional, count = False, None
+    move = Act(action, party, staff.login, staff_id=staff.id, version=body.version,
+               review=reviewed, note=body.note, department=body.department,
+               due_on=body.due_on if action is Action.REQUEST_EXTENSION else None,
+               text=body.text, into=body.into)
     if action is Action.DISPATCH or (action is Action.REDISPATCH
                                      and not services.keeps_due_date):
         # the new department's time runs from the day after it gets the ticket
-        days = catalogue.deadlines.get(ticket.kind)
-        if days is not None:
-            counted = deadline(today, days, services.calendar)
-            due_on, provisional, count = counted.day, counted.provisional, (today, days)
-    move = Act(action, party, staff.login, staff_id=staff.id, version=body.version,
-               review=reviewed, note=body.note, department=body.department,
-               due_on=due_on, due_provisional=provisional, due_count=count,
-               text=body.text, into=body.into)
+        move = move.due_after(today, catalogue.deadlines.get(ticket.kind), services.calendar)
     try:
         after = await services.moves.act(ticket.id, move, teller(texts, catalogue),
                                          now=services.now())
