@@ -17,7 +17,7 @@ from bot.config import Account, Settings, load_accounts, load_calendar
 from bot.log_limits import server_log
 from bot.metrics import Metrics, metrics_page, outcome_of
 from bot.server_header import hide_server_version
-from bot.staff.api import Services, staff_api
+from bot.staff.api import Services, bearer, staff_api
 from bot.wechat.api import WeChatClient
 from bot.wechat.edge import Callback
 from bot.wiring import delivery_worker, job_runner, start_jobs, stop_jobs, wechat_clients
@@ -309,9 +309,7 @@ def _office_only(page: Callable[[web.Request], Awaitable[web.Response]],
     ``authorization: {credentials: …}``); 401 for anyone else."""
 
     async def guarded(request: web.Request) -> web.Response:
-        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-        staff = (await services.staff.authenticate(secret.strip())
-                 if scheme.lower() == "bearer" else None)
+        staff = await bearer(request, services.staff)
         if staff is None or staff.role is Role.HANDLER:
             return web.Response(status=401, text="401: Unauthorized",
                                 headers={"WWW-Authenticate": "Bearer"})

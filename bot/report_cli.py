@@ -14,14 +14,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bot.config import ConfigError, load_calendar, load_office_settings
 from bot.reports import FORMATS, as_csv, as_table, as_xlsx, build
 from domain.metrics import Grouping, Rules
 from domain.texts import CatalogueError, Texts
-from domain.workdays import china_midnight
+from domain.workdays import end_of_china_day
 from storage import db
 from storage.catalogue import CatalogueRepository
 from storage.reports import Reports
@@ -51,8 +51,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         db.require_migrated(settings.database_url)  # a missing or old database: one line
     except (ConfigError, CatalogueError, db.NotReady) as exc:
         return _fail(str(exc))
-    as_of = (china_midnight(args.as_of + timedelta(days=1)) - timedelta(microseconds=1)
-             if args.as_of is not None else datetime.now(UTC))
+    as_of = (end_of_china_day(args.as_of) if args.as_of is not None
+             else datetime.now(UTC))
     groupings: list[Grouping | None] = [Grouping(g) for g in args.by] or (
         [*Grouping, None] if args.format == "xlsx" else [None])
 

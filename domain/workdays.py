@@ -217,5 +217,10 @@ def china_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=CHINA)
 
 
+def end_of_china_day(day: date) -> datetime:
+    """The last moment of ``day`` in China (aware): a report "as of" that day sees it all."""
+    return china_midnight(day + timedelta(days=1)) - timedelta(microseconds=1)
+
+
 def today_in_china(now: datetime | None = None) -> date:
     return local_day(now or datetime.now(UTC))

@@ -12,7 +12,7 @@ someone acted first (with the ticket as it is now), 422 a bad body naming the fi
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 
 from aiohttp import web
@@ -61,7 +61,7 @@ from domain.tickets import (
     TicketEventRecord,
     TicketRecord,
 )
-from domain.workdays import Calendar, china_midnight, today_in_china
+from domain.workdays import Calendar, china_midnight, end_of_china_day, today_in_china
 from storage.catalogue_cache import CatalogueCache
 from storage.lifecycle import MoveIncomplete, TicketMoves, VersionConflict
 from storage.notices import Notices
@@ -149,15 +149,18 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         raise ApiError(exc.status_code, code, request.app[SERVICES].texts) from None
 
 
+async def bearer(request: web.Request, accounts: StaffAccounts) -> StaffRecord | None:
+    """The staff member whose API token the request bears (``Authorization: Bearer …``)."""
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    return await accounts.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.match_info.route.handler is openapi:
         return await handler(request)  # the document is public
     texts = request.app[SERVICES].texts
-    header = request.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
-    staff = (await request.app[SERVICES].staff.authenticate(secret.strip())
-             if scheme.lower() == "bearer" else None)
+    staff = await bearer(request, request.app[SERVICES].staff)
     if staff is None:
         raise ApiError(401, "unauthorized", texts)
     request[STAFF] = staff
@@ -227,18 +230,6 @@ async def list_tickets(request: web.Request) -> web.Response:
         if "\x00" in value:  # no text of ours holds one (PostgreSQL refuses them)
             raise bad(name)
 
-    def day(field: str) -> date | None:
-        value = query.get(field)
-        if not value:
-            return None
-        try:
-            found = date.fromisoformat(value)
-        except ValueError:
-            raise bad(field) from None
-        if found.year not in YEARS:
-            raise bad(field)
-        return found
-
     try:
         limit = int(query.get("limit", "50"))
     except ValueError:
@@ -263,11 +254,12 @@ async def list_tickets(request: web.Request) -> web.Response:
             raise ApiError(404, "not_found", texts)  # another department's: not yours
         departments = frozenset({query["department"]})
     overdue = query.get("overdue", "") in ("true", "1")
-    due_before = day("due_before")
+    due_before = _query_day(query, "due_before", texts)
     today = today_in_china(request.app[SERVICES].now())
     if overdue:
         due_before = today if due_before is None else min(due_before, today)
-    created_from, created_to = day("created_from"), day("created_to")
+    created_from = _query_day(query, "created_from", texts)
+    created_to = _query_day(query, "created_to", texts)
     found = await request.app[SERVICES].tickets.search(
         departments=departments, statuses=statuses, kind=query.get("kind") or None,
         category=query.get("category") or None, region=query.get("region") or None,
@@ -282,6 +274,22 @@ async def list_tickets(request: web.Request) -> web.Response:
         next_cursor=str(found[-1].id) if len(found) == limit else None))
 
 
+def _query_day(query: Mapping[str, str], field: str, texts: Texts, *,
+               required: bool = False) -> date | None:
+    """The China day in the query's ``field`` (``YYYY-MM-DD``); ``None`` when it is not
+    given and not ``required``; a 422 naming the field when it is no such day."""
+    value = query.get(field, "")
+    if not value and not required:
+        return None
+    try:
+        found = date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(422, "bad_query", texts, field=field) from None
+    if found.year not in YEARS:
+        raise ApiError(422, "bad_query", texts, field=field)
+    return found
+
+
 async def reports(request: web.Request) -> web.Response:
     """``GET /reports``: the figures of the tickets filed from ``from`` to ``to`` (China
     days, both included, at most 366 days), grouped ``by`` department, category, region,
@@ -292,19 +300,9 @@ async def reports(request: web.Request) -> web.Response:
     if staff.role is Role.ADMIN:
         raise ApiError(403, "role", texts)
 
-    def day(field: str, required: bool) -> date | None:
-        value = query.get(field, "")
-        if not value and not required:
-            return None
-        try:
-            found = date.fromisoformat(value)
-        except ValueError:
-            raise ApiError(422, "bad_query", texts, field=field) from None
-        if found.year not in YEARS:
-            raise ApiError(422, "bad_query", texts, field=field)
-        return found
-
-    first, last, as_of_day = day("from", True), day("to", True), day("as_of", False)
+    first = _query_day(query, "from", texts, required=True)
+    last = _query_day(query, "to", texts, required=True)
+    as_of_day = _query_day(query, "as_of", texts)
     assert first is not None and last is not None
     if last < first or (last - first).days > 366:
         raise ApiError(422, "bad_query", texts, field="to")
@@ -312,8 +310,7 @@ async def reports(request: web.Request) -> web.Response:
         grouping = Grouping(query["by"]) if query.get("by") else None
     except ValueError:
         raise ApiError(422, "bad_query", texts, field="by") from None
-    as_of = (china_midnight(as_of_day + timedelta(days=1)) - timedelta(microseconds=1)
-             if as_of_day is not None else services.now())
+    as_of = end_of_china_day(as_of_day) if as_of_day is not None else services.now()
     departments = (frozenset({staff.department}) if staff.role is Role.HANDLER
                    and staff.department else None)
     facts = await services.reports.facts(first, last, departments=departments)
