@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -33,17 +33,19 @@ class Report:
 
 def build(tickets: Sequence[TicketFacts], rules: Rules, groupings: Sequence[Grouping | None],
           catalogue: Catalogue | None, texts: Texts, first: date, last: date) -> Report:
-    def label_for(grouping: Grouping | None):  # type: ignore[no-untyped-def]
+    def label_for(grouping: Grouping | None) -> Callable[[str], str]:
+        names: dict[str, str] = {}
+        if catalogue is not None and grouping is Grouping.CATEGORY:
+            names = {c.id: c.name for c in catalogue.categories}
+        elif catalogue is not None and grouping is Grouping.REGION:
+            names = {r.id: r.name for r in catalogue.regions}
+
         def label(key: str) -> str:
             if key == "":
                 return texts("report_not_given")
-            if catalogue is None:
-                return key
-            if grouping is Grouping.DEPARTMENT:
+            if catalogue is not None and grouping is Grouping.DEPARTMENT:
                 return department_name(catalogue, key)
-            names = {Grouping.CATEGORY: {c.id: c.name for c in catalogue.categories},
-                     Grouping.REGION: {r.id: r.name for r in catalogue.regions}}
-            return names.get(grouping, {}).get(key, key)  # type: ignore[arg-type]
+            return names.get(key, key)
         return label
 
     return Report(first, last, rules.as_of, tuple(
@@ -100,9 +102,9 @@ def as_xlsx(result: Report, texts: Texts) -> bytes:
     book = Workbook()
     book.remove(book.active)
     for grouping, rows in result.sheets:
-        title = texts(f"report_by_{grouping.value}") if grouping else texts("report_all")
-        sheet = book.create_sheet(title=title[:31])
-        sheet.append(header(texts, grouping))
+        columns = header(texts, grouping)
+        sheet = book.create_sheet(title=columns[0][:31])
+        sheet.append(columns)
         for row in rows:
             sheet.append(list(row.row().values()))
             for index, column in enumerate(COLUMNS, start=1):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Select, and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
@@ -37,6 +37,12 @@ class SurveyRecord:
     kind_of_ticket: str  # 投诉, 求助 …: its answer deadline
 
 
+def _with_ticket() -> Select[Survey, str, str, str]:
+    """Surveys with what a :class:`SurveyRecord` shows of their ticket."""
+    return (select(Survey, Ticket.number, Ticket.department, Ticket.kind)
+            .join(Ticket, Ticket.id == Survey.ticket_id))
+
+
 class Surveys:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -44,8 +50,7 @@ class Surveys:
 
     async def open_of(self, account: str, openid: str) -> list[SurveyRecord]:
         """The citizen's surveys awaiting an answer, newest first."""
-        query = (select(Survey, Ticket.number, Ticket.department, Ticket.kind)
-                 .join(Ticket, Ticket.id == Survey.ticket_id)
+        query = (_with_ticket()
                  .where(Survey.account == account, Survey.openid == openid,
                         Survey.step.in_(sorted(s.value for s in OPEN)))
                  .order_by(Survey.id.desc()))
@@ -55,9 +60,7 @@ class Surveys:
     async def get(self, survey_id: int) -> SurveyRecord | None:
         async with self._sessions() as session:
             found = (await session.execute(
-                select(Survey, Ticket.number, Ticket.department, Ticket.kind)
-                .join(Ticket, Ticket.id == Survey.ticket_id)
-                .where(Survey.id == survey_id))).first()
+                _with_ticket().where(Survey.id == survey_id))).first()
         return None if found is None else _record(*found)
 
     async def move(self, survey_id: int, current: Step, step: Step,
