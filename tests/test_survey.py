@@ -41,6 +41,22 @@ async def work(client: Client, tokens: dict[str, str], number: str, *,
     return int(ticket["id"])
 
 
+RECHECK_AFTER = timedelta(days=28)
+
+
+async def rated_then_asked_again(rig: World, citizen: Citizen) -> tuple[str, int]:
+    """A complaint the citizen files, zhang closes, the citizen rates 5 without a
+    comment, and, 29 days on, is asked whether it is still solved; its number and id."""
+    client, engine, tokens = rig
+    number = ticket_number_in(await file_complaint(citizen))
+    ticket_id = await work(client, tokens, number)
+    await citizen.say("5")
+    await citizen.say("跳过")
+    later = datetime.now(UTC) + timedelta(days=29)
+    assert await jobs.surveys(later, tools(engine, recheck_after=RECHECK_AFTER)) == 1
+    return number, ticket_id
+
+
 async def survey_pushes(engine: AsyncEngine, openid: str) -> list[str]:
     async with engine.connect() as conn:
         return list((await conn.scalars(select(Push.text).where(
@@ -190,16 +206,11 @@ async def test_a_survey_never_answered_lapses_and_the_ticket_stays_unrated(
 async def test_weeks_later_the_citizen_is_asked_whether_it_is_still_solved(
     world: World,  # noqa: F811
 ) -> None:
-    client, engine, tokens = world
+    client, engine, _ = world
     citizen = Citizen(client, "oCitizen")
-    number = ticket_number_in(await file_complaint(citizen))
-    ticket_id = await work(client, tokens, number)
-    await citizen.say("5")
-    await citizen.say("跳过")
-    toolset = tools(engine, recheck_after=timedelta(days=28))
+    number, ticket_id = await rated_then_asked_again(world, citizen)
     later = datetime.now(UTC) + timedelta(days=29)
-    assert await jobs.surveys(later, toolset) == 1
-    assert await jobs.surveys(later, toolset) == 0  # once
+    assert await jobs.surveys(later, tools(engine, recheck_after=RECHECK_AFTER)) == 0  # once
     question = (await survey_pushes(engine, "oCitizen"))[-1]
     assert question.startswith(f"您的留言 {number} 办结已有一段时间，请问问题是否仍已解决？")
     assert "需要重新办理吗" in await citizen.say("没解决")
@@ -275,12 +286,7 @@ async def test_the_question_just_asked_is_answered_before_another_tickets(
 ) -> None:
     client, engine, tokens = world
     citizen = Citizen(client, "oCitizen")
-    first = ticket_number_in(await file_complaint(citizen))
-    first_id = await work(client, tokens, first)
-    await citizen.say("5")
-    await citizen.say("跳过")
-    later = datetime.now(UTC) + timedelta(days=29)
-    assert await jobs.surveys(later, tools(engine, recheck_after=timedelta(days=28))) == 1
+    _, first_id = await rated_then_asked_again(world, citizen)
     second = ticket_number_in(await file_complaint(citizen, description="楼道灯也坏了两周了没人修"))
     await work(client, tokens, second)
     assert (await citizen.say(f"{second[-6:]} 5")).startswith(f"感谢您对留言 {second}")
