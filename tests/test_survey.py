@@ -44,17 +44,24 @@ async def work(client: Client, tokens: dict[str, str], number: str, *,
 RECHECK_AFTER = timedelta(days=28)
 
 
-async def rated_then_asked_again(rig: World, citizen: Citizen) -> tuple[str, int]:
+async def closed(rig: World) -> tuple[Citizen, str, int]:
+    """oCitizen files a complaint and zhang closes it: the citizen, its number and id."""
+    client, _, tokens = rig
+    citizen = Citizen(client, "oCitizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    return citizen, number, await work(client, tokens, number)
+
+
+async def rated_then_asked_again(rig: World) -> tuple[Citizen, str, int]:
     """A complaint the citizen files, zhang closes, the citizen rates 5 without a
     comment, and, 29 days on, is asked whether it is still solved; its number and id."""
-    client, engine, tokens = rig
-    number = ticket_number_in(await file_complaint(citizen))
-    ticket_id = await work(client, tokens, number)
+    _, engine, _ = rig
+    citizen, number, ticket_id = await closed(rig)
     await citizen.say("5")
     await citizen.say("跳过")
     later = datetime.now(UTC) + timedelta(days=29)
     assert await jobs.surveys(later, tools(engine, recheck_after=RECHECK_AFTER)) == 1
-    return number, ticket_id
+    return citizen, number, ticket_id
 
 
 async def survey_pushes(engine: AsyncEngine, openid: str) -> list[str]:
@@ -78,10 +85,8 @@ async def surveys_of(engine: AsyncEngine, ticket_id: int) -> list[tuple[str, int
 
 
 async def test_closing_asks_for_a_rating_which_is_taken_with_a_comment(world: World) -> None:  # noqa: F811
-    client, engine, tokens = world
-    citizen = Citizen(client, "oCitizen")
-    number = ticket_number_in(await file_complaint(citizen))
-    ticket_id = await work(client, tokens, number)
+    engine = world[1]
+    citizen, number, ticket_id = await closed(world)
     [question] = await survey_pushes(engine, "oCitizen")
     short = number[-6:]
     assert question.startswith(f"您的留言 {number} 已办结。请您对办理结果进行评价")
@@ -101,9 +106,7 @@ async def test_a_low_rating_leads_to_a_redo_that_is_closed_and_rated_again(
     world: World,  # noqa: F811
 ) -> None:
     client, engine, tokens = world
-    citizen = Citizen(client, "oCitizen")
-    number = ticket_number_in(await file_complaint(citizen))
-    ticket_id = await work(client, tokens, number)
+    citizen, number, ticket_id = await closed(world)
     assert "不满意" in await citizen.say("不满意")
     said = await citizen.say("路灯修了两天又不亮了")
     assert said == ("您的意见已记录，感谢您的反馈。\n很抱歉办理结果未让您满意。需要重新办理吗？"
@@ -138,10 +141,8 @@ async def test_a_low_rating_leads_to_a_redo_that_is_closed_and_rated_again(
 
 
 async def test_a_redo_may_be_declined(world: World) -> None:  # noqa: F811
-    client, engine, tokens = world
-    citizen = Citizen(client, "oCitizen")
-    number = ticket_number_in(await file_complaint(citizen))
-    ticket_id = await work(client, tokens, number)
+    engine = world[1]
+    citizen, number, ticket_id = await closed(world)
     await citizen.say("1")
     assert "需要重新办理吗" in await citizen.say("跳过")
     assert await citizen.say("不用") == f"好的，留言 {number} 不再重新办理。感谢您的反馈。"
@@ -150,10 +151,8 @@ async def test_a_redo_may_be_declined(world: World) -> None:  # noqa: F811
 
 
 async def test_a_rating_days_later_and_in_the_middle_of_a_form(world: World) -> None:  # noqa: F811
-    client, engine, tokens = world
-    citizen = Citizen(client, "oCitizen")
-    number = ticket_number_in(await file_complaint(citizen))
-    ticket_id = await work(client, tokens, number)
+    engine = world[1]
+    citizen, number, ticket_id = await closed(world)
     async with engine.begin() as conn:  # asked six days ago
         await conn.execute(update(Survey).values(
             asked_at=datetime.now(UTC) - timedelta(days=6)))
@@ -191,10 +190,8 @@ async def test_two_open_surveys_stay_apart(world: World) -> None:  # noqa: F811
 async def test_a_survey_never_answered_lapses_and_the_ticket_stays_unrated(
     world: World,  # noqa: F811
 ) -> None:
-    client, engine, tokens = world
-    citizen = Citizen(client, "oCitizen")
-    number = ticket_number_in(await file_complaint(citizen))
-    ticket_id = await work(client, tokens, number)
+    engine = world[1]
+    citizen, number, ticket_id = await closed(world)
     toolset = tools(engine, recheck_after=None)
     assert await jobs.surveys(datetime.now(UTC) + timedelta(days=6), toolset) == 0
     assert await jobs.surveys(datetime.now(UTC) + timedelta(days=8), toolset) == 1
@@ -206,9 +203,8 @@ async def test_a_survey_never_answered_lapses_and_the_ticket_stays_unrated(
 async def test_weeks_later_the_citizen_is_asked_whether_it_is_still_solved(
     world: World,  # noqa: F811
 ) -> None:
-    client, engine, _ = world
-    citizen = Citizen(client, "oCitizen")
-    number, ticket_id = await rated_then_asked_again(world, citizen)
+    engine = world[1]
+    citizen, number, ticket_id = await rated_then_asked_again(world)
     later = datetime.now(UTC) + timedelta(days=29)
     assert await jobs.surveys(later, tools(engine, recheck_after=RECHECK_AFTER)) == 0  # once
     question = (await survey_pushes(engine, "oCitizen"))[-1]
@@ -252,10 +248,8 @@ async def test_redo_asked_for_at_once_after_a_low_rating_and_a_long_comment(
 
 
 async def test_a_long_number_in_a_form_is_the_forms(world: World) -> None:  # noqa: F811
-    client, engine, tokens = world
-    citizen = Citizen(client, "oCitizen")
-    number = ticket_number_in(await file_complaint(citizen))
-    ticket_id = await work(client, tokens, number)
+    engine = world[1]
+    citizen, number, ticket_id = await closed(world)
     await citizen.says("我要反映", "1", "1", "3", "楼道的灯坏了很久了一直没人来修")
     assert "手机" in await citizen.say("跳过")  # the photo step passed: the phone is asked
     # seven digits are no short number and a rating: the form takes (and refuses) them
@@ -285,8 +279,7 @@ async def test_the_question_just_asked_is_answered_before_another_tickets(
     world: World,  # noqa: F811
 ) -> None:
     client, engine, tokens = world
-    citizen = Citizen(client, "oCitizen")
-    _, first_id = await rated_then_asked_again(world, citizen)
+    citizen, _, first_id = await rated_then_asked_again(world)
     second = ticket_number_in(await file_complaint(citizen, description="楼道灯也坏了两周了没人修"))
     await work(client, tokens, second)
     assert (await citizen.say(f"{second[-6:]} 5")).startswith(f"感谢您对留言 {second}")
@@ -313,10 +306,8 @@ async def test_two_rechecks_are_answered_by_number(world: World) -> None:  # noq
 
 
 async def test_a_low_rating_in_a_form_offers_redo_by_number(world: World) -> None:  # noqa: F811
-    client, engine, tokens = world
-    citizen = Citizen(client, "oCitizen")
-    number = ticket_number_in(await file_complaint(citizen))
-    ticket_id = await work(client, tokens, number)
+    engine = world[1]
+    citizen, number, ticket_id = await closed(world)
     await citizen.says("我要反映", "1")
     said = await citizen.say(f"{number[-6:]} 1")
     assert f"请回复“重办 {number[-6:]}”；不需要请回复“不用 {number[-6:]}”" in said
