@@ -159,7 +159,7 @@ class SurveyDesk:
         if unhappy:
             self._mark(update, survey.id, Step.REDO)
             said.append(self._question(survey.number, Step.REDO))
-        return [Outbound.of_text("\n".join(said or [self._texts("survey_comment_thanks")]))]
+        return [Outbound.of_text("\n".join(said or [self._texts("survey_skip_thanks")]))]
 
     async def _rate(self, update: Update, survey: SurveyRecord, rating: int) -> list[Outbound]:
         now, idle = self._now(), update.flow is None
