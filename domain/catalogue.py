@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 
+from domain.consultation import LegalArea, ServiceHours
+
 TicketKind = Literal["投诉", "求助", "咨询", "建议", "表扬"]
 KINDS: Final[tuple[str, ...]] = get_args(TicketKind)
 ANY_REGION: Final = "*"
@@ -64,6 +66,9 @@ class Catalogue:
     rules: tuple[Rule, ...]
     deadlines: Mapping[str, int]
     anonymous_kinds: frozenset[str] = frozenset()  # kinds a citizen may file without a phone
+    # the legal consultation: its areas and hours (none: the service is not offered)
+    legal_areas: tuple[LegalArea, ...] = ()
+    legal_hours: ServiceHours | None = None
     _departments: dict[str, Department] = field(init=False, repr=False, compare=False)
     _categories: dict[str, Category] = field(init=False, repr=False, compare=False)
     _regions: dict[str, Region] = field(init=False, repr=False, compare=False)
@@ -136,6 +141,13 @@ class Catalogue:
         """The region whose name occurs in ``text`` (the longest name wins)."""
         found = [r for r in self.regions if r.name in text]
         return max(found, key=lambda r: len(r.name), default=None)
+
+    def legal_areas_in_order(self) -> list[LegalArea]:
+        """The legal areas as the citizen sees them, by their display number."""
+        return sorted(self.legal_areas, key=lambda a: a.order)
+
+    def legal_area(self, area_id: str) -> LegalArea | None:
+        return next((a for a in self.legal_areas if a.id == area_id), None)
 
     def deadline_days(self, kind: str) -> int:
         """Working days to answer a ticket of this kind; :class:`KeyError` for a bad kind."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Container, Iterator
-from typing import Any
+from collections.abc import Callable, Container, Iterator
+from typing import Any, TypeVar
 
 from domain.catalogue import (
     ANY_REGION,
@@ -22,10 +22,11 @@ from domain.catalogue import (
     Region,
     Rule,
 )
+from domain.consultation import WEEKDAYS, LegalArea, ServiceHours, parse_spans
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _TOP_KEYS = frozenset({"county", "deadlines", "intake", "department", "category", "region",
-                       "rule"})
+                       "rule", "legal", "legal_area"})
 _DOC_LINE = re.compile(r"\(at line (\d+), column (\d+)\)$")
 
 
@@ -207,6 +208,8 @@ def parse_catalogue(text: str, source: str) -> Catalogue:
     categories = _categories(check, data)
     regions = _regions(check, data)
     rules = _rules(check, data, departments, categories, regions)
+    legal_areas = _legal_areas(check, data)
+    legal_hours = _legal(check, data, bool(legal_areas))
     return Catalogue(
         county=county_name.strip(),
         departments=tuple(departments.values()),
@@ -215,6 +218,8 @@ def parse_catalogue(text: str, source: str) -> Catalogue:
         rules=tuple(rules),
         deadlines=deadlines,
         anonymous_kinds=anonymous_kinds,
+        legal_areas=tuple(legal_areas.values()),
+        legal_hours=legal_hours,
     )
 
 
@@ -239,6 +244,55 @@ def _deadlines(check: _Checker, data: dict[str, Any]) -> dict[str, int]:
         raise check.fail(_top_key_line(check.text, "deadlines"),
                          f"deadlines: no deadline for {', '.join(missing)}")
     return {kind: deadlines[kind] for kind in KINDS}
+
+
+def _legal(check: _Checker, data: dict[str, Any], has_areas: bool) -> ServiceHours | None:
+    """The ``[legal]`` table: the consultation's service hours per weekday (``[legal.hours]``,
+    China time, ``"09:00-12:00, 14:00-17:30"``; a day left out or ``""``: closed) and
+    ``closed_on_holidays`` (default true). Needed with ``[[legal_area]]`` tables, and only
+    with them: areas without hours, or hours without areas, is a half-configured
+    service."""
+    if "legal" not in data:
+        if has_areas:
+            raise check.fail(_top_key_line(check.text, "legal_area"),
+                             "legal_area: the consultation needs a [legal] table with its "
+                             "hours ([legal.hours])")
+        return None
+    table = data["legal"]
+    line = _top_key_line(check.text, "legal")
+    if not isinstance(table, dict):
+        raise check.fail(line, "legal must be a [legal] table")
+    if not has_areas:
+        raise check.fail(line, "legal: the consultation needs [[legal_area]] tables")
+    for key in table:
+        if key not in ("hours", "closed_on_holidays"):
+            raise check.fail(entry_line(check.text, "legal", None, key),
+                             f"legal: unknown key {key!r} (allowed: closed_on_holidays, hours)")
+    closed = table.get("closed_on_holidays", True)
+    if not isinstance(closed, bool):
+        raise check.fail(entry_line(check.text, "legal", None, "closed_on_holidays"),
+                         "legal: closed_on_holidays must be true or false")
+    hours = table.get("hours")
+    hours_line = entry_line(check.text, "legal.hours", None) if isinstance(hours, dict) else line
+    if not isinstance(hours, dict):
+        raise check.fail(hours_line, "legal: needs a [legal.hours] table: spans per weekday "
+                                     f"({', '.join(WEEKDAYS)})")
+    days = {}
+    for key, value in hours.items():
+        key_line = entry_line(check.text, "legal.hours", None, key)
+        if key not in WEEKDAYS:
+            raise check.fail(key_line, f"legal.hours: unknown day {key!r} "
+                                       f"(days: {', '.join(WEEKDAYS)})")
+        if not isinstance(value, str):
+            raise check.fail(key_line, f"legal.hours: {key} must be a string like "
+                                       "\"09:00-12:00, 14:00-17:30\" (\"\": closed)")
+        try:
+            days[key] = parse_spans(value)
+        except ValueError as exc:
+            raise check.fail(key_line, f"legal.hours: {key}: {exc}") from None
+    if not any(days.values()):
+        raise check.fail(hours_line, "legal.hours: the service is open on no day")
+    return ServiceHours(days, closed_on_holidays=closed)
 
 
 def _intake(check: _Checker, data: dict[str, Any]) -> frozenset[str]:
@@ -304,38 +358,55 @@ def _departments(check: _Checker, data: dict[str, Any]) -> dict[str, Department]
 
 
 def _categories(check: _Checker, data: dict[str, Any]) -> dict[str, Category]:
-    found: dict[str, Category] = {}
+    found = _numbered(check, data, "category", Category)
+    if not found:
+        raise check.fail(_top_key_line(check.text, "category"), "needs [[category]] tables")
+    return found
+
+
+def _legal_areas(check: _Checker, data: dict[str, Any]) -> dict[str, LegalArea]:
+    """The optional ``[[legal_area]]`` tables: the areas of the legal consultation."""
+    return _numbered(check, data, "legal_area", LegalArea)
+
+
+_Numbered = TypeVar("_Numbered", Category, LegalArea)
+
+
+def _numbered(check: _Checker, data: dict[str, Any], table: str,
+              make: Callable[[str, str, int, tuple[str, ...]], _Numbered],
+              ) -> dict[str, _Numbered]:
+    """Entries of ``table`` with an id, a name, the number the citizen picks them by
+    (``order``) and the words that name them (``keywords``, each one entry's)."""
+    found: dict[str, _Numbered] = {}
     orders: dict[int, str] = {}
     owners: dict[str, str] = {}
     names: set[str] = set()
-    for index, entry in check.entries(data, "category"):
-        check.check_keys("category", index, entry, ("id", "name", "order"), ("keywords",))
-        ident, name = check.identity("category", index, entry, found, names)
+    for index, entry in check.entries(data, table):
+        check.check_keys(table, index, entry, ("id", "name", "order"), ("keywords",))
+        ident, name = check.identity(table, index, entry, found, names)
         order = entry["order"]
-        order_line = entry_line(check.text, "category", index, "order")
+        order_line = entry_line(check.text, table, index, "order")
         if isinstance(order, bool) or not isinstance(order, int) or order <= 0:
-            raise check.fail(order_line, f"category {ident!r}: order must be a whole "
+            raise check.fail(order_line, f"{table} {ident!r}: order must be a whole "
                                          f"number above 0, not {order!r}")
         if order in orders:
-            raise check.fail(order_line, f"category {ident!r}: order {order} is taken by "
+            raise check.fail(order_line, f"{table} {ident!r}: order {order} is taken by "
                                          f"{orders[order]!r}")
         keywords = entry.get("keywords", [])
-        keyword_line = entry_line(check.text, "category", index, "keywords")
+        keyword_line = entry_line(check.text, table, index, "keywords")
         if not isinstance(keywords, list) or not all(
             isinstance(k, str) and k.strip() for k in keywords
         ):
-            raise check.fail(keyword_line, f"category {ident!r}: keywords must be a list of "
+            raise check.fail(keyword_line, f"{table} {ident!r}: keywords must be a list of "
                                            "non-empty strings")
         for word in keywords:
             owner = owners.get(word.strip())
             if owner is not None:
-                raise check.fail(keyword_line, f"category {ident!r}: keyword {word!r} is "
+                raise check.fail(keyword_line, f"{table} {ident!r}: keyword {word!r} is "
                                                f"already {owner!r}'s")
             owners[word.strip()] = ident
-        found[ident] = Category(ident, name, order, tuple(k.strip() for k in keywords))
+        found[ident] = make(ident, name, order, tuple(k.strip() for k in keywords))
         orders[order] = ident
-    if not found:
-        raise check.fail(_top_key_line(check.text, "category"), "needs [[category]] tables")
     return found
 
 

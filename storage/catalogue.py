@@ -18,6 +18,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from domain import catalogue as domain
 from domain.catalogue import KINDS, Catalogue
+from domain.consultation import legal_from_json, legal_to_json
 from storage.models import CatalogueMeta, Category, Department, Region, RoutingRule
 
 META_ID = 1
@@ -47,6 +48,7 @@ class CatalogueRepository:
                 deadlines={kind: catalogue.deadlines[kind] for kind in KINDS
                            if kind in catalogue.deadlines},
                 anonymous_kinds=[kind for kind in KINDS if kind in catalogue.anonymous_kinds],
+                legal=legal_to_json(catalogue.legal_areas, catalogue.legal_hours),
                 source=source, digest=digest, loaded_at=now,
             ))
             if catalogue.departments:
@@ -75,7 +77,7 @@ class CatalogueRepository:
         async with self._snapshot() as conn:
             meta = (await conn.execute(
                 select(CatalogueMeta.county, CatalogueMeta.deadlines,
-                       CatalogueMeta.anonymous_kinds)
+                       CatalogueMeta.anonymous_kinds, CatalogueMeta.legal)
                 .where(CatalogueMeta.id == META_ID))).first()
             if meta is None:
                 return None
@@ -101,6 +103,7 @@ class CatalogueRepository:
                     select(RoutingRule.category, RoutingRule.region, RoutingRule.department)
                     .order_by(RoutingRule.position)))
         deadlines: dict[str, int] = dict(meta.deadlines)
+        legal_areas, legal_hours = legal_from_json(meta.legal)
         return Catalogue(
             county=meta.county,
             departments=departments,
@@ -109,6 +112,8 @@ class CatalogueRepository:
             rules=rules,
             deadlines={kind: deadlines[kind] for kind in KINDS if kind in deadlines},
             anonymous_kinds=frozenset(meta.anonymous_kinds),
+            legal_areas=legal_areas,
+            legal_hours=legal_hours,
         )
 
     async def meta(self) -> CatalogueMeta | None:

@@ -1,5 +1,5 @@
-"""SQLAlchemy models: citizens, the outbox, tickets, the routing catalogue, staff accounts
-(consultations come later)."""
+"""SQLAlchemy models: citizens, the outbox, tickets, the routing catalogue, staff accounts,
+the legal consultation."""
 
 from __future__ import annotations
 
@@ -229,6 +229,8 @@ class CatalogueMeta(Base):
     county: Mapped[str] = mapped_column(Text)
     deadlines: Mapped[dict[str, int]] = mapped_column(JSON)  # {kind: working days}
     anonymous_kinds: Mapped[list[str]] = mapped_column(JSON)  # kinds that need no phone
+    # the legal consultation's areas and hours (domain/consultation.py legal_to_json)
+    legal: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     source: Mapped[str] = mapped_column(Text)  # the file it was loaded from
     digest: Mapped[str] = mapped_column(String(64))  # sha256 of that file, hex
     loaded_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -425,3 +427,129 @@ class Survey(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     resolved: Mapped[bool | None] = mapped_column(Boolean)  # the recheck's answer
     redo: Mapped[bool | None] = mapped_column(Boolean)  # 不满意重办 asked for or declined
+
+
+# -- the legal consultation (domain/consultation.py) -------------------------------------------
+
+_BIG = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Lawyer(Base):
+    """A duty lawyer's profile, bound to a WeChat user by a one-time invite code. The
+    WeChat user addresses pushes only; a citizen is told ``name`` and ``firm``."""
+
+    __tablename__ = "lawyers"
+    __table_args__ = (UniqueConstraint("licence", name="uq_lawyers_licence"),
+                      UniqueConstraint("wechat_account", "wechat_openid",
+                                       name="uq_lawyers_wechat"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(32))
+    firm: Mapped[str] = mapped_column(String(64))
+    licence: Mapped[str] = mapped_column(String(20))
+    areas: Mapped[list[str]] = mapped_column(JSON)  # legal area ids
+    capacity: Mapped[int] = mapped_column(Integer)  # consultations held at once, at most
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=False)
+    duty_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the consultation the lawyer's next messages go to (切换 N)
+    current_id: Mapped[int | None] = mapped_column(_BIG)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    wechat_account: Mapped[str | None] = mapped_column(String(32))
+    wechat_openid: Mapped[str | None] = mapped_column(String(64))
+
+
+class LawyerInvite(Base):
+    """A one-time code that binds the WeChat user who sends it to a lawyer's profile:
+    kept as its SHA-256, valid for a day, used once."""
+
+    __tablename__ = "lawyer_invites"
+    __table_args__ = (UniqueConstraint("code_hash", name="uq_lawyer_invites_code_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lawyer_id: Mapped[int] = mapped_column(ForeignKey("lawyers.id", ondelete="CASCADE"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ConsultationCounter(Base):
+    """The last consultation number handed out on one day (FL{day}-{n:06d})."""
+
+    __tablename__ = "consultation_counters"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Consultation(Base):
+    """A citizen's legal question and its conversation with a lawyer: the durable record
+    (the Redis queue, when there is one, is rebuilt from the queued rows)."""
+
+    __tablename__ = "consultations"
+    __table_args__ = (
+        UniqueConstraint("number", name="uq_consultations_number"),
+        UniqueConstraint("idempotency_key", name="uq_consultations_idempotency_key"),
+        Index("ix_consultations_queue", "status", "area", "queued_at", "id"),
+        Index("ix_consultations_owner", "account", "openid", "status"),
+        Index("ix_consultations_lawyer", "lawyer_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIG, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(24))
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    account: Mapped[str] = mapped_column(String(32))
+    openid: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(32))  # the citizen's 称呼
+    area: Mapped[str] = mapped_column(String(32))
+    question: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    left_message: Mapped[bool] = mapped_column(Boolean, default=False)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime())  # its place in the queue
+    asked_position: Mapped[int] = mapped_column(Integer)  # its place when it was asked
+    lawyer_id: Mapped[int | None] = mapped_column(ForeignKey("lawyers.id"))
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_answer_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_lawyer_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_citizen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConsultationMessage(Base):
+    """What passed in a consultation: the question's later additions and photos, and every
+    message relayed between the citizen and the lawyer (text, or a media id)."""
+
+    __tablename__ = "consultation_messages"
+    __table_args__ = (Index("ix_consultation_messages_of", "consultation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(_BIG, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[int] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"))
+    sender: Mapped[str] = mapped_column(String(8))  # citizen, lawyer
+    lawyer_id: Mapped[int | None] = mapped_column(ForeignKey("lawyers.id"))
+    kind: Mapped[str] = mapped_column(String(8))  # text, image, voice
+    text: Mapped[str] = mapped_column(Text, default="")
+    media_id: Mapped[str | None] = mapped_column(String(256))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ConsultationEvent(Base):
+    """A consultation's timeline (domain/consultation.py ``Action``): what the figures of
+    ``lianxin report`` count."""
+
+    __tablename__ = "consultation_events"
+    __table_args__ = (Index("ix_consultation_events_of", "consultation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(_BIG, primary_key=True, autoincrement=True)
+    consultation_id: Mapped[int] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(16))
+    lawyer_id: Mapped[int | None] = mapped_column(ForeignKey("lawyers.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -154,8 +154,8 @@ def test_an_error_is_one_line_naming_the_file_and_line() -> None:
 CASES = [
     # top level
     ('[county]', 'owner = "x"\n[county]', 0, "owner",
-     "unknown key 'owner' (allowed: category, county, deadlines, department, intake, region, "
-     "rule)"),
+     "unknown key 'owner' (allowed: category, county, deadlines, department, intake, legal, "
+     "legal_area, region, rule)"),
     ('[county]\nname = " 测试县 "\n', "", 0, None, "needs a [county] table with a name"),
     ('[county]\nname = " 测试县 "\n', 'county = "测试县"\n', 0, "county =",
      "needs a [county] table with a name"),
@@ -424,3 +424,87 @@ def test_entry_line_without_a_header_falls_back_to_the_id_line_then_line_1() -> 
     assert entry_line(flat, "region", 0, ident="z") == 1
     assert entry_line(flat, "region", 3) == 1
     assert entry_line(GOOD, "region", 3, ident="town") == line_of(GOOD, 'id = "town"')
+
+
+# ---------------------------------------------------------------- the legal consultation
+LEGAL = """
+[legal]
+closed_on_holidays = false
+
+[legal.hours]
+mon = "09:00-12:00, 14:00-17:30"
+tue = "09:00-17:30"
+sun = ""
+
+[[legal_area]]
+id = "labour"
+name = "劳动争议"
+order = 2
+keywords = ["欠薪", "工资"]
+
+[[legal_area]]
+id = "family"
+name = "婚姻家庭"
+order = 1
+"""
+
+
+def test_legal_areas_and_hours_are_read() -> None:
+    catalogue = parse_catalogue(GOOD + LEGAL, "cat.toml")
+    assert [a.name for a in catalogue.legal_areas_in_order()] == ["婚姻家庭", "劳动争议"]
+    assert catalogue.legal_areas[0].keywords == ("欠薪", "工资")
+    hours = catalogue.legal_hours
+    assert hours is not None and not hours.closed_on_holidays
+    assert hours.describe() == "周一 09:00-12:00、14:00-17:30；周二 09:00-17:30"
+
+
+def test_without_legal_tables_the_consultation_is_not_offered() -> None:
+    catalogue = parse_catalogue(GOOD, "cat.toml")
+    assert (catalogue.legal_areas, catalogue.legal_hours) == ((), None)
+
+
+LEGAL_CASES = [
+    ('mon = "09:00-12:00, 14:00-17:30"', 'mon = "9-12"', 'mon = "9-12"',
+     "legal.hours: mon: '9-12' is not a span like 09:00-17:30"),
+    ('mon = "09:00-12:00, 14:00-17:30"', 'mon = "14:00-17:30, 09:00-12:00"', "mon =",
+     "legal.hours: mon: '09:00-12:00' overlaps or comes before the span before it"),
+    ('tue = "09:00-17:30"', 'tue = "17:30-09:00"', "tue =",
+     "legal.hours: tue: '17:30-09:00' ends before it starts"),
+    ('tue = "09:00-17:30"', 'tue = "09:00-24:30"', "tue =",
+     "legal.hours: tue: '09:00-24:30': 24:00 is the latest end"),
+    ('sun = ""', 'holiday = ""', 'holiday = ""',
+     "legal.hours: unknown day 'holiday' (days: mon, tue, wed, thu, fri, sat, sun)"),
+    ('sun = ""', "sun = 0", "sun = 0",
+     'legal.hours: sun must be a string like "09:00-12:00, 14:00-17:30" ("": closed)'),
+    ("closed_on_holidays = false", 'closed_on_holidays = "no"', "closed_on_holidays",
+     "legal: closed_on_holidays must be true or false"),
+    ("closed_on_holidays = false", "closed = false", "closed =",
+     "legal: unknown key 'closed' (allowed: closed_on_holidays, hours)"),
+    ('mon = "09:00-12:00, 14:00-17:30"\ntue = "09:00-17:30"', "", "[legal.hours]",
+     "legal.hours: the service is open on no day"),
+    ("order = 1\n", "order = 2\n", "order = 2",
+     "legal_area 'family': order 2 is taken by 'labour'", 2),
+    ("order = 1\n", 'order = 1\nkeywords = ["工资"]\n', 'keywords = ["工资"]',
+     "legal_area 'family': keyword '工资' is already 'labour''s"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "needle", "problem", "needle_nth"),
+                         [case if len(case) == 5 else (*case, 0) for case in LEGAL_CASES])
+def test_every_legal_fault_names_its_line(old: str, new: str, needle: str, problem: str,
+                                          needle_nth: int) -> None:
+    text = GOOD + LEGAL.replace(old, new, 1)
+    error = error_of(text)
+    assert (error.problem, error.line) == (problem, line_of(text, needle, needle_nth))
+
+
+def test_areas_without_hours_or_hours_without_areas_is_refused() -> None:
+    areas_only = GOOD + LEGAL[LEGAL.index("[[legal_area]]"):]
+    error = error_of(areas_only)
+    assert (error.line, error.problem) == (
+        line_of(areas_only, "[[legal_area]]"),
+        "legal_area: the consultation needs a [legal] table with its hours ([legal.hours])")
+    hours_only = GOOD + LEGAL[:LEGAL.index("[[legal_area]]")]
+    error = error_of(hours_only)
+    assert (error.line, error.problem) == (
+        line_of(hours_only, "[legal]"), "legal: the consultation needs [[legal_area]] tables")

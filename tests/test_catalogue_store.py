@@ -74,6 +74,10 @@ async def test_the_shipped_catalogue_round_trips(repository: CatalogueRepository
     assert loaded.allows_anonymous("咨询")
     assert not loaded.allows_anonymous("投诉")
     assert list(loaded.deadlines) == list(catalogue.deadlines)
+    # the legal consultation's areas and hours
+    assert [a.name for a in loaded.legal_areas_in_order()][:2] == ["劳动争议", "婚姻家庭"]
+    assert loaded.legal_hours is not None and loaded.legal_hours.describe() == (
+        "周一至周五 09:00-12:00、13:30-21:00；周六 09:00-12:00")
     meta = await repository.meta()
     assert meta is not None
     assert (meta.county, meta.source, meta.digest) == ("示范县", str(DEFAULT_CATALOGUE), digest)
