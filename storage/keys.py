@@ -63,6 +63,12 @@ class KeyBuilder:
         """A template delivery report that arrived before its send was recorded."""
         return self._key("report", account, msgid)
 
+    def consult_queue(self, area: str) -> str:
+        """A legal area's queue of consultations (a sorted set by the time each was asked);
+        ``{consult}`` keeps every area in one Redis Cluster slot, so one script claims
+        across a lawyer's areas."""
+        return f"{self.prefix}:{{consult}}:queue:{_part(area)}"
+
     def token(self, app_id: str) -> str:
         return self._key("token", app_id)
 

@@ -192,6 +192,12 @@ class RedisStore(Store):
         self._renew: Any = redis.register_script(_RENEW)
         self._release: Any = redis.register_script(_RELEASE)
 
+    @property
+    def client(self) -> Redis:
+        """The connection pool, for a Redis structure beside the store (the consultation
+        queue, storage/consult_queue.py)."""
+        return self._redis
+
     @classmethod
     def from_url(cls, url: str) -> RedisStore:
         # A stalled server must fail well inside WeChat's 5 s, so the edge can still answer.

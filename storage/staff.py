@@ -32,11 +32,11 @@ from domain.staff import (
     check_account,
     check_password,
 )
+from storage import one_time_codes as codes
 from storage.models import Staff, StaffBindCode, StaffToken
 
 TOKEN_PREFIX = "lx_"
 LAST_USED_EVERY = timedelta(minutes=1)  # how often a token's last use is written
-BIND_CODE_DIGITS = 8
 BIND_CODE_TTL = timedelta(minutes=10)
 
 
@@ -260,16 +260,13 @@ class StaffAccounts:
         if not staff.active:
             raise AccountError("login", f"{login!r} is disabled")
         now = self._clock()
-        while True:
-            code = f"{secrets.randbelow(10**BIND_CODE_DIGITS):0{BIND_CODE_DIGITS}d}"
-            try:
-                async with self._engine.begin() as conn:
-                    await conn.execute(insert(StaffBindCode).values(
-                        staff_id=staff.id, code_hash=_digest(code),
-                        expires_at=now + BIND_CODE_TTL))
-            except IntegrityError:  # the same code live for another: draw again
-                continue
-            return code, now + BIND_CODE_TTL
+
+        async def store(code_hash: str) -> None:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(StaffBindCode).values(
+                    staff_id=staff.id, code_hash=code_hash, expires_at=now + BIND_CODE_TTL))
+
+        return await codes.issue(store), now + BIND_CODE_TTL
 
     async def forget_bind_codes(self, before: datetime) -> int:
         """Delete the bind codes that expired before ``before`` (used or not); how many."""
@@ -282,7 +279,7 @@ class StaffAccounts:
         """Bind the WeChat user to the account of a live ``code`` (used up by this call);
         ``None`` for a code that is wrong, used or expired. The user is unbound from any
         other account first: one WeChat user, one account."""
-        if not (code.isascii() and code.isdigit() and len(code) == BIND_CODE_DIGITS):
+        if not codes.well_formed(code):
             return None
         now = self._clock()
         try:
@@ -295,7 +292,7 @@ class StaffAccounts:
         async with AsyncSession(self._engine) as session, session.begin():
             staff_id = await session.scalar(
                 update(StaffBindCode)
-                .where(StaffBindCode.code_hash == _digest(code),
+                .where(StaffBindCode.code_hash == codes.digest(code),
                        StaffBindCode.used_at.is_(None), StaffBindCode.expires_at > now)
                 .values(used_at=now).returning(StaffBindCode.staff_id))
             if staff_id is None:

@@ -36,7 +36,7 @@ from domain.tickets import (
     format_number,
 )
 from domain.workdays import Calendar, deadline, local_day
-from storage.models import Attachment, Ticket, TicketCounter, TicketEvent
+from storage.models import Attachment, ConsultationCounter, Ticket, TicketCounter, TicketEvent
 from storage.notices import notify
 
 
@@ -48,22 +48,27 @@ class WithdrawOutcome(StrEnum):
 
 
 async def next_number(session: AsyncSession, day: date) -> str:
-    """The next ticket number of ``day`` (``LX20261122-000123``), in the caller's transaction.
+    """The next ticket number of ``day`` (``LX20261122-000123``), in the caller's transaction."""
+    return format_number(day, await next_serial(session, TicketCounter, day))
 
-    The counter row is locked by the update until the transaction ends, so two concurrent
-    tickets never share a number (and a rolled-back ticket gives its number back).
-    """
+
+async def next_serial(session: AsyncSession,
+                      counter: type[TicketCounter] | type[ConsultationCounter],
+                      day: date) -> int:
+    """The next serial of ``day`` on ``counter`` (a table of the last serial per day), in
+    the caller's transaction. The counter row is locked by the update until the
+    transaction ends, so two concurrent records never share a number (and a rolled-back
+    one gives its number back)."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        insert(TicketCounter).values(day=day, last=0).on_conflict_do_nothing(
-            index_elements=["day"])
+        insert(counter).values(day=day, last=0).on_conflict_do_nothing(index_elements=["day"])
     )
     last = await session.scalar(
-        update(TicketCounter).where(TicketCounter.day == day)
-        .values(last=TicketCounter.last + 1).returning(TicketCounter.last)
+        update(counter).where(counter.day == day)
+        .values(last=counter.last + 1).returning(counter.last)
     )
     assert last is not None
-    return format_number(day, last)
+    return int(last)
 
 
 @dataclass(frozen=True, slots=True)
