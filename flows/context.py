@@ -16,27 +16,34 @@ class Conversation:
 
     ``flow``/``step`` name where the user is in a flow (``None`` when idle); ``data`` holds
     what the flow has collected; ``expires_at`` (epoch seconds) is the stored timeout, so a
-    restart or another worker sees the same deadline.
+    restart or another worker sees the same deadline. ``marks`` outlive forms (``clear``
+    keeps them): what a router must know of the user between forms, such as a legal
+    consultation they have open.
     """
 
     flow: str | None = None
     step: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     expires_at: float | None = None
+    marks: dict[str, Any] = field(default_factory=dict)
 
     def clear(self) -> None:
+        """No form, nothing it collected (the marks stay)."""
         self.flow = None
         self.step = None
         self.data = {}
         self.expires_at = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        shown = {
             "flow": self.flow,
             "step": self.step,
             "data": self.data,
             "expires_at": self.expires_at,
         }
+        if self.marks:  # most states have none: their stored shape is unchanged
+            shown["marks"] = self.marks
+        return shown
 
     @classmethod
     def from_json(cls, raw: Any) -> Conversation:
@@ -44,11 +51,13 @@ class Conversation:
             return cls()
         data = raw.get("data")
         expires = raw.get("expires_at")
+        marks = raw.get("marks")
         return cls(
             flow=raw.get("flow") if isinstance(raw.get("flow"), str) else None,
             step=raw.get("step") if isinstance(raw.get("step"), str) else None,
             data=data if isinstance(data, dict) else {},
             expires_at=float(expires) if isinstance(expires, (int, float)) else None,
+            marks=marks if isinstance(marks, dict) else {},
         )
 
 

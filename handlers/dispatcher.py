@@ -125,7 +125,8 @@ class Update:
             return
         conversation = self._conversation
         if (conversation.flow is None and conversation.step is None
-                and not conversation.data and conversation.expires_at is None):
+                and not conversation.data and conversation.expires_at is None
+                and not conversation.marks):
             if self.state.get() is not None:
                 self.state.clear()
         else:  # the flows change the decoded data in place: no comparison with the old

@@ -370,10 +370,22 @@ JSON_VALUES = st.recursive(
 @given(st.builds(Conversation, flow=st.none() | st.text(max_size=10),
                  step=st.none() | st.text(max_size=10),
                  data=st.dictionaries(st.text(max_size=5), JSON_VALUES, max_size=3),
-                 expires_at=st.none() | st.floats(0, 2e9)))
+                 expires_at=st.none() | st.floats(0, 2e9),
+                 marks=st.dictionaries(st.text(max_size=5), JSON_VALUES, max_size=2)))
 def test_open_in_tells_a_stored_form_without_parsing(conversation: Conversation) -> None:
     """The in-process store's journal asks open_in on every state write."""
     assert open_in(encode(conversation.to_json())) is (conversation.flow is not None)
+    assert Conversation.from_json(conversation.to_json()) == conversation
+
+
+def test_marks_outlive_a_form_and_a_state_without_them_keeps_its_shape() -> None:
+    """A legal consultation's mark stays through a complaint form filed meanwhile."""
+    conversation = Conversation(flow="complaint", step="kind", data={"answers": {}},
+                                marks={"consult": True})
+    conversation.clear()
+    assert conversation == Conversation(marks={"consult": True})
+    assert Conversation(flow="complaint").to_json() == {
+        "flow": "complaint", "step": None, "data": {}, "expires_at": None}
 
 
 @pytest.mark.parametrize("state", [{"role": "lawyer", "queue": [1, 2]}, ["a", "b"], "x", 3,
