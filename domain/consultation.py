@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
-from domain.workdays import CHINA
+from domain.workdays import CHINA, Calendar, working
 
 QUESTION_MIN = 10  # characters of a question, at least
 QUESTION_MAX = 1000
@@ -138,6 +138,14 @@ class ServiceHours:
         local = now.astimezone(CHINA)
         return any(span.holds(local.time().replace(tzinfo=None))
                    for span in self.spans_on(local.date(), holiday, workday))
+
+    def open_at(self, now: datetime, calendar: Calendar) -> bool:
+        """:meth:`is_open` on ``calendar``: a weekday it does not work is a holiday, a
+        weekend day it works a make-up working day (a year it does not know: weekdays)."""
+        day = now.astimezone(CHINA).date()
+        worked = working(day, calendar)
+        return self.is_open(now, holiday=day.weekday() < 5 and not worked,
+                            workday=day.weekday() >= 5 and worked)
 
     def describe(self) -> str:
         """``周一至周五 09:00-17:30`` style, for the citizen: days with the same spans

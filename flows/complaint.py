@@ -16,8 +16,6 @@ Answers are JSON (the conversation is stored between messages):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -34,11 +32,11 @@ from domain.tickets import MAX_ATTACHMENTS, TicketRecord
 from domain.workdays import STATUTORY, Calendar, due_deadline, local_day
 from flows.engine import (
     CONTEXT,
-    DRAFT,
     Flow,
     Reprompt,
     Step,
     choice,
+    draft_key,
     numbered,
     small_number,
 )
@@ -336,18 +334,8 @@ def _warn_provisional(year: int) -> None:
 
 
 def idempotency_key(inbound: Inbound, answers: dict[str, Any]) -> str:
-    """The draft id and a digest of what was confirmed: a repeated confirm of the same
-    answers files once, while answers edited (or a restart) after a confirm whose state
-    write was lost are a new ticket, never silently the old one."""
-    context = answers.get(CONTEXT)
-    draft = context.get(DRAFT) if isinstance(context, dict) else None
-    if not isinstance(draft, str) or not draft:  # a state from before drafts: this message
-        draft = f"{inbound.account}:{inbound.user}:{inbound.message_id}"
-    content = {k: v for k, v in answers.items() if k != CONTEXT}
-    digest = hashlib.sha256(
-        json.dumps([draft, content], sort_keys=True, ensure_ascii=False).encode()
-    ).hexdigest()
-    return f"complaint:{digest[:48]}"
+    """The draft's key (flows/engine.py ``draft_key``) for a ticket."""
+    return draft_key(inbound, answers, "complaint")
 
 
 def _phone_in_addendum(text: str) -> str | None:

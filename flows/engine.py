@@ -19,6 +19,8 @@ are in :mod:`flows.steps`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import unicodedata
 import uuid
@@ -673,3 +675,19 @@ def _plain(payload: dict[str, Any]) -> dict[str, Any]:
     """The JSON-safe part of a message's payload, to keep in the stored state."""
     return {k: v for k, v in payload.items()
             if v is None or isinstance(v, (str, int, float, bool))}
+
+
+def draft_key(inbound: Inbound, answers: dict[str, Any], prefix: str) -> str:
+    """What a confirmed form is filed under: the draft id and a digest of what was
+    confirmed, so a repeated confirm of the same answers files once, while answers edited
+    (or a restart) after a confirm whose state write was lost are a new record, never
+    silently the old one."""
+    context = answers.get(CONTEXT)
+    draft = context.get(DRAFT) if isinstance(context, dict) else None
+    if not isinstance(draft, str) or not draft:  # a state from before drafts: this message
+        draft = f"{inbound.account}:{inbound.user}:{inbound.message_id}"
+    content = {k: v for k, v in answers.items() if k != CONTEXT}
+    digest = hashlib.sha256(
+        json.dumps([draft, content], sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
+    return f"{prefix}:{digest[:48]}"

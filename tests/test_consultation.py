@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time
 
 import pytest
 
+from bot.config import DEFAULT_HOLIDAYS, load_calendar
 from domain.consultation import (
     LawyerCommand,
     LegalArea,
@@ -148,3 +149,12 @@ def test_a_profile_is_checked_field_by_field() -> None:
 
 def test_a_consultation_number() -> None:
     assert format_number(datetime(2026, 12, 1).date(), 7) == "FL20261201-000007"
+
+
+def test_the_calendar_says_which_days_are_holidays_and_make_up_days() -> None:
+    calendar = load_calendar(DEFAULT_HOLIDAYS)
+    national_day = datetime(2026, 10, 5, 10, tzinfo=CHINA)  # a Monday of the holiday
+    assert HOURS.is_open(national_day) and not HOURS.open_at(national_day, calendar)
+    make_up = datetime(2026, 10, 10, 15, tzinfo=CHINA)  # a Saturday worked after it
+    assert not HOURS.is_open(make_up) and HOURS.open_at(make_up, calendar)
+    assert HOURS.open_at(china(7, 10), calendar)  # an ordinary Monday

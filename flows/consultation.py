@@ -1,0 +1,215 @@
+"""The legal consultation's form (法律咨询): area → question → material photos → 称呼 →
+confirm → queued for the next lawyer on duty (or, out of hours or with nobody on duty,
+left as a message the next lawyer answers).
+
+Answers are JSON (the conversation is stored between messages):
+
+- ``area``: ``{"id", "name"}``, a legal area of the catalogue
+- ``question``: 10–1000 characters
+- ``photos``: ``[{"media_id", "url"}]``, at most 3 (:class:`flows.steps.Collect`)
+- ``name``: what to call the citizen (a lawyer sees only its first character), or ``None``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.catalogue import Catalogue
+from domain.consultation import (
+    NAME_MAX,
+    QUESTION_MAX,
+    QUESTION_MIN,
+    ConsultationRecord,
+    LegalArea,
+    estimate_wait,
+)
+from domain.messages import Inbound, Outbound, excerpt
+from domain.texts import Wording as Texts
+from domain.workdays import STATUTORY, Calendar
+from flows.engine import CONTEXT, Flow, Reprompt, Step, draft_key, numbered, small_number
+from flows.steps import Collect, CollectTexts
+from storage.consultations import Consultations, NewConsultation
+from storage.lawyers import Lawyers
+
+NAME = "consult"
+PHOTOS_MAX = 3
+SUMMARY_EXCERPT = 60
+SKIP_NAME = frozenset({"跳过", "不填", "不用", "不想说", "无", "没有"})
+NO_PHOTOS = frozenset({"没有材料", "没材料", "没有照片", "没照片", "无材料", "无照片", "没有"})
+PHOTO_TEXTS = CollectTexts(kept="consult_photo_kept", kept_confirm="consult_photo_kept_confirm",
+                           more="consult_photo_more", last="consult_photo_last",
+                           full="consult_photo_limit")
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """The consultation a confirm made (or found, when the confirm was a repeat)."""
+
+    consultation: ConsultationRecord
+    created: bool
+
+
+class ConsultationFlow:
+    """Builds the form on a catalogue that may be reloaded while citizens are in it; says
+    whether lawyers serve an area now; files and answers the confirm."""
+
+    def __init__(self, catalogue: Callable[[], Catalogue], consultations: Consultations,
+                 lawyers: Lawyers, texts: Texts, *,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 ttl: float = 1800.0, calendar: Calendar = STATUTORY) -> None:
+        self._catalogue = catalogue
+        self.consultations = consultations
+        self.lawyers = lawyers
+        self._texts = texts
+        self._now = now
+        self._calendar = calendar
+        photos = Collect("photos", PHOTOS_MAX, texts=PHOTO_TEXTS, none_words=NO_PHOTOS)
+        self.flow = Flow(NAME, texts("consult_title"), (
+            Step("area", texts("consult_label_area"), "consult_area", self._area,
+                 show=lambda v: str(v["name"]), valid=_valid_area, values=self._area_values),
+            Step("question", texts("consult_label_question"), "consult_question",
+                 self._question, valid=_valid_question, show=self._show_question,
+                 values=lambda _: {"min": str(QUESTION_MIN), "max": str(QUESTION_MAX)}),
+            photos.step(texts("consult_label_photos"), "consult_photos",
+                        show=self._show_photos, values=lambda _: {"limit": str(PHOTOS_MAX)}),
+            Step("name", texts("consult_label_name"), "consult_name", self._name,
+                 nullable=True, none_text="consult_name_none",
+                 valid=lambda v: v is None or (isinstance(v, str) and 0 < len(v) <= NAME_MAX)),
+        ), self._finish, ttl=ttl, hooks=(photos,))
+
+    # -- whether lawyers serve --------------------------------------------------------------
+
+    async def serving(self, area: str | None, now: datetime) -> str | None:
+        """``None`` when a lawyer on duty serves ``area`` (any area: ``None``) now, within
+        the service hours; else why not (``closed``: outside the hours; ``nobody``: no
+        lawyer on duty for it)."""
+        hours = self._catalogue().legal_hours
+        if hours is None or not hours.open_at(now, self._calendar):
+            return "closed"
+        on_duty = await self.lawyers.on_duty()
+        if not any(area is None or area in lawyer.areas for lawyer in on_duty):
+            return "nobody"
+        return None
+
+    async def intro(self, now: datetime) -> str:
+        """What the form's first question begins with: the service, or why a question
+        asked now is left as a message."""
+        why = await self.serving(None, now)
+        if why is None:
+            return self._texts("consult_intro_live")
+        hours = self._catalogue().legal_hours
+        return self._texts(f"consult_intro_{why}",
+                           hours="" if hours is None else hours.describe())
+
+    # -- parsers ----------------------------------------------------------------------------
+
+    def _area(self, inbound: Inbound, answers: dict[str, Any]) -> dict[str, str]:
+        catalogue, text = self._catalogue(), inbound.text
+        areas = catalogue.legal_areas_in_order()
+        found: LegalArea | None = None
+        number = small_number(text)
+        if number is not None:
+            found = areas[number - 1] if 1 <= number <= len(areas) else None
+        elif text:
+            found = next((a for a in areas if a.name == text), None)
+            named = [a for a in areas if text in a.name]
+            if found is None and len(named) == 1:
+                found = named[0]
+            if found is None:  # "欠薪" names 劳动争议
+                found = next((a for a in areas for word in a.keywords if word in text), None)
+        if found is None:
+            raise Reprompt("flow_choice_retry", first=areas[0].name if areas else "")
+        return {"id": found.id, "name": found.name}
+
+    def _question(self, inbound: Inbound, answers: dict[str, Any]) -> str:
+        text = inbound.text
+        if len(text) < QUESTION_MIN:
+            raise Reprompt("consult_question_short", count=str(len(text)),
+                           min=str(QUESTION_MIN))
+        if len(text) > QUESTION_MAX:
+            raise Reprompt("consult_question_long", count=str(len(text)),
+                           max=str(QUESTION_MAX))
+        return text
+
+    def _name(self, inbound: Inbound, answers: dict[str, Any]) -> str | None:
+        text = inbound.text.strip()
+        if text in SKIP_NAME:
+            return None
+        if not text or len(text) > NAME_MAX:
+            raise Reprompt("consult_name_bad", max=str(NAME_MAX))
+        return text
+
+    # -- prompts and summary ----------------------------------------------------------------
+
+    def _area_values(self, answers: dict[str, Any]) -> dict[str, str]:
+        context = answers.get(CONTEXT)
+        intro = context.get("intro", "") if isinstance(context, dict) else ""
+        return {"intro": str(intro),
+                "options": numbered([a.name for a in self._catalogue().legal_areas_in_order()])}
+
+    def _show_question(self, value: str) -> str:
+        if len(value) <= SUMMARY_EXCERPT:
+            return value
+        return self._texts("consult_question_shown", text=excerpt(value, SUMMARY_EXCERPT),
+                           count=str(len(value)))
+
+    def _show_photos(self, value: list[Any]) -> str:
+        if not value:
+            return self._texts("consult_photos_none")
+        return self._texts("consult_photos_count", count=str(len(value)))
+
+    # -- the consultation -------------------------------------------------------------------
+
+    async def _finish(self, inbound: Inbound, answers: dict[str, Any]) -> list[Outbound]:
+        context = answers.get(CONTEXT)
+        told_live = isinstance(context, dict) and context.get("live") is True
+        asked = await self.ask(inbound, answers)
+        said = [await self.receipt(asked.consultation)]
+        if told_live and asked.consultation.left_message:
+            said.append(self._texts("consult_became_message"))
+        return [Outbound.of_text("\n".join(said))]
+
+    async def ask(self, inbound: Inbound, answers: dict[str, Any]) -> Asked:
+        """Queue the consultation, live or as a message left for the next lawyer; the
+        draft's key makes a repeated confirm a no-op."""
+        now = self._now()
+        area = answers["area"]["id"]
+        photos = tuple(str(p.get("media_id", "")) for p in answers.get("photos") or ()
+                       if p.get("media_id"))[:PHOTOS_MAX]
+        made, created = await self.consultations.ask(NewConsultation(
+            idempotency_key=draft_key(inbound, answers, NAME), account=inbound.account,
+            openid=inbound.user, name=answers.get("name"), area=area,
+            question=answers["question"],
+            left_message=await self.serving(area, now) is not None, photos=photos),
+            now=now)
+        return Asked(made, created)
+
+    async def receipt(self, consultation: ConsultationRecord) -> str:
+        catalogue = self._catalogue()
+        area = catalogue.legal_area(consultation.area)
+        name = area.name if area is not None else consultation.area
+        if consultation.left_message:
+            return self._texts("consult_left", number=consultation.number, area=name)
+        return self._texts("consult_queued", number=consultation.number, area=name,
+                           **await self.queue_place(consultation))
+
+    async def queue_place(self, consultation: ConsultationRecord) -> dict[str, str]:
+        """``ahead`` (how many wait before it) and ``wait`` (the estimate, in words)."""
+        position = await self.consultations.position(consultation)
+        minutes = estimate_wait(position, await self.consultations.recent_waits(
+            consultation.area, self._now()))
+        wait = (self._texts("consult_wait_unknown") if minutes is None
+                else self._texts("consult_wait_minutes", minutes=str(minutes)))
+        return {"ahead": str(position - 1), "wait": wait}
+
+
+def _valid_area(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("id"), str) \
+        and isinstance(value.get("name"), str)
+
+
+def _valid_question(value: Any) -> bool:
+    return isinstance(value, str) and QUESTION_MIN <= len(value) <= QUESTION_MAX
