@@ -25,8 +25,11 @@ from domain.messages import Outbound
 from domain.staff import Role
 from domain.texts import Texts
 from domain.workdays import Calendar
+from flows.consultation import ConsultationFlow
 from handlers.citizen import CitizenDesk
+from handlers.consult import ConsultDesk
 from handlers.context import Handler
+from handlers.lawyer import LawyerDesk
 from handlers.registry import build_dispatcher
 from handlers.staff import StaffDesk
 from handlers.survey import SurveyDesk
@@ -36,13 +39,17 @@ from storage.base import Store
 from storage.catalogue import CatalogueRepository
 from storage.catalogue_cache import CatalogueCache
 from storage.channels import Consents
+from storage.consult_queue import RedisQueue
+from storage.consultations import Consultations
 from storage.keys import KeyBuilder
+from storage.lawyers import Lawyers
 from storage.memory import MemoryStore
 from storage.outbox import Outbox
 from storage.redis_store import RedisStore
 from storage.staff import StaffAccounts
 from storage.surveys import Surveys
 from storage.tickets import Tickets
+from storage.windows import reachable
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +108,33 @@ def default_handler(app: web.Application, *, now: Callable[[], datetime] | None 
     reports = _Reports(Outbox(app[ENGINE]), Consents(app[STORE], app[KEYS]), app[STORE],
                        app[KEYS])
     catalogue = CatalogueCache(CatalogueRepository(app[ENGINE]), ttl=settings.catalogue_ttl)
+    moment = now or (lambda: datetime.now(UTC))
+    lawyers, consultations = Lawyers(app[ENGINE]), consultations_of(app)
+    consultation = ConsultationFlow(catalogue.require, consultations, lawyers, app[TEXTS],
+                                    now=moment, ttl=settings.flow_ttl, calendar=app[CALENDAR])
     desk = CitizenDesk(app[TEXTS], Tickets(app[ENGINE]), catalogue,
-                       flow_ttl=settings.flow_ttl, now=now or (lambda: datetime.now(UTC)),
-                       clock=clock, calendar=app[CALENDAR])
+                       flow_ttl=settings.flow_ttl, now=moment, clock=clock,
+                       calendar=app[CALENDAR], consultation=consultation)
     staff = StaffDesk(app[TEXTS], StaffAccounts(app[ENGINE]), Tickets(app[ENGINE]))
     survey = SurveyDesk(app[TEXTS], Surveys(app[ENGINE]), catalogue, calendar=app[CALENDAR],
-                        now=now or (lambda: datetime.now(UTC)), clock=clock or time.time)
+                        now=moment, clock=clock or time.time)
+    store, keys = app[STORE], app[KEYS]
+
+    async def reach(account: str, openid: str) -> bool:
+        return await reachable(store, keys, account, openid, time.time())
+
+    lawyer = LawyerDesk(app[TEXTS], lawyers, consultations, catalogue, reach, now=moment)
+    consult = ConsultDesk(app[TEXTS], consultation, catalogue, now=moment)
     return build_dispatcher(app[TEXTS], desk, subscriptions=db.Citizens(app[ENGINE]),
-                            reports=reports, staff=staff, survey=survey)
+                            reports=reports, staff=staff, survey=survey, lawyer=lawyer,
+                            consult=consult)
+
+
+def consultations_of(app: web.Application) -> Consultations:
+    """The consultation repository, its queue indexed in Redis when the store is Redis."""
+    store = app[STORE]
+    queue = RedisQueue(store.client, app[KEYS]) if isinstance(store, RedisStore) else None
+    return Consultations(app[ENGINE], queue=queue)
 
 
 def create_app(

@@ -29,7 +29,16 @@ from domain.consultation import (
 from domain.messages import Inbound, Outbound, excerpt
 from domain.texts import Wording as Texts
 from domain.workdays import STATUTORY, Calendar
-from flows.engine import CONTEXT, Flow, Reprompt, Step, draft_key, numbered, small_number
+from flows.engine import (
+    CONFIRM,
+    CONTEXT,
+    Flow,
+    Reprompt,
+    Step,
+    draft_key,
+    numbered,
+    small_number,
+)
 from flows.steps import Collect, CollectTexts
 from storage.consultations import Consultations, NewConsultation
 from storage.lawyers import Lawyers
@@ -94,15 +103,15 @@ class ConsultationFlow:
             return "nobody"
         return None
 
-    async def intro(self, now: datetime) -> str:
+    async def intro(self, now: datetime) -> tuple[str, bool]:
         """What the form's first question begins with: the service, or why a question
-        asked now is left as a message."""
+        asked now is left as a message; and whether lawyers serve now."""
         why = await self.serving(None, now)
         if why is None:
-            return self._texts("consult_intro_live")
+            return self._texts("consult_intro_live"), True
         hours = self._catalogue().legal_hours
         return self._texts(f"consult_intro_{why}",
-                           hours="" if hours is None else hours.describe())
+                           hours="" if hours is None else hours.describe()), False
 
     # -- parsers ----------------------------------------------------------------------------
 
@@ -138,7 +147,7 @@ class ConsultationFlow:
         text = inbound.text.strip()
         if text in SKIP_NAME:
             return None
-        if not text or len(text) > NAME_MAX:
+        if not text or len(text) > NAME_MAX or text in CONFIRM:  # "确认" is no name
             raise Reprompt("consult_name_bad", max=str(NAME_MAX))
         return text
 

@@ -22,8 +22,11 @@ from domain.tickets import parse_number, short_number
 from domain.workdays import STATUTORY, Calendar
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
+from flows.consultation import NAME as CONSULT_FLOW
+from flows.consultation import ConsultationFlow
 from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, RESTART, RESUME, Engine
 from handlers.commands import Service, is_greeting
+from handlers.consult import MARK as CONSULT_MARK
 from handlers.dispatcher import Command, InFlow, MenuKey, Message, Not, Router, Update
 from handlers.my_tickets import MyTickets
 from storage.catalogue_cache import CatalogueCache
@@ -38,12 +41,17 @@ _IDLE_KINDS = {"image": "idle_photo", "location": "idle_location"}
 
 
 def _leaves_the_form(update: Update) -> bool:
-    """A command that takes a citizen in a form elsewhere: 我要反映 (not "投诉", which
-    answers the form's first question) or 法律咨询. 我的留言 and 查询/撤回 are taken by an
-    earlier router; 帮助 is the step's help."""
+    """A command that takes a citizen in a form elsewhere: 我要反映 (in the complaint form
+    not "投诉", which answers its first question) or 法律咨询 (the desk asks the current
+    question again when it is that form's). 我的留言 and 查询/撤回 are taken by an earlier
+    router; 帮助 is the step's help."""
     command = update.command
-    return command is Service.LEGAL or (command is Service.COMPLAINT
-                                        and update.text not in KINDS)
+    if command is Service.LEGAL:
+        return True
+    if command is not Service.COMPLAINT:
+        return False
+    flow = update.flow
+    return not (flow is not None and flow.name == COMPLAINT_FLOW and update.text in KINDS)
 
 
 def _mentions_a_ticket(update: Update) -> bool:
@@ -59,14 +67,17 @@ class CitizenDesk:
                  flow_ttl: float = 1800.0,
                  now: Callable[[], datetime] = lambda: datetime.now(UTC),
                  clock: Callable[[], float] | None = None,
-                 calendar: Calendar = STATUTORY) -> None:
+                 calendar: Calendar = STATUTORY,
+                 consultation: ConsultationFlow | None = None) -> None:
         self._texts = texts
         self._tickets = tickets
         self._catalogue = catalogue
         self._now = now
         self.complaint = ComplaintFlow(catalogue.require, tickets, texts, now=now, ttl=flow_ttl,
                                        calendar=calendar)
-        self.engine = Engine([self.complaint.flow], texts, clock=clock or time.time)
+        self.consultation = consultation
+        flows = [self.complaint.flow, *([] if consultation is None else [consultation.flow])]
+        self.engine = Engine(flows, texts, clock=clock or time.time)
         self.my_tickets = MyTickets(tickets, texts, lambda: catalogue.current, now=now)
 
     # -- routers ------------------------------------------------------------------------------
@@ -89,6 +100,7 @@ class CitizenDesk:
         any width is the step's help), unless the message asks for another service."""
         router = Router("complaint form")
         router.add(self._in_form, Message(), InFlow(COMPLAINT_FLOW), Not(_leaves_the_form))
+        router.add(self._in_form, Message(), InFlow(CONSULT_FLOW), Not(_leaves_the_form))
         return router
 
     def services_router(self) -> Router:
@@ -170,7 +182,31 @@ class CitizenDesk:
                                  {"last_phone": last_phone})
 
     async def _legal(self, update: Update) -> list[Outbound]:
-        return self._reminded(update, [self._say("legal_soon")])
+        """法律咨询: the form's current question for a citizen already in it; for a citizen
+        with a consultation open, where it stands; else a new form (the consultation is
+        not offered until the catalogue has its areas and hours)."""
+        consultation = self.consultation
+        catalogue = await self._catalogue_or_none()
+        if consultation is None or catalogue is None or catalogue.legal_hours is None:
+            return self._reminded(update, [self._say("legal_soon")])
+        flow = update.flow
+        if flow is not None and flow.name == CONSULT_FLOW:
+            return self.engine.current_prompt(update.conversation)
+        inbound = update.inbound
+        try:
+            open_ = await consultation.consultations.open_of(inbound.account, inbound.user)
+            intro, live = await consultation.intro(self._now())
+        except Exception:
+            log.exception("consultation unavailable")
+            return self._reminded(update, [self._say("consult_unavailable")])
+        if open_ is not None:
+            update.conversation.marks[CONSULT_MARK] = True
+            return self._reminded(update, [self._say(
+                "consult_already_open", number=open_.number,
+                status=self._texts(open_.status.label_key))])
+        update.conversation.marks[CONSULT_MARK] = True  # what it asks is theirs to follow
+        return self.engine.start(CONSULT_FLOW, update.conversation,
+                                 {"intro": intro, "live": live})
 
     async def _help(self, update: Update) -> list[Outbound]:
         return self._reminded(update, [self._say("help")])

@@ -31,6 +31,7 @@ from domain.sending import FieldError, Messenger, Purpose, SendError
 from storage.base import Store
 from storage.keys import KeyBuilder
 from storage.outbox import REPLY, Claimed, Outbox
+from storage.windows import windows_of
 
 log = logging.getLogger(__name__)
 
@@ -178,15 +179,8 @@ class DeliveryWorker:
 
     async def _decide(self, push: Claimed, route: Route,
                       exclude: frozenset[Channel]) -> Decision:
-        windows: list[tuple[Window, int]] = []
-        if "custom" not in exclude:
-            for interaction in ("message", "event"):
-                window = Window.from_json(await self._store.get(
-                    self._keys.window(push.account, push.openid, interaction)))
-                if window is not None:
-                    sent = await self._store.get(
-                        self._keys.custom_sent(push.account, push.openid, window.opened_at))
-                    windows.append((window, sent if isinstance(sent, int) else 0))
+        windows = ([] if "custom" in exclude
+                   else await windows_of(self._store, self._keys, push.account, push.openid))
         consented = bool(route.subscribe_template_id) and bool(await self._store.get(
             self._keys.consent(push.account, push.openid, route.subscribe_template_id or "")))
         decision = choose_channel(now=self._clock(), windows=windows, route=route,

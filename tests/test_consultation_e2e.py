@@ -1,0 +1,181 @@
+"""The legal consultation through the WeChat edge, on SQLite and PostgreSQL: a citizen
+asks, a lawyer bound by an invite code goes on duty and takes it, the two talk through the
+bot (every message a push to the other side, the citizen masked, phones masked), and the
+lawyer ends it; out of hours the question is left as a message; 取消 leaves the queue."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import KEYS, STORE, create_app, default_handler
+from domain.consultation import LawyerRecord, Status
+from storage import db
+from storage.consultations import Consultations
+from storage.lawyers import Lawyers
+from storage.models import Push
+from tests.citizens import Citizen, Today, fresh_tickets
+from tests.conftest import SettingsFactory
+from tests.test_consultations_store import fresh_consultations
+from tests.test_staff_api import Client
+
+MONDAY_10 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # 10:00 in China, service hours
+MONDAY_22 = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)  # 22:00 in China, closed
+QUESTION = "公司拖欠我三个月工资，老板电话13800138000也不接，我该怎么办？"
+
+World = tuple[Client, AsyncEngine, Today]
+
+
+@pytest.fixture
+async def world(aiohttp_client: Callable[..., Awaitable[Client]],
+                make_settings: SettingsFactory,
+                database_url: str) -> AsyncIterator[World]:
+    engine = db.make_engine(database_url)
+    today = Today(MONDAY_10)
+    try:
+        await fresh_tickets(engine)
+        await fresh_consultations(engine)
+        settings = make_settings(database_url=database_url, catalogue_ttl=0)
+        app = create_app(settings, handler_factory=lambda app: default_handler(app, now=today))
+        yield await aiohttp_client(app), engine, today
+    finally:
+        await engine.dispose()
+
+
+async def bound_lawyer(client: Client, engine: AsyncEngine, openid: str, licence: str,
+                       areas: tuple[str, ...] = ("labour",)) -> tuple[Citizen, LawyerRecord]:
+    lawyers = Lawyers(engine)
+    made = await lawyers.add("李明", "某律师事务所", licence, list(areas))
+    code, _ = await lawyers.invite(made.id)
+    phone = Citizen(client, openid)
+    assert "邀请码不正确" in await phone.say("律师绑定 00000000")
+    said = await phone.say(f"律师绑定 {code}")
+    assert said.startswith("李明律师，您好！您的微信已绑定律师账号（某律师事务所）。")
+    return phone, made
+
+
+async def pushes_to(engine: AsyncEngine, openid: str) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.scalars(select(Push.text).where(Push.openid == openid)
+                                        .order_by(Push.id))).all())
+
+
+async def ask(citizen: Citizen) -> str:
+    """法律咨询 in 劳动争议, no photos, no name, confirmed: the receipt."""
+    return await citizen.says("法律咨询", "1", QUESTION, "跳过", "跳过", "确认")
+
+
+async def test_a_citizen_asks_a_lawyer_takes_it_and_they_talk_through_the_bot(
+    world: World,
+) -> None:
+    client, engine, _ = world
+    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000001")
+    assert "您的领域：劳动争议" in await lawyer.say("上线")
+    assert "这是工作账号" not in await lawyer.say("我要反映")  # a lawyer, not a citizen
+    citizen = Citizen(client, "o-citizen")
+    first = await citizen.say("法律咨询")
+    assert first.startswith("您好，这里是免费法律咨询，由值班律师在线解答。")
+    assert "1. 劳动争议" in first
+    assert "材料" in await citizen.says("1", QUESTION)
+    assert "怎么称呼" in await citizen.say("跳过")
+    summary = await citizen.say("张先生")
+    assert "咨询领域：劳动争议" in summary or "劳动争议" in summary
+    receipt = await citizen.say("确认")
+    assert receipt.startswith("您的咨询已提交，正在排队。")
+    assert "编号：FL20261207-000001" in receipt and "您前面还有0人" in receipt
+    assert "时间暂无参考" in receipt
+    assert await citizen.say("补充一下，我有劳动合同") == (
+        "已补充到您的问题里，律师接单时会一并看到。")
+    assert "前面还有0人" in await citizen.say("排队")
+
+    took = await lawyer.say("接单")
+    assert took.startswith("已接单【000001】张**｜劳动争议")
+    assert "138****8000" in took and "13800138000" not in took  # a lawyer sees no phone
+    assert "补充：补充一下，我有劳动合同" in took
+    assert (await pushes_to(engine, "o-citizen"))[-1] == (
+        "律师李明（某律师事务所）已接单，正在查看您的问题（FL20261207-000001）。"
+        "律师的回复会直接发到这里，您也可以继续补充。")
+
+    assert await lawyer.say("请问您签劳动合同了吗？") == ""
+    assert (await pushes_to(engine, "o-citizen"))[-1] == "【律师李明】请问您签劳动合同了吗？"
+    assert await citizen.say("签了，我手机是13900139000") == ""
+    assert (await pushes_to(engine, "o-lawyer"))[-1] == (
+        "【000001 张**】签了，我手机是139****9000")
+    assert "咨询中" in await citizen.say("帮助")
+
+    assert await lawyer.say("结束") == "已结束咨询【000001】。"
+    assert (await pushes_to(engine, "o-citizen"))[-1].startswith(
+        "律师已结束本次咨询（FL20261207-000001）。")
+    assert await citizen.say("谢谢律师") != ""  # no consultation now: the desk answers
+    assert "还没有法律咨询记录" not in await citizen.say("我的咨询")
+    assert "FL20261207-000001｜劳动争议｜已结束" in await citizen.say("我的咨询")
+
+
+async def test_out_of_hours_the_question_is_left_as_a_message(world: World) -> None:
+    client, engine, today = world
+    today.moment = MONDAY_22
+    citizen = Citizen(client, "o-citizen")
+    first = await citizen.say("法律咨询")
+    assert first.startswith("现在不在律师服务时间（周一至周五 09:00-12:00、13:30-21:00；"
+                            "周六 09:00-12:00）。您可以先留言")
+    receipt = await ask(citizen)
+    assert receipt.startswith("您的留言已提交。")
+    (asked,) = await Consultations(engine).of_citizen("default", "o-citizen")
+    assert asked.left_message and asked.status is Status.QUEUED
+    assert "正在等待值班律师" in await citizen.say("排队")
+
+
+async def test_within_hours_with_nobody_on_duty_it_is_a_message_too(world: World) -> None:
+    client, engine, _ = world
+    await bound_lawyer(client, engine, "o-lawyer", "14401201810000002")  # bound, off duty
+    citizen = Citizen(client, "o-citizen")
+    assert (await citizen.say("法律咨询")).startswith("现在暂时没有值班律师。")
+    assert (await ask(citizen)).startswith("您的留言已提交。")
+
+
+async def test_leaving_the_queue_and_asking_again(world: World) -> None:
+    client, engine, today = world
+    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000003")
+    await lawyer.say("上线")
+    citizen = Citizen(client, "o-citizen")
+    await ask(citizen)
+    assert "还在进行中" in await citizen.say("法律咨询")  # one at a time
+    assert await citizen.say("取消") == (
+        "已取消咨询 FL20261207-000001。如还需要帮助，可随时回复“法律咨询”重新提问。")
+    assert await lawyer.say("接单") == "现在没有等待的咨询。"
+    today.moment += timedelta(minutes=1)
+    assert (await ask(citizen)).startswith("您的咨询已提交，正在排队。")
+    assert (await lawyer.say("接单")).startswith("已接单【000002】")
+    assert "不能再取消" in await citizen.say("取消")
+
+
+async def test_an_answer_after_the_citizens_window_closed_waits_behind_a_template(
+    world: World,
+) -> None:
+    """Issue 13 point 3: the lawyer is told the answer reaches the citizen when the
+    platform allows; the citizen first gets the lawyer_answer template, then the answer
+    waits (customer service only) for the citizen's next message."""
+    client, engine, _ = world
+    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000004")
+    await lawyer.say("上线")
+    citizen = Citizen(client, "o-citizen")
+    await ask(citizen)
+    await lawyer.say("接单")
+    app = client.server.app
+    for interaction in ("message", "event"):  # 48 hours without a word from the citizen
+        await app[STORE].delete(app[KEYS].window("default", "o-citizen", interaction))
+    assert await lawyer.say("您可以先申请劳动仲裁。") == (
+        "对方现在暂时收不到消息（超过48小时未互动或消息条数已满），您的回复已保存，"
+        "并已发服务通知提醒对方；对方回复后会立即收到。")
+    async with engine.connect() as conn:
+        last_two = (await conn.execute(
+            select(Push.purpose, Push.text, Push.fields).where(Push.openid == "o-citizen")
+            .order_by(Push.id.desc()).limit(2))).all()
+    (answer_purpose, answer, _), (notice_purpose, notice, fields) = last_two
+    assert (notice_purpose, notice) == ("lawyer_answer", "律师已回复您的法律咨询")
+    assert fields == {"area": "劳动争议", "lawyer": "李明", "time": "2026-12-07 10:00"}
+    assert (answer_purpose, answer) == ("consult", "【律师李明】您可以先申请劳动仲裁。")
