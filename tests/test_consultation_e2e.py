@@ -165,7 +165,7 @@ async def test_an_answer_after_the_citizens_window_closed_waits_behind_a_templat
     citizen = Citizen(client, "o-citizen")
     await ask(citizen)
     await lawyer.say("接单")
-    app = client.server.app
+    app = client.app
     for interaction in ("message", "event"):  # 48 hours without a word from the citizen
         await app[STORE].delete(app[KEYS].window("default", "o-citizen", interaction))
     assert await lawyer.say("您可以先申请劳动仲裁。") == (
