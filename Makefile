@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	@set -a; source config/dev.env; set +a; \
 	  $(BIN)/lianxin db upgrade && $(BIN)/lianxin config load && \
-	  $(BIN)/lianxin staff demo && exec $(BIN)/lianxin dev
+	  $(BIN)/lianxin staff demo && $(BIN)/lianxin lawyer demo && exec $(BIN)/lianxin dev
 
 # Redis and PostgreSQL servers for the tests (installed with apt-get when missing).
 servers:

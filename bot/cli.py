@@ -268,10 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     menu_cli.add_commands(sub)
 
-    from bot import calendar_cli, catalogue_cli, report_cli, staff_cli
+    from bot import calendar_cli, catalogue_cli, lawyer_cli, report_cli, staff_cli
 
     catalogue_cli.add_commands(sub)
     staff_cli.add_commands(sub)
+    lawyer_cli.add_commands(sub)
     calendar_cli.add_commands(sub)
     report_cli.add_commands(sub)
     return parser
