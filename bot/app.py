@@ -222,6 +222,15 @@ def create_app(
         except Exception as exc:  # not a reason to stay down: `lianxin calendar refresh`
             log.warning("could not count provisional due dates again: %s: %s",
                         type(exc).__name__, exc)
+        if isinstance(app[STORE], RedisStore):  # what Redis lost of the consultation queue
+            try:
+                restored = await consultations_of(app).restore_index()
+            except Exception as exc:  # the scheduler's job puts it back at its next tick
+                log.warning("could not restore the consultation queue in Redis: %s",
+                            type(exc).__name__)
+            else:
+                if restored:
+                    log.info("consultation queue: %d waiting put back in Redis", restored)
         yield
         await engine.dispose()
 
@@ -261,7 +270,7 @@ def create_app(
         scheduler.start()
         # the single-process default: the ticket jobs run here too (under the job lease,
         # as in `lianxin scheduler`)
-        runner = job_runner(settings, app[ENGINE], app[TEXTS])
+        runner = job_runner(settings, app[ENGINE], app[TEXTS], app[STORE])
         jobs = start_jobs(runner, settings)
         yield
         await stop_jobs(jobs, runner)

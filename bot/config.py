@@ -130,6 +130,12 @@ class Settings(OfficeSettings):
     # (0: never)
     survey_days: float = Field(default=7.0, gt=0, le=90)
     recheck_days: float = Field(default=28.0, ge=0, le=365)
+    # the legal consultation: a lawyer silent consult_remind_minutes after taking one is
+    # reminded, and at consult_timeout_minutes it goes back to the queue; a citizen silent
+    # consult_silence_minutes after the lawyer's last message ends it
+    consult_remind_minutes: float = Field(default=10.0, gt=0, le=1440)
+    consult_timeout_minutes: float = Field(default=20.0, gt=0, le=1440)
+    consult_silence_minutes: float = Field(default=30.0, gt=0, le=10080)
     # the deadline jobs run once per tick (seconds), the calendar and clean-up per 60
     scheduler_tick: float = Field(default=60.0, ge=0.5, le=3600.0)
     # 改派: the new department inherits the citizen's due date (true), or gets its own

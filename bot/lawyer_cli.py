@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from bot.config import ConfigError, load_office_settings
-from domain.consultation import DEFAULT_CAPACITY, LawyerRecord, ProfileError
+from domain.consultation import DEFAULT_CAPACITY, TO_CITIZEN, LawyerRecord, ProfileError
 from domain.texts import Texts
 from domain.workdays import CHINA
 from storage import db
@@ -142,7 +142,7 @@ def cmd_active(args: argparse.Namespace) -> int:
             for held in await consultations.held_by(lawyer.id):
                 back = await consultations.give_back(
                     held.id, lawyer_id=lawyer.id, timed_out=False, now=datetime.now(UTC),
-                    note="disabled", tell=lambda c: [Note("citizen", "consult", texts(
+                    note="disabled", tell=lambda c: [Note("citizen", TO_CITIZEN, texts(
                         "consult_returned_citizen", lawyer=lawyer.display, number=c.number))])
                 given_back += back is not None
         print(f"lawyer {lawyer.id} ({lawyer.licence}) is "

@@ -34,6 +34,7 @@ from storage import db
 from storage.base import Store
 from storage.catalogue import CatalogueRepository
 from storage.catalogue_cache import CatalogueCache
+from storage.consult_queue import RedisQueue
 from storage.keys import KeyBuilder
 from storage.leases import Leases
 from storage.outbox import Outbox
@@ -62,15 +63,22 @@ def policy(settings: Settings) -> Policy:
                   keep_bind_codes=timedelta(days=settings.keep_bind_codes_days),
                   survey_for=timedelta(days=settings.survey_days),
                   recheck_after=(timedelta(days=settings.recheck_days)
-                                 if settings.recheck_days else None))
+                                 if settings.recheck_days else None),
+                  consult_remind=timedelta(minutes=settings.consult_remind_minutes),
+                  consult_timeout=timedelta(minutes=settings.consult_timeout_minutes),
+                  consult_silence=timedelta(minutes=settings.consult_silence_minutes))
 
 
-def job_runner(settings: Settings, engine: AsyncEngine, texts: Texts) -> JobRunner:
-    """The ticket jobs (``scheduler/jobs.py``) under the job lease, on the catalogue in
-    the database and the calendar file as they are at each run."""
+def job_runner(settings: Settings, engine: AsyncEngine, texts: Texts,
+               store: Store | None = None) -> JobRunner:
+    """The ticket and consultation jobs (``scheduler/jobs.py``) under the job lease, on
+    the catalogue in the database and the calendar file as they are at each run (with a
+    Redis ``store``, the consultation queue's index is kept whole too)."""
     catalogue = CatalogueCache(CatalogueRepository(engine), ttl=settings.catalogue_ttl)
+    keys = KeyBuilder()
+    queue = RedisQueue(store.client, keys) if isinstance(store, RedisStore) else None
     tools = Tools(engine, texts, catalogue.get, CalendarFile(settings.holidays_file),
-                  policy(settings))
+                  policy(settings), queue=queue)
     # host:pid and a random part: two containers may share a host name and a pid
     return JobRunner(Leases(engine), tools, holder=f"{worker_name()}:{uuid.uuid4().hex[:8]}",
                      lease_ttl=settings.scheduler_lease, tick=settings.scheduler_tick)
@@ -108,7 +116,7 @@ async def run_scheduler(settings: Settings, *, interval: float = 1.0,
         worker = delivery_worker(settings, engine, store, keys, clients, lease=lease)
         scheduler = delivery_scheduler(worker, interval)
         scheduler.start()
-        runner = job_runner(settings, engine, texts)
+        runner = job_runner(settings, engine, texts, store)
         jobs = start_jobs(runner, settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

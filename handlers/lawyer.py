@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from domain.catalogue import Catalogue
 from domain.consultation import (
+    TO_CITIZEN,
     ConsultationRecord,
     EndReason,
     LawyerCommand,
@@ -46,7 +47,6 @@ BIND = re.compile(r"(?:律师绑定|绑定律师)\s*([0-9]{8})")
 BIND_TRIES = 5  # wrong codes a WeChat user may send …
 BIND_PAUSE = 600.0  # … before their tries are refused for this many seconds
 RETRY_AFTER_FAULT = 5.0
-TO_CITIZEN = "consult"
 
 Reach = Callable[[str, str], Awaitable[bool]]  # may customer service reach (account, openid)?
 

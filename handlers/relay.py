@@ -8,15 +8,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from domain.consultation import ConsultationRecord, LawyerRecord, mask_name
+from domain.consultation import (
+    NOTICE,
+    TO_CITIZEN,
+    TO_LAWYER,
+    ConsultationRecord,
+    LawyerRecord,
+    mask_name,
+)
 from domain.contact import mask_mobile
 from domain.messages import Outbound
 from domain.texts import Texts
 from storage.consultations import Note
 
-TO_CITIZEN = "consult"  # customer service only: waits (pending) until the citizen writes
-NOTICE = "lawyer_answer"  # a template: tells a citizen out of reach that a lawyer answered
-TO_LAWYER = "consult_lawyer"  # customer service only
 RELAYED_KINDS = frozenset({"text", "image"})  # a transcribed voice message reads as text
 
 

@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.catalogue import Catalogue
+from domain.consultation import TO_CITIZEN, TO_LAWYER, EndReason, mask_name
 from domain.deadlines import (
     WATCHED,
     Deadline,
@@ -45,6 +46,8 @@ from domain.telling import Act, teller
 from domain.texts import Wording
 from domain.tickets import Action, MoveRefused, Party, TicketRecord
 from domain.workdays import Calendar, local_day
+from storage.consult_queue import RedisQueue
+from storage.consultations import Consultations, Note
 from storage.leases import Leases
 from storage.lifecycle import AlreadyDone, TicketMoves, VersionConflict
 from storage.outbox import Outbox
@@ -69,6 +72,11 @@ class Policy:
     keep_runs: timedelta = timedelta(days=7)  # the run log and the alerts
     survey_for: timedelta = timedelta(days=7)  # a survey not answered then lapses
     recheck_after: timedelta | None = timedelta(days=28)  # 问题是否仍已解决; None: never
+    # the legal consultation: a lawyer who took one and says nothing is reminded, then it
+    # goes back to the queue; a citizen who says nothing after the lawyer's answer ends it
+    consult_remind: timedelta = timedelta(minutes=10)
+    consult_timeout: timedelta = timedelta(minutes=20)
+    consult_silence: timedelta = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,7 @@ class Tools:
     catalogue: Callable[[], Awaitable[Catalogue | None]]
     calendar: Callable[[], Calendar]
     policy: Policy = Policy()
+    queue: RedisQueue | None = None  # the consultation queue's Redis index, if any
 
 
 Job = Callable[[datetime, Tools], Awaitable[int]]
@@ -193,6 +202,50 @@ async def surveys(now: datetime, tools: Tools) -> int:
     return done
 
 
+async def consultations(now: datetime, tools: Tools) -> int:
+    """The legal consultation's timers: a lawyer silent ``consult_remind`` after taking
+    one is reminded, and at ``consult_timeout`` it goes back to the queue at its place
+    (both sides told); a citizen silent ``consult_silence`` after the lawyer's last
+    message ends it (both told). Each acts on the consultation as read: one that moved
+    meanwhile is looked at again at the next tick. How many changed."""
+    policy, texts = tools.policy, tools.texts
+    repository = Consultations(tools.engine, queue=tools.queue)
+    done = 0
+    remind_minutes = str(int(policy.consult_remind.total_seconds() // 60))
+    timeout_minutes = str(int(policy.consult_timeout.total_seconds() // 60))
+    left_minutes = str(int((policy.consult_timeout - policy.consult_remind)
+                           .total_seconds() // 60))
+    for taken in await repository.unanswered(now - policy.consult_remind):
+        assert taken.taken_at is not None and taken.lawyer_id is not None
+        if taken.taken_at <= now - policy.consult_timeout:
+            back = await repository.give_back(
+                taken.id, lawyer_id=taken.lawyer_id, timed_out=True, now=now,
+                version=taken.version,
+                tell=lambda c: [
+                    Note("lawyer", TO_LAWYER, texts("lawyer_timed_out", short=c.short,
+                                                    minutes=timeout_minutes)),
+                    Note("citizen", TO_CITIZEN, texts("consult_timed_out_citizen",
+                                                      number=c.number))])
+            done += back is not None
+        elif await repository.remind(taken, now=now, tell=lambda c: [
+                Note("lawyer", TO_LAWYER, texts(
+                    "lawyer_reminder", short=c.short, who=mask_name(c.name)
+                    or texts("lawyer_citizen"), minutes=remind_minutes,
+                    left=left_minutes))]):
+            done += 1
+    silence = str(int(policy.consult_silence.total_seconds() // 60))
+    for quiet in await repository.silent(now - policy.consult_silence):
+        ended = await repository.end(
+            quiet.id, reason=EndReason.SILENT, now=now, version=quiet.version,
+            tell=lambda c: [
+                Note("citizen", TO_CITIZEN, texts("consult_silent_citizen", number=c.number)),
+                Note("lawyer", TO_LAWYER, texts("lawyer_citizen_silent", short=c.short,
+                                                minutes=silence))])
+        done += ended is not None
+    done += await repository.restore_index()
+    return done
+
+
 async def cleanup(now: datetime, tools: Tools) -> int:
     """Delete what has outlived its retention; how many rows."""
     policy = tools.policy
@@ -211,6 +264,7 @@ JOBS: dict[str, tuple[Job, int]] = {
     "remind": (remind, 1),
     "supervise": (supervise, 1),
     "surveys": (surveys, 1),
+    "consultations": (consultations, 1),
     "redate": (redate, 60),
     "cleanup": (cleanup, 60),
 }

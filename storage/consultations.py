@@ -291,7 +291,8 @@ class Consultations:
                     .where(Consultation.id == target, Consultation.status == Status.QUEUED.value,
                            Consultation.area.in_(list(lawyer.areas)))
                     .values(status=Status.TAKEN.value, lawyer_id=lawyer.id, taken_at=now,
-                            reminded_at=None, version=Consultation.version + 1)
+                            reminded_at=None, last_lawyer_at=None,
+                            version=Consultation.version + 1)
                     .returning(Consultation))
                 if row is None:
                     if claimed is not None:  # cancelled or taken since it was indexed
@@ -342,12 +343,15 @@ class Consultations:
 
     async def end(self, consultation_id: int, *, reason: EndReason, now: datetime,
                   lawyer_id: int | None = None, tell: Tell = _silent, note: str = "",
-                  ) -> ConsultationRecord | None:
+                  version: int | None = None) -> ConsultationRecord | None:
         """End a taken consultation (by its lawyer, or for the citizen's silence);
-        ``None``: it is not taken (by that lawyer) any more."""
+        ``None``: it is not taken (by that lawyer) any more, or (``version``) it changed
+        since it was read."""
         condition: list[ColumnElement[bool]] = [Consultation.status == Status.TAKEN.value]
         if lawyer_id is not None:
             condition.append(Consultation.lawyer_id == lawyer_id)
+        if version is not None:
+            condition.append(Consultation.version == version)
         action = Action.ENDED if reason is EndReason.LAWYER else Action.SILENT
         async with self._sessions.begin() as session:
             row = await session.scalar(
@@ -364,13 +368,15 @@ class Consultations:
 
     async def give_back(self, consultation_id: int, *, lawyer_id: int, timed_out: bool,
                         now: datetime, note: str = "", tell: Tell = _silent,
-                        ) -> ConsultationRecord | None:
+                        version: int | None = None) -> ConsultationRecord | None:
         """Put a taken consultation back in the queue at its place (转回 by its lawyer, or
-        the lawyer's silence); ``tell`` runs on it as it was (its lawyer still named)."""
+        the lawyer's silence); ``tell`` runs on it as it was (its lawyer still named).
+        ``None``: not taken by that lawyer any more, or (``version``) changed since read."""
         async with self._sessions.begin() as session:
             before = await session.scalar(select(Consultation).where(
                 Consultation.id == consultation_id, Consultation.lawyer_id == lawyer_id,
-                Consultation.status == Status.TAKEN.value))
+                Consultation.status == Status.TAKEN.value,
+                *([] if version is None else [Consultation.version == version])))
             if before is None:
                 return None
             held = record(before)
@@ -414,6 +420,48 @@ class Consultations:
                 log.warning("consultation %s not taken off the Redis index (%s)",
                             left.number, type(exc).__name__)
         return left
+
+    # -- the timers (scheduler/jobs.py) --------------------------------------------------------
+
+    async def unanswered(self, taken_before: datetime) -> list[ConsultationRecord]:
+        """Taken at or before ``taken_before`` and not answered by the lawyer since."""
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(Consultation).where(
+                Consultation.status == Status.TAKEN.value,
+                Consultation.last_lawyer_at.is_(None),
+                Consultation.taken_at <= taken_before).order_by(Consultation.id))).all()
+        return [record(row) for row in rows]
+
+    async def silent(self, answered_before: datetime) -> list[ConsultationRecord]:
+        """Taken, answered by the lawyer at or before ``answered_before``, and the citizen
+        has said nothing since that answer."""
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(Consultation).where(
+                Consultation.status == Status.TAKEN.value,
+                Consultation.last_lawyer_at <= answered_before,
+                (Consultation.last_citizen_at.is_(None))
+                | (Consultation.last_citizen_at < Consultation.last_lawyer_at))
+                .order_by(Consultation.id))).all()
+        return [record(row) for row in rows]
+
+    async def remind(self, consultation: ConsultationRecord, *, now: datetime,
+                     tell: Tell) -> bool:
+        """Remind the lawyer once of a consultation they took and have not answered
+        (as read: one answered since is left alone); whether this call did."""
+        async with self._sessions.begin() as session:
+            row = await session.scalar(
+                update(Consultation).where(
+                    Consultation.id == consultation.id,
+                    Consultation.version == consultation.version,
+                    Consultation.reminded_at.is_(None))
+                .values(reminded_at=now, version=Consultation.version + 1)
+                .returning(Consultation))
+            if row is None:
+                return False
+            reminded = record(row)
+            await self._event(session, reminded, Action.REMINDED, reminded.lawyer_id, now)
+            await self._notes(session, reminded, tell(reminded))
+        return True
 
     async def restore_index(self) -> int:
         """Put what waits in the table back in the Redis index (what Redis lost); how many
