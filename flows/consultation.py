@@ -193,8 +193,13 @@ class ConsultationFlow:
             openid=inbound.user, name=answers.get("name"), area=area,
             question=answers["question"],
             left_message=await self.serving(area, now) is not None, photos=photos),
-            now=now)
+            now=now, news=self._news)
         return Asked(made, created)
+
+    def _news(self, consultation: ConsultationRecord) -> str:
+        area = self._catalogue().legal_area(consultation.area)
+        name = consultation.area if area is None else area.name
+        return self._texts("lawyer_queue_news", area=name)
 
     async def receipt(self, consultation: ConsultationRecord) -> str:
         catalogue = self._catalogue()

@@ -250,7 +250,7 @@ class LawyerDesk:
                                  texts("consult_ended_citizen", number=c.number))])
         if ended is None:
             return [self._say("lawyer_no_current")]
-        return [self._say("lawyer_ended", short=ended.short)]
+        return [await self._freed(lawyer, self._texts("lawyer_ended", short=ended.short))]
 
     async def _give_back(self, lawyer: LawyerRecord, note: str) -> list[Outbound]:
         current = await self._current(lawyer)
@@ -263,7 +263,7 @@ class LawyerDesk:
                 "consult_returned_citizen", lawyer=lawyer.display, number=c.number))])
         if back is None:
             return [self._say("lawyer_no_current")]
-        return [self._say("lawyer_returned", short=back.short)]
+        return [await self._freed(lawyer, self._texts("lawyer_returned", short=back.short))]
 
     async def _answer(self, update: Update, lawyer: LawyerRecord) -> list[Outbound]:
         """What the lawyer sent goes to the citizen of their current consultation."""
@@ -310,6 +310,13 @@ class LawyerDesk:
         if found is None and len(held) == 1:
             found = held[0]
         return found if found is not None and found.status is Status.TAKEN else None
+
+    async def _freed(self, lawyer: LawyerRecord, said: str) -> Outbound:
+        """``said``, and for a lawyer on duty how many wait in their areas now."""
+        if not lawyer.on_duty:
+            return Outbound.of_text(said)
+        waiting = await self._consultations.waiting(lawyer.areas)
+        return Outbound.of_text(f"{said}\n{self._waiting(waiting)}")
 
     def _waiting(self, count: int) -> str:
         if count:

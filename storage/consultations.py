@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.consultation import (
     RECENT,
     RECENT_WITHIN,
+    TO_LAWYER,
     Action,
     ConsultationRecord,
     EndReason,
@@ -120,9 +121,12 @@ class Consultations:
     # -- asking -----------------------------------------------------------------------------
 
     async def ask(self, new: NewConsultation, *, now: datetime,
+                  news: Callable[[ConsultationRecord], str] | None = None,
                   ) -> tuple[ConsultationRecord, bool]:
         """Queue a new consultation; the same ``idempotency_key`` again finds the first
-        (whether this call made it)."""
+        (whether this call made it). The first to wait in its area is ``news`` (a push)
+        to the lawyers on duty for the area who hold none: the others are busy, or know
+        the queue from 上线 and their last 结束."""
         try:
             async with self._sessions.begin() as session:
                 position = 1 + int(await session.scalar(
@@ -145,6 +149,8 @@ class Consultations:
                 session.add(ConsultationEvent(
                     consultation_id=row.id, action=Action.QUEUED.value,
                     note="left_message" if new.left_message else "", at=now))
+                if news is not None and position == 1:
+                    await self._news(session, row, news(record(row)))
         except IntegrityError:  # asked before with this key (a repeated confirm)
             async with self._sessions() as session:
                 found = (await session.scalars(select(Consultation).where(
@@ -475,6 +481,20 @@ class Consultations:
         return await self._queue.restore((area, cid, at) for area, cid, at in rows)
 
     # -- pieces ------------------------------------------------------------------------------
+
+    @staticmethod
+    async def _news(session: AsyncSession, row: Consultation, text: str) -> None:
+        holding = select(Consultation.lawyer_id).where(
+            Consultation.status == Status.TAKEN.value,
+            Consultation.lawyer_id.is_not(None)).distinct()
+        idle = (await session.execute(select(
+            Lawyer.areas, Lawyer.wechat_account, Lawyer.wechat_openid).where(
+            Lawyer.on_duty.is_(True), Lawyer.active.is_(True),
+            Lawyer.wechat_openid.is_not(None), Lawyer.id.not_in(holding)))).all()
+        for areas, account, openid in idle:
+            if row.area in areas and account and openid:
+                add_push(session, account=account, openid=openid, purpose=TO_LAWYER,
+                         text=text)
 
     @staticmethod
     async def _event(session: AsyncSession, consultation: ConsultationRecord, action: Action,

@@ -88,6 +88,9 @@ async def test_a_citizen_asks_a_lawyer_takes_it_and_they_talk_through_the_bot(
     assert receipt.startswith("您的咨询已提交，正在排队。")
     assert "编号：FL20261207-000001" in receipt and "您前面还有0人" in receipt
     assert "时间暂无参考" in receipt
+    # the lawyer on duty holding none hears of the first to wait in their area
+    assert (await pushes_to(engine, "o-lawyer")) == [
+        "有新的法律咨询在等待（劳动争议），回复“接单”开始解答。"]
     assert await citizen.say("补充一下，我有劳动合同") == (
         "已补充到您的问题里，律师接单时会一并看到。")
     assert "前面还有0人" in await citizen.say("排队")
@@ -107,7 +110,8 @@ async def test_a_citizen_asks_a_lawyer_takes_it_and_they_talk_through_the_bot(
         "【000001 张**】签了，我手机是139****9000")
     assert "咨询中" in await citizen.say("帮助")
 
-    assert await lawyer.say("结束") == "已结束咨询【000001】。"
+    assert await lawyer.say("结束") == (
+        "已结束咨询【000001】。\n现在没有等待的咨询，有新咨询时会通知您。")
     assert (await pushes_to(engine, "o-citizen"))[-1].startswith(
         "律师已结束本次咨询（FL20261207-000001）。")
     assert await citizen.say("谢谢律师") != ""  # no consultation now: the desk answers
