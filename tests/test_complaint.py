@@ -294,7 +294,8 @@ async def test_other_services_answer_and_keep_the_flow(bot: Bot) -> None:
     listing = await jon.say("我的留言")
     assert "LX20261123-000001" in listing and "还没有填完" in listing
     assert "请选择问题分类" in await jon.say("继续")
-    assert "12348" in await jon.click("LEGAL")
+    mine = await jon.say("我的咨询")  # the legal consultations: a list, not a form
+    assert "还没有法律咨询记录" in mine and "还没有填完" in mine
     already = await jon.click("COMPLAINT")
     assert "您正在填写“我要反映”" in already and "请选择问题分类" in already
     assert "请选择问题分类" in await jon.say("帮助")  # the step's help, in the flow

@@ -183,3 +183,15 @@ async def test_an_answer_after_the_citizens_window_closed_waits_behind_a_templat
     assert (notice_purpose, notice) == ("lawyer_answer", "律师已回复您的法律咨询")
     assert fields == {"area": "劳动争议", "lawyer": "李明", "time": "2026-12-07 10:00"}
     assert (answer_purpose, answer) == ("consult", "【律师李明】您可以先申请劳动仲裁。")
+
+
+async def test_asking_a_lawyer_in_the_middle_of_a_complaint_says_the_form_stopped(
+    world: World,
+) -> None:
+    client, _, _ = world
+    citizen = Citizen(client, "o-citizen")
+    await citizen.says("我要反映", "1")
+    said = await citizen.click("LEGAL")
+    assert said.startswith("您未填完的“我要反映”已停止，填写的内容没有提交。")
+    assert "请问您要咨询哪方面的法律问题" in said
+    assert "请问您要咨询哪方面的法律问题" in await citizen.say("法律咨询")  # asked again
