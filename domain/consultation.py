@@ -28,6 +28,7 @@ LICENCE = re.compile(r"[0-9A-Za-z]{8,20}")  # 执业证号: 17 digits today; old
 DEFAULT_CAPACITY = 3
 CAPACITY_MAX = 20
 NUMBER_PREFIX = "FL"  # 法律: FL20261201-000001
+NUMBER = re.compile(rf"{NUMBER_PREFIX}[0-9]{{8}}-[0-9]{{6}}(?![0-9])", re.IGNORECASE)
 # the outbox purposes of its pushes (config/delivery.toml)
 TO_CITIZEN = "consult"  # customer service only: waits (pending) until the citizen writes
 NOTICE = "lawyer_answer"  # a template: tells a citizen out of reach that a lawyer answered

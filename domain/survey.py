@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from domain.consultation import NUMBER as CONSULTATION_NUMBER
 from domain.texts import Wording
 from domain.tickets import NUMBER, SHORT_NUMBER, ends_with_short, narrow, short_of
 
@@ -26,6 +27,7 @@ from domain.tickets import NUMBER, SHORT_NUMBER, ends_with_short, narrow, short_
 class SurveyKind(StrEnum):
     RATING = "rating"  # 评价, after each closing
     RECHECK = "recheck"  # 问题是否仍已解决, days later
+    LAWYER = "lawyer"  # the lawyer of a legal consultation, after it ended (no 重办)
 
 
 class Step(StrEnum):
@@ -46,8 +48,10 @@ SCALE = (5, 4, 3, 2, 1)  # the ratings, best first; their names: survey_rating_{
 _RATING_WORDS = {"非常满意": 5, "很满意": 5, "满意": 5, "基本满意": 4, "比较满意": 4,
                  "一般": 3, "还行": 3, "不满意": 2, "很不满意": 1, "非常不满意": 1}
 _WORDS = "|".join(sorted(_RATING_WORDS, key=len, reverse=True))
-# a ticket's number, or its last six digits and no more ("6543213" names no ticket)
-_REF = rf"(?P<ref>{NUMBER.pattern}|{SHORT_NUMBER.pattern}(?![0-9]))"
+# a ticket's (or a consultation's) number, or its last six digits and no more ("6543213"
+# names none)
+_REF = (rf"(?P<ref>{NUMBER.pattern}|{CONSULTATION_NUMBER.pattern}"
+        rf"|{SHORT_NUMBER.pattern}(?![0-9]))")
 _RATING = re.compile(
     rf"(?P<lead>评价)?\s*(?:{_REF})?\s*[:：,，、]?\s*(?:(?P<digit>[1-5])\s*分?|(?P<word>{_WORDS}))",
     re.IGNORECASE)
@@ -138,6 +142,18 @@ _QUESTIONS = {Step.RATING: "survey_question", Step.RECHECK: "survey_recheck_ques
               Step.REDO: "survey_redo_offer", Step.COMMENT: "survey_comment_ask"}
 
 
-def question(texts: Wording, step: Step, number: str) -> str:
-    """What the citizen is asked at ``step`` of the survey of ticket ``number``."""
-    return texts(_QUESTIONS[step], number=number, short=short_of(number))
+def lawyer_rating(texts: Wording, number: str) -> tuple[str, str]:
+    """The question that asks a citizen to rate the lawyer of consultation ``number``,
+    and its label for the template."""
+    return (question(texts, Step.RATING, number, SurveyKind.LAWYER),
+            texts("survey_lawyer_template"))
+
+
+def question(texts: Wording, step: Step, number: str,
+             kind: SurveyKind = SurveyKind.RATING) -> str:
+    """What the citizen is asked at ``step`` of the survey of ``number`` (a ticket's, or
+    for a lawyer's rating a consultation's)."""
+    key = _QUESTIONS[step]
+    if kind is SurveyKind.LAWYER:
+        key = key.replace("survey_", "survey_lawyer_", 1)
+    return texts(key, number=number, short=short_of(number))

@@ -32,6 +32,7 @@ from domain.consultation import (
 )
 from domain.contact import mask_mobile, mask_openid
 from domain.messages import Outbound
+from domain.survey import lawyer_rating
 from domain.texts import Texts
 from domain.tickets import narrow
 from domain.workdays import CHINA
@@ -247,7 +248,8 @@ class LawyerDesk:
         ended = await self._consultations.end(
             current.id, reason=EndReason.LAWYER, lawyer_id=lawyer.id, now=self._now(),
             tell=lambda c: [Note("citizen", TO_CITIZEN,
-                                 texts("consult_ended_citizen", number=c.number))])
+                                 texts("consult_ended_citizen", number=c.number))],
+            survey=lambda c: lawyer_rating(texts, c.number))
         if ended is None:
             return [self._say("lawyer_no_current")]
         return [await self._freed(lawyer, self._texts("lawyer_ended", short=ended.short))]

@@ -23,6 +23,7 @@ from domain.survey import (
     UNHAPPY,
     Answer,
     Step,
+    SurveyKind,
     is_skip,
     names,
     parse_rating,
@@ -109,7 +110,7 @@ class SurveyDesk:
         found = await self._open(update)
         if not found:
             return [Outbound.of_text(self._texts("survey_none"))]
-        asked = (self._question(s.number, s.step) for s in found[:SHOWN])
+        asked = (question(self._texts, s.step, s.number, s.kind) for s in found[:SHOWN])
         return [Outbound.of_text("\n\n".join(asked))]
 
     async def _menu_rating(self, update: Update) -> list[Outbound]:
@@ -151,7 +152,8 @@ class SurveyDesk:
             assert answer is not None
             return await self._redo(update, survey, wanted=answer.what == "yes")
         comment = None if is_skip(update.text) else update.text.strip()[:COMMENT_MAX]
-        unhappy = survey.rating is not None and survey.rating <= UNHAPPY
+        unhappy = (survey.rating is not None and survey.rating <= UNHAPPY
+                   and survey.kind is not SurveyKind.LAWYER)  # a lawyer's: no 重办
         if not await self._surveys.move(survey.id, Step.COMMENT,
                                         Step.REDO if unhappy else Step.DONE, comment=comment):
             return [Outbound.of_text(self._texts("survey_none"))]
@@ -162,6 +164,8 @@ class SurveyDesk:
         return [Outbound.of_text("\n".join(said or [self._texts("survey_skip_thanks")]))]
 
     async def _rate(self, update: Update, survey: SurveyRecord, rating: int) -> list[Outbound]:
+        if survey.kind is SurveyKind.LAWYER:
+            return await self._rate_lawyer(update, survey, rating)
         now, idle = self._now(), update.flow is None
         unhappy = rating <= UNHAPPY
         # a citizen in a form is not asked for a comment: the form goes on
@@ -187,6 +191,23 @@ class SurveyDesk:
         if unhappy:  # in a form a bare 不用 is the form's: the offer names the ticket
             said.append(self._texts("survey_redo_offer_in_form", short=short_of(survey.number)))
         return self._with_reminder(update, "\n".join(said))
+
+    async def _rate_lawyer(self, update: Update, survey: SurveyRecord,
+                           rating: int) -> list[Outbound]:
+        """A rating of a consultation's lawyer: kept with the consultation; a comment may
+        follow (no 重办: a new question is a new consultation)."""
+        idle = update.flow is None
+        if not await self._surveys.rate_consultation(
+                survey, Step.COMMENT if idle else Step.DONE, rating, now=self._now()):
+            return self._with_reminder(update, self._texts("survey_lawyer_gone",
+                                                           number=survey.number))
+        label = self._texts(f"survey_rating_{rating}")
+        if idle:
+            self._mark(update, survey.id, Step.COMMENT)
+            return [Outbound.of_text(self._texts("survey_lawyer_thanks_ask_comment",
+                                                 number=survey.number, rating=label))]
+        return self._with_reminder(update, self._texts("survey_lawyer_thanks",
+                                                       number=survey.number, rating=label))
 
     async def _recheck(self, update: Update, survey: SurveyRecord,
                        solved: bool) -> list[Outbound]:
@@ -266,7 +287,8 @@ def _candidates(answer: Answer, surveys: list[SurveyRecord]) -> list[SurveyRecor
     elif answer.what in ("solved", "unsolved"):
         steps = {Step.RECHECK}
     else:  # 重办 or not: offered, or (重办) rated low and a comment not yet given
-        return [s for s in surveys if names(answer.ref, s.number) and (
+        return [s for s in surveys if names(answer.ref, s.number)
+                and s.kind is not SurveyKind.LAWYER and (
             s.step is Step.REDO or (answer.what == "yes" and s.step is Step.COMMENT
                                     and s.rating is not None and s.rating <= UNHAPPY))]
     return [s for s in surveys if s.step in steps and names(answer.ref, s.number)]

@@ -41,7 +41,7 @@ from domain.deadlines import (
 )
 from domain.display import format_day
 from domain.messages import excerpt
-from domain.survey import Step, question
+from domain.survey import Step, lawyer_rating, question
 from domain.telling import Act, teller
 from domain.texts import Wording
 from domain.tickets import Action, MoveRefused, Party, TicketRecord
@@ -237,6 +237,7 @@ async def consultations(now: datetime, tools: Tools) -> int:
     for quiet in await repository.silent(now - policy.consult_silence):
         ended = await repository.end(
             quiet.id, reason=EndReason.SILENT, now=now, version=quiet.version,
+            survey=lambda c: lawyer_rating(texts, c.number),
             tell=lambda c: [
                 Note("citizen", TO_CITIZEN, texts("consult_silent_citizen", number=c.number)),
                 Note("lawyer", TO_LAWYER, texts("lawyer_citizen_silent", short=c.short,

@@ -45,6 +45,7 @@ from storage.models import (
     Lawyer,
 )
 from storage.outbox import add_push
+from storage.survey_ask import ask_consultation
 from storage.tickets import next_serial
 
 log = logging.getLogger(__name__)
@@ -349,10 +350,13 @@ class Consultations:
 
     async def end(self, consultation_id: int, *, reason: EndReason, now: datetime,
                   lawyer_id: int | None = None, tell: Tell = _silent, note: str = "",
-                  version: int | None = None) -> ConsultationRecord | None:
-        """End a taken consultation (by its lawyer, or for the citizen's silence);
-        ``None``: it is not taken (by that lawyer) any more, or (``version``) it changed
-        since it was read."""
+                  version: int | None = None,
+                  survey: Callable[[ConsultationRecord], tuple[str, str]] | None = None,
+                  ) -> ConsultationRecord | None:
+        """End a taken consultation (by its lawyer, or for the citizen's silence), and
+        with ``survey`` (the question and its template label) ask the citizen to rate the
+        lawyer; ``None``: it is not taken (by that lawyer) any more, or (``version``) it
+        changed since it was read."""
         condition: list[ColumnElement[bool]] = [Consultation.status == Status.TAKEN.value]
         if lawyer_id is not None:
             condition.append(Consultation.lawyer_id == lawyer_id)
@@ -370,6 +374,9 @@ class Consultations:
             await self._forget_current(session, ended)
             await self._event(session, ended, action, ended.lawyer_id, now, note)
             await self._notes(session, ended, tell(ended))
+            if survey is not None:
+                text, label = survey(ended)
+                await ask_consultation(session, row, text=text, label=label, now=now)
         return ended
 
     async def give_back(self, consultation_id: int, *, lawyer_id: int, timed_out: bool,

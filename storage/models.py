@@ -415,10 +415,13 @@ class Survey(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True, autoincrement=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    # of a ticket, or (kind lawyer) of a legal consultation
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    consultation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("consultations.id", ondelete="CASCADE"))
     account: Mapped[str] = mapped_column(String(32))
     openid: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(8))  # rating, recheck
+    kind: Mapped[str] = mapped_column(String(8))  # rating, recheck, lawyer
     round: Mapped[int] = mapped_column(Integer)  # the ticket's n-th closing
     step: Mapped[str] = mapped_column(String(8))
     asked_at: Mapped[datetime] = mapped_column(UTCDateTime())

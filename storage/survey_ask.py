@@ -1,7 +1,8 @@
-"""Asking a ticket's reporter a survey question: the survey's row and its push, in the
-caller's transaction (the close that asks the rating, the job that asks the recheck).
-Kept apart from ``storage/surveys.py`` so that the ticket moves may ask without
-importing the repository that answers through them."""
+"""Asking a ticket's reporter (or a consultation's citizen) a survey question: the survey's
+row and its push, in the caller's transaction (the close that asks the rating, the job
+that asks the recheck, the end of a consultation). Kept apart from ``storage/surveys.py``
+so that the ticket moves may ask without importing the repository that answers through
+them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.survey import Step, SurveyKind
 from domain.tickets import Action
-from storage.models import Survey, Ticket, TicketEvent
+from storage.models import Consultation, Survey, Ticket, TicketEvent
 from storage.outbox import add_push
 
 PURPOSE = "survey"
@@ -38,4 +39,18 @@ async def ask(session: AsyncSession, ticket: Ticket, *, kind: SurveyKind, text: 
     add_push(session, account=ticket.account, openid=ticket.openid, purpose=PURPOSE,
              text=text, fields={"ticket_no": ticket.number, "question": label,
                                 "time": now.isoformat()})
+    return survey
+
+
+async def ask_consultation(session: AsyncSession, consultation: Consultation, *, text: str,
+                           label: str, now: datetime) -> Survey:
+    """Ask the citizen to rate the lawyer of an ended consultation, in the caller's
+    transaction (the survey's row and its push, as :func:`ask`)."""
+    survey = Survey(consultation_id=consultation.id, account=consultation.account,
+                    openid=consultation.openid, kind=SurveyKind.LAWYER.value, round=1,
+                    step=Step.RATING.value, asked_at=now)
+    session.add(survey)
+    add_push(session, account=consultation.account, openid=consultation.openid,
+             purpose=PURPOSE, text=text, fields={"ticket_no": consultation.number,
+                                                 "question": label, "time": now.isoformat()})
     return survey

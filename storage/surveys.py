@@ -14,33 +14,37 @@ from sqlalchemy import Select, and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from domain.consultation import Action as ConsultationAction
 from domain.survey import OPEN, Step, SurveyKind
 from domain.telling import Act, Tell
 from domain.tickets import Status, TicketRecord
 from storage.lifecycle import TicketMoves
-from storage.models import Survey, Ticket
+from storage.models import Consultation, ConsultationEvent, Survey, Ticket
 from storage.survey_ask import ask
 
 
 @dataclass(frozen=True, slots=True)
 class SurveyRecord:
     id: int
-    ticket_id: int
-    number: str  # the ticket's
+    ticket_id: int | None  # None: a lawyer's rating (consultation_id)
+    number: str  # the ticket's, or the consultation's
     kind: SurveyKind
     round: int
     step: Step
     asked_at: datetime
     rating: int | None
     comment: str | None
-    department: str  # the ticket's, now
-    kind_of_ticket: str  # 投诉, 求助 …: its answer deadline
+    department: str  # the ticket's, now ("" for a consultation)
+    kind_of_ticket: str  # 投诉, 求助 …: its answer deadline ("" for a consultation)
+    consultation_id: int | None = None
 
 
 def _with_ticket() -> Select[Survey, str, str, str]:
-    """Surveys with what a :class:`SurveyRecord` shows of their ticket."""
-    return (select(Survey, Ticket.number, Ticket.department, Ticket.kind)
-            .join(Ticket, Ticket.id == Survey.ticket_id))
+    """Surveys with what a :class:`SurveyRecord` shows of their ticket (or consultation)."""
+    return (select(Survey, func.coalesce(Ticket.number, Consultation.number),
+                   func.coalesce(Ticket.department, ""), func.coalesce(Ticket.kind, ""))
+            .outerjoin(Ticket, Ticket.id == Survey.ticket_id)
+            .outerjoin(Consultation, Consultation.id == Survey.consultation_id))
 
 
 class Surveys:
@@ -81,7 +85,24 @@ class Surveys:
             if not await moved(session, survey.id, current, step, **values):
                 raise SurveyMoved(survey.id)
 
+        assert survey.ticket_id is not None  # a ticket's survey (a lawyer's has no moves)
         return await self._moves.act(survey.ticket_id, act, tell, now=now, also=also)
+
+    async def rate_consultation(self, survey: SurveyRecord, step: Step, rating: int, *,
+                                now: datetime) -> bool:
+        """The citizen's rating of a consultation's lawyer: the survey moves from
+        ``RATING`` to ``step`` and the consultation's timeline has it, in one transaction;
+        whether the survey still asked for it."""
+        async with self._sessions.begin() as session:
+            if not await moved(session, survey.id, Step.RATING, step, rating=rating,
+                               answered_at=now):
+                return False
+            lawyer_id = await session.scalar(select(Consultation.lawyer_id).where(
+                Consultation.id == survey.consultation_id))
+            session.add(ConsultationEvent(consultation_id=survey.consultation_id,
+                                          action=ConsultationAction.RATED.value,
+                                          lawyer_id=lawyer_id, note=str(rating), at=now))
+        return True
 
     async def expire(self, before: datetime) -> int:
         """Close every survey asked before ``before`` and still open: a rating not given
@@ -113,7 +134,7 @@ class Surveys:
                             latest.ticket_id == Survey.ticket_id).scalar_subquery())
                  .order_by(Survey.ticket_id))
         async with self._sessions() as session:
-            return list((await session.scalars(query)).all())
+            return [t for t in (await session.scalars(query)).all() if t is not None]
 
     async def recheck(self, ticket_id: int, question: Callable[[str], str], label: str,
                       now: datetime | None = None) -> bool:
@@ -153,4 +174,5 @@ class SurveyMoved(Exception):
 def _record(row: Survey, number: str, department: str, kind: str) -> SurveyRecord:
     asked = row.asked_at if row.asked_at.tzinfo else row.asked_at.replace(tzinfo=UTC)
     return SurveyRecord(row.id, row.ticket_id, number, SurveyKind(row.kind), row.round,
-                        Step(row.step), asked, row.rating, row.comment, department, kind)
+                        Step(row.step), asked, row.rating, row.comment, department, kind,
+                        row.consultation_id)

@@ -17,7 +17,7 @@ from domain.consultation import LawyerRecord, Status
 from storage import db
 from storage.consultations import Consultations
 from storage.lawyers import Lawyers
-from storage.models import Push
+from storage.models import ConsultationEvent, Push, Survey
 from tests.citizens import Citizen, Today, fresh_tickets
 from tests.conftest import SettingsFactory
 from tests.test_consultations_store import fresh_consultations
@@ -112,9 +112,23 @@ async def test_a_citizen_asks_a_lawyer_takes_it_and_they_talk_through_the_bot(
 
     assert await lawyer.say("结束") == (
         "已结束咨询【000001】。\n现在没有等待的咨询，有新咨询时会通知您。")
-    assert (await pushes_to(engine, "o-citizen"))[-1].startswith(
-        "律师已结束本次咨询（FL20261207-000001）。")
-    assert await citizen.say("谢谢律师") != ""  # no consultation now: the desk answers
+    ended, question = (await pushes_to(engine, "o-citizen"))[-2:]
+    assert ended.startswith("律师已结束本次咨询（FL20261207-000001）。")
+    assert question.startswith("您的法律咨询 FL20261207-000001 已结束。请您对律师的解答进行评价")
+    assert await citizen.say("5") == (
+        "感谢您对律师的评价：满意（FL20261207-000001）。如有意见或建议，请直接回复；"
+        "没有请回复“跳过”。")
+    assert await citizen.say("律师很耐心") == "您的意见已记录，感谢您的反馈。"
+    async with engine.connect() as conn:
+        rated = (await conn.execute(select(ConsultationEvent.action, ConsultationEvent.note)
+                                    .order_by(ConsultationEvent.id.desc()).limit(1))).one()
+        survey = (await conn.execute(select(Survey.kind, Survey.step, Survey.rating,
+                                            Survey.comment))).one()
+    assert tuple(rated) == ("rated", "5")
+    assert tuple(survey) == ("lawyer", "done", 5, "律师很耐心")
+    before = await pushes_to(engine, "o-lawyer")
+    assert await citizen.say("谢谢律师")  # the desk answers: nothing goes to the lawyer now
+    assert await pushes_to(engine, "o-lawyer") == before
     assert "还没有法律咨询记录" not in await citizen.say("我的咨询")
     assert "FL20261207-000001｜劳动争议｜已结束" in await citizen.say("我的咨询")
 

@@ -116,9 +116,21 @@ def upgrade() -> None:
     )
     op.create_index("ix_consultation_events_of", "consultation_events",
                     ["consultation_id", "id"])
+    # the citizen rates the lawyer with the ticket's survey: a survey is of a ticket or of
+    # a consultation
+    with op.batch_alter_table("surveys") as batch:
+        batch.alter_column("ticket_id", existing_type=_ID, nullable=True)
+        batch.add_column(sa.Column("consultation_id", _ID, nullable=True))
+        batch.create_foreign_key("fk_surveys_consultation", "consultations",
+                                 ["consultation_id"], ["id"], ondelete="CASCADE")
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM surveys WHERE ticket_id IS NULL")
+    with op.batch_alter_table("surveys") as batch:
+        batch.drop_constraint("fk_surveys_consultation", type_="foreignkey")
+        batch.drop_column("consultation_id")
+        batch.alter_column("ticket_id", existing_type=_ID, nullable=False)
     op.drop_index("ix_consultation_events_of", table_name="consultation_events")
     op.drop_table("consultation_events")
     op.drop_index("ix_consultation_messages_of", table_name="consultation_messages")
