@@ -10,10 +10,11 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from domain.consult_metrics import ConsultEvent, ConsultFacts
 from domain.metrics import EventFact, TicketFacts
 from domain.tickets import Status
 from domain.workdays import china_midnight
-from storage.models import Ticket, TicketEvent
+from storage.models import Consultation, ConsultationEvent, Lawyer, Ticket, TicketEvent
 from storage.tickets import _utc
 
 
@@ -43,3 +44,28 @@ class Reports:
             department=t.department, status=Status(t.status), created_at=_utc(t.created_at),
             due_on=t.due_on, events=tuple(events[t.id]))
             for t in tickets]
+
+    async def consultation_facts(self, first: date, last: date) -> list[ConsultFacts]:
+        """The consultations asked from ``first`` to ``last`` (China days, both
+        included), with their timelines, oldest first."""
+        where = [Consultation.created_at >= china_midnight(first),
+                 Consultation.created_at < china_midnight(last + timedelta(days=1))]
+        async with self._sessions() as session:
+            rows = (await session.scalars(
+                select(Consultation).where(*where).order_by(Consultation.id))).all()
+            events: dict[int, list[ConsultEvent]] = defaultdict(list)
+            for row in (await session.scalars(
+                    select(ConsultationEvent)
+                    .join(Consultation, Consultation.id == ConsultationEvent.consultation_id)
+                    .where(*where).order_by(ConsultationEvent.id))).all():
+                events[row.consultation_id].append(
+                    ConsultEvent(row.action, row.at, row.lawyer_id, row.note))
+        return [ConsultFacts(number=c.number, area=c.area, created_at=c.created_at,
+                             left_message=c.left_message, first_answer_at=c.first_answer_at,
+                             events=tuple(events[c.id])) for c in rows]
+
+    async def lawyer_names(self) -> dict[int, str]:
+        """Every lawyer's name by id (a report names its rows by them)."""
+        async with self._sessions() as session:
+            return {row.id: row.name for row in (await session.execute(
+                select(Lawyer.id, Lawyer.name))).all()}
