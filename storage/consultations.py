@@ -219,6 +219,17 @@ class Consultations:
                 .order_by(Consultation.id.desc()).limit(limit))).all()
         return [record(row) for row in rows]
 
+    async def latest(self, *, status: Status | None = None, area: str | None = None,
+                     limit: int = 50) -> list[ConsultationRecord]:
+        """The newest consultations (of ``status``, in ``area``), at most ``limit``."""
+        query = select(Consultation).order_by(Consultation.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(Consultation.status == status.value)
+        if area is not None:
+            query = query.where(Consultation.area == area)
+        async with self._sessions() as session:
+            return [record(row) for row in (await session.scalars(query)).all()]
+
     async def held_by(self, lawyer_id: int) -> list[ConsultationRecord]:
         """What the lawyer holds now, in the order they took it."""
         async with self._sessions() as session:

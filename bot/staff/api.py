@@ -63,6 +63,8 @@ from domain.tickets import (
 )
 from domain.workdays import Calendar, china_midnight, end_of_china_day, today_in_china
 from storage.catalogue_cache import CatalogueCache
+from storage.consultations import Consultations
+from storage.lawyers import Lawyers
 from storage.lifecycle import MoveIncomplete, TicketMoves, VersionConflict
 from storage.notices import Notices
 from storage.reports import Reports
@@ -83,6 +85,8 @@ class Services:
     calendar: Calendar
     keeps_due_date: bool  # re-dispatch keeps the citizen's date (docs/LIFECYCLE.md)
     reports: Reports
+    lawyers: Lawyers
+    consultations: Consultations
     sign_workdays: int  # 签收 within this many working days (docs/METRICS.md)
     now: Callable[[], datetime]  # the time the moves are made at (a test moves it)
 
@@ -92,6 +96,7 @@ class Services:
              now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.staff, self.tickets = StaffAccounts(engine), Tickets(engine)
         self.notices, self.reports = Notices(engine), Reports(engine)
+        self.lawyers, self.consultations = Lawyers(engine), Consultations(engine)
         self.moves, self.texts, self.catalogues = TicketMoves(engine), texts, catalogues
         self.calendar, self.keeps_due_date = calendar, keeps_due_date
         self.sign_workdays, self.now = sign_workdays, now
@@ -516,13 +521,16 @@ ROUTES: list[tuple[Route, Handler]] = [
 def staff_api(services: Services, version: str = "1") -> web.Application:
     """The API as an application to mount at ``/api/v1`` (``services`` bound before the
     first request), ``/api/v1/openapi.json`` served without a token."""
+    from bot.staff.legal import ROUTES as LEGAL  # its handlers use this module's pieces
+
+    routes = [*ROUTES, *LEGAL]
     api = web.Application(middlewares=[json_errors, authenticate])
     api[SERVICES] = services
-    table = [route for route, _ in ROUTES]
+    table = [route for route, _ in routes]
     table.append(Route("GET", "/openapi.json", "this document", OpenApi, errors=(),
                        public=True))
     api[DOCUMENT] = document(table, version)
-    for route, handler in ROUTES:
+    for route, handler in routes:
         api.router.add_route(route.method, route.path, handler)
     api.router.add_get("/openapi.json", openapi)
     return api

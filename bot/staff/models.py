@@ -222,3 +222,98 @@ class ReportOut(BaseModel):
     as_of: datetime
     by: str | None
     rows: list[ReportRow]  # one per group, then the whole
+
+
+# -- the legal consultation (admins; the figures also for supervisors) ----------------------
+
+
+class LawyerIn(BaseModel):
+    """A new duty lawyer: their invite code comes back once."""
+
+    name: str = Field(min_length=1, max_length=32, description="as citizens are told")
+    firm: str = Field(min_length=1, max_length=64, description="as citizens are told")
+    licence: str = Field(pattern=r"^[0-9A-Za-z]{8,20}$", description="执业证号")
+    areas: list[str] = Field(min_length=1, max_length=20,
+                             description="legal area ids of the catalogue")
+    capacity: int = Field(default=3, ge=1, le=20,
+                          description="consultations held at once, at most")
+
+
+class LawyerOut(BaseModel):
+    id: int
+    name: str
+    firm: str
+    licence: str
+    areas: list[str]
+    capacity: int
+    active: bool
+    on_duty: bool
+    bound: bool  # a WeChat user is bound (never shown)
+    holds: int  # consultations taken and not ended
+    created_at: datetime
+
+
+class LawyerList(BaseModel):
+    lawyers: list[LawyerOut]
+
+
+class InviteOut(BaseModel):
+    lawyer: LawyerOut
+    code: str = Field(description="sent in WeChat as “律师绑定 <code>”; shown once")
+    expires_at: datetime
+
+
+class ConsultationOut(BaseModel):
+    """A consultation as an admin sees it: the citizen masked (张**), never a WeChat id
+    or a phone."""
+
+    id: int
+    number: str
+    area: str
+    citizen: str  # 张**, or "" when no name was given
+    question: str  # phone numbers masked
+    status: str
+    left_message: bool
+    lawyer_id: int | None
+    created_at: datetime
+    taken_at: datetime | None
+    first_answer_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+
+
+class ConsultationList(BaseModel):
+    consultations: list[ConsultationOut]
+
+
+class ConsultReportRow(BaseModel):
+    """One group's figures of the legal consultation (docs/METRICS.md)."""
+
+    group: str
+    requested: int
+    left_messages: int
+    taken: int
+    connection_rate: float | None
+    abandoned: int
+    abandonment_rate: float | None
+    given_back: int
+    ended: int
+    rated: int
+    satisfied: int
+    consult_satisfaction: float | None
+    wait_minutes_mean: float | None
+    wait_minutes_p90: int | None
+    first_answer_minutes_mean: float | None
+    first_answer_minutes_p90: int | None
+    duration_minutes_mean: float | None
+    duration_minutes_p90: int | None
+
+
+class ConsultReportOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    as_of: datetime
+    by: str | None
+    rows: list[ConsultReportRow]
