@@ -201,9 +201,9 @@ def _check_message(body: dict[str, Any]) -> None:
             raise ApiError(44004)
         if len(content.encode("utf-8")) > TEXT_LIMIT_BYTES:
             raise ApiError(45002)
-    elif msg_type == "image":
-        image = body.get("image")
-        media_id = image.get("media_id") if isinstance(image, dict) else None
+    elif msg_type in ("image", "voice"):
+        media = body.get(msg_type)
+        media_id = media.get("media_id") if isinstance(media, dict) else None
         if not isinstance(media_id, str) or not media_id:
             raise ApiError(40007)
     elif msg_type == "news":
@@ -243,8 +243,9 @@ async def custom_send(request: web.Request) -> web.Response:
         if user is None or not user.followed:
             raise ApiError(45015)
         _check_message(body)
-        if body["msgtype"] == "image" and state.enforce_rules and state.find_media(
-                token.app_id, body["image"]["media_id"]) is None:
+        kind = body["msgtype"]
+        if kind in ("image", "voice") and state.enforce_rules and state.find_media(
+                token.app_id, body[kind]["media_id"]) is None:
             raise ApiError(40007)
         allowed = state.customer_service_allows(token.app_id, touser)
         if allowed:

@@ -152,8 +152,8 @@ def render_push(message: dict[str, Any]) -> str:
     if kind == "text":
         content = message.get("text", {}).get("content", "")
         return _labelled(label, str(content))
-    if kind == "image":
-        return f"{label} [image] media_id={message.get('image', {}).get('media_id', '')}"
+    if kind in ("image", "voice"):
+        return f"{label} [{kind}] media_id={message.get(kind, {}).get('media_id', '')}"
     if kind == "news":
         articles = message.get("news", {}).get("articles", [])
         return _labelled(label, "\n".join(

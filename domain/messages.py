@@ -70,9 +70,10 @@ class Article:
 
 @dataclass(frozen=True, slots=True)
 class Outbound:
-    """One reply to a user: a text, an image by media id, or a news card list."""
+    """One reply to a user: a text, an image or a voice message by media id, or a news
+    card list."""
 
-    kind: Literal["text", "image", "news"]
+    kind: Literal["text", "image", "voice", "news"]
     text: str = ""
     media_id: str = ""
     articles: tuple[Article, ...] = ()
@@ -84,6 +85,10 @@ class Outbound:
     @classmethod
     def of_image(cls, media_id: str) -> Outbound:
         return cls(kind="image", media_id=media_id)
+
+    @classmethod
+    def of_voice(cls, media_id: str) -> Outbound:
+        return cls(kind="voice", media_id=media_id)
 
     @classmethod
     def of_news(cls, *articles: Article) -> Outbound:
@@ -123,7 +128,7 @@ class Outbound:
                         )
                     )
         kind = data.get("kind")
-        if kind not in ("text", "image", "news"):
+        if kind not in ("text", "image", "voice", "news"):
             raise ValueError(f"unknown outbound kind {kind!r}")
         return cls(
             kind=kind,

@@ -10,7 +10,7 @@ import re
 from dataclasses import replace
 from enum import StrEnum
 
-from domain.messages import Inbound
+from domain.messages import Inbound, Scalar
 from domain.tickets import NUMBER, SHORT_NUMBER, narrow
 from flows.engine import HELP
 
@@ -67,10 +67,18 @@ def is_greeting(text: str) -> bool:
     return _TRAILING.sub("", narrow(text).strip().lower()) in GREETINGS
 
 
+VOICE = "voice_media_id"  # a transcribed voice message's text payload keeps its media id
+
+
 def with_recognition(inbound: Inbound) -> Inbound:
-    """A voice message the platform transcribed reads as the text it says."""
+    """A voice message the platform transcribed reads as the text it says (the voice
+    itself stays at hand, ``payload[VOICE]``: a lawyer hears it, not only its text)."""
     recognition = inbound.payload.get("recognition")
     if inbound.kind == "voice" and isinstance(recognition, str) and recognition.strip():
         text = recognition.strip().rstrip("。.!！")
-        return replace(inbound, kind="text", payload={"content": text})
+        media_id = inbound.payload.get("media_id")
+        payload: dict[str, Scalar] = {"content": text}
+        if isinstance(media_id, str) and media_id:
+            payload[VOICE] = media_id
+        return replace(inbound, kind="text", payload=payload)
     return inbound

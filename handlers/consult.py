@@ -103,8 +103,8 @@ class ConsultDesk:
                     consultation.id, sender="citizen", kind=said.kind, text=said.text,
                     media_id=said.media_id, now=now)
                 if kept is not None and kept.status is Status.QUEUED:
-                    return [self._say("consult_added" if said.kind == "text"
-                                      else "consult_added_photo")]
+                    return [self._say("consult_added_photo" if said.kind == "image"
+                                      else "consult_added")]
             elif consultation.status is Status.TAKEN:
                 relayed = await self._consultations.add(
                     consultation.id, sender="citizen", kind=said.kind, text=said.text,

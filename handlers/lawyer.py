@@ -204,9 +204,12 @@ class LawyerDesk:
         added while it waited, and the material photos."""
         catalogue = await self._catalogue_or_none()
         messages = await self._consultations.messages(consultation.id)
-        added = [m.text for m in messages if m.sender == "citizen" and m.kind == "text"]
+        added = [m.text for m in messages
+                 if m.sender == "citizen" and m.kind in ("text", "voice") and m.text]
         photos = [m.media_id for m in messages
                   if m.sender == "citizen" and m.kind == "image" and m.media_id]
+        voices = [m.media_id for m in messages
+                  if m.sender == "citizen" and m.kind == "voice" and m.media_id]
         more = "".join(self._texts("lawyer_took_more", text=mask_mobile(text))
                        for text in added)
         kind = "message" if consultation.left_message else "live"
@@ -216,7 +219,8 @@ class LawyerDesk:
             kind=self._texts(f"lawyer_took_kind_{kind}"),
             question=mask_mobile(consultation.question), more=more,
             photos=self._texts("lawyer_took_photos", count=str(len(photos))) if photos else "")
-        return [Outbound.of_text(text), *(Outbound.of_image(p) for p in photos)]
+        return [Outbound.of_text(text), *(Outbound.of_image(p) for p in photos),
+                *(Outbound.of_voice(v) for v in voices)]
 
     async def _list(self, lawyer: LawyerRecord) -> list[Outbound]:
         held = await self._consultations.held_by(lawyer.id)

@@ -19,9 +19,8 @@ from domain.consultation import (
 from domain.contact import mask_mobile
 from domain.messages import Outbound
 from domain.texts import Texts
+from handlers.commands import VOICE
 from storage.consultations import Note
-
-RELAYED_KINDS = frozenset({"text", "image"})  # a transcribed voice message reads as text
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +45,10 @@ def to_lawyer(texts: Texts, consultation: ConsultationRecord, said: Said) -> Seq
                                                 text=mask_mobile(said.text)))]
     label = texts("lawyer_from_citizen_media", short=short, who=name,
                   kind=texts(f"consult_kind_{said.kind}"))
+    if said.text:  # a voice message's transcription
+        label += mask_mobile(said.text)
     return [Note("lawyer", TO_LAWYER, label),
-            Note("lawyer", TO_LAWYER, label,
-                 message=Outbound.of_image(said.media_id or "").to_json())]
+            Note("lawyer", TO_LAWYER, label, message=_media(said))]
 
 
 def to_citizen(texts: Texts, consultation: ConsultationRecord, lawyer: LawyerRecord,
@@ -64,17 +64,28 @@ def to_citizen(texts: Texts, consultation: ConsultationRecord, lawyer: LawyerRec
         return notes
     label = texts("consult_from_lawyer_media", lawyer=lawyer.name,
                   kind=texts(f"consult_kind_{said.kind}"))
+    if said.text:
+        label += said.text
     notes += [Note("citizen", TO_CITIZEN, label),
-              Note("citizen", TO_CITIZEN, label,
-                   message=Outbound.of_image(said.media_id or "").to_json())]
+              Note("citizen", TO_CITIZEN, label, message=_media(said))]
     return notes
 
 
 def said_in(kind: str, text: str, payload: Mapping[str, object]) -> Said | None:
-    """What a message says, if it can be relayed (text, or an image with its media id)."""
+    """What a message says, if it can be relayed: a text, an image, or a voice message
+    (with its transcription, when the platform made one)."""
+    voice = payload.get(VOICE)
+    if kind == "text" and isinstance(voice, str) and voice:
+        return Said("voice", text, media_id=voice)
     if kind == "text" and text.strip():
         return Said("text", text)
     media_id = payload.get("media_id")
-    if kind == "image" and isinstance(media_id, str) and media_id:
-        return Said("image", media_id=media_id)
+    if kind in ("image", "voice") and isinstance(media_id, str) and media_id:
+        return Said(kind, media_id=media_id)
     return None
+
+
+def _media(said: Said) -> dict[str, object]:
+    media = said.media_id or ""
+    return (Outbound.of_voice(media) if said.kind == "voice" else Outbound.of_image(media)
+            ).to_json()

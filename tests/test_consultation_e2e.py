@@ -209,3 +209,38 @@ async def test_asking_a_lawyer_in_the_middle_of_a_complaint_says_the_form_stoppe
     assert said.startswith("您未填完的“我要反映”已停止，填写的内容没有提交。")
     assert "请问您要咨询哪方面的法律问题" in said
     assert "请问您要咨询哪方面的法律问题" in await citizen.say("法律咨询")  # asked again
+
+
+async def test_photos_and_voice_pass_both_ways_labelled(world: World) -> None:
+    """Issue 13 point 3: images and voice go through the bot like text, each labelled
+    with the consultation; a voice message the platform transcribed carries its text."""
+    client, engine, _ = world
+    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000005")
+    await lawyer.say("上线")
+    citizen = Citizen(client, "o-citizen")
+    await citizen.says("法律咨询", "1", QUESTION)
+    assert "材料照片" in await citizen.photo("MEDIA_CONTRACT")  # with the question
+    await citizen.says("完成", "跳过", "确认")
+    took = await lawyer.say("接单")
+    assert "（市民附了1张材料照片，见下）" in took
+    assert await citizen.voice("老板说下个月再给") == ""
+    assert await citizen.photo("MEDIA_PAYSLIP") == ""
+    async with engine.connect() as conn:
+        to_lawyer = (await conn.execute(select(Push.text, Push.message).where(
+            Push.openid == "o-lawyer").order_by(Push.id))).all()
+    relayed = [(text, None if message is None else (message["kind"], message["media_id"]))
+               for text, message in to_lawyer[-5:]]
+    assert relayed == [
+        ("[image MEDIA_CONTRACT]", ("image", "MEDIA_CONTRACT")),  # 接单's photo, after it
+        ("【000001 市民】发来一条语音：老板说下个月再给", None),
+        ("【000001 市民】发来一条语音：老板说下个月再给", ("voice", "v1")),
+        ("【000001 市民】发来一条图片：", None),
+        ("【000001 市民】发来一条图片：", ("image", "MEDIA_PAYSLIP"))]
+    assert await lawyer.voice("可以申请劳动仲裁") == ""
+    async with engine.connect() as conn:
+        to_citizen = (await conn.execute(select(Push.text, Push.message).where(
+            Push.openid == "o-citizen").order_by(Push.id.desc()).limit(2))).all()
+    assert [(text, None if message is None else message["kind"])
+            for text, message in reversed(to_citizen)] == [
+        ("【律师李明】发来一条语音：可以申请劳动仲裁", None),
+        ("【律师李明】发来一条语音：可以申请劳动仲裁", "voice")]

@@ -93,7 +93,7 @@ def test_a_stored_push_with_missing_parts_reads_with_defaults() -> None:
                                                                {"url": "https://x/a"}]})
     assert partial.articles == (Article("只有标题"), Article("", url="https://x/a"))
     assert Outbound.from_json({"kind": "text", "text": 12}) == Outbound.of_text("12")
-    for kind in ("voice", None):
+    for kind in ("video", None):
         with pytest.raises(ValueError, match="unknown outbound kind"):
             Outbound.from_json({"kind": kind})
 
@@ -132,3 +132,9 @@ def test_an_excerpt_is_one_line_cut_with_an_ellipsis() -> None:
     assert excerpt("  楼下\n噪音\t扰民  ", 20) == "楼下 噪音 扰民"
     assert excerpt("abcdef", 6) == "abcdef"
     assert excerpt("abcdefg", 6) == "abcde…"
+
+
+def test_a_voice_message_round_trips() -> None:
+    """A lawyer's or a citizen's voice message relayed in a consultation."""
+    voice = Outbound.of_voice("VOICE_1")
+    assert Outbound.from_json(voice.to_json()) == voice and voice.kind == "voice"

@@ -426,6 +426,13 @@ class WeChatClient:
             raise FieldError("image.media_id", "is empty")
         await self._custom(openid, "image", {"media_id": media_id})
 
+    async def send_voice(self, openid: str, media_id: str) -> None:
+        """A voice message by media id (one the account uploaded, or one a user sent it
+        within the media's three days)."""
+        if not media_id:
+            raise FieldError("voice.media_id", "is empty")
+        await self._custom(openid, "voice", {"media_id": media_id})
+
     async def send_news(self, openid: str, article: Article) -> None:
         """One news card (the platform allows exactly one per message since 2018)."""
         await self._custom(openid, "news", {"articles": [
@@ -439,6 +446,8 @@ class WeChatClient:
             await self.send_text(openid, outbound.text)
         elif outbound.kind == "image":
             await self.send_image(openid, outbound.media_id)
+        elif outbound.kind == "voice":
+            await self.send_voice(openid, outbound.media_id)
         else:
             if len(outbound.articles) != 1:
                 raise FieldError("news.articles",

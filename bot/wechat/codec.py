@@ -14,7 +14,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
-from wechatpy.replies import ArticlesReply, ImageReply, TextReply
+from wechatpy.replies import ArticlesReply, ImageReply, TextReply, VoiceReply
 
 from domain.messages import Inbound, InboundKind, Outbound, Scalar
 
@@ -371,6 +371,8 @@ def render_reply(outbound: Outbound, envelope: Envelope) -> str:
         return str(TextReply(content=cdata_safe(outbound.text), **common).render())
     if outbound.kind == "image":
         return str(ImageReply(media_id=cdata_safe(outbound.media_id), **common).render())
+    if outbound.kind == "voice":
+        return str(VoiceReply(media_id=cdata_safe(outbound.media_id), **common).render())
     articles = [
         {
             "title": cdata_safe(a.title),
