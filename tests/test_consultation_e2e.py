@@ -5,6 +5,7 @@ lawyer ends it; out of hours the question is left as a message; 取消 leaves th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import KEYS, STORE, create_app, default_handler
 from domain.consultation import LawyerRecord, Status
+from scheduler import jobs
 from storage import db
 from storage.consultations import Consultations
 from storage.lawyers import Lawyers
@@ -21,6 +23,7 @@ from storage.models import ConsultationEvent, Push, Survey
 from tests.citizens import Citizen, Today, fresh_tickets
 from tests.conftest import SettingsFactory
 from tests.test_consultations_store import fresh_consultations
+from tests.test_jobs import tools
 from tests.test_staff_api import Client
 
 MONDAY_10 = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)  # 10:00 in China, service hours
@@ -244,3 +247,79 @@ async def test_photos_and_voice_pass_both_ways_labelled(world: World) -> None:
             for text, message in reversed(to_citizen)] == [
         ("【律师李明】发来一条语音：可以申请劳动仲裁", None),
         ("【律师李明】发来一条语音：可以申请劳动仲裁", "voice")]
+
+
+async def test_a_message_left_at_night_is_answered_next_morning(world: World) -> None:
+    """Issue 13 point 8: left out of hours; the next lawyer on duty is told it waits,
+    takes it, and the answer reaches the citizen through the template, then waits for
+    their next message."""
+    client, engine, today = world
+    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000006")
+    today.moment = MONDAY_22
+    citizen = Citizen(client, "o-citizen")
+    assert (await ask(citizen)).startswith("您的留言已提交。")
+    today.moment = MONDAY_22 + timedelta(hours=11, minutes=30)  # Tuesday 09:30
+    app = client.app
+    for interaction in ("message", "event"):  # the night: nothing from the citizen
+        await app[STORE].delete(app[KEYS].window("default", "o-citizen", interaction))
+    assert "现在有1个咨询在等待" in await lawyer.say("上线")
+    took = await lawyer.say("接单")
+    assert took.startswith(
+        "已接单【000001】市民｜劳动争议\n留言（市民不在线，您的答复会推送给市民）：")
+    assert "对方现在暂时收不到消息" in await lawyer.say("可以先申请劳动仲裁，带上工资条。")
+    async with engine.connect() as conn:
+        last = (await conn.execute(select(Push.purpose, Push.text).where(
+            Push.openid == "o-citizen").order_by(Push.id.desc()).limit(3))).all()
+    assert [tuple(p) for p in reversed(last)] == [
+        ("consult", "律师李明（某律师事务所）已接单，正在查看您的问题（FL20261207-000001）。"
+                    "律师的回复会直接发到这里，您也可以继续补充。"),
+        ("lawyer_answer", "律师已回复您的法律咨询"),
+        ("consult", "【律师李明】可以先申请劳动仲裁，带上工资条。")]
+
+
+async def test_a_lawyer_who_says_nothing_loses_the_consultation_to_the_next(
+    world: World,
+) -> None:
+    """Issue 13 point 4 through the edge: reminded at 10 minutes, the consultation back
+    in the queue at 20, and the next lawyer takes it."""
+    client, engine, today = world
+    first, _ = await bound_lawyer(client, engine, "o-first", "14401201810000007")
+    second, _ = await bound_lawyer(client, engine, "o-second", "14401201810000008")
+    await first.say("上线")
+    citizen = Citizen(client, "o-citizen")
+    await ask(citizen)
+    assert (await first.say("接单")).startswith("已接单【000001】")
+    toolset = tools(engine)
+    assert await jobs.consultations(today.moment + timedelta(minutes=10), toolset) == 1
+    assert (await pushes_to(engine, "o-first"))[-1].startswith("【提醒】咨询【000001】")
+    assert await jobs.consultations(today.moment + timedelta(minutes=20), toolset) == 1
+    assert (await pushes_to(engine, "o-first"))[-1] == (
+        "咨询【000001】接单后20分钟没有回复，已退回队列。")
+    assert await first.say("我来回答") == (
+        "您现在没有进行中的咨询。回复“接单”接等待最久的一个，或回复“列表”查看。")
+    await second.say("上线")
+    assert (await second.say("接单")).startswith("已接单【000001】")
+
+
+async def test_citizens_and_lawyers_at_once_each_consultation_taken_once(
+    world: World,
+) -> None:
+    """Issue 13 point 8: twelve citizens ask and four lawyers (three each at most) take
+    at the same time through the edge: every consultation is taken, and by one lawyer."""
+    client, engine, _ = world
+    lawyers = [(await bound_lawyer(client, engine, f"o-lawyer{n}", f"1440120181000010{n}"))[0]
+               for n in range(4)]
+    for lawyer in lawyers:
+        await lawyer.say("上线")
+    citizens = [Citizen(client, f"o-citizen{n}") for n in range(12)]
+    receipts = await asyncio.gather(*(ask(citizen) for citizen in citizens))
+    assert all(r.startswith("您的咨询已提交，正在排队。") for r in receipts)
+
+    async def three(lawyer: Citizen) -> list[str]:
+        return [await lawyer.say("接单") for _ in range(3)]
+
+    said = [line for lines in await asyncio.gather(*(three(one) for one in lawyers))
+            for line in lines]
+    taken = sorted(line.split("】")[0].removeprefix("已接单【") for line in said)
+    assert taken == [f"{n:06d}" for n in range(1, 13)]
+    assert await Consultations(engine).waiting(["labour"]) == 0
