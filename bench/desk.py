@@ -15,7 +15,10 @@ with the demo county's catalogue loaded (as `make run` does), one process times:
 - ``flow-step``: a user in the complaint flow answering the description question (the
   engine, the description parser, the photo prompt);
 - ``whole-complaint``: a new citizen's eight messages from 我要反映 to 确认, the last one
-  filing the ticket in SQLite; reported per message and per ticket.
+  filing the ticket in SQLite; reported per message and per ticket;
+- ``relayed``: a citizen whose legal consultation a lawyer holds says something: the
+  consultation router finds the mark, asks the database, and writes the message and its
+  push to the lawyer (issue 13).
 
 Each conversation is stored as JSON between messages, as the stores do. Rounds alternate
 the scenarios; the table shows each one's best and median round. On a shared VM the
@@ -35,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,17 +48,22 @@ sys.path.insert(0, str(ROOT))
 from bot.catalogue_cli import DEFAULT_CATALOGUE, load_catalogue  # noqa: E402
 from domain.messages import Inbound, Outbound  # noqa: E402
 from domain.texts import Texts  # noqa: E402
+from flows.consultation import ConsultationFlow  # noqa: E402
 from flows.engine import Engine  # noqa: E402
 from handlers.citizen import CitizenDesk  # noqa: E402
+from handlers.consult import ConsultDesk  # noqa: E402
 from handlers.context import StateContext  # noqa: E402
 from handlers.dispatcher import Dispatcher, Update  # noqa: E402
 from handlers.events import deliveries, follows, silent  # noqa: E402
+from handlers.lawyer import LawyerDesk  # noqa: E402
 from handlers.registry import build_dispatcher  # noqa: E402
 from handlers.staff import StaffDesk  # noqa: E402
 from handlers.survey import SurveyDesk  # noqa: E402
 from storage import db  # noqa: E402
 from storage.catalogue import CatalogueRepository  # noqa: E402
 from storage.catalogue_cache import CatalogueCache  # noqa: E402
+from storage.consultations import Consultations, NewConsultation  # noqa: E402
+from storage.lawyers import Lawyers  # noqa: E402
 from storage.staff import StaffAccounts  # noqa: E402
 from storage.surveys import Surveys  # noqa: E402
 from storage.tickets import Tickets  # noqa: E402
@@ -71,13 +80,16 @@ class Talk:
         self.router = router
         self.sent = 0
 
-    async def say(self, user: str, text: str, stored: Any) -> Any:
+    async def say(self, user: str, text: str, stored: Any, *, silent: bool = False) -> Any:
         self.sent += 1
         state = StateContext(json.loads(stored) if stored else None)
         replies = await self.router(
             Inbound("default", user, "text", {"content": text}, message_id=str(self.sent)),
             state)
-        if not replies or not replies[0].text:
+        if silent:  # relayed: nothing to answer
+            if replies:
+                raise SystemExit(f"an answer to {text!r}: {replies[0].text!r}")
+        elif not replies or not replies[0].text:
             raise SystemExit(f"no answer to {text!r}")
         return json.dumps(state.get(), ensure_ascii=False) if state.changed else stored
 
@@ -93,20 +105,43 @@ async def main(options: argparse.Namespace, url: str) -> None:
     await CatalogueRepository(engine).save(load_catalogue(DEFAULT_CATALOGUE),
                                            source=str(DEFAULT_CATALOGUE), digest="bench")
     texts = Texts.load(ROOT / "config" / "texts.toml")
-    desk = CitizenDesk(texts, Tickets(engine), CatalogueCache(CatalogueRepository(engine)))
-
     async def help_text(update: Update) -> list[Outbound]:
         return [Outbound.of_text(texts("help"))]
 
     events_only = Dispatcher([deliveries(None), follows(texts, None), silent()],
                              fallback=help_text, engine=Engine([], texts))
-    # as the bot builds it: the staff routers ask every message whether a bound member
-    # sent it, the survey router whether it is an answer (bot/app.py default_handler)
+    # as the bot builds it (bot/app.py default_handler): the staff and lawyer routers ask
+    # every message whether a bound member sent it, the survey router whether it is an
+    # answer, the consultation router whether the citizen has one open
+    catalogue = CatalogueCache(CatalogueRepository(engine))
     staff = StaffDesk(texts, StaffAccounts(engine), Tickets(engine))
-    survey = SurveyDesk(texts, Surveys(engine), CatalogueCache(CatalogueRepository(engine)))
-    bare, full = Talk(events_only), Talk(build_dispatcher(texts, desk, staff=staff,
-                                                          survey=survey))
+    survey = SurveyDesk(texts, Surveys(engine), catalogue)
+    lawyers, consultations = Lawyers(engine), Consultations(engine)
+    consultation = ConsultationFlow(catalogue.require, consultations, lawyers, texts)
+    desk = CitizenDesk(texts, Tickets(engine), catalogue, consultation=consultation)
+
+    async def reach(account: str, openid: str) -> bool:
+        return True
+
+    lawyer_desk = LawyerDesk(texts, lawyers, consultations, catalogue, reach)
+    consult = ConsultDesk(texts, consultation, catalogue)
+    bare, full = Talk(events_only), Talk(build_dispatcher(
+        texts, desk, staff=staff, survey=survey, lawyer=lawyer_desk, consult=consult))
     count, tickets = options.count, options.tickets
+
+    # a citizen whose consultation a lawyer holds (their conversation has the mark)
+    await catalogue.get()
+    li = await lawyers.add("李明", "某所", "14401201810123456", ["labour"])
+    code, _ = await lawyers.invite(li.id)
+    await lawyers.bind(code, "default", "oLawyer")
+    await consultations.ask(NewConsultation(
+        idempotency_key="bench", account="default", openid="oAsker", name="张三",
+        area="labour", question="公司拖欠工资三个月了怎么办", left_message=False),
+        now=datetime.now(UTC))
+    await lawyers.set_duty(li.id, True)
+    await consultations.take(li, now=datetime.now(UTC))
+    asker = json.dumps({"flow": None, "step": None, "data": {}, "expires_at": None,
+                        "marks": {"consult": True}})
 
     in_flow = None
     for text in COMPLAINT[:4]:  # a user waiting at the description question
@@ -124,6 +159,10 @@ async def main(options: argparse.Namespace, url: str) -> None:
         for i in range(count):
             await full.say(f"u{i % 1000}", "5", None)
 
+    async def relayed() -> None:
+        for _ in range(count // 10):  # a write each: a tenth as many
+            await full.say("oAsker", "老板说下个月再给，我该怎么办？", asker, silent=True)
+
     async def flow_step() -> None:
         for _ in range(count):
             await full.say("oInFlow", DESCRIPTION, in_flow)
@@ -140,6 +179,7 @@ async def main(options: argparse.Namespace, url: str) -> None:
         "router-only": (count, router_only), "idle-text": (count, idle_text),
         "idle-digit": (count, idle_digit), "flow-step": (count, flow_step),
         "whole-complaint": (tickets * len(COMPLAINT), whole_complaint),
+        "relayed": (count // 10, relayed),
     }
     for _, run in scenarios.values():  # warm-up: imports, caches, the SQLite file
         await run() if run is not whole_complaint else None
