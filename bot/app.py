@@ -216,7 +216,8 @@ def create_app(
         staff_services.bind(engine, app[TEXTS], staff_catalogue, app[CALENDAR],
                             keeps_due_date=settings.redispatch_keeps_due_date,
                             sign_workdays=settings.sign_workdays,
-                            now=now or (lambda: datetime.now(UTC)))
+                            now=now or (lambda: datetime.now(UTC)),
+                            consultations=consultations_of(app))
         try:  # a year that became known since the last start: its dates are firm now
             await redate(engine, app[CALENDAR])
         except Exception as exc:  # not a reason to stay down: `lianxin calendar refresh`

@@ -136,6 +136,10 @@ class Settings(OfficeSettings):
     consult_remind_minutes: float = Field(default=10.0, gt=0, le=1440)
     consult_timeout_minutes: float = Field(default=20.0, gt=0, le=1440)
     consult_silence_minutes: float = Field(default=30.0, gt=0, le=10080)
+    # … or this many hours after an answer that waited for a citizen out of reach
+    consult_away_hours: float = Field(default=72.0, gt=0, le=720)
+    # a question no lawyer has taken in this many days is closed, the citizen told
+    consult_expire_days: float = Field(default=7.0, gt=0, le=90)
     # the deadline jobs run once per tick (seconds), the calendar and clean-up per 60
     scheduler_tick: float = Field(default=60.0, ge=0.5, le=3600.0)
     # 改派: the new department inherits the citizen's due date (true), or gets its own

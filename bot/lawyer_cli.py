@@ -24,12 +24,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from bot.config import ConfigError, load_office_settings
-from domain.consultation import DEFAULT_CAPACITY, TO_CITIZEN, LawyerRecord, ProfileError
+from domain.consultation import DEFAULT_CAPACITY, LawyerRecord, ProfileError
 from domain.texts import Texts
 from domain.workdays import CHINA
 from storage import db
 from storage.catalogue import CatalogueRepository
-from storage.consultations import Consultations, Note
+from storage.consultations import Consultations
 from storage.lawyers import Lawyers, UnknownLawyer
 
 DEMO_LICENCE = "00000000000000000"  # no real 执业证号 is all zeros
@@ -138,13 +138,10 @@ def cmd_active(args: argparse.Namespace) -> int:
             return _fail(f"no lawyer with licence {args.licence}")
         lawyer = await lawyers.set_active(found.id, enable)
         given_back = 0
-        if not enable:
-            for held in await consultations.held_by(lawyer.id):
-                back = await consultations.give_back(
-                    held.id, lawyer_id=lawyer.id, timed_out=False, now=datetime.now(UTC),
-                    note="disabled", tell=lambda c: [Note("citizen", TO_CITIZEN, texts(
-                        "consult_returned_citizen", lawyer=lawyer.display, number=c.number))])
-                given_back += back is not None
+        if not enable:  # what they held goes back (else the scheduler's job does it)
+            given_back = await consultations.give_back_inactive(
+                datetime.now(UTC), lambda c: texts("consult_reassigned_citizen",
+                                                   number=c.number))
         print(f"lawyer {lawyer.id} ({lawyer.licence}) is "
               f"{'active' if lawyer.active else 'disabled'}"
               + (f"; {given_back} consultation(s) back in the queue" if given_back else ""))

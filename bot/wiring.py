@@ -66,7 +66,9 @@ def policy(settings: Settings) -> Policy:
                                  if settings.recheck_days else None),
                   consult_remind=timedelta(minutes=settings.consult_remind_minutes),
                   consult_timeout=timedelta(minutes=settings.consult_timeout_minutes),
-                  consult_silence=timedelta(minutes=settings.consult_silence_minutes))
+                  consult_silence=timedelta(minutes=settings.consult_silence_minutes),
+                  consult_away=timedelta(hours=settings.consult_away_hours),
+                  consult_expire=timedelta(days=settings.consult_expire_days))
 
 
 def job_runner(settings: Settings, engine: AsyncEngine, texts: Texts,

@@ -60,6 +60,7 @@ class Action(StrEnum):
     ENDED = "ended"  # 结束 by the lawyer
     SILENT = "silent"  # ended: the citizen said nothing after the lawyer's last message
     ABANDONED = "abandoned"  # 取消 by the citizen while it waited
+    EXPIRED = "expired"  # waited too long for any lawyer: closed, the citizen told
     RATED = "rated"  # the citizen rated the lawyer
 
 
@@ -67,6 +68,7 @@ class EndReason(StrEnum):
     LAWYER = "lawyer"  # 结束
     SILENT = "silent"  # the citizen's silence
     CANCELLED = "cancelled"  # the citizen left the queue (abandoned)
+    EXPIRED = "expired"  # no lawyer took it in time
 
 
 # -- areas and hours ---------------------------------------------------------------------------

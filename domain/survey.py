@@ -126,6 +126,13 @@ def parse_recheck(text: str) -> Answer | None:
                   clear=ref is not None)
 
 
+def clear_answer(text: str) -> bool:
+    """Whether ``text`` says it is a survey answer (it names a number, starts with 评价, or
+    is the word 重办): taken as one even from a citizen talking to a lawyer."""
+    return any(answer is not None and answer.clear
+               for answer in (parse_rating(text), parse_redo(text), parse_recheck(text)))
+
+
 def is_skip(text: str) -> bool:
     """"跳过", "没有": no comment."""
     return plain(text) in SKIP

@@ -55,10 +55,12 @@ PHOTO_TEXTS = CollectTexts(kept="consult_photo_kept", kept_confirm="consult_phot
 
 @dataclass(frozen=True, slots=True)
 class Asked:
-    """The consultation a confirm made (or found, when the confirm was a repeat)."""
+    """The consultation a confirm made (or found, when the confirm was a repeat), and
+    why it was left as a message (``closed``, ``nobody``), if it was."""
 
     consultation: ConsultationRecord
     created: bool
+    why_left: str | None = None
 
 
 class ConsultationFlow:
@@ -103,6 +105,12 @@ class ConsultationFlow:
             return "nobody"
         return None
 
+    async def covered(self) -> list[str]:
+        """The areas some lawyer serves, in the catalogue's order (none: the service has
+        no lawyer yet)."""
+        served = await self.lawyers.covered_areas()
+        return [a.id for a in self._catalogue().legal_areas_in_order() if a.id in served]
+
     async def intro(self, now: datetime) -> tuple[str, bool]:
         """What the form's first question begins with: the service, or why a question
         asked now is left as a message; and whether lawyers serve now."""
@@ -131,6 +139,10 @@ class ConsultationFlow:
                 found = next((a for a in areas for word in a.keywords if word in text), None)
         if found is None:
             raise Reprompt("flow_choice_retry", first=areas[0].name if areas else "")
+        context = answers.get(CONTEXT)
+        covered = context.get("covered") if isinstance(context, dict) else None
+        if isinstance(covered, list) and found.id not in covered:  # nobody could answer it
+            raise Reprompt("consult_area_uncovered", counts=False, area=found.name)
         return {"id": found.id, "name": found.name}
 
     def _question(self, inbound: Inbound, answers: dict[str, Any]) -> str:
@@ -177,8 +189,8 @@ class ConsultationFlow:
         told_live = isinstance(context, dict) and context.get("live") is True
         asked = await self.ask(inbound, answers)
         said = [await self.receipt(asked.consultation)]
-        if told_live and asked.consultation.left_message:
-            said.append(self._texts("consult_became_message"))
+        if told_live and asked.created and asked.why_left is not None:
+            said.append(self._texts(f"consult_became_message_{asked.why_left}"))
         return [Outbound.of_text("\n".join(said))]
 
     async def ask(self, inbound: Inbound, answers: dict[str, Any]) -> Asked:
@@ -188,13 +200,13 @@ class ConsultationFlow:
         area = answers["area"]["id"]
         photos = tuple(str(p.get("media_id", "")) for p in answers.get("photos") or ()
                        if p.get("media_id"))[:PHOTOS_MAX]
+        why = await self.serving(area, now)
         made, created = await self.consultations.ask(NewConsultation(
             idempotency_key=draft_key(inbound, answers, NAME), account=inbound.account,
             openid=inbound.user, name=answers.get("name"), area=area,
-            question=answers["question"],
-            left_message=await self.serving(area, now) is not None, photos=photos),
+            question=answers["question"], left_message=why is not None, photos=photos),
             now=now, news=self._news)
-        return Asked(made, created)
+        return Asked(made, created, why)
 
     def _news(self, consultation: ConsultationRecord) -> str:
         area = self._catalogue().legal_area(consultation.area)

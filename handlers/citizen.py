@@ -196,6 +196,7 @@ class CitizenDesk:
         try:
             open_ = await consultation.consultations.open_of(inbound.account, inbound.user)
             intro, live = await consultation.intro(self._now())
+            covered = await consultation.covered()
         except Exception:
             log.exception("consultation unavailable")
             return self._reminded(update, [self._say("consult_unavailable")])
@@ -204,9 +205,11 @@ class CitizenDesk:
             return self._reminded(update, [self._say(
                 "consult_already_open", number=open_.number,
                 status=self._texts(open_.status.label_key))])
+        if not covered:  # no lawyer at all yet: nobody would answer
+            return self._reminded(update, [self._say("consult_no_lawyers")])
         update.conversation.marks[CONSULT_MARK] = True  # what it asks is theirs to follow
         return self.engine.start(CONSULT_FLOW, update.conversation,
-                                 {"intro": intro, "live": live})
+                                 {"intro": intro, "live": live, "covered": covered})
 
     async def _help(self, update: Update) -> list[Outbound]:
         return self._reminded(update, [self._say("help")])

@@ -20,6 +20,7 @@ from domain.catalogue import Catalogue
 from domain.consultation import ConsultationRecord, Status
 from domain.display import format_day
 from domain.messages import Outbound
+from domain.survey import clear_answer
 from domain.texts import Texts
 from domain.workdays import local_day
 from flows.consultation import ConsultationFlow
@@ -77,7 +78,7 @@ class ConsultDesk:
         consultation = await self._consultations.open_of(inbound.account, inbound.user)
         if consultation is None:  # ended between the filter and now
             update.conversation.marks.pop(MARK, None)
-            return [self._say("consult_my_none")]
+            return [self._say("consult_none_open")]
         text = update.text.strip() if update.kind == "text" else ""
         if text in QUEUE_WORDS:
             return [Outbound.of_text(await self._place(consultation))]
@@ -94,30 +95,18 @@ class ConsultDesk:
 
     async def _pass_on(self, consultation: ConsultationRecord, said: Said,
                        now: datetime) -> list[Outbound]:
-        """While it waits, more of the question (nobody is pushed); once taken, to the
-        lawyer. A consultation that moved meanwhile (taken, ended) is looked at again."""
+        """Kept with the consultation as it stands when it is written: while it waits,
+        more of the question (nobody is pushed); once taken, to the lawyer."""
         texts = self._texts
-        for _ in range(2):
-            if consultation.status is Status.QUEUED:
-                kept = await self._consultations.add(
-                    consultation.id, sender="citizen", kind=said.kind, text=said.text,
-                    media_id=said.media_id, now=now)
-                if kept is not None and kept.status is Status.QUEUED:
-                    return [self._say("consult_added_photo" if said.kind == "image"
-                                      else "consult_added")]
-            elif consultation.status is Status.TAKEN:
-                relayed = await self._consultations.add(
-                    consultation.id, sender="citizen", kind=said.kind, text=said.text,
-                    media_id=said.media_id, now=now,
-                    tell=lambda c: to_lawyer(texts, c, said) if c.status is Status.TAKEN
-                    else ())
-                if relayed is not None and relayed.status is Status.TAKEN:
-                    return []  # passed on: the lawyer answers
-            again = await self._consultations.get(consultation.id)
-            if again is None or again.status not in (Status.QUEUED, Status.TAKEN):
-                break
-            consultation = again
-        return [self._say("consult_my_none")]
+        kept = await self._consultations.add(
+            consultation.id, sender="citizen", kind=said.kind, text=said.text,
+            media_id=said.media_id, now=now,
+            tell=lambda c: to_lawyer(texts, c, said) if c.status is Status.TAKEN else ())
+        if kept is None:  # ended between the look and the write
+            return [self._say("consult_ended_now", number=consultation.number)]
+        if kept.status is Status.TAKEN:
+            return []  # passed on: the lawyer answers
+        return [self._say("consult_added_photo" if said.kind == "image" else "consult_added")]
 
     async def _place(self, consultation: ConsultationRecord) -> str:
         if consultation.status is Status.TAKEN:
@@ -183,8 +172,13 @@ def _asks_mine(update: Update) -> bool:
 
 
 def _no_form_nor_service(update: Update) -> bool:
-    """Not a whole-message service other than help (those keep their meaning), and no
-    form open (the form takes its answers)."""
+    """Not a whole-message service other than help (those keep their meaning), not a
+    clear survey answer ("000123 5": the survey router's, after this one), and no form
+    open (the form takes its answers). A bare "5" or 没有 is an answer to the lawyer."""
     command = update.command
-    return (command is None or command is Service.HELP) and update.flow is None
+    if command is not None and command is not Service.HELP:
+        return False
+    if update.kind == "text" and len(update.text) <= 40 and clear_answer(update.text):
+        return False
+    return update.flow is None
 

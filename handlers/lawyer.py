@@ -40,7 +40,7 @@ from handlers.dispatcher import MENU_EVENTS, Event, Kind, Message, Router, Updat
 from handlers.relay import said_in, to_citizen, who
 from storage.catalogue_cache import CatalogueCache
 from storage.consultations import Consultations, Note, Took
-from storage.lawyers import Lawyers
+from storage.lawyers import Lawyers, StillHolding
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +97,10 @@ class LawyerDesk:
         if self._clock() >= self._due:
             await self._refresh()
         inbound = update.inbound
-        known = self._bound.get((inbound.account, inbound.user))
-        if known is None:
+        if (inbound.account, inbound.user) not in self._bound:
             return None
-        return await self._lawyers.get(known.id) or known  # duty and areas as they are now
+        # as it is now: duty, areas, and still this user's (another may have bound it)
+        return await self._lawyers.bound_to(inbound.account, inbound.user)
 
     async def _refresh(self) -> None:
         async with self._refreshing:
@@ -123,7 +123,10 @@ class LawyerDesk:
         recent = [t for t in self._failed_binds.get(key, []) if now - t < BIND_PAUSE]
         if len(recent) >= BIND_TRIES:
             return [self._say("lawyer_bind_paused")]
-        lawyer = await self._lawyers.bind(found.group(1), inbound.account, inbound.user)
+        try:
+            lawyer = await self._lawyers.bind(found.group(1), inbound.account, inbound.user)
+        except StillHolding as holding:
+            return [self._say("lawyer_bind_holding", count=str(holding.count))]
         if lawyer is None:
             self._failed_binds[key] = [*recent, now]
             log.warning("[%s] a wrong lawyer invite code from %s", inbound.account,
@@ -247,7 +250,7 @@ class LawyerDesk:
     async def _end(self, lawyer: LawyerRecord) -> list[Outbound]:
         current = await self._current(lawyer)
         if current is None:
-            return [self._say("lawyer_no_current")]
+            return await self._no_current(lawyer)
         texts = self._texts
         ended = await self._consultations.end(
             current.id, reason=EndReason.LAWYER, lawyer_id=lawyer.id, now=self._now(),
@@ -255,20 +258,20 @@ class LawyerDesk:
                                  texts("consult_ended_citizen", number=c.number))],
             survey=lambda c: lawyer_rating(texts, c.number))
         if ended is None:
-            return [self._say("lawyer_no_current")]
+            return await self._no_current(lawyer)
         return [await self._freed(lawyer, self._texts("lawyer_ended", short=ended.short))]
 
     async def _give_back(self, lawyer: LawyerRecord, note: str) -> list[Outbound]:
         current = await self._current(lawyer)
         if current is None:
-            return [self._say("lawyer_no_current")]
+            return await self._no_current(lawyer)
         texts = self._texts
         back = await self._consultations.give_back(
             current.id, lawyer_id=lawyer.id, timed_out=False, now=self._now(), note=note,
             tell=lambda c: [Note("citizen", TO_CITIZEN, texts(
                 "consult_returned_citizen", lawyer=lawyer.display, number=c.number))])
         if back is None:
-            return [self._say("lawyer_no_current")]
+            return await self._no_current(lawyer)
         return [await self._freed(lawyer, self._texts("lawyer_returned", short=back.short))]
 
     async def _answer(self, update: Update, lawyer: LawyerRecord) -> list[Outbound]:
@@ -278,7 +281,7 @@ class LawyerDesk:
             return [self._say("lawyer_not_relayable")]
         current = await self._current(lawyer)
         if current is None:
-            return [self._say("lawyer_no_current")]
+            return await self._no_current(lawyer)
         reachable = await self._reachable(current)
         notice = None if reachable else self._notice(current, lawyer)
         relayed = await self._consultations.add(
@@ -286,7 +289,7 @@ class LawyerDesk:
             media_id=said.media_id, now=self._now(),
             tell=lambda c: to_citizen(self._texts, c, lawyer, said, notice=notice))
         if relayed is None:
-            return [self._say("lawyer_no_current")]
+            return await self._no_current(lawyer)
         return [] if reachable else [self._say("lawyer_sent_later")]
 
     async def _reachable(self, consultation: ConsultationRecord) -> bool:
@@ -308,14 +311,20 @@ class LawyerDesk:
     async def _current(self, lawyer: LawyerRecord,
                        held: Sequence[ConsultationRecord] | None = None,
                        ) -> ConsultationRecord | None:
-        """The consultation the lawyer's messages go to: the one chosen (切换), else the
-        only one they hold."""
+        """The consultation the lawyer's messages go to: the one taken last or chosen
+        with 切换 — never another by default: when that one has ended or gone back to
+        the queue (the timers do so too), the lawyer chooses again rather than have an
+        answer meant for one citizen reach another."""
         held = await self._consultations.held_by(lawyer.id) if held is None else held
         chosen = await self._lawyers.current(lawyer.id)
         found = next((c for c in held if c.id == chosen), None)
-        if found is None and len(held) == 1:
-            found = held[0]
         return found if found is not None and found.status is Status.TAKEN else None
+
+    async def _no_current(self, lawyer: LawyerRecord) -> list[Outbound]:
+        held = await self._consultations.held_by(lawyer.id)
+        if held:
+            return [self._say("lawyer_choose", count=str(len(held)))]
+        return [self._say("lawyer_no_current")]
 
     async def _freed(self, lawyer: LawyerRecord, said: str) -> Outbound:
         """``said``, and for a lawyer on duty how many wait in their areas now."""

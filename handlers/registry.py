@@ -41,8 +41,9 @@ def build_dispatcher(texts: Texts, desk: CitizenDesk, *,
         silent(),                     # menu links, location reports: no answer
         *staff_routers,               # 绑定 <code>; a bound staff member's messages
         *lawyer_routers,              # 律师绑定 <code>; a bound lawyer's messages and clicks
+        # 我的咨询; a citizen's open consultation (a bare "5" there is for the lawyer)
+        *([] if consult is None else [consult.router()]),
         *([] if survey is None else [survey.router()]),  # ratings, 重办: even mid-form
-        *([] if consult is None else [consult.router()]),  # 我的咨询; an open consultation
         desk.my_tickets_router(),     # 我的留言, 查询 LX…, 撤回 LX… (also inside a form)
         desk.form_router(),           # the citizen's answers while in the complaint form
         desk.services_router(),       # 我要反映, 法律咨询, 帮助; any other message

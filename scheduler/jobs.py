@@ -47,7 +47,7 @@ from domain.texts import Wording
 from domain.tickets import Action, MoveRefused, Party, TicketRecord
 from domain.workdays import Calendar, local_day
 from storage.consult_queue import RedisQueue
-from storage.consultations import Consultations, Note
+from storage.consultations import Consultations, Note, awaited_since
 from storage.leases import Leases
 from storage.lifecycle import AlreadyDone, TicketMoves, VersionConflict
 from storage.outbox import Outbox
@@ -77,6 +77,10 @@ class Policy:
     consult_remind: timedelta = timedelta(minutes=10)
     consult_timeout: timedelta = timedelta(minutes=20)
     consult_silence: timedelta = timedelta(minutes=30)
+    # … or this long after an answer that waited for a citizen out of reach
+    consult_away: timedelta = timedelta(hours=72)
+    # a question no lawyer has taken in this long is closed (the citizen told)
+    consult_expire: timedelta = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +207,13 @@ async def surveys(now: datetime, tools: Tools) -> int:
 
 
 async def consultations(now: datetime, tools: Tools) -> int:
-    """The legal consultation's timers: a lawyer silent ``consult_remind`` after taking
-    one is reminded, and at ``consult_timeout`` it goes back to the queue at its place
-    (both sides told); a citizen silent ``consult_silence`` after the lawyer's last
-    message ends it (both told). Each acts on the consultation as read: one that moved
-    meanwhile is looked at again at the next tick. How many changed."""
+    """The legal consultation's timers: a consultation waiting for its lawyer (taken and
+    not answered, or the citizen's follow-up not answered) ``consult_remind`` long gets a
+    reminder, and at ``consult_timeout`` goes back to the queue at its place (both sides
+    told); a citizen silent ``consult_silence`` after the lawyer's last message (or
+    ``consult_away`` after an answer that waited for them out of reach) ends it, both
+    told, the citizen asked to rate the lawyer. Each acts on the consultation as read:
+    one that moved meanwhile is looked at again at the next tick. How many changed."""
     policy, texts = tools.policy, tools.texts
     repository = Consultations(tools.engine, queue=tools.queue)
     done = 0
@@ -215,26 +221,27 @@ async def consultations(now: datetime, tools: Tools) -> int:
     timeout_minutes = str(int(policy.consult_timeout.total_seconds() // 60))
     left_minutes = str(int((policy.consult_timeout - policy.consult_remind)
                            .total_seconds() // 60))
-    for taken in await repository.unanswered(now - policy.consult_remind):
-        assert taken.taken_at is not None and taken.lawyer_id is not None
-        if taken.taken_at <= now - policy.consult_timeout:
+    for waiting in await repository.awaiting_lawyer(now - policy.consult_remind):
+        assert waiting.lawyer_id is not None
+        if awaited_since(waiting) <= now - policy.consult_timeout:
             back = await repository.give_back(
-                taken.id, lawyer_id=taken.lawyer_id, timed_out=True, now=now,
-                version=taken.version,
+                waiting.id, lawyer_id=waiting.lawyer_id, timed_out=True, now=now,
+                version=waiting.version,
                 tell=lambda c: [
                     Note("lawyer", TO_LAWYER, texts("lawyer_timed_out", short=c.short,
                                                     minutes=timeout_minutes)),
                     Note("citizen", TO_CITIZEN, texts("consult_timed_out_citizen",
                                                       number=c.number))])
             done += back is not None
-        elif await repository.remind(taken, now=now, tell=lambda c: [
+        elif await repository.remind(waiting, now=now, tell=lambda c: [
                 Note("lawyer", TO_LAWYER, texts(
                     "lawyer_reminder", short=c.short, who=mask_name(c.name)
                     or texts("lawyer_citizen"), minutes=remind_minutes,
                     left=left_minutes))]):
             done += 1
     silence = str(int(policy.consult_silence.total_seconds() // 60))
-    for quiet in await repository.silent(now - policy.consult_silence):
+    for quiet in await repository.silent(now - policy.consult_silence,
+                                         now - policy.consult_away):
         ended = await repository.end(
             quiet.id, reason=EndReason.SILENT, now=now, version=quiet.version,
             survey=lambda c: lawyer_rating(texts, c.number),
@@ -243,6 +250,12 @@ async def consultations(now: datetime, tools: Tools) -> int:
                 Note("lawyer", TO_LAWYER, texts("lawyer_citizen_silent", short=c.short,
                                                 minutes=silence))])
         done += ended is not None
+    expire_days = str(int(policy.consult_expire.total_seconds() // 86400))
+    done += await repository.expire_waiting(now - policy.consult_expire, now=now, tell=lambda c: [
+        Note("citizen", TO_CITIZEN, texts("consult_expired_citizen", number=c.number,
+                                          days=expire_days))])
+    done += await repository.give_back_inactive(now, tell_citizen=lambda c: texts(
+        "consult_reassigned_citizen", number=c.number))
     done += await repository.restore_index()
     return done
 

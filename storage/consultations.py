@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from domain.consultation import (
     RECENT,
     RECENT_WITHIN,
+    TO_CITIZEN,
     TO_LAWYER,
     Action,
     ConsultationRecord,
@@ -329,18 +330,23 @@ class Consultations:
     async def add(self, consultation_id: int, *, sender: Literal["citizen", "lawyer"],
                   kind: str, text: str = "", media_id: str | None = None, now: datetime,
                   lawyer_id: int | None = None, tell: Tell = _silent,
-                  ) -> ConsultationRecord | None:
+                  notice: Note | None = None) -> ConsultationRecord | None:
         """Keep a message of the consultation and make ``tell``'s pushes: the citizen's
         while it waits (more of the question) or while it is taken (relayed); the
-        lawyer's (``lawyer_id``) while they hold it. ``None``: it is not in such a state
-        any more (ended, taken back, another lawyer's)."""
+        lawyer's (``lawyer_id``) while they hold it, with ``notice`` first (the template
+        for a citizen out of reach) unless one went since the citizen last wrote.
+        ``None``: it is not in such a state any more (ended, taken back, another
+        lawyer's)."""
         if sender == "citizen":
             allowed = [Status.QUEUED.value, Status.TAKEN.value]
-            values: dict[str, Any] = {"last_citizen_at": now}
+            # the citizen wrote: reachable again, an answer waiting for them goes now
+            values: dict[str, Any] = {"last_citizen_at": now, "notified_at": None}
             condition: list[ColumnElement[bool]] = [Consultation.status.in_(allowed)]
         else:
             values = {"last_lawyer_at": now, "reminded_at": None,
                       "first_answer_at": func.coalesce(Consultation.first_answer_at, now)}
+            if notice is not None:
+                values["notified_at"] = func.coalesce(Consultation.notified_at, now)
             condition = [Consultation.status == Status.TAKEN.value,
                          Consultation.lawyer_id == lawyer_id]
         async with self._sessions.begin() as session:
@@ -354,7 +360,9 @@ class Consultations:
                 lawyer_id=lawyer_id if sender == "lawyer" else row.lawyer_id,
                 media_id=media_id, at=now))
             changed = record(row)
-            await self._notes(session, changed, tell(changed))
+            first_notice = notice is not None and row.notified_at == now
+            await self._notes(session, changed,
+                              [*([notice] if first_notice and notice else []), *tell(changed)])
             return changed
 
     # -- ending, giving back, leaving -----------------------------------------------------------
@@ -447,22 +455,32 @@ class Consultations:
 
     # -- the timers (scheduler/jobs.py) --------------------------------------------------------
 
-    async def unanswered(self, taken_before: datetime) -> list[ConsultationRecord]:
-        """Taken at or before ``taken_before`` and not answered by the lawyer since."""
+    async def awaiting_lawyer(self, since_before: datetime) -> list[ConsultationRecord]:
+        """Taken, and waiting for the lawyer since ``since_before`` or earlier: not
+        answered since it was taken at that time, or the citizen's last word, after the
+        lawyer's, came then (its moment: :func:`awaited_since`)."""
         async with self._sessions() as session:
             rows = (await session.scalars(select(Consultation).where(
                 Consultation.status == Status.TAKEN.value,
-                Consultation.last_lawyer_at.is_(None),
-                Consultation.taken_at <= taken_before).order_by(Consultation.id))).all()
+                ((Consultation.last_lawyer_at.is_(None))
+                 & (Consultation.taken_at <= since_before))
+                | ((Consultation.last_citizen_at > Consultation.last_lawyer_at)
+                   & (Consultation.last_citizen_at <= since_before)))
+                .order_by(Consultation.id))).all()
         return [record(row) for row in rows]
 
-    async def silent(self, answered_before: datetime) -> list[ConsultationRecord]:
-        """Taken, answered by the lawyer at or before ``answered_before``, and the citizen
-        has said nothing since that answer."""
+    async def silent(self, answered_before: datetime,
+                     away_before: datetime) -> list[ConsultationRecord]:
+        """Taken, and the citizen has said nothing since the lawyer's last message, sent
+        at or before ``answered_before`` — or, when it waited for a citizen out of reach
+        (the template went), at or before ``away_before``."""
         async with self._sessions() as session:
             rows = (await session.scalars(select(Consultation).where(
                 Consultation.status == Status.TAKEN.value,
-                Consultation.last_lawyer_at <= answered_before,
+                ((Consultation.notified_at.is_(None))
+                 & (Consultation.last_lawyer_at <= answered_before))
+                | ((Consultation.notified_at.is_not(None))
+                   & (Consultation.last_lawyer_at <= away_before)),
                 (Consultation.last_citizen_at.is_(None))
                 | (Consultation.last_citizen_at < Consultation.last_lawyer_at))
                 .order_by(Consultation.id))).all()
@@ -470,8 +488,8 @@ class Consultations:
 
     async def remind(self, consultation: ConsultationRecord, *, now: datetime,
                      tell: Tell) -> bool:
-        """Remind the lawyer once of a consultation they took and have not answered
-        (as read: one answered since is left alone); whether this call did."""
+        """Remind the lawyer once of a consultation waiting for their answer (as read:
+        one answered since is left alone); whether this call did."""
         async with self._sessions.begin() as session:
             row = await session.scalar(
                 update(Consultation).where(
@@ -486,6 +504,59 @@ class Consultations:
             await self._event(session, reminded, Action.REMINDED, reminded.lawyer_id, now)
             await self._notes(session, reminded, tell(reminded))
         return True
+
+    async def expire_waiting(self, before: datetime, *, now: datetime,
+                             tell: Tell) -> int:
+        """Close what has waited since ``before`` or earlier without any lawyer taking
+        it (its citizen told ``tell``'s pushes): a question nobody answers should not
+        promise an answer for ever. How many."""
+        async with self._sessions() as session:
+            stale = (await session.scalars(select(Consultation.id).where(
+                Consultation.status == Status.QUEUED.value,
+                Consultation.queued_at <= before))).all()
+        done = 0
+        for consultation_id in stale:
+            async with self._sessions.begin() as session:
+                row = await session.scalar(
+                    update(Consultation).where(Consultation.id == consultation_id,
+                                               Consultation.status == Status.QUEUED.value)
+                    .values(status=Status.ENDED.value, ended_at=now,
+                            end_reason=EndReason.EXPIRED.value,
+                            version=Consultation.version + 1).returning(Consultation))
+                if row is None:
+                    continue
+                closed = record(row)
+                await self._event(session, closed, Action.EXPIRED, None, now)
+                await self._notes(session, closed, tell(closed))
+            done += 1
+            if self._queue is not None:
+                try:
+                    await self._queue.remove(closed.area, closed.id)
+                except Exception as exc:  # a claim drops it when it finds it closed
+                    log.warning("consultation %s not taken off the Redis index (%s)",
+                                closed.number, type(exc).__name__)
+        return done
+
+    async def give_back_inactive(self, now: datetime,
+                                 tell_citizen: Callable[[ConsultationRecord], str]) -> int:
+        """Give back to the queue what disabled lawyers still hold (a disable cut short
+        left some, or the job finds them first), each citizen told ``tell_citizen``;
+        how many."""
+        async with self._sessions() as session:
+            rows = (await session.execute(
+                select(Consultation.id, Consultation.lawyer_id, Consultation.version)
+                .join(Lawyer, Lawyer.id == Consultation.lawyer_id)
+                .where(Consultation.status == Status.TAKEN.value,
+                       Lawyer.active.is_(False)))).all()
+        done = 0
+        for consultation_id, lawyer_id, version in rows:
+            assert lawyer_id is not None  # joined with its lawyer
+            back = await self.give_back(
+                consultation_id, lawyer_id=lawyer_id, timed_out=False, now=now,
+                note="disabled", version=version,
+                tell=lambda c: [Note("citizen", TO_CITIZEN, tell_citizen(c))])
+            done += back is not None
+        return done
 
     async def restore_index(self) -> int:
         """Put what waits in the table back in the Redis index (what Redis lost); how many
@@ -549,3 +620,12 @@ class Consultations:
             for piece in pieces:
                 add_push(session, account=account, openid=openid, purpose=note.purpose,
                          text=piece, fields=note.fields, message=note.message)
+
+
+def awaited_since(consultation: ConsultationRecord) -> datetime:
+    """Since when a taken consultation waits for its lawyer: its taking, if the lawyer
+    has not answered since; else the citizen's last word."""
+    if consultation.last_lawyer_at is None or consultation.last_citizen_at is None:
+        assert consultation.taken_at is not None
+        return consultation.taken_at
+    return consultation.last_citizen_at

@@ -13,15 +13,29 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from domain.consultation import DEFAULT_CAPACITY, LawyerRecord, ProfileError, check_profile
+from domain.consultation import (
+    DEFAULT_CAPACITY,
+    LawyerRecord,
+    ProfileError,
+    Status,
+    check_profile,
+)
 from storage import one_time_codes as codes
-from storage.models import Lawyer, LawyerInvite
+from storage.models import Consultation, Lawyer, LawyerInvite
 
 INVITE_TTL = timedelta(hours=24)
+
+
+class StillHolding(Exception):
+    """The WeChat user's current profile still holds consultations."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"the profile bound now holds {count} consultation(s)")
+        self.count = count
 
 
 class UnknownLawyer(LookupError):
@@ -79,9 +93,9 @@ class Lawyers:
         return [record(row) for row in rows]
 
     async def set_active(self, lawyer_id: int, active: bool) -> LawyerRecord:
-        """Disable a profile (it is off duty then; storage/consultations.py
-        ``Consultations.release`` puts back what it held), or enable it again.
-        :class:`UnknownLawyer`."""
+        """Disable a profile (it is off duty then; ``Consultations.give_back_inactive``
+        puts back what it held, and the scheduler's job does if a caller did not), or
+        enable it again. :class:`UnknownLawyer`."""
         now = self._clock()
         values: dict[str, object] = {"active": active,
                                      "disabled_at": None if active else now}
@@ -105,6 +119,14 @@ class Lawyers:
         if done.rowcount == 0:  # type: ignore[attr-defined]
             return None
         return await self.get(lawyer_id)
+
+    async def covered_areas(self) -> frozenset[str]:
+        """The legal areas some active lawyer with a bound WeChat user serves (on duty or
+        not): a question in another would wait for nobody."""
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(Lawyer.areas).where(
+                Lawyer.active.is_(True), Lawyer.wechat_openid.is_not(None)))).all()
+        return frozenset(area for areas in rows for area in areas)
 
     async def on_duty(self) -> list[LawyerRecord]:
         """The active lawyers on duty now."""
@@ -136,7 +158,9 @@ class Lawyers:
     async def bind(self, code: str, account: str, openid: str) -> LawyerRecord | None:
         """Bind the WeChat user to the profile of a live invite ``code`` (used up by this
         call); ``None`` for a code that is wrong, used or expired, or a profile disabled
-        since. The user is unbound from any other profile first."""
+        since. The user is unbound from any other profile first — :class:`StillHolding`
+        (the code not used up) while that profile holds consultations: its citizens
+        would be left talking to nobody."""
         if not codes.well_formed(code):
             return None
         now = self._clock()
@@ -153,6 +177,14 @@ class Lawyers:
                 row = await session.get(Lawyer, lawyer_id)
                 if row is None or not row.active:
                     return None
+                holding = await session.scalar(
+                    select(func.count()).select_from(Consultation)
+                    .join(Lawyer, Lawyer.id == Consultation.lawyer_id)
+                    .where(Lawyer.wechat_account == account, Lawyer.wechat_openid == openid,
+                           Lawyer.id != lawyer_id,
+                           Consultation.status == Status.TAKEN.value))
+                if holding:
+                    raise StillHolding(int(holding))
                 await session.execute(
                     update(Lawyer).where(Lawyer.wechat_account == account,
                                          Lawyer.wechat_openid == openid)
@@ -172,6 +204,14 @@ class Lawyers:
                 Lawyer.wechat_openid.is_not(None), Lawyer.active.is_(True)))).all()
         return {(row.wechat_account or "", row.wechat_openid or ""): record(row)
                 for row in rows}
+
+    async def bound_to(self, account: str, openid: str) -> LawyerRecord | None:
+        """The active profile this WeChat user is bound to now, if any."""
+        async with self._sessions() as session:
+            row = (await session.scalars(select(Lawyer).where(
+                Lawyer.wechat_account == account, Lawyer.wechat_openid == openid,
+                Lawyer.active.is_(True)))).first()
+        return None if row is None else record(row)
 
     async def set_current(self, lawyer_id: int, consultation_id: int | None) -> None:
         """Which consultation the lawyer's next messages go to (切换 N)."""

@@ -518,6 +518,9 @@ class Consultation(Base):
     last_lawyer_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_citizen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the lawyer answered while the citizen was out of reach: the lawyer_answer template
+    # went (once), and the answer waits for the citizen's next message
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     end_reason: Mapped[str | None] = mapped_column(String(16))
     version: Mapped[int] = mapped_column(Integer, default=1)

@@ -138,6 +138,7 @@ async def test_a_citizen_asks_a_lawyer_takes_it_and_they_talk_through_the_bot(
 
 async def test_out_of_hours_the_question_is_left_as_a_message(world: World) -> None:
     client, engine, today = world
+    await bound_lawyer(client, engine, "o-lawyer", "14401201810000009")  # off duty
     today.moment = MONDAY_22
     citizen = Citizen(client, "o-citizen")
     first = await citizen.say("法律咨询")
@@ -148,6 +149,22 @@ async def test_out_of_hours_the_question_is_left_as_a_message(world: World) -> N
     (asked,) = await Consultations(engine).of_citizen("default", "o-citizen")
     assert asked.left_message and asked.status is Status.QUEUED
     assert "正在等待值班律师" in await citizen.say("排队")
+
+
+async def test_with_no_lawyer_at_all_or_none_for_an_area_nothing_is_promised(
+    world: World,
+) -> None:
+    """Issue 13: no text promises an answer nobody can give."""
+    client, engine, _ = world
+    citizen = Citizen(client, "o-citizen")
+    assert await citizen.say("法律咨询") == (
+        "法律咨询暂时没有律师提供服务。如需法律帮助，可拨打 12348 公共法律服务热线。")
+    await bound_lawyer(client, engine, "o-lawyer", "14401201810000010", areas=("labour",))
+    assert "请问您要咨询哪方面的法律问题" in await citizen.say("法律咨询")
+    assert (await citizen.say("2")).startswith(
+        "“婚姻家庭”方面暂时没有律师提供咨询，请选择其他领域（不确定可选“其他”），"
+        "或拨打 12348 公共法律服务热线。")
+    assert "请写下您的问题" in await citizen.say("1")
 
 
 async def test_within_hours_with_nobody_on_duty_it_is_a_message_too(world: World) -> None:
@@ -205,7 +222,8 @@ async def test_an_answer_after_the_citizens_window_closed_waits_behind_a_templat
 async def test_asking_a_lawyer_in_the_middle_of_a_complaint_says_the_form_stopped(
     world: World,
 ) -> None:
-    client, _, _ = world
+    client, engine, _ = world
+    await bound_lawyer(client, engine, "o-lawyer", "14401201810000011")
     citizen = Citizen(client, "o-citizen")
     await citizen.says("我要反映", "1")
     said = await citizen.click("LEGAL")
@@ -293,8 +311,7 @@ async def test_a_lawyer_who_says_nothing_loses_the_consultation_to_the_next(
     assert await jobs.consultations(today.moment + timedelta(minutes=10), toolset) == 1
     assert (await pushes_to(engine, "o-first"))[-1].startswith("【提醒】咨询【000001】")
     assert await jobs.consultations(today.moment + timedelta(minutes=20), toolset) == 1
-    assert (await pushes_to(engine, "o-first"))[-1] == (
-        "咨询【000001】接单后20分钟没有回复，已退回队列。")
+    assert (await pushes_to(engine, "o-first"))[-1] == "咨询【000001】20分钟没有回复，已退回队列。"
     assert await first.say("我来回答") == (
         "您现在没有进行中的咨询。回复“接单”接等待最久的一个，或回复“列表”查看。")
     await second.say("上线")
@@ -323,3 +340,65 @@ async def test_citizens_and_lawyers_at_once_each_consultation_taken_once(
     taken = sorted(line.split("】")[0].removeprefix("已接单【") for line in said)
     assert taken == [f"{n:06d}" for n in range(1, 13)]
     assert await Consultations(engine).waiting(["labour"]) == 0
+
+
+async def test_an_answer_never_reaches_another_citizen_when_the_current_one_ended(
+    world: World,
+) -> None:
+    """The lawyer holds two; the current one ends (here by the citizen's silence): what
+    the lawyer types next is not sent to the other citizen, they are asked to choose."""
+    client, engine, today = world
+    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000012")
+    await lawyer.say("上线")
+    first, second = Citizen(client, "o-first"), Citizen(client, "o-second")
+    await ask(first)
+    await ask(second)
+    await lawyer.says("接单", "您好，请稍等。")  # 000001
+    await first.say("好的")  # 000001 waits for the lawyer
+    await lawyer.say("接单")  # 000002, now the current one
+    await lawyer.say("请问您有劳动合同吗？")  # to 000002
+    # 000002's citizen is silent: it ends; 000001 still waits (a long lawyer timeout)
+    await jobs.consultations(today.moment + timedelta(minutes=31), tools(
+        engine, consult_remind=timedelta(hours=1), consult_timeout=timedelta(hours=2)))
+    before = await pushes_to(engine, "o-first")
+    said = await lawyer.say("那您可以申请劳动仲裁。")
+    assert said.startswith("您手上有1个咨询，请先选择要回复哪一个")
+    assert await pushes_to(engine, "o-first") == before  # nothing reached the other citizen
+    assert "【000001】" in await lawyer.say("切换 1")
+
+
+async def test_a_bare_digit_in_a_consultation_goes_to_the_lawyer_not_to_a_survey(
+    world: World,
+) -> None:
+    """The lawyer asks "工作几年了？", the citizen answers "3" while a rating of an older
+    consultation waits: the answer is the lawyer's; a numbered rating is still a rating."""
+    client, engine, _ = world
+    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000013")
+    await lawyer.say("上线")
+    citizen = Citizen(client, "o-citizen")
+    await ask(citizen)
+    await lawyer.says("接单", "结束")  # a rating of 000001 now waits
+    await ask(citizen)
+    await lawyer.say("接单")
+    await lawyer.say("您工作几年了？")
+    assert await citizen.say("3") == ""
+    assert (await pushes_to(engine, "o-lawyer"))[-1] == "【000002 市民】3"
+    assert (await citizen.say("000001 5")).startswith(
+        "感谢您对律师的评价：满意（FL20261207-000001）")
+
+
+async def test_a_lawyer_holding_consultations_cannot_move_to_another_profile(
+    world: World,
+) -> None:
+    client, engine, _ = world
+    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000014")
+    await lawyer.say("上线")
+    await ask(Citizen(client, "o-citizen"))
+    await lawyer.say("接单")
+    lawyers = Lawyers(engine)
+    other = await lawyers.add("李明", "另一所", "14401201810000015", ["labour"])
+    code, _ = await lawyers.invite(other.id)
+    assert await lawyer.say(f"律师绑定 {code}") == (
+        "您现在的律师账号还有1个咨询没有结束，请先结束或转回，再用新的邀请码绑定。")
+    await lawyer.say("结束")
+    assert (await lawyer.say(f"律师绑定 {code}")).startswith("李明律师，您好！")

@@ -103,3 +103,20 @@ async def test_the_office_reads_the_figures_a_handler_does_not(world: World) -> 
     bad = await client.get("/api/v1/consultations/report?from=2026-11-01&to=2026-11-30&by=x",
                            headers=bearer(tokens["wang"]))
     assert bad.status == 422 and (await bad.json())["error"]["field"] == "by"
+
+
+async def test_a_bad_lawyer_body_is_422_naming_the_field(world: World) -> None:  # noqa: F811
+    client, engine, tokens = world
+    await fresh_consultations(engine)
+    for body, field in (({**LAWYER, "name": "李\x00明"}, "name"),
+                        ({**LAWYER, "firm": "所\x00"}, "firm"),
+                        ({**LAWYER, "areas": ["labour\x00"]}, "areas"),
+                        ({**LAWYER, "capacity": "3"}, "capacity"),
+                        ({**LAWYER, "extra": 1}, "extra"),
+                        ({**LAWYER, "licence": "1440-1201"}, "licence")):
+        answer = await client.post("/api/v1/lawyers", json=body,
+                                   headers=bearer(tokens["root"]))
+        assert answer.status == 422, body
+        assert (await answer.json())["error"]["field"] == field, body
+    garbage = await client.post("/api/v1/lawyers", data=b"\xff{", headers=bearer(tokens["root"]))
+    assert garbage.status == 422 and (await garbage.json())["error"]["field"] == "body"

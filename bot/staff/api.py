@@ -93,10 +93,12 @@ class Services:
     def bind(self, engine: AsyncEngine, texts: Texts, catalogues: CatalogueCache,
              calendar: Calendar, *, keeps_due_date: bool = False,
              sign_workdays: int = 1,
-             now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+             now: Callable[[], datetime] = lambda: datetime.now(UTC),
+             consultations: Consultations | None = None) -> None:
         self.staff, self.tickets = StaffAccounts(engine), Tickets(engine)
         self.notices, self.reports = Notices(engine), Reports(engine)
-        self.lawyers, self.consultations = Lawyers(engine), Consultations(engine)
+        self.lawyers = Lawyers(engine)
+        self.consultations = consultations or Consultations(engine)
         self.moves, self.texts, self.catalogues = TicketMoves(engine), texts, catalogues
         self.calendar, self.keeps_due_date = calendar, keeps_due_date
         self.sign_workdays, self.now = sign_workdays, now

@@ -24,7 +24,6 @@ from bot.staff.models import (
 from bot.staff.openapi import Parameter, Route
 from domain.consult_metrics import ConsultGrouping
 from domain.consultation import (
-    TO_CITIZEN,
     ConsultationRecord,
     LawyerRecord,
     ProfileError,
@@ -34,7 +33,6 @@ from domain.consultation import (
 from domain.contact import mask_mobile
 from domain.staff import Role
 from domain.workdays import end_of_china_day
-from storage.consultations import Note
 from storage.lawyers import UnknownLawyer
 
 ID_MAX = 2**31 - 1
@@ -117,15 +115,12 @@ async def set_lawyer_active(request: web.Request) -> web.Response:
     services, texts = request.app[SERVICES], request.app[SERVICES].texts
     enable = request.path.endswith("/enable")
     try:
-        lawyer = await services.lawyers.set_active(_lawyer_id(request), enable)
+        await services.lawyers.set_active(_lawyer_id(request), enable)
     except UnknownLawyer:
         raise ApiError(404, "lawyer_not_found", texts) from None
-    if not enable:
-        for held in await services.consultations.held_by(lawyer.id):
-            await services.consultations.give_back(
-                held.id, lawyer_id=lawyer.id, timed_out=False, now=services.now(),
-                note="disabled", tell=lambda c: [Note("citizen", TO_CITIZEN, texts(
-                    "consult_returned_citizen", lawyer=lawyer.display, number=c.number))])
+    if not enable:  # what they held goes back (else the scheduler's job does it)
+        await services.consultations.give_back_inactive(services.now(), lambda c: texts(
+            "consult_reassigned_citizen", number=c.number))
     return _answer(Done(ok=True))
 
 

@@ -238,6 +238,22 @@ class LawyerIn(BaseModel):
     capacity: int = Field(default=3, ge=1, le=20,
                           description="consultations held at once, at most")
 
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("name", "firm")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("no NUL characters")
+        return value
+
+    @field_validator("areas")
+    @classmethod
+    def _area_ids(cls, value: list[str]) -> list[str]:
+        if any(not area or len(area) > 32 or "\x00" in area for area in value):
+            raise ValueError("area ids of 1-32 characters")
+        return value
+
 
 class LawyerOut(BaseModel):
     id: int

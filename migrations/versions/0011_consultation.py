@@ -79,6 +79,7 @@ def upgrade() -> None:
         _moment("last_lawyer_at"),
         _moment("last_citizen_at"),
         _moment("reminded_at"),
+        _moment("notified_at"),
         _moment("ended_at"),
         sa.Column("end_reason", sa.String(16), nullable=True),
         sa.Column("version", sa.Integer(), nullable=False),
