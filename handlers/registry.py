@@ -5,10 +5,9 @@ no router takes get the help text.
 A new audience is a new router here. Bound lawyers (``handlers/lawyer.py``, a filter that
 looks the user up among the bound lawyer profiles) go before every citizen router, so a
 lawyer's messages never reach the citizen desk; a citizen's open consultation
-(``handlers/consult.py``) comes after the survey and before 我的留言. Survey answers
-(``handlers/survey.py``) come after staff and before 我的留言 and the complaint form: a
-clear answer ("000123 5", "重办") is taken in the middle of a form, and the form goes
-on."""
+(``handlers/consult.py``) comes next, so a bare "5" there is for the lawyer. Survey
+answers (``handlers/survey.py``) come before 我的留言 and the forms: a clear answer
+("000123 5", "重办") is taken in the middle of a form, and the form goes on."""
 
 from __future__ import annotations
 

@@ -411,14 +411,15 @@ class Survey(Base):
 
     __tablename__ = "surveys"
     __table_args__ = (UniqueConstraint("ticket_id", "kind", "round", name="uq_surveys_round"),
-                      Index("ix_surveys_owner", "account", "openid", "step"))
+                      Index("ix_surveys_owner", "account", "openid", "step"),
+                      Index("ix_surveys_consultation", "consultation_id"))
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True, autoincrement=True)
     # of a ticket, or (kind lawyer) of a legal consultation
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
     consultation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("consultations.id", ondelete="CASCADE"))
+        ForeignKey("consultations.id", ondelete="CASCADE", name="fk_surveys_consultation"))
     account: Mapped[str] = mapped_column(String(32))
     openid: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(8))  # rating, recheck, lawyer

@@ -124,10 +124,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("consultation_id", _ID, nullable=True))
         batch.create_foreign_key("fk_surveys_consultation", "consultations",
                                  ["consultation_id"], ["id"], ondelete="CASCADE")
+    op.create_index("ix_surveys_consultation", "surveys", ["consultation_id"])
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM surveys WHERE ticket_id IS NULL")
+    op.drop_index("ix_surveys_consultation", table_name="surveys")
     with op.batch_alter_table("surveys") as batch:
         batch.drop_constraint("fk_surveys_consultation", type_="foreignkey")
         batch.drop_column("consultation_id")
