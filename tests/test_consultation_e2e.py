@@ -283,7 +283,7 @@ async def test_a_message_left_at_night_is_answered_next_morning(world: World) ->
     assert "现在有1个咨询在等待" in await lawyer.say("上线")
     took = await lawyer.say("接单")
     assert took.startswith(
-        "已接单【000001】市民｜劳动争议\n留言（市民不在线，您的答复会推送给市民）：")
+        "已接单【000001】市民｜劳动争议\n留言（在服务时间外或无人值班时提交，市民可能不在线")
     assert "对方现在暂时收不到消息" in await lawyer.say("可以先申请劳动仲裁，带上工资条。")
     async with engine.connect() as conn:
         last = (await conn.execute(select(Push.purpose, Push.text).where(

@@ -104,6 +104,6 @@ async def test_the_demo_lawyer_of_make_run(env: dict[str, str]) -> None:
     await load_demo_catalogue(env)
     for _ in range(2):  # made once; a fresh code each run
         code, out, _ = await lianxin("demo", env=env)
-        assert code == 0 and len(CODE.findall(out)) == 1 and "演示律师" in out
+        assert code == 0 and len(CODE.findall(out)) == 1 and "王明" in out
     code, out, _ = await lianxin("list", env=env)
-    assert out.count("演示律师") == 1
+    assert out.count("王明") == 1
