@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from domain.catalogue import KINDS, Catalogue
+from domain.catalogue import KINDS
 from domain.messages import Outbound
 from domain.texts import Texts
 from domain.tickets import parse_number, short_number
@@ -119,13 +119,13 @@ class CitizenDesk:
     # -- 我的留言 ------------------------------------------------------------------------------
 
     async def _overview(self, update: Update) -> list[Outbound]:
-        await self._catalogue_or_none()  # names in the answers come from it
+        await self._catalogue.get_or_none()  # names in the answers come from it
         inbound = update.inbound
         return self._reminded(update, await self.my_tickets.overview(inbound.account,
                                                                      inbound.user))
 
     async def _detail(self, update: Update) -> list[Outbound]:
-        await self._catalogue_or_none()
+        await self._catalogue.get_or_none()
         number = await self._number(update)
         if isinstance(number, list):
             return self._reminded(update, number)
@@ -136,7 +136,7 @@ class CitizenDesk:
     async def _withdraw(self, update: Update) -> list[Outbound]:
         if parse_number(update.text) is None and short_number(update.text) is None:
             return self._reminded(update, [self._say("withdraw_how")])
-        await self._catalogue_or_none()
+        await self._catalogue.get_or_none()
         number = await self._number(update, withdraw=True)
         if isinstance(number, list):
             return self._reminded(update, number)
@@ -162,7 +162,7 @@ class CitizenDesk:
         inbound = update.inbound
         if update.command is Service.HELP:  # 帮助 in any width is the step's help
             inbound = replace(inbound, payload={"content": "帮助"})
-        if await self._catalogue_or_none() is None:
+        if await self._catalogue.get_or_none() is None:
             return [self._say("complaint_unavailable")]  # the answers so far are kept
         return await self.engine.handle(inbound, update.conversation)
 
@@ -172,7 +172,7 @@ class CitizenDesk:
         """我要反映: the form's current question for a citizen already in it, else a new
         form (interrupting another flow, with a notice)."""
         flow = update.flow
-        if await self._catalogue_or_none() is None:
+        if await self._catalogue.get_or_none() is None:
             return [self._say("complaint_unavailable")]
         if flow is not None and flow.name == COMPLAINT_FLOW:
             return self.engine.current_prompt(update.conversation)
@@ -186,7 +186,7 @@ class CitizenDesk:
         with a consultation open, where it stands; else a new form (the consultation is
         not offered until the catalogue has its areas and hours)."""
         consultation = self.consultation
-        catalogue = await self._catalogue_or_none()
+        catalogue = await self._catalogue.get_or_none()
         if consultation is None or catalogue is None or catalogue.legal_hours is None:
             return self._reminded(update, [self._say("legal_soon")])
         flow = update.flow
@@ -232,7 +232,7 @@ class CitizenDesk:
                                                   REPEAT_CONFIRM_WINDOW, self._now())
             if recent is not None:
                 return [self._say("complaint_already_filed", number=recent.number)]
-        catalogue = await self._catalogue_or_none()
+        catalogue = await self._catalogue.get_or_none()
         if catalogue is not None and catalogue.category_for_text(text) is not None:
             return [self._say("complaint_suggest")]
         return [self._say("unrecognised")]
@@ -243,13 +243,6 @@ class CitizenDesk:
         """``answer``, and for a citizen in a flow the reminder that it stays open."""
         reminder = update.reminder()
         return [*answer, reminder] if reminder is not None else answer
-
-    async def _catalogue_or_none(self) -> Catalogue | None:
-        try:
-            return await self._catalogue.get()
-        except Exception:
-            log.exception("routing catalogue unreadable")
-            return None
 
     def _say(self, key: str, **values: str) -> Outbound:
         return Outbound.of_text(self._texts(key, **values))

@@ -136,7 +136,7 @@ class ConsultDesk:
         found = await self._consultations.of_citizen(inbound.account, inbound.user, SHOWN)
         if not found:
             return self._reminded(update, self._say("consult_my_none"))
-        catalogue = await self._catalogue_or_none()
+        catalogue = await self._catalogue.get_or_none()
         lines = [self._texts("consult_my_line", number=c.number,
                              area=_area_name(catalogue, c.area),
                              status=self._texts(c.status.label_key),
@@ -150,13 +150,6 @@ class ConsultDesk:
     def _reminded(self, update: Update, answer: Outbound) -> list[Outbound]:
         reminder = update.reminder()
         return [answer, reminder] if reminder is not None else [answer]
-
-    async def _catalogue_or_none(self) -> Catalogue | None:
-        try:
-            return await self._catalogue.get()
-        except Exception:
-            log.exception("routing catalogue unreadable")
-            return None
 
     def _say(self, key: str, **values: str) -> Outbound:
         return Outbound.of_text(self._texts(key, **values))

@@ -173,7 +173,7 @@ class LawyerDesk:
         now_on = await self._lawyers.set_duty(lawyer.id, True)
         if now_on is None:
             return [self._say("lawyer_help")]
-        catalogue = await self._catalogue_or_none()
+        catalogue = await self._catalogue.get_or_none()
         waiting = await self._consultations.waiting(now_on.areas)
         return [self._say("lawyer_on", areas="、".join(_area_names(catalogue, now_on.areas)),
                           waiting=self._waiting(waiting))]
@@ -205,7 +205,7 @@ class LawyerDesk:
     async def _shown(self, consultation: ConsultationRecord) -> list[Outbound]:
         """A consultation as a lawyer first sees it: the question, what the citizen
         added while it waited, and the material photos."""
-        catalogue = await self._catalogue_or_none()
+        catalogue = await self._catalogue.get_or_none()
         messages = await self._consultations.messages(consultation.id)
         added = [m.text for m in messages
                  if m.sender == "citizen" and m.kind in ("text", "voice") and m.text]
@@ -229,7 +229,7 @@ class LawyerDesk:
         held = await self._consultations.held_by(lawyer.id)
         if not held:
             return [self._say("lawyer_list_none")]
-        catalogue = await self._catalogue_or_none()
+        catalogue = await self._catalogue.get_or_none()
         current = await self._current(lawyer, held)
         lines = [self._texts("lawyer_list_line", n=str(n), short=c.short,
                              who=who(self._texts, c),
@@ -337,13 +337,6 @@ class LawyerDesk:
         if count:
             return self._texts("lawyer_waiting", count=str(count))
         return self._texts("lawyer_waiting_none")
-
-    async def _catalogue_or_none(self) -> Catalogue | None:
-        try:
-            return await self._catalogue.get()
-        except Exception:
-            log.exception("routing catalogue unreadable")
-            return None
 
     def _say(self, key: str, **values: str) -> Outbound:
         return Outbound.of_text(self._texts(key, **values))

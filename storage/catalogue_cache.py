@@ -41,6 +41,15 @@ class CatalogueCache:
             raise LookupError("no routing catalogue loaded: run `lianxin config load`")
         return self._catalogue
 
+    async def get_or_none(self) -> Catalogue | None:
+        """:meth:`get`, or ``None`` (logged) when the catalogue cannot be read: for the
+        answers that only name things by it."""
+        try:
+            return await self.get()
+        except Exception:
+            log.exception("routing catalogue unreadable")
+            return None
+
     async def get(self) -> Catalogue | None:
         """The current catalogue, read again from the database when ``ttl`` has passed."""
         if self._clock() - self._checked < self._ttl:

@@ -175,6 +175,17 @@ class Consultations:
             log.warning("consultation %s not indexed in Redis (%s): the restore job will",
                         consultation.number, type(exc).__name__)
 
+    async def _unindex(self, consultation: ConsultationRecord) -> None:
+        """Take a consultation that no longer waits off the Redis index (after its
+        commit). A failure is logged: a claim drops a member it finds not queued."""
+        if self._queue is None:
+            return
+        try:
+            await self._queue.remove(consultation.area, consultation.id)
+        except Exception as exc:
+            log.warning("consultation %s not taken off the Redis index (%s)",
+                        consultation.number, type(exc).__name__)
+
     # -- reading ----------------------------------------------------------------------------
 
     async def get(self, consultation_id: int) -> ConsultationRecord | None:
@@ -445,12 +456,7 @@ class Consultations:
                 return None
             left = record(row)
             await self._event(session, left, Action.ABANDONED, None, now)
-        if self._queue is not None:
-            try:
-                await self._queue.remove(left.area, left.id)
-            except Exception as exc:  # a claim drops it when it finds it abandoned
-                log.warning("consultation %s not taken off the Redis index (%s)",
-                            left.number, type(exc).__name__)
+        await self._unindex(left)
         return left
 
     # -- the timers (scheduler/jobs.py) --------------------------------------------------------
@@ -529,12 +535,7 @@ class Consultations:
                 await self._event(session, closed, Action.EXPIRED, None, now)
                 await self._notes(session, closed, tell(closed))
             done += 1
-            if self._queue is not None:
-                try:
-                    await self._queue.remove(closed.area, closed.id)
-                except Exception as exc:  # a claim drops it when it finds it closed
-                    log.warning("consultation %s not taken off the Redis index (%s)",
-                                closed.number, type(exc).__name__)
+            await self._unindex(closed)
         return done
 
     async def give_back_inactive(self, now: datetime,

@@ -297,6 +297,22 @@ def _query_day(query: Mapping[str, str], field: str, texts: Texts, *,
     return found
 
 
+def report_period(request: web.Request) -> tuple[date, date, datetime]:
+    """A report's ``from`` and ``to`` (China days, both included, at most 366 days apart)
+    and the moment it is made as of (the end of ``as_of``, a China day; default now);
+    a 422 naming the field at fault."""
+    services = request.app[SERVICES]
+    query, texts = request.query, services.texts
+    first = _query_day(query, "from", texts, required=True)
+    last = _query_day(query, "to", texts, required=True)
+    as_of_day = _query_day(query, "as_of", texts)
+    assert first is not None and last is not None
+    if last < first or (last - first).days > 366:
+        raise ApiError(422, "bad_query", texts, field="to")
+    return first, last, (end_of_china_day(as_of_day) if as_of_day is not None
+                         else services.now())
+
+
 async def reports(request: web.Request) -> web.Response:
     """``GET /reports``: the figures of the tickets filed from ``from`` to ``to`` (China
     days, both included, at most 366 days), grouped ``by`` department, category, region,
@@ -307,17 +323,11 @@ async def reports(request: web.Request) -> web.Response:
     if staff.role is Role.ADMIN:
         raise ApiError(403, "role", texts)
 
-    first = _query_day(query, "from", texts, required=True)
-    last = _query_day(query, "to", texts, required=True)
-    as_of_day = _query_day(query, "as_of", texts)
-    assert first is not None and last is not None
-    if last < first or (last - first).days > 366:
-        raise ApiError(422, "bad_query", texts, field="to")
+    first, last, as_of = report_period(request)
     try:
         grouping = Grouping(query["by"]) if query.get("by") else None
     except ValueError:
         raise ApiError(422, "bad_query", texts, field="by") from None
-    as_of = end_of_china_day(as_of_day) if as_of_day is not None else services.now()
     departments = (frozenset({staff.department}) if staff.role is Role.HANDLER
                    and staff.department else None)
     facts = await services.reports.facts(first, last, departments=departments)

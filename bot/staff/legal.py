@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bot.reports import build_consultations
-from bot.staff.api import SERVICES, ApiError, Handler, _answer, _query_day, _staff
+from bot.staff.api import SERVICES, ApiError, Handler, _answer, _staff, report_period
 from bot.staff.models import (
     ConsultationList,
     ConsultationOut,
@@ -32,7 +32,6 @@ from domain.consultation import (
 )
 from domain.contact import mask_mobile
 from domain.staff import Role
-from domain.workdays import end_of_china_day
 from storage.lawyers import UnknownLawyer
 
 ID_MAX = 2**31 - 1
@@ -161,17 +160,11 @@ async def consultation_report(request: web.Request) -> web.Response:
     _only(request, Role.SUPERVISOR, Role.ADMIN)
     services, query = request.app[SERVICES], request.query
     texts = services.texts
-    first = _query_day(query, "from", texts, required=True)
-    last = _query_day(query, "to", texts, required=True)
-    as_of_day = _query_day(query, "as_of", texts)
-    assert first is not None and last is not None
-    if last < first or (last - first).days > 366:
-        raise ApiError(422, "bad_query", texts, field="to")
+    first, last, as_of = report_period(request)
     try:
         grouping = ConsultGrouping(query["by"]) if query.get("by") else None
     except ValueError:
         raise ApiError(422, "bad_query", texts, field="by") from None
-    as_of = end_of_china_day(as_of_day) if as_of_day is not None else services.now()
     made = build_consultations(
         await services.reports.consultation_facts(first, last), as_of, [grouping],
         await services.catalogues.get(), await services.reports.lawyer_names(), texts,
