@@ -245,8 +245,11 @@ EXPECTED = [
 
 def sheet_rows(path: Path, title: str) -> list[dict[str, object]]:
     """The sheet's rows by column key (its header is the catalogue's column names)."""
-    sheet = load_workbook(path, read_only=True)[title]
-    header, *rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    book = load_workbook(path, read_only=True)  # read-only keeps the file open: close it
+    try:
+        header, *rows = [list(r) for r in book[title].iter_rows(values_only=True)]
+    finally:
+        book.close()
     names = {TEXTS(f"report_col_{c}"): c for c in COLUMNS[1:]}
     keys = ["group", *(names[h] for h in header[1:])]
     return [dict(zip(keys, r, strict=True)) for r in rows]
