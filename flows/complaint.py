@@ -35,6 +35,7 @@ from flows.engine import (
     Flow,
     Reprompt,
     Step,
+    bounded_text,
     choice,
     draft_key,
     numbered,
@@ -193,14 +194,9 @@ class ComplaintFlow:
         return _region_answer(region, **(location or {}))
 
     def _description(self, inbound: Inbound, answers: dict[str, Any]) -> str:
-        text = inbound.text
-        if len(text) < DESCRIPTION_MIN:
-            raise Reprompt("complaint_description_short", count=str(len(text)),
-                           min=str(DESCRIPTION_MIN))
-        if len(text) > DESCRIPTION_MAX:
-            raise Reprompt("complaint_description_long", count=str(len(text)),
-                           max=str(DESCRIPTION_MAX))
-        return text
+        return bounded_text(inbound.text, DESCRIPTION_MIN, DESCRIPTION_MAX,
+                            short="complaint_description_short",
+                            long="complaint_description_long")
 
     def _phone(self, inbound: Inbound, answers: dict[str, Any]) -> str | None:
         text = inbound.text

@@ -35,6 +35,7 @@ from flows.engine import (
     Flow,
     Reprompt,
     Step,
+    bounded_text,
     draft_key,
     numbered,
     small_number,
@@ -146,14 +147,8 @@ class ConsultationFlow:
         return {"id": found.id, "name": found.name}
 
     def _question(self, inbound: Inbound, answers: dict[str, Any]) -> str:
-        text = inbound.text
-        if len(text) < QUESTION_MIN:
-            raise Reprompt("consult_question_short", count=str(len(text)),
-                           min=str(QUESTION_MIN))
-        if len(text) > QUESTION_MAX:
-            raise Reprompt("consult_question_long", count=str(len(text)),
-                           max=str(QUESTION_MAX))
-        return text
+        return bounded_text(inbound.text, QUESTION_MIN, QUESTION_MAX,
+                            short="consult_question_short", long="consult_question_long")
 
     def _name(self, inbound: Inbound, answers: dict[str, Any]) -> str | None:
         text = inbound.text.strip()

@@ -691,3 +691,14 @@ def draft_key(inbound: Inbound, answers: dict[str, Any], prefix: str) -> str:
         json.dumps([draft, content], sort_keys=True, ensure_ascii=False).encode()
     ).hexdigest()
     return f"{prefix}:{digest[:48]}"
+
+
+def bounded_text(text: str, low: int, high: int, *, short: str, long: str) -> str:
+    """``text`` when it has ``low`` to ``high`` characters; else :class:`Reprompt` with
+    catalogue key ``short`` (placeholders ``count``, ``min``) or ``long`` (``count``,
+    ``max``)."""
+    if len(text) < low:
+        raise Reprompt(short, count=str(len(text)), min=str(low))
+    if len(text) > high:
+        raise Reprompt(long, count=str(len(text)), max=str(high))
+    return text
