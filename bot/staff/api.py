@@ -12,14 +12,12 @@ someone acted first (with the ticket as it is now), 422 a bad body naming the fi
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.reports import build
+from bot.staff import office
 from bot.staff.models import (
     ActionBody,
     Attachment,
@@ -45,72 +43,21 @@ from bot.staff.models import (
     TicketOut,
     TicketPage,
 )
+from bot.staff.office import CITIZENS_ONLY, ID_MAX, Refused
 from bot.staff.openapi import Parameter, Route, document
+from bot.staff.services import Services
 from domain.catalogue import Catalogue
 from domain.display import department_name
-from domain.metrics import Grouping, Rules
-from domain.staff import Role, StaffRecord
-from domain.telling import Act, teller
+from domain.staff import StaffRecord
 from domain.texts import Texts
-from domain.tickets import (
-    MOVES,
-    Action,
-    MoveRefused,
-    Party,
-    Status,
-    TicketEventRecord,
-    TicketRecord,
-)
-from domain.workdays import Calendar, china_midnight, end_of_china_day, today_in_china
-from storage.catalogue_cache import CatalogueCache
-from storage.consultations import Consultations
-from storage.lawyers import Lawyers
-from storage.lifecycle import MoveIncomplete, TicketMoves, VersionConflict
-from storage.notices import Notices
-from storage.reports import Reports
+from domain.tickets import Action, TicketEventRecord, TicketRecord
 from storage.staff import StaffAccounts
-from storage.tickets import Tickets
 
-
-class Services:
-    """What the API works with, bound once the database engine exists (at start-up, after
-    the routes are fixed)."""
-
-    staff: StaffAccounts
-    tickets: Tickets
-    notices: Notices
-    moves: TicketMoves
-    texts: Texts
-    catalogues: CatalogueCache
-    calendar: Calendar
-    keeps_due_date: bool  # re-dispatch keeps the citizen's date (docs/LIFECYCLE.md)
-    reports: Reports
-    lawyers: Lawyers
-    consultations: Consultations
-    sign_workdays: int  # 签收 within this many working days (docs/METRICS.md)
-    now: Callable[[], datetime]  # the time the moves are made at (a test moves it)
-
-    def bind(self, engine: AsyncEngine, texts: Texts, catalogues: CatalogueCache,
-             calendar: Calendar, *, keeps_due_date: bool = False,
-             sign_workdays: int = 1,
-             now: Callable[[], datetime] = lambda: datetime.now(UTC),
-             consultations: Consultations | None = None) -> None:
-        self.staff, self.tickets = StaffAccounts(engine), Tickets(engine)
-        self.notices, self.reports = Notices(engine), Reports(engine)
-        self.lawyers = Lawyers(engine)
-        self.consultations = consultations or Consultations(engine)
-        self.moves, self.texts, self.catalogues = TicketMoves(engine), texts, catalogues
-        self.calendar, self.keeps_due_date = calendar, keeps_due_date
-        self.sign_workdays, self.now = sign_workdays, now
+__all__ = ["SERVICES", "ApiError", "Services", "staff_api"]
 
 
 SERVICES = web.AppKey("staff_services", Services)
 STAFF = web.RequestKey("staff", StaffRecord)  # who the token belongs to
-
-_PARTY = {Role.HANDLER: Party.HANDLER, Role.SUPERVISOR: Party.SUPERVISOR}
-# the citizen's own moves (受理, 撤回, 评价, 重办): made in WeChat, never through the API
-CITIZENS_ONLY = frozenset(m.action for m in MOVES if m.parties == {Party.CITIZEN})
-
 
 def _answer(model: BaseModel, status: int = 200) -> web.Response:
     return web.Response(text=model.model_dump_json(by_alias=True, exclude_none=False),
@@ -136,6 +83,14 @@ class ApiError(web.HTTPException):
         super().__init__(text=json.dumps(shown, ensure_ascii=False),
                          content_type="application/json")
 
+    @classmethod
+    def of(cls, refused: Refused, texts: Texts,
+           catalogue: Catalogue | None = None) -> ApiError:
+        """The office's refusal as JSON (the ticket as it stands, given a catalogue)."""
+        shown = (None if refused.ticket is None or catalogue is None
+                 else _ticket_json(refused.ticket, catalogue))
+        return cls(refused.status, refused.code, texts, field=refused.field, ticket=shown)
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -148,6 +103,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ApiError:
         raise
+    except Refused as refused:  # the office's rules (bot/staff/office.py)
+        services = request.app[SERVICES]
+        catalogue = (await services.catalogues.get() if refused.ticket is not None
+                     else None)
+        raise ApiError.of(refused, services.texts, catalogue) from None
     except web.HTTPException as exc:
         if exc.status_code < 400:
             raise
@@ -176,17 +136,6 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 
 def _staff(request: web.Request) -> StaffRecord:
     return request[STAFF]
-
-
-def _visible(request: web.Request, ticket: TicketRecord | None) -> TicketRecord:
-    """The ticket if the caller may see it; 404 as for none at all (an admin: 403, no
-    ticket is an admin's)."""
-    staff = _staff(request)
-    if staff.role is Role.ADMIN:
-        raise ApiError(403, "role", request.app[SERVICES].texts)
-    if ticket is None or not staff.sees_department(ticket.department):
-        raise ApiError(404, "not_found", request.app[SERVICES].texts)
-    return ticket
 
 
 def _ticket_json(ticket: TicketRecord, catalogue: Catalogue) -> TicketOut:
@@ -219,98 +168,11 @@ async def me(request: web.Request) -> web.Response:
 
 
 async def list_tickets(request: web.Request) -> web.Response:
-    """``GET /tickets``: newest first, ``limit`` (1–200, default 50) at a time, the next
-    page from ``cursor``; filters ``status`` (comma-separated), ``department`` (the office
-    only: a handler's list is its department's), ``kind``, ``category``, ``region``,
-    ``overdue=true`` (running and past its due date, China's today), ``due_before``,
-    ``q`` (in the number or the description), ``created_from`` / ``created_to`` (China
-    days, both included)."""
-    staff, texts = _staff(request), request.app[SERVICES].texts
-    if staff.role is Role.ADMIN:
-        raise ApiError(403, "role", texts)
-    query = request.query
-
-    def bad(field: str) -> ApiError:
-        return ApiError(422, "bad_query", texts, field=field)
-
-    for name, value in query.items():
-        if "\x00" in value:  # no text of ours holds one (PostgreSQL refuses them)
-            raise bad(name)
-
-    try:
-        limit = int(query.get("limit", "50"))
-    except ValueError:
-        raise bad("limit") from None
-    if not 1 <= limit <= 200:
-        raise bad("limit")
-    cursor = query.get("cursor")
-    if cursor and not (cursor.isascii() and cursor.isdecimal() and 0 < int(cursor) <= ID_MAX):
-        raise bad("cursor")
-    statuses = None
-    if query.get("status"):
-        try:
-            statuses = frozenset(Status(v) for v in query["status"].split(","))
-        except ValueError:
-            raise bad("status") from None
-        if not all(s.known for s in statuses):
-            raise bad("status")
-    departments = (frozenset({staff.department}) if staff.role is Role.HANDLER
-                   and staff.department else None)
-    if query.get("department"):
-        if departments is not None and query["department"] not in departments:
-            raise ApiError(404, "not_found", texts)  # another department's: not yours
-        departments = frozenset({query["department"]})
-    overdue = query.get("overdue", "") in ("true", "1")
-    due_before = _query_day(query, "due_before", texts)
-    today = today_in_china(request.app[SERVICES].now())
-    if overdue:
-        due_before = today if due_before is None else min(due_before, today)
-    created_from = _query_day(query, "created_from", texts)
-    created_to = _query_day(query, "created_to", texts)
-    found = await request.app[SERVICES].tickets.search(
-        departments=departments, statuses=statuses, kind=query.get("kind") or None,
-        category=query.get("category") or None, region=query.get("region") or None,
-        due_before=due_before, running=overdue, text=(query.get("q") or "").strip() or None,
-        created_from=None if created_from is None else china_midnight(created_from),
-        created_before=(None if created_to is None
-                        else china_midnight(created_to + timedelta(days=1))),
-        before_id=int(cursor) if cursor else None, limit=limit)
+    """``GET /tickets``: :func:`bot.staff.office.search`'s filters and pages."""
+    page = await office.search(request.app[SERVICES], _staff(request), request.query)
     catalogue = await _catalogue(request)
-    return _answer(TicketPage(
-        tickets=[_ticket_json(t, catalogue) for t in found],
-        next_cursor=str(found[-1].id) if len(found) == limit else None))
-
-
-def _query_day(query: Mapping[str, str], field: str, texts: Texts, *,
-               required: bool = False) -> date | None:
-    """The China day in the query's ``field`` (``YYYY-MM-DD``); ``None`` when it is not
-    given and not ``required``; a 422 naming the field when it is no such day."""
-    value = query.get(field, "")
-    if not value and not required:
-        return None
-    try:
-        found = date.fromisoformat(value)
-    except ValueError:
-        raise ApiError(422, "bad_query", texts, field=field) from None
-    if found.year not in YEARS:
-        raise ApiError(422, "bad_query", texts, field=field)
-    return found
-
-
-def report_period(request: web.Request) -> tuple[date, date, datetime]:
-    """A report's ``from`` and ``to`` (China days, both included, at most 366 days apart)
-    and the moment it is made as of (the end of ``as_of``, a China day; default now);
-    a 422 naming the field at fault."""
-    services = request.app[SERVICES]
-    query, texts = request.query, services.texts
-    first = _query_day(query, "from", texts, required=True)
-    last = _query_day(query, "to", texts, required=True)
-    as_of_day = _query_day(query, "as_of", texts)
-    assert first is not None and last is not None
-    if last < first or (last - first).days > 366:
-        raise ApiError(422, "bad_query", texts, field="to")
-    return first, last, (end_of_china_day(as_of_day) if as_of_day is not None
-                         else services.now())
+    return _answer(TicketPage(tickets=[_ticket_json(t, catalogue) for t in page.tickets],
+                              next_cursor=page.next_cursor))
 
 
 async def reports(request: web.Request) -> web.Response:
@@ -318,114 +180,40 @@ async def reports(request: web.Request) -> web.Response:
     days, both included, at most 366 days), grouped ``by`` department, category, region,
     kind or month (or not), as at the end of ``as_of`` (a China day; default now). The
     office sees every department; a handler its own."""
-    staff, services = _staff(request), request.app[SERVICES]
-    texts, query = services.texts, request.query
-    if staff.role is Role.ADMIN:
-        raise ApiError(403, "role", texts)
-
-    first, last, as_of = report_period(request)
-    try:
-        grouping = Grouping(query["by"]) if query.get("by") else None
-    except ValueError:
-        raise ApiError(422, "bad_query", texts, field="by") from None
-    departments = (frozenset({staff.department}) if staff.role is Role.HANDLER
-                   and staff.department else None)
-    facts = await services.reports.facts(first, last, departments=departments)
-    made = build(facts, Rules(services.calendar, services.sign_workdays, as_of), [grouping],
-                 await services.catalogues.get(), texts, first, last)
-    return _answer(ReportOut.model_validate({"from": first, "to": last, "as_of": as_of,
-        "by": None if grouping is None else grouping.value,
+    when, made = await office.report(request.app[SERVICES], _staff(request), request.query)
+    by = request.query.get("by") or None
+    return _answer(ReportOut.model_validate({"from": when.first, "to": when.last,
+        "as_of": when.as_of, "by": by,
         "rows": [ReportRow.model_validate(row.row()) for row in made.sheets[0][1]]}))
 
-
 async def ticket_detail(request: web.Request) -> web.Response:
-    tickets = request.app[SERVICES].tickets
-    ticket = _visible(request, await tickets.get(_ticket_id(request)))
+    services = request.app[SERVICES]
+    ticket = await office.ticket(services, _staff(request), request.match_info["ticket_id"])
     return _answer(TicketDetail(
         ticket=_ticket_json(ticket, await _catalogue(request)),
-        timeline=[_event_json(e) for e in await tickets.events(ticket.id)],
+        timeline=[_event_json(e) for e in await services.tickets.events(ticket.id)],
         attachments=[Attachment(media_id=a.media_id, url=a.url)
-                     for a in await tickets.attachments(ticket.id)]))
+                     for a in await services.tickets.attachments(ticket.id)]))
 
 
 async def _catalogue(request: web.Request) -> Catalogue:
-    """The routing catalogue (names, departments to dispatch to); without one loaded the
-    office has nothing to work with: 409, saying so."""
-    found = await request.app[SERVICES].catalogues.get()
-    if found is None:
-        raise ApiError(409, "no_catalogue", request.app[SERVICES].texts)
-    return found
-
-
-ID_MAX = 2**63 - 1  # ids are signed 64-bit in the database
-YEARS = range(2000, 2101)  # the dates a query or body may name
-
-
-def _ticket_id(request: web.Request) -> int:
-    raw = request.match_info["ticket_id"]
-    if not (raw.isascii() and raw.isdecimal()) or not 0 < int(raw) <= ID_MAX:
-        raise ApiError(404, "not_found", request.app[SERVICES].texts)
-    return int(raw)
+    return await office.catalogue(request.app[SERVICES])
 
 
 async def act(request: web.Request) -> web.Response:
-    staff, texts = _staff(request), request.app[SERVICES].texts
-    try:
-        action = Action(request.match_info["action"])
-    except ValueError:
-        raise ApiError(404, "not_found", texts) from None
-    party = _PARTY.get(staff.role)
-    if party is None or action in CITIZENS_ONLY:
-        raise ApiError(403, "role", texts)
-    ticket = _visible(request, await request.app[SERVICES].tickets.get(_ticket_id(request)))
-    body = await _body(request)
-    catalogue = await _catalogue(request)
-    if (body.department is not None
-            and body.department not in {d.id for d in catalogue.departments}):
-        raise ApiError(422, "bad_body", texts, field="department")
-    reviewed = any(d.id == ticket.department and d.reviews_answers
-                   for d in catalogue.departments)
     services = request.app[SERVICES]
-    if action is Action.REDISPATCH and body.department == ticket.department:
-        raise ApiError(422, "bad_body", texts, field="department")  # it is there already
-    today = today_in_china(request.app[SERVICES].now())
-    if action is Action.REQUEST_EXTENSION and ticket.due_on is not None \
-            and today > ticket.due_on:  # asked before the deadline, not after it
-        raise ApiError(422, "bad_body", texts, field="due_on")
-    # a date from the body only where the action asks for one: 申请延期
-    move = Act(action, party, staff.login, staff_id=staff.id, version=body.version,
-               review=reviewed, note=body.note, department=body.department,
-               due_on=body.due_on if action is Action.REQUEST_EXTENSION else None,
-               text=body.text, into=body.into)
-    if action is Action.DISPATCH or (action is Action.REDISPATCH
-                                     and not services.keeps_due_date):
-        # the new department's time runs from the day after it gets the ticket
-        move = move.due_after(today, catalogue.deadlines.get(ticket.kind), services.calendar)
-    try:
-        after = await services.moves.act(ticket.id, move, teller(texts, catalogue),
-                                         now=services.now())
-    except VersionConflict as exc:
-        raise ApiError(409, "conflict", texts,
-                       ticket=_shown(staff, exc.current, catalogue, texts)) from None
-    except MoveRefused as exc:
-        code = "role" if exc.reason == "party" else "state"
-        current = await request.app[SERVICES].tickets.get(ticket.id)
-        assert current is not None
-        raise ApiError(403 if code == "role" else 409, code, texts,
-                       ticket=_shown(staff, current, catalogue, texts)) from None
-    except MoveIncomplete as exc:
-        raise ApiError(422, "bad_body", texts, field=exc.field) from None
-    return _answer(TicketAfter(ticket=_ticket_json(after, catalogue)))
-
-
-def _shown(staff: StaffRecord, ticket: TicketRecord, catalogue: Catalogue,
-           texts: Texts) -> TicketOut:
-    """The ticket as it stands now, for a 409; 404 instead when it has meanwhile gone to
-    a department the caller does not see (the office re-dispatched it)."""
-    if not staff.sees_department(ticket.department):
-        raise ApiError(404, "not_found", texts)
-    return _ticket_json(ticket, catalogue)
-
+    staff, action = _staff(request), request.match_info["action"]
+    if action not in {a.value for a in Action}:
+        raise Refused(404, "not_found")
+    if action in CITIZENS_ONLY or staff.role.value == "admin":
+        raise Refused(403, "role")
+    await office.ticket(services, staff, request.match_info["ticket_id"])  # before the body
+    body = await _body(request)
+    after = await office.act(services, staff, request.match_info["ticket_id"], action,
+                             office.Move(version=body.version, note=body.note,
+                                         department=body.department, due_on=body.due_on,
+                                         text=body.text, into=body.into))
+    return _answer(TicketAfter(ticket=_ticket_json(after, await _catalogue(request))))
 
 async def _body(request: web.Request) -> ActionBody:
     """The action's body, validated by :class:`ActionBody`; 422 naming the first field

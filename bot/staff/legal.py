@@ -8,8 +8,8 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.reports import build_consultations
-from bot.staff.api import SERVICES, ApiError, Handler, _answer, _staff, report_period
+from bot.staff import office
+from bot.staff.api import SERVICES, ApiError, Handler, _answer, _staff
 from bot.staff.models import (
     ConsultationList,
     ConsultationOut,
@@ -22,7 +22,6 @@ from bot.staff.models import (
     LawyerOut,
 )
 from bot.staff.openapi import Parameter, Route
-from domain.consult_metrics import ConsultGrouping
 from domain.consultation import (
     ConsultationRecord,
     LawyerRecord,
@@ -32,14 +31,10 @@ from domain.consultation import (
 )
 from domain.contact import mask_mobile
 from domain.staff import Role
-from storage.lawyers import UnknownLawyer
-
-ID_MAX = 2**31 - 1
 
 
 def _only(request: web.Request, *roles: Role) -> None:
-    if _staff(request).role not in roles:
-        raise ApiError(403, "role", request.app[SERVICES].texts)
+    office.only(_staff(request), *roles)
 
 
 async def _lawyer_json(request: web.Request, lawyer: LawyerRecord) -> LawyerOut:
@@ -48,13 +43,6 @@ async def _lawyer_json(request: web.Request, lawyer: LawyerRecord) -> LawyerOut:
                      licence=lawyer.licence, areas=list(lawyer.areas),
                      capacity=lawyer.capacity, active=lawyer.active, on_duty=lawyer.on_duty,
                      bound=lawyer.bound, holds=len(held), created_at=lawyer.created_at)
-
-
-def _lawyer_id(request: web.Request) -> int:
-    raw = request.match_info["lawyer_id"]
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= ID_MAX:
-        raise ApiError(404, "lawyer_not_found", request.app[SERVICES].texts)
-    return int(raw)
 
 
 async def list_lawyers(request: web.Request) -> web.Response:
@@ -90,14 +78,10 @@ async def add_lawyer(request: web.Request) -> web.Response:
 
 async def invite_lawyer(request: web.Request) -> web.Response:
     """``POST /lawyers/{id}/invite``: a new invite code (a lost or expired one)."""
-    _only(request, Role.ADMIN)
-    services = request.app[SERVICES]
-    lawyer = await services.lawyers.get(_lawyer_id(request))
-    if lawyer is None:
-        raise ApiError(404, "lawyer_not_found", services.texts)
-    if not lawyer.active:
-        raise ApiError(409, "lawyer_disabled", services.texts)
-    return await _invite(request, lawyer)
+    lawyer, code, expires = await office.invite_lawyer(
+        request.app[SERVICES], _staff(request), request.match_info["lawyer_id"])
+    return _answer(InviteOut(lawyer=await _lawyer_json(request, lawyer), code=code,
+                             expires_at=expires))
 
 
 async def _invite(request: web.Request, lawyer: LawyerRecord,
@@ -110,16 +94,9 @@ async def _invite(request: web.Request, lawyer: LawyerRecord,
 async def set_lawyer_active(request: web.Request) -> web.Response:
     """``POST /lawyers/{id}/disable`` (what they held goes back to the queue, each citizen
     told) and ``/enable``."""
-    _only(request, Role.ADMIN)
-    services, texts = request.app[SERVICES], request.app[SERVICES].texts
-    enable = request.path.endswith("/enable")
-    try:
-        await services.lawyers.set_active(_lawyer_id(request), enable)
-    except UnknownLawyer:
-        raise ApiError(404, "lawyer_not_found", texts) from None
-    if not enable:  # what they held goes back (else the scheduler's job does it)
-        await services.consultations.give_back_inactive(services.now(), lambda c: texts(
-            "consult_reassigned_citizen", number=c.number))
+    await office.set_lawyer_active(request.app[SERVICES], _staff(request),
+                                   request.match_info["lawyer_id"],
+                                   request.path.endswith("/enable"))
     return _answer(Done(ok=True))
 
 
@@ -157,21 +134,11 @@ async def consultation_report(request: web.Request) -> web.Response:
     """``GET /consultations/report``: the figures of the consultations asked from
     ``from`` to ``to`` (China days, at most 366), ``by`` lawyer, area or day, as at the
     end of ``as_of`` (supervisors and admins)."""
-    _only(request, Role.SUPERVISOR, Role.ADMIN)
-    services, query = request.app[SERVICES], request.query
-    texts = services.texts
-    first, last, as_of = report_period(request)
-    try:
-        grouping = ConsultGrouping(query["by"]) if query.get("by") else None
-    except ValueError:
-        raise ApiError(422, "bad_query", texts, field="by") from None
-    made = build_consultations(
-        await services.reports.consultation_facts(first, last), as_of, [grouping],
-        await services.catalogues.get(), await services.reports.lawyer_names(), texts,
-        first, last)
+    when, made = await office.consultation_report(request.app[SERVICES], _staff(request),
+                                                  request.query)
     return _answer(ConsultReportOut.model_validate({
-        "from": first, "to": last, "as_of": as_of,
-        "by": None if grouping is None else grouping.value,
+        "from": when.first, "to": when.last, "as_of": when.as_of,
+        "by": request.query.get("by") or None,
         "rows": [ConsultReportRow.model_validate(row.row()) for row in made.sheets[0][1]]}))
 
 
