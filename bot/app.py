@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.calendar_cli import redate
 from bot.config import Account, Settings, load_accounts, load_calendar
+from bot.console.app import PREFIX as CONSOLE
+from bot.console.app import Setup, console_app
 from bot.log_limits import server_log
 from bot.metrics import Metrics, metrics_page, outcome_of
 from bot.server_header import hide_server_version
@@ -287,14 +289,17 @@ def create_app(
     app[METRICS] = metrics = Metrics()
     page = metrics_page(metrics, lambda: app[ENGINE],
                         lambda: sum(len(c.turns) for c in app[CALLBACKS].values()))
+    console = console_app(staff_services, Setup(settings, lambda: app[STORE], app[KEYS]))
     if settings.staff_port is None:
         app.add_subapp("/api/v1", staff_api(staff_services))
+        app.add_subapp(CONSOLE, console)
         # beside the public callbacks: for the office's token only
         app.router.add_get("/metrics", _office_only(page, staff_services))
     else:  # its own listener (bot/cli.py serves it beside the callback one)
         staff_root = web.Application(client_max_size=settings.max_body_bytes,
                                      handler_args={"access_log": None})
         staff_root.add_subapp("/api/v1", staff_api(staff_services))
+        staff_root.add_subapp(CONSOLE, console)
         staff_root.router.add_get("/metrics", page)
         app[STAFF_APP] = staff_root
     app.router.add_get("/healthz", healthz)

@@ -145,6 +145,18 @@ class Settings(OfficeSettings):
     # 改派: the new department inherits the citizen's due date (true), or gets its own
     # time from the day after it receives the ticket (false: docs/LIFECYCLE.md)
     redispatch_keeps_due_date: bool = False
+    # the web console (/console, docs/CONSOLE.md): the key that encrypts its session
+    # cookie (a Fernet key: 32 bytes, URL-safe base64; `lianxin console key` makes one).
+    # Unset: a fresh key at each start (everyone signs in again after a restart, and
+    # several processes would not share sessions). The cookie is marked Secure when the
+    # console is served over HTTPS (behind a proxy that terminates it).
+    console_secret: SecretStr | None = None
+    console_https: bool = False
+    console_session_hours: float = Field(default=8.0, gt=0, le=168)
+    # failed sign-ins allowed per login name, and per client address, before sign-in is
+    # refused for console_lockout_minutes
+    console_login_attempts: int = Field(default=5, ge=1, le=100)
+    console_lockout_minutes: float = Field(default=15.0, gt=0, le=1440)
 
     accounts_file: Path | None = None
     delivery_file: Path = DEFAULT_DELIVERY
@@ -184,6 +196,21 @@ class Settings(OfficeSettings):
         if not isinstance(value, str):
             raise ValueError("must be a string")
         return check_aes_key(value)
+
+    @field_validator("console_secret", mode="before")
+    @classmethod
+    def _console_secret(cls, value: object) -> object:
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        try:
+            raw = base64.urlsafe_b64decode(value.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raise ValueError("must be URL-safe base64 (lianxin console key)") from None
+        if len(raw) != 32:
+            raise ValueError("must be 32 bytes in URL-safe base64 (lianxin console key)")
+        return value
 
     @field_validator("wechat_api_base")
     @classmethod

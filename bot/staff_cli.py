@@ -15,7 +15,7 @@
   "绑定 <code>", it binds that WeChat user to the staff account (notices, 待办).
 - ``unbind LOGIN``: the account's WeChat user is a citizen again (a lost phone; the
   member can also send 解除绑定).
-- ``demo``: for ``make run``: a supervisor ``demo-office``
+- ``demo``: for ``make run``: a supervisor ``demo-office``, an admin ``demo-admin``
   and a handler ``demo-<id>`` for each department of the loaded catalogue, each with a
   fresh token printed (the previous demo tokens are revoked). On a database with any
   account not made by it, it makes none and says so (exit 0, so ``make run`` goes on).
@@ -157,6 +157,11 @@ DEMO_PREFIX = "demo-"
 DEMO_LABEL = "make run"
 
 
+# the demo accounts' password, printed by `make run` (a local demo: never on a database
+# with accounts of its own, see cmd_demo)
+DEMO_PASSWORD = "lianxin-demo"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     async def work(staff: StaffAccounts, catalogue: CatalogueRepository) -> int:
         others = [a.login for a in await staff.all() if not a.login.startswith(DEMO_PREFIX)]
@@ -173,17 +178,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
         wanted += [(f"{DEMO_PREFIX}{d.id}",
                     texts("staff_demo_handler", department=d.short_name), Role.HANDLER, d.id)
                    for d in loaded.departments]
+        wanted.append((f"{DEMO_PREFIX}admin", texts("staff_demo_admin"), Role.ADMIN, None))
         host = (os.environ.get("LIANXIN_STAFF_HOST") or os.environ.get("LIANXIN_HOST")
                 or "127.0.0.1")
         port = os.environ.get("LIANXIN_STAFF_PORT") or os.environ.get("LIANXIN_PORT", "8080")
-        print(f"demo staff accounts for the staff API at http://{host}:{port}/api/v1 "
+        base = f"http://{host}:{port}"
+        print(f"web console: {base}/console  (every demo account below signs in with "
+              f"the password {DEMO_PASSWORD})")
+        print(f"public board: http://{os.environ.get('LIANXIN_HOST') or '127.0.0.1'}:"
+              f"{os.environ.get('LIANXIN_PORT', '8080')}/board")
+        print(f"demo staff accounts for the staff API at {base}/api/v1 "
               "(header: Authorization: Bearer TOKEN):")
         for login, name, role, department in wanted:
             if not LOGIN.fullmatch(login):  # a department id too long for a login name
                 print(f"  {login:<24} skipped: not a valid login name")
                 continue
             if await staff.get(login) is None:
-                await staff.add(login, name, role, department)
+                await staff.add(login, name, role, department, password=DEMO_PASSWORD)
+            else:
+                await staff.set_password(login, DEMO_PASSWORD)
             for token in await staff.tokens(login):
                 if token.revoked_at is None and token.label == DEMO_LABEL:
                     await staff.revoke_token(token.id)

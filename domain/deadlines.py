@@ -23,7 +23,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from domain.tickets import Action, Pending, Status, TicketRecord
-from domain.workdays import CHINA, Calendar, deadline, local_day, working
+from domain.workdays import CHINA, Calendar, add_workdays, deadline, local_day, working
 
 
 class Due(StrEnum):
@@ -91,3 +91,28 @@ def overdue_on(due: Deadline, today: date, calendar: Calendar) -> bool:
 def office_hours(now: datetime, alerts_hour: int) -> bool:
     """Whether alerts may go at ``now``: from ``alerts_hour`` o'clock, China time."""
     return now.astimezone(CHINA).hour >= alerts_hour
+
+
+class Urgency(StrEnum):
+    """Where a running ticket stands against its due date (the console's 待办)."""
+
+    OVERDUE = "overdue"  # past its due date
+    TODAY = "today"  # due today
+    SOON = "soon"  # due within SOON_WORKDAYS working days after today
+    LATER = "later"
+    UNDATED = "undated"  # no due date (waiting for the office, or an unknown year)
+
+
+SOON_WORKDAYS = 2
+
+
+def urgency(due_on: date | None, today: date, calendar: Calendar) -> Urgency:
+    if due_on is None:
+        return Urgency.UNDATED
+    if due_on < today:
+        return Urgency.OVERDUE
+    if due_on == today:
+        return Urgency.TODAY
+    if due_on <= add_workdays(today, SOON_WORKDAYS, calendar):
+        return Urgency.SOON
+    return Urgency.LATER

@@ -32,6 +32,7 @@ class Grouping(StrEnum):
     REGION = "region"
     KIND = "kind"
     MONTH = "month"
+    DAY = "day"  # the China day it was filed (the console's volume per day)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,8 @@ class TicketFacts:
     def key(self, grouping: Grouping) -> str:
         if grouping is Grouping.MONTH:
             return f"{local_day(self.created_at):%Y-%m}"
+        if grouping is Grouping.DAY:
+            return f"{local_day(self.created_at):%Y-%m-%d}"
         value = getattr(self, grouping.value)
         return "" if value is None else str(value)
 

@@ -69,6 +69,12 @@ class KeyBuilder:
         across a lawyer's areas."""
         return f"{self.prefix}:{{consult}}:queue:{_part(area)}"
 
+    def sign_in_failures(self, kind: str, who: str) -> str:
+        """Failed console sign-ins of one login name or one client address (``kind``),
+        ``who`` hashed: a counter that runs out after the lockout."""
+        digest = hashlib.sha256(who.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return f"{self.prefix}:signin:{_part(kind)}:{digest}"
+
     def token(self, app_id: str) -> str:
         return self._key("token", app_id)
 

@@ -219,6 +219,14 @@ class Tickets:
                 .limit(limit))).all()
         return int(count or 0), [_ticket(row) for row in rows]
 
+    async def pending(self, ticket_id: int) -> tuple[str | None, date | None]:
+        """What the office is asked to approve: the answer under review, or the reason and
+        the date of an extension asked for."""
+        async with self._sessions() as session:
+            row = (await session.execute(select(Ticket.pending_text, Ticket.pending_due_on)
+                                         .where(Ticket.id == ticket_id))).one_or_none()
+        return (None, None) if row is None else (row[0], row[1])
+
     async def events(self, ticket_id: int) -> list[TicketEventRecord]:
         async with self._sessions() as session:
             return [_event(row) for row in (await session.scalars(
