@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint servers clean mutate
+.PHONY: run test lint servers clean mutate screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,17 +22,28 @@ run: $(STAMP)
 	  $(BIN)/lianxin db upgrade && $(BIN)/lianxin config load && \
 	  $(BIN)/lianxin staff demo && $(BIN)/lianxin lawyer demo && exec $(BIN)/lianxin dev
 
-# Redis and PostgreSQL servers for the tests (installed with apt-get when missing).
+# Redis and PostgreSQL servers for the tests, and the distribution's Chromium for the
+# console's browser tests (installed with apt-get when missing; Playwright is given this
+# Chromium and never downloads a browser of its own).
 servers:
 	@missing=""; \
 	  command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	  command -v chromium >/dev/null || missing="$$missing chromium"; \
 	  if [ -n "$$missing" ]; then \
 	    echo "installing$$missing"; \
 	    if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	    $$SUDO apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	  fi
+
+# The console's screenshots in docs/console/, taken by the browser tests (CJK fonts from
+# the distribution, so the pages read as they do on a staff member's machine).
+screenshots: $(STAMP) servers
+	@command -v fc-list >/dev/null && fc-list :lang=zh | grep -q . || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get install -y -qq fonts-noto-cjk >/dev/null; }
+	LIANXIN_SCREENSHOTS=docs/console $(BIN)/pytest -q tests/test_console_browser.py -k "sqlite or not database"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,6 +12,8 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.board.app import PREFIX as BOARD
+from bot.board.app import Parts, board_app
 from bot.calendar_cli import redate
 from bot.config import Account, Settings, load_accounts, load_calendar
 from bot.console.app import PREFIX as CONSOLE
@@ -302,6 +304,10 @@ def create_app(
         staff_root.add_subapp(CONSOLE, console)
         staff_root.router.add_get("/metrics", page)
         app[STAFF_APP] = staff_root
+    # the public board: on the public listener, whichever listener the office uses
+    app.add_subapp(BOARD, board_app(Parts(lambda: app[ENGINE],
+                                          lambda: staff_services.catalogues,
+                                          app[TEXTS])))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     return app

@@ -153,7 +153,7 @@ class Settings(OfficeSettings):
     console_secret: SecretStr | None = None
     console_https: bool = False
     console_session_hours: float = Field(default=8.0, gt=0, le=168)
-    # failed sign-ins allowed per login name, and per client address, before sign-in is
+    # failed sign-ins allowed per login name (and four times as many per client address)
     # refused for console_lockout_minutes
     console_login_attempts: int = Field(default=5, ge=1, le=100)
     console_lockout_minutes: float = Field(default=15.0, gt=0, le=1440)

@@ -156,6 +156,8 @@ class Action(StrEnum):
     SUPERVISE = "supervise"  # 督办: overdue, the department is pressed (status unchanged)
     RATE = "rate"  # 评价: the citizen's answer to the survey
     REOPEN = "reopen"  # 不满意重办: the citizen asks for it to be done again
+    WITHHOLD = "withhold"  # 不予公开: the office keeps it off the public board, saying why
+    UNPUBLISH = "unpublish"  # 撤回公开: the citizen takes back the consent to publish
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +187,11 @@ _DEPARTMENT_OR_OFFICE = frozenset({Party.HANDLER, Party.SUPERVISOR})
 _UNSIGNED = frozenset({Status.SUBMITTED, Status.DISPATCHED, Status.RETURNED})
 # signed for and being worked on, the first time or again after 不满意重办
 _SIGNED: frozenset[Status | None] = frozenset({Status.IN_PROGRESS, Status.REOPENED})
+
+# a ticket that is or may come onto the public board (answered, or still being worked on)
+_ON_BOARD: frozenset[Status | None] = frozenset({
+    Status.SUBMITTED, Status.DISPATCHED, Status.IN_PROGRESS, Status.REPLIED, Status.CLOSED,
+    Status.RATED, Status.RETURNED, Status.REOPENED})
 
 # The lifecycle, one row per action (docs/LIFECYCLE.md has it as a table with its sources).
 # An answer that needs review (a department's setting) is ANSWER to ``then=REVIEW``, the
@@ -225,6 +232,10 @@ MOVES: tuple[Move, ...] = (
          False),
     Move(Action.REOPEN, frozenset({Status.CLOSED, Status.RATED}), Status.REOPENED,
          frozenset({Party.CITIZEN}), False),
+    # the public board (docs/BOARD.md): neither changes the status nor what it waits for
+    Move(Action.WITHHOLD, _ON_BOARD, None, _OFFICE, True, waits=None, then=None),
+    Move(Action.UNPUBLISH, _ON_BOARD, None, frozenset({Party.CITIZEN}), False, waits=None,
+         then=None),
 )
 
 

@@ -92,6 +92,7 @@ class CitizenDesk:
         router.add(self._overview, Command(Service.MY_TICKETS))
         router.add(self._detail, Command(Service.TICKET))
         router.add(self._withdraw, Command(Service.WITHDRAW))
+        router.add(self._unpublish, Command(Service.UNPUBLISH))
         router.add(self._detail, Message(), _mentions_a_ticket, Not(InFlow()))
         return router
 
@@ -143,6 +144,17 @@ class CitizenDesk:
         inbound = update.inbound
         return self._reminded(update, await self.my_tickets.withdraw(inbound.account,
                                                                      inbound.user, number))
+
+    async def _unpublish(self, update: Update) -> list[Outbound]:
+        """撤回公开 LX…: the ticket stays off the public board."""
+        if parse_number(update.text) is None and short_number(update.text) is None:
+            return self._reminded(update, [self._say("unpublish_how")])
+        number = await self._number(update)
+        if isinstance(number, list):
+            return self._reminded(update, number)
+        inbound = update.inbound
+        return self._reminded(update, await self.my_tickets.unpublish(inbound.account,
+                                                                      inbound.user, number))
 
     async def _number(self, update: Update, *, withdraw: bool = False) -> str | list[Outbound]:
         """The ticket a command names: its number, or the citizen's own ticket its short

@@ -18,6 +18,7 @@ COMPLAINT_WORDS = frozenset({"我要反映", "投诉", "留言", "我要投诉",
 MY_TICKETS_WORDS = frozenset({"我的留言", "查询", "查询进度", "进度", "我的投诉"})
 LEGAL_WORDS = frozenset({"法律咨询", "咨询律师", "律师"})
 WITHDRAW_WORD = "撤回"
+UNPUBLISH_WORD = "撤回公开"
 # a message that only says hello (compared lower-cased, trailing punctuation aside)
 GREETINGS = frozenset({
     "你好", "您好", "你们好", "您们好", "大家好", "你好啊", "你好呀", "您好啊", "您好呀",
@@ -32,6 +33,7 @@ class Service(StrEnum):
     MY_TICKETS = "my_tickets"
     TICKET = "ticket"  # one ticket's timeline
     WITHDRAW = "withdraw"
+    UNPUBLISH = "unpublish"  # 撤回公开: off the public board
     LEGAL = "legal"
     HELP = "help"
 
@@ -39,6 +41,8 @@ class Service(StrEnum):
 # a full number, or after 查询/撤回 its last six digits ("查询 000001")
 _WITHDRAW = re.compile(rf"{WITHDRAW_WORD}\s*(?:{NUMBER.pattern}|{SHORT_NUMBER.pattern})?",
                        re.IGNORECASE)
+_UNPUBLISH = re.compile(
+    rf"{UNPUBLISH_WORD}\s*(?:{NUMBER.pattern}|{SHORT_NUMBER.pattern})?", re.IGNORECASE)
 _TICKET = re.compile(rf"(?:查询|进度)?\s*{NUMBER.pattern}|(?:查询|进度)\s*{SHORT_NUMBER.pattern}",
                      re.IGNORECASE)
 
@@ -55,6 +59,8 @@ def service_of(text: str) -> Service | None:
         return Service.LEGAL
     if plain.lower() in HELP:
         return Service.HELP
+    if _UNPUBLISH.fullmatch(plain):
+        return Service.UNPUBLISH
     if _WITHDRAW.fullmatch(plain):
         return Service.WITHDRAW
     if _TICKET.fullmatch(plain):

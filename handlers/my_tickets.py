@@ -57,6 +57,8 @@ class MyTickets:
             for e in events if not _internal(e))
         hint = (self._texts("my_ticket_withdraw_hint", number=ticket.number)
                 if ticket.status in WITHDRAWABLE else "")
+        if ticket.public:
+            hint += self._texts("my_ticket_unpublish_hint", number=ticket.number)
         return [self._say(
             "my_ticket_detail", number=ticket.number, kind=ticket.kind,
             status=self.status(ticket.status), category=self._category(ticket.category),
@@ -77,6 +79,13 @@ class MyTickets:
                    "withdraw_ended" if ticket.status in ENDED else "withdraw_too_late")
             return [self._say(key, number=number, status=self.status(ticket.status))]
         return [self._say("withdraw_not_found", number=number)]
+
+    async def unpublish(self, account: str, openid: str, number: str) -> list[Outbound]:
+        ticket = await self._tickets.unpublish(number, account, openid, now=self._now(),
+                                               note=self._texts("unpublish_note"))
+        if ticket is None:
+            return [self._say("my_ticket_not_found", number=number)]
+        return [self._say("unpublish_done", number=number)]
 
     async def by_short_number(self, account: str, openid: str, short: str, *,
                               withdraw: bool = False) -> str | list[Outbound]:

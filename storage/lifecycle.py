@@ -71,7 +71,9 @@ class MoveIncomplete(ValueError):
 
 
 _NEEDS_NOTE = {Action.RETURN, Action.REJECT, Action.DENY_EXTENSION,
-               Action.SEND_BACK_ANSWER}
+               Action.SEND_BACK_ANSWER, Action.WITHHOLD}
+# the moves whose detail is the answer the citizen receives (and the board shows)
+_ANSWERS = {Action.ANSWER, Action.APPROVE_ANSWER}
 
 
 class TicketMoves:
@@ -104,6 +106,8 @@ class TicketMoves:
             move = find_move(act.action, before, Pending(row.pending), act.party,
                              review=act.review)
             detail = await self._apply(session, row, act, move)
+            if act.action in _ANSWERS and detail is not None:
+                row.answer, row.answered_at, row.answer_due_on = detail, now, row.due_on
             row.status = (move.target or before).value
             row.pending = move.pending_after(Pending(row.pending)).value
             try:
@@ -180,6 +184,10 @@ class TicketMoves:
                 row.pending_text = act.text
                 return None
             return act.text
+        elif action is Action.WITHHOLD:
+            row.withheld = act.note.strip()
+        elif action is Action.UNPUBLISH:
+            row.public = False
         elif action is Action.APPROVE_ANSWER:
             answer, row.pending_text = row.pending_text, None
             return answer

@@ -130,6 +130,7 @@ class Ticket(Base):
         UniqueConstraint("number", name="uq_tickets_number"),
         UniqueConstraint("idempotency_key", name="uq_tickets_idempotency_key"),
         Index("ix_tickets_owner", "account", "openid", "id"),
+        Index("ix_tickets_board", "public", "answered_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
@@ -171,6 +172,12 @@ class Ticket(Base):
         BigInteger().with_variant(Integer, "sqlite"),
         ForeignKey("tickets.id", ondelete="SET NULL", name="fk_tickets_merged_into"),
         index=True)
+    # the public board (docs/BOARD.md): the answer the citizen received, when, and the due
+    # date it was given against; the office's reason for keeping it off the board
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answer_due_on: Mapped[date | None] = mapped_column(Date)
+    withheld: Mapped[str | None] = mapped_column(Text)
 
     # every ORM update of a ticket is "… WHERE id = ? AND version = ?" and raises the
     # version: a second writer that read the same version finds no row (StaleDataError)

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from domain.tickets import (
     ENDED,
@@ -287,6 +288,36 @@ class Tickets:
                                         note=note, due_on=ticket.due_on))
             return WithdrawOutcome.WITHDRAWN, _ticket(ticket)
         raise RuntimeError(f"ticket {number}: status kept changing during withdrawal")
+
+    async def unpublish(self, number: str, account: str, openid: str, *,
+                        now: datetime | None = None, note: str = "") -> TicketRecord | None:
+        """撤回公开: the citizen's ticket stays off the public board from now on (its
+        consent to publish taken back), with an event in its timeline; ``None`` when no
+        ticket of theirs has this number. Taking back a consent not given changes
+        nothing."""
+        now = now or datetime.now(UTC)
+        for _ in range(_WITHDRAW_TRIES):
+            try:
+                async with self._sessions.begin() as session:
+                    ticket = await session.scalar(
+                        select(Ticket).where(Ticket.number == number,
+                                             Ticket.account == account,
+                                             Ticket.openid == openid).with_for_update())
+                    if ticket is None:
+                        return None
+                    if not ticket.public:
+                        return _ticket(ticket)
+                    ticket.public = False
+                    session.add(TicketEvent(
+                        ticket_id=ticket.id, actor="citizen", at=now,
+                        from_status=ticket.status, to_status=ticket.status, note=note,
+                        action=Action.UNPUBLISH.value, party=Party.CITIZEN.value,
+                        due_on=ticket.due_on))
+                    await session.flush()
+                return _ticket(ticket)
+            except StaleDataError:  # a move was committed since the read: again
+                continue
+        raise RuntimeError(f"ticket {number}: kept changing while its consent was taken back")
 
     async def last_phone(self, account: str, openid: str) -> str | None:
         """The phone number of the citizen's most recent ticket that has one."""

@@ -28,7 +28,7 @@ from tests.wechat import event_xml
 async def test_migrations_are_at_head(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    assert version == "0011"
+    assert version == "0012"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

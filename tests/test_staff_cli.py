@@ -123,15 +123,20 @@ async def test_make_runs_demo_accounts_get_fresh_tokens_each_time(env: dict[str,
     catalogue = await load_demo_catalogue(env)
     code, first, _ = await lianxin("demo", env=env)
     assert code == 0
-    rows = {line.split()[0]: line.split()[-1] for line in first.splitlines()[1:]}
-    assert set(rows) == {"demo-office", *(f"demo-{d.id}" for d in catalogue.departments)}
+    assert first.splitlines()[0].startswith("web console: http://")
+    assert "lianxin-demo" in first.splitlines()[0]
+    assert first.splitlines()[1].startswith("public board: http://")
+    rows = {line.split()[0]: line.split()[-1] for line in first.splitlines()[3:]}
+    assert set(rows) == {"demo-office", "demo-admin",
+                         *(f"demo-{d.id}" for d in catalogue.departments)}
     staff = await accounts(env)
+    assert (await staff.sign_in("demo-zjj", "lianxin-demo")) is not None  # the console's
     office = await staff.authenticate(rows["demo-office"])
     assert office is not None and office.display_name == "12345 办公室（演示）"
     handler = await staff.authenticate(rows["demo-zjj"])
     assert handler is not None and (handler.role, handler.department) == ("handler", "zjj")
     code, second, _ = await lianxin("demo", env=env)  # make run again: new tokens
-    again = {line.split()[0]: line.split()[-1] for line in second.splitlines()[1:]}
+    again = {line.split()[0]: line.split()[-1] for line in second.splitlines()[3:]}
     assert await staff.authenticate(rows["demo-office"]) is None  # the old one revoked
     assert await staff.authenticate(again["demo-office"]) is not None
     assert len(await staff.all()) == len(rows)  # no account twice

@@ -158,6 +158,10 @@ SPEC: list[tuple[Action, tuple[Party, ...], tuple[Status | None, ...], Pending |
     (A.RATE, (CITIZEN,), (S.CLOSED,), P.NOTHING, None, S.RATED, P.NOTHING, False),
     (A.REOPEN, (CITIZEN,), (S.CLOSED, S.RATED), P.NOTHING, None, S.REOPENED, P.NOTHING,
      False),
+    (A.WITHHOLD, (SUPERVISOR,), (*UNSIGNED, *SIGNED, S.REPLIED, S.CLOSED, S.RATED), None,
+     None, None, None, True),
+    (A.UNPUBLISH, (CITIZEN,), (*UNSIGNED, *SIGNED, S.REPLIED, S.CLOSED, S.RATED), None,
+     None, None, None, False),
 ]
 UNKNOWN = Status("archived")  # a status of a newer version
 STATES = [None, *Status, UNKNOWN]
@@ -217,16 +221,18 @@ def test_a_refusal_names_the_state_or_the_party() -> None:
 def test_what_each_party_is_offered() -> None:
     assert allowed(S.DISPATCHED, P.NOTHING, HANDLER) == [A.SIGN, A.RETURN]
     assert allowed(S.DISPATCHED, P.NOTHING, SUPERVISOR) == [A.REDISPATCH, A.MERGE, A.REJECT,
-                                                             A.SUPERVISE]
+                                                             A.SUPERVISE, A.WITHHOLD]
     assert allowed(S.IN_PROGRESS, P.NOTHING, HANDLER) == [A.REQUEST_EXTENSION, A.ANSWER]
     assert allowed(S.IN_PROGRESS, P.EXTENSION, HANDLER) == []
     assert allowed(S.IN_PROGRESS, P.EXTENSION, SUPERVISOR) == [A.APPROVE_EXTENSION,
                                                                 A.DENY_EXTENSION,
-                                                                A.SUPERVISE]
+                                                                A.SUPERVISE, A.WITHHOLD]
     assert allowed(S.IN_PROGRESS, P.REVIEW, SUPERVISOR) == [A.APPROVE_ANSWER,
-                                                             A.SEND_BACK_ANSWER, A.SUPERVISE]
-    assert allowed(S.REPLIED, P.NOTHING, SUPERVISOR) == [A.CLOSE]
-    assert allowed(S.CLOSED, P.NOTHING, SUPERVISOR) == []
+                                                             A.SEND_BACK_ANSWER, A.SUPERVISE,
+                                                             A.WITHHOLD]
+    assert allowed(S.REPLIED, P.NOTHING, SUPERVISOR) == [A.CLOSE, A.WITHHOLD]
+    assert allowed(S.CLOSED, P.NOTHING, SUPERVISOR) == [A.WITHHOLD]
+    assert allowed(S.MERGED, P.NOTHING, SUPERVISOR) == []
     assert allowed(UNKNOWN, P.NOTHING, SUPERVISOR) == []
 
 

@@ -105,9 +105,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             kept = session.get(CSRF_FIELD)
             if not (isinstance(sent, str) and isinstance(kept, str)
                     and secrets.compare_digest(sent.encode(), kept.encode())):
-                return _page(request, "error.html", {
-                    "title": texts("console_csrf_title"),
-                    "message": texts("console_csrf")}, status=403)
+                return await _error(request, "console_csrf_title", texts("console_csrf"),
+                                     403)
         if name not in PUBLIC:
             staff = await _signed_in(request)
             if staff is None:
@@ -116,19 +115,23 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             request[STAFF] = staff
         response = await handler(request)
     except Refused as refused:
-        response = _page(request, "error.html", {
-            "title": texts("console_refused_title"),
-            "message": texts(f"api_error_{refused.code}")}, status=refused.status)
+        response = await _error(request, "console_refused_title",
+                                texts(f"api_error_{refused.code}"), refused.status)
     except web.HTTPNotFound:
-        response = _page(request, "error.html", {
-            "title": texts("console_refused_title"),
-            "message": texts("console_no_page")}, status=404)
+        response = await _error(request, "console_refused_title", texts("console_no_page"),
+                                404)
     except web.HTTPMethodNotAllowed:
-        response = _page(request, "error.html", {
-            "title": texts("console_refused_title"),
-            "message": texts("api_error_method")}, status=405)
+        response = await _error(request, "console_refused_title", texts("api_error_method"),
+                                405)
     _headers(response, static=name == "static")
     return response
+
+
+async def _error(request: web.Request, title: str, message: str,
+                 status: int) -> web.Response:
+    texts = request.app[SERVICES].texts
+    return _page(request, "error.html", await _context(
+        request, title=texts(title), message=message), status=status)
 
 
 def _headers(response: web.StreamResponse, *, static: bool) -> None:
@@ -177,6 +180,11 @@ async def _flash(request: web.Request, message: str) -> None:
 # -- sign-in ------------------------------------------------------------------------------
 
 
+# an address may fail this many times a login's allowance: an office behind one address is
+# not locked out by one member's typing, a guesser trying many logins is
+ADDRESS_FACTOR = 4
+
+
 def _safe_next(raw: str | None) -> str:
     """Where to go after signing in: a console page, never another site."""
     if raw and raw.startswith(PREFIX + "/") and not raw.startswith("//") and "\\" not in raw:
@@ -201,7 +209,10 @@ async def login(request: web.Request) -> web.Response:
     counters = [keys.sign_in_failures("login", name.lower()),
                 keys.sign_in_failures("address", request.remote or "")]
     failures = await store.get_many(counters)
-    if any(isinstance(f, int) and f >= settings.console_login_attempts for f in failures):
+    limits = (settings.console_login_attempts,
+              settings.console_login_attempts * ADDRESS_FACTOR)
+    if any(isinstance(f, int) and f >= limit for f, limit in zip(failures, limits,
+                                                                  strict=True)):
         log.warning("console sign-in refused: too many failures")
         return _page(request, "login.html", await _context(
             request, next=target, login=name, error=texts(
@@ -320,6 +331,7 @@ FIELDS: Mapping[Action, tuple[str, ...]] = {
     Action.DENY_EXTENSION: ("note",), Action.ANSWER: ("text",),
     Action.APPROVE_ANSWER: ("note",), Action.SEND_BACK_ANSWER: ("note",),
     Action.CLOSE: ("note",), Action.SIGN: (), Action.SUPERVISE: ("note",),
+    Action.WITHHOLD: ("note",),
 }
 
 

@@ -240,7 +240,7 @@ def allowed(staff: StaffRecord, ticket: TicketRecord, reviewed: bool) -> list[Ac
     if party is None or not staff.sees_department(ticket.department):
         return []
     return [a for a in allowed_actions(ticket.status, ticket.pending, party, review=reviewed)
-            if a not in CITIZENS_ONLY]
+            if a not in CITIZENS_ONLY and (a is not Action.WITHHOLD or ticket.public)]
 
 
 def reviewed(catalogue: Catalogue, department: str) -> bool:

@@ -1,0 +1,31 @@
+"""the public board: the department's answer as published, when it was given and the due
+date it was given against, and the office's reason for withholding a ticket from the board
+
+Revision ID: 0012
+Revises: 0011
+Create Date: 2026-12-01
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("tickets") as batch:
+        batch.add_column(sa.Column("answer", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("answered_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("answer_due_on", sa.Date(), nullable=True))
+        batch.add_column(sa.Column("withheld", sa.Text(), nullable=True))
+    op.create_index("ix_tickets_board", "tickets", ["public", "answered_at"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_tickets_board", table_name="tickets")
+    with op.batch_alter_table("tickets") as batch:
+        for column in ("withheld", "answer_due_on", "answered_at", "answer"):
+            batch.drop_column(column)
