@@ -195,6 +195,17 @@ def _apply(
     return "".join(pieces)
 
 
+def names_in(*texts: str) -> set[str]:
+    """The names the patterns of rule 8 find in ``texts``: a name found in one text (the
+    citizen's "我叫张三丰") is redacted in the others too (the department's answer)."""
+    found: set[str] = set()
+    for text in texts:
+        read = text.translate(_WIDTH)
+        for pattern in (_LABEL, _INTRO, _TITLED):
+            found.update(match.group("x") for match in pattern.finditer(read))
+    return found
+
+
 def redact(text: str, names: Iterable[str] = ()) -> str:
     """``text`` fit for the public board: personal data replaced by marks (see the module
     docstring); ``names`` are names the system knows (the citizen's own), matched anywhere."""

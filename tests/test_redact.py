@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.redact import redact
+from domain.redact import names_in, redact
 
 # (what a citizen wrote, what the board may show)
 PHONES = [
@@ -158,3 +158,11 @@ ODD = ["", " ", "，。！？、；：“”‘’（）【】", "【电话】�
 def test_odd_input_passes_through_unchanged(text: str) -> None:
     assert redact(text) == text
     assert redact(text, ["张三", "", "x"]) == text
+
+
+def test_a_name_found_in_one_text_is_hidden_in_another() -> None:
+    asked, answered = "我叫张三丰，路灯坏了", "已联系张三丰核实，张三丰同志表示满意"
+    found = names_in(asked, answered)
+    assert found == {"张三丰"}
+    assert redact(answered, found) == "已联系张某核实，张某同志表示满意"
+    assert names_in("我是业主，路灯坏了") == set()

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.board import BoardEntry
 from domain.catalogue import Catalogue
 from domain.display import department_name
-from domain.redact import redact
+from domain.redact import names_in, redact
 from domain.texts import Texts
 from domain.tickets import NUMBER
 from domain.workdays import CHINA
@@ -61,6 +61,7 @@ class Shown:
 
 
 def _shown(entry: BoardEntry, catalogue: Catalogue | None, texts: Texts) -> Shown:
+    names = names_in(entry.description, entry.answer)  # a name found in one, hidden in both
     categories = {} if catalogue is None else {c.id: c.name for c in catalogue.categories}
     regions = {} if catalogue is None else {r.id: r.name for r in catalogue.regions}
     return Shown(
@@ -70,7 +71,7 @@ def _shown(entry: BoardEntry, catalogue: Catalogue | None, texts: Texts) -> Show
                 else texts("board_no_region")),
         department=(entry.department if catalogue is None
                     else department_name(catalogue, entry.department)),
-        description=redact(entry.description), answer=redact(entry.answer),
+        description=redact(entry.description, names), answer=redact(entry.answer, names),
         filed=f"{entry.created_at.astimezone(CHINA):%Y-%m-%d}",
         answered=f"{entry.answered_at.astimezone(CHINA):%Y-%m-%d}", on_time=entry.on_time)
 
