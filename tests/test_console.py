@@ -153,7 +153,7 @@ async def test_the_dashboards_figures_are_the_members_own_departments(
                                 params={**period, "format": "xlsx"})
     book = load_workbook(io.BytesIO(await workbook.read()), read_only=True)
     try:
-        assert book.sheetnames[:4] == ["按日期", "按承办部门", "按月份", "合计"]
+        assert book.sheetnames[:4] == ["按日期", "按部门", "按月份", "全部"]
     finally:
         book.close()
     await client.post("/console/logout", data={"csrf": csrf_of(
