@@ -341,6 +341,7 @@ class LawyerCommand(StrEnum):
     END = "end"  # 结束
     RETURN = "return"  # 转回 [note]
     HELP = "help"  # 帮助
+    CONSOLE = "console"  # 网页登录: a code to sign in to the web console
 
 
 _WORDS: dict[str, LawyerCommand] = {
@@ -351,6 +352,8 @@ _WORDS: dict[str, LawyerCommand] = {
     "结束": LawyerCommand.END, "结": LawyerCommand.END,
     "帮助": LawyerCommand.HELP, "help": LawyerCommand.HELP, "?": LawyerCommand.HELP,
     "？": LawyerCommand.HELP,
+    "网页登录": LawyerCommand.CONSOLE, "工作台": LawyerCommand.CONSOLE,
+    "登录码": LawyerCommand.CONSOLE,
 }
 _SWITCH = re.compile(r"(?:切换|切)\s*([0-9]{1,2})")
 _RETURN = re.compile(r"(?:转回|转)(?:\s+|[:：，,]\s*|$)(.*)", re.DOTALL)

@@ -164,7 +164,15 @@ class LawyerDesk:
             return await self._end(lawyer)
         if command is LawyerCommand.RETURN:
             return await self._give_back(lawyer, said.note)
+        if command is LawyerCommand.CONSOLE:
+            return await self._console_code(lawyer)
         return await self._help(update)
+
+    async def _console_code(self, lawyer: LawyerRecord) -> list[Outbound]:
+        """网页登录: a one-time code for the web console's 值班律师登录."""
+        code, expires = await self._lawyers.sign_in_code(lawyer.id)
+        return [self._say("lawyer_console_code", code=code,
+                          until=f"{expires.astimezone(CHINA):%H:%M}")]
 
     async def _help(self, update: Update) -> list[Outbound]:
         return [self._say("lawyer_help")]

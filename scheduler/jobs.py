@@ -48,6 +48,7 @@ from domain.tickets import Action, MoveRefused, Party, TicketRecord
 from domain.workdays import Calendar, local_day
 from storage.consult_queue import RedisQueue
 from storage.consultations import Consultations, Note, awaited_since
+from storage.lawyers import Lawyers
 from storage.leases import Leases
 from storage.lifecycle import AlreadyDone, TicketMoves, VersionConflict
 from storage.outbox import Outbox
@@ -266,6 +267,7 @@ async def cleanup(now: datetime, tools: Tools) -> int:
     done = await Outbox(tools.engine).purge(statuses=("sent", "delivered"),
                                             older_than=policy.keep_pushes, now=now)
     done += await StaffAccounts(tools.engine).forget_bind_codes(now - policy.keep_bind_codes)
+    done += await Lawyers(tools.engine).forget_codes(now - policy.keep_bind_codes)
     done += await Watch(tools.engine).forget_alerts(local_day(now - policy.keep_runs))
     done += await Leases(tools.engine).forget_runs(now - policy.keep_runs)
     return done

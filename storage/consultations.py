@@ -232,15 +232,27 @@ class Consultations:
         return [record(row) for row in rows]
 
     async def latest(self, *, status: Status | None = None, area: str | None = None,
-                     limit: int = 50) -> list[ConsultationRecord]:
-        """The newest consultations (of ``status``, in ``area``), at most ``limit``."""
+                     lawyer_id: int | None = None, limit: int = 50) -> list[ConsultationRecord]:
+        """The newest consultations (of ``status``, in ``area``, that ``lawyer_id`` took),
+        at most ``limit``."""
         query = select(Consultation).order_by(Consultation.id.desc()).limit(limit)
+        if lawyer_id is not None:
+            query = query.where(Consultation.lawyer_id == lawyer_id)
         if status is not None:
             query = query.where(Consultation.status == status.value)
         if area is not None:
             query = query.where(Consultation.area == area)
         async with self._sessions() as session:
             return [record(row) for row in (await session.scalars(query)).all()]
+
+    async def waiting_by_area(self) -> dict[str, tuple[int, datetime]]:
+        """The queue per area: how many wait, and since when the longest has."""
+        async with self._sessions() as session:
+            rows = (await session.execute(
+                select(Consultation.area, func.count(), func.min(Consultation.queued_at))
+                .where(Consultation.status == Status.QUEUED.value)
+                .group_by(Consultation.area))).all()
+        return {area: (int(count), oldest) for area, count, oldest in rows}
 
     async def held_by(self, lawyer_id: int) -> list[ConsultationRecord]:
         """What the lawyer holds now, in the order they took it."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,9 +25,10 @@ from domain.consultation import (
     check_profile,
 )
 from storage import one_time_codes as codes
-from storage.models import Consultation, Lawyer, LawyerInvite
+from storage.models import Consultation, Lawyer, LawyerInvite, LawyerSignInCode
 
 INVITE_TTL = timedelta(hours=24)
+SIGN_IN_TTL = timedelta(minutes=10)  # a code to sign in to the web console
 
 
 class StillHolding(Exception):
@@ -154,6 +155,43 @@ class Lawyers:
                     expires_at=now + INVITE_TTL))
 
         return await codes.issue(store), now + INVITE_TTL
+
+    async def sign_in_code(self, lawyer_id: int) -> tuple[str, datetime]:
+        """A one-time code (ten minutes) for the lawyer to sign in to the web console."""
+        now = self._clock()
+
+        async def store(code_hash: str) -> None:
+            async with self._engine.begin() as conn:
+                await conn.execute(insert(LawyerSignInCode).values(
+                    lawyer_id=lawyer_id, code_hash=code_hash, created_at=now,
+                    expires_at=now + SIGN_IN_TTL))
+
+        return await codes.issue(store), now + SIGN_IN_TTL
+
+    async def forget_codes(self, before: datetime) -> int:
+        """Delete the invite and sign-in codes that expired before ``before``; how many."""
+        async with self._engine.begin() as conn:
+            done = 0
+            for table in (LawyerInvite, LawyerSignInCode):
+                result = await conn.execute(delete(table).where(table.expires_at < before))
+                done += int(result.rowcount)
+            return done
+
+    async def sign_in(self, code: str) -> LawyerRecord | None:
+        """The active lawyer whose live sign-in ``code`` this is (used up by this call);
+        ``None`` for a code that is wrong, used or expired."""
+        if not codes.well_formed(code):
+            return None
+        now = self._clock()
+        async with AsyncSession(self._engine, expire_on_commit=False) as session, \
+                session.begin():
+            lawyer_id = await session.scalar(
+                update(LawyerSignInCode)
+                .where(LawyerSignInCode.code_hash == codes.digest(code),
+                       LawyerSignInCode.used_at.is_(None), LawyerSignInCode.expires_at > now)
+                .values(used_at=now).returning(LawyerSignInCode.lawyer_id))
+            row = None if lawyer_id is None else await session.get(Lawyer, lawyer_id)
+        return record(row) if row is not None and row.active else None
 
     async def bind(self, code: str, account: str, openid: str) -> LawyerRecord | None:
         """Bind the WeChat user to the profile of a live invite ``code`` (used up by this

@@ -471,6 +471,22 @@ class Lawyer(Base):
     wechat_openid: Mapped[str | None] = mapped_column(String(64))
 
 
+class LawyerSignInCode(Base):
+    """A one-time code a bound lawyer asks for in WeChat (网页登录) to sign in to the web
+    console: kept as its SHA-256, valid for ten minutes, used once."""
+
+    __tablename__ = "lawyer_sign_in_codes"
+    __table_args__ = (UniqueConstraint("code_hash", name="uq_lawyer_sign_in_codes_code_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lawyer_id: Mapped[int] = mapped_column(
+        ForeignKey("lawyers.id", ondelete="CASCADE", name="fk_lawyer_sign_in_codes_lawyer"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class LawyerInvite(Base):
     """A one-time code that binds the WeChat user who sends it to a lawyer's profile:
     kept as its SHA-256, valid for a day, used once."""

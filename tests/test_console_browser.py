@@ -5,7 +5,7 @@ and the refusals a browser can meet."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from bot.app import create_app, default_handler
 from domain.staff import Role
 from storage import db
 from storage.staff import StaffAccounts
@@ -26,8 +27,12 @@ from tests.browser import (
     sign_in,
     unlabelled,
 )
-from tests.citizens import FAST_HASH, fresh_staff, fresh_tickets
+from tests.citizens import FAST_HASH, Citizen, Today, fresh_staff, fresh_tickets
+from tests.conftest import SettingsFactory
+from tests.test_consultation_e2e import MONDAY_10, QUESTION, bound_lawyer
+from tests.test_consultations_store import fresh_consultations
 from tests.test_devplatform import Stack, stack
+from tests.test_staff_api import Client
 
 PASSWORD = "correct horse battery"
 # a description with a phone number and a house number in it: the board hides both
@@ -338,3 +343,51 @@ async def test_pages_ask_for_sign_in(sqlite_url: str, path: str) -> None:
         await page.get_by_label("密码").fill(PASSWORD)
         await page.get_by_role("button", name="登录").click()
         assert page.url.endswith(path)
+
+
+async def test_a_duty_lawyer_signs_in_with_a_code_and_reads_the_queue(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: SettingsFactory,
+    sqlite_url: str,
+) -> None:
+    """网页登录 in WeChat gives a one-time code; the lawyer's page shows the queue of their
+    areas and what they hold, the citizen and phone numbers masked; nothing else of the
+    console opens to them."""
+    engine = db.make_engine(sqlite_url)
+    try:
+        await fresh_tickets(engine)
+        await fresh_consultations(engine)
+        app = create_app(make_settings(database_url=sqlite_url, catalogue_ttl=0),
+                         handler_factory=lambda app: default_handler(app,
+                                                                     now=Today(MONDAY_10)))
+        client = await aiohttp_client(app)
+        base = str(client.make_url("")).rstrip("/")
+        phone, _ = await bound_lawyer(client, engine, "oLawyer", "A1234567890")
+        said = await phone.say("网页登录")
+        code = re.search(r"登录码：(\d{8})", said)
+        assert code, said
+        alice = Citizen(client, "oAlice")
+        await alice.says("法律咨询", "1", QUESTION, "跳过", "张三", "确认")
+        async with browser() as launched:
+            page = await page_of(launched)
+            await page.goto(f"{base}/console/login")
+            await page.get_by_label("登录码").fill(code.group(1))
+            await page.get_by_role("button", name="律师登录").click()
+            await expect(page.get_by_role("heading", name="我的咨询")).to_be_visible()
+            await expect(page.locator("#queue tbody tr").first).to_contain_text("劳动争议")
+            await expect(page.locator("#queue tbody tr").first).to_contain_text("1")
+            await phone.says("上线", "接单")
+            await page.reload()
+            held = page.locator("#held")
+            await expect(held).to_contain_text("张*")
+            await expect(held).to_contain_text("138****8000")
+            assert "13800138000" not in await page.content()
+            await shot(page, "lawyer")
+            refused = await page.goto(f"{base}/console/queue")
+            assert refused is not None and refused.status == 403
+            again = await page_of(launched)  # the code was used up
+            await again.goto(f"{base}/console/login")
+            await again.get_by_label("登录码").fill(code.group(1))
+            await again.get_by_role("button", name="律师登录").click()
+            await expect(again.locator("#lawyer-error")).to_contain_text("登录码不正确或已失效")
+    finally:
+        await engine.dispose()

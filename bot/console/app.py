@@ -34,9 +34,11 @@ from bot.staff.models import ActionBody
 from bot.staff.office import Refused
 from bot.staff.services import Services
 from domain.catalogue import Catalogue
-from domain.consultation import ProfileError
+from domain.consultation import ConsultationRecord, LawyerRecord, ProfileError, mask_name
+from domain.contact import mask_mobile
 from domain.deadlines import Urgency, urgency
 from domain.display import department_name
+from domain.messages import excerpt
 from domain.metrics import Grouping
 from domain.staff import AccountError, Role, StaffRecord
 from domain.texts import Texts
@@ -55,6 +57,7 @@ CSRF_FIELD = "csrf"
 
 SERVICES = web.AppKey("console_services", Services)
 STAFF = web.RequestKey("console_staff", StaffRecord)
+LAWYER = web.RequestKey("console_lawyer", LawyerRecord)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -89,7 +92,9 @@ def csrf_token(session: Session) -> str:
     return token
 
 
-PUBLIC = frozenset({"login", "login_post", "static"})
+PUBLIC = frozenset({"login", "login_post", "lawyer_login", "static"})
+# what a duty lawyer signed in may open: their own page (read-only)
+LAWYER_PAGES = frozenset({"legal", "logout", "home"})
 
 
 @web.middleware
@@ -108,11 +113,18 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
                 return await _error(request, "console_csrf_title", texts("console_csrf"),
                                      403)
         if name not in PUBLIC:
-            staff = await _signed_in(request)
-            if staff is None:
+            who = await _signed_in(request)
+            if who is None:
                 target = request.path_qs if request.method == "GET" else PREFIX + "/"
                 raise web.HTTPSeeOther(f"{PREFIX}/login?" + urlencode({"next": target}))
-            request[STAFF] = staff
+            if isinstance(who, LawyerRecord):
+                request[LAWYER] = who
+                if name not in LAWYER_PAGES:
+                    raise Refused(403, "role")
+            else:
+                request[STAFF] = who
+                if name == "legal":
+                    raise Refused(403, "role")
         response = await handler(request)
     except Refused as refused:
         response = await _error(request, "console_refused_title",
@@ -146,17 +158,23 @@ def _headers(response: web.StreamResponse, *, static: bool) -> None:
         response.headers.setdefault("Cache-Control", "no-store")
 
 
-async def _signed_in(request: web.Request) -> StaffRecord | None:
-    """The active account of the session (a disabled account is signed out at once)."""
+async def _signed_in(request: web.Request) -> StaffRecord | LawyerRecord | None:
+    """The active account of the session, a member of staff or a duty lawyer (a disabled
+    one is signed out at once)."""
     session = await get_session(request)
-    staff_id = session.get("staff")
-    if not isinstance(staff_id, int):
+    services = request.app[SERVICES]
+    staff_id, lawyer_id = session.get("staff"), session.get("lawyer")
+    who: StaffRecord | LawyerRecord | None = None
+    if isinstance(staff_id, int):
+        who = await services.staff.by_id(staff_id)
+    elif isinstance(lawyer_id, int):
+        who = await services.lawyers.get(lawyer_id)
+    else:
         return None
-    staff = await request.app[SERVICES].staff.by_id(staff_id)
-    if staff is None or not staff.active:
+    if who is None or not who.active:
         session.invalidate()
         return None
-    return staff
+    return who
 
 
 def _page(request: web.Request, template: str, context: dict[str, Any], *,
@@ -169,8 +187,8 @@ async def _context(request: web.Request, **values: Any) -> dict[str, Any]:
     message (shown once)."""
     session = await get_session(request)
     flash = session.pop("flash", None)
-    return {"me": request.get(STAFF), "csrf": csrf_token(session), "flash": flash,
-            **values}
+    return {"me": request.get(STAFF), "lawyer": request.get(LAWYER),
+            "csrf": csrf_token(session), "flash": flash, **values}
 
 
 async def _flash(request: web.Request, message: str) -> None:
@@ -194,39 +212,68 @@ def _safe_next(raw: str | None) -> str:
 
 async def login_page(request: web.Request) -> web.Response:
     return _page(request, "login.html", await _context(
-        request, next=_safe_next(request.query.get("next")), login="", error=None))
+        request, next=_safe_next(request.query.get("next")), login="", error=None,
+        lawyer_error=None))
+
+
+class Throttle:
+    """Failed sign-ins counted in the store per login name (or code) and per address;
+    past the allowance, sign-in is refused until the window has passed."""
+
+    def __init__(self, request: web.Request, login: str | None) -> None:
+        setup = request.app[SETUP]
+        self.settings, self.store = setup.settings, setup.store()
+        self.counters = [setup.keys.sign_in_failures("address", request.remote or "")]
+        self.limits = [self.settings.console_login_attempts * ADDRESS_FACTOR]
+        if login is not None:
+            self.counters.append(setup.keys.sign_in_failures("login", login.lower()))
+            self.limits.append(self.settings.console_login_attempts)
+
+    async def locked(self) -> bool:
+        failures = await self.store.get_many(self.counters)
+        return any(isinstance(f, int) and f >= limit
+                   for f, limit in zip(failures, self.limits, strict=True))
+
+    async def failed(self) -> None:
+        for counter in self.counters:
+            await self.store.incr(counter, self.settings.console_lockout_minutes * 60)
+
+    async def passed(self) -> None:
+        if len(self.counters) > 1:
+            await self.store.delete(self.counters[1])
+
+
+async def _refused_sign_in(request: web.Request, throttle: Throttle, *, locked: bool,
+                           target: str, name: str, lawyer: bool) -> web.Response:
+    texts = request.app[SERVICES].texts
+    if locked:
+        log.warning("console sign-in refused: too many failures")
+        error = texts("console_login_locked",
+                      minutes=f"{throttle.settings.console_lockout_minutes:g}")
+    else:
+        await throttle.failed()
+        log.info("console sign-in failed")
+        error = texts("console_lawyer_code_failed" if lawyer else "console_login_failed")
+    return _page(request, "login.html", await _context(
+        request, next=target, login=name, error=None if lawyer else error,
+        lawyer_error=error if lawyer else None), status=429 if locked else 401)
 
 
 async def login(request: web.Request) -> web.Response:
-    services, setup = request.app[SERVICES], request.app[SETUP]
-    settings, texts = setup.settings, services.texts
+    services = request.app[SERVICES]
     form = await request.post()
     name = str(form.get("login", "")).strip()[:64]
     password = str(form.get("password", ""))
     target = _safe_next(str(form.get("next", "")))
-    store, keys = setup.store(), setup.keys
-    window = settings.console_lockout_minutes * 60
-    counters = [keys.sign_in_failures("login", name.lower()),
-                keys.sign_in_failures("address", request.remote or "")]
-    failures = await store.get_many(counters)
-    limits = (settings.console_login_attempts,
-              settings.console_login_attempts * ADDRESS_FACTOR)
-    if any(isinstance(f, int) and f >= limit for f, limit in zip(failures, limits,
-                                                                  strict=True)):
-        log.warning("console sign-in refused: too many failures")
-        return _page(request, "login.html", await _context(
-            request, next=target, login=name, error=texts(
-                "console_login_locked",
-                minutes=f"{settings.console_lockout_minutes:g}")), status=429)
+    throttle = Throttle(request, name)
+    if await throttle.locked():
+        return await _refused_sign_in(request, throttle, locked=True, target=target,
+                                      name=name, lawyer=False)
     staff = await services.staff.sign_in(name, password)
-    if staff is None or staff.role not in (Role.HANDLER, Role.SUPERVISOR, Role.ADMIN):
-        for counter in counters:
-            await store.incr(counter, window)
-        log.info("console sign-in failed")
-        return _page(request, "login.html", await _context(
-            request, next=target, login=name, error=texts("console_login_failed")),
-            status=401)
-    await store.delete(counters[0])
+    if staff is None:
+        return await _refused_sign_in(request, throttle, locked=False, target=target,
+                                      name=name, lawyer=False)
+    await throttle.passed()
     session = await new_session(request)  # a fresh session: no fixation
     session["staff"] = staff.id
     session["at"] = int(time.time())
@@ -235,14 +282,68 @@ async def login(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(target)
 
 
+async def lawyer_login(request: web.Request) -> web.Response:
+    """A duty lawyer signs in with the one-time code 网页登录 gave them in WeChat."""
+    services = request.app[SERVICES]
+    form = await request.post()
+    code = str(form.get("code", "")).strip()[:16]
+    throttle = Throttle(request, None)
+    if await throttle.locked():
+        return await _refused_sign_in(request, throttle, locked=True, target=PREFIX + "/",
+                                      name="", lawyer=True)
+    lawyer = await services.lawyers.sign_in(code)
+    if lawyer is None:
+        return await _refused_sign_in(request, throttle, locked=False, target=PREFIX + "/",
+                                      name="", lawyer=True)
+    session = await new_session(request)
+    session["lawyer"] = lawyer.id
+    session["at"] = int(time.time())
+    csrf_token(session)
+    log.info("console: lawyer %d signed in", lawyer.id)
+    raise web.HTTPSeeOther(PREFIX + "/legal")
+
+
 async def logout(request: web.Request) -> web.Response:
     (await get_session(request)).invalidate()
     raise web.HTTPSeeOther(PREFIX + "/login")
 
 
 async def home(request: web.Request) -> web.Response:
+    if LAWYER in request:
+        raise web.HTTPSeeOther(PREFIX + "/legal")
     staff = request[STAFF]
     raise web.HTTPSeeOther(PREFIX + ("/accounts" if staff.role is Role.ADMIN else "/queue"))
+
+
+# -- a duty lawyer's page (read-only) -----------------------------------------------------
+
+RECENT = 30
+
+
+async def legal(request: web.Request) -> web.Response:
+    """What the lawyer holds and has answered, and the queue in their areas; the citizens
+    masked, phone numbers in the questions masked, the conversation itself in WeChat."""
+    services, lawyer = request.app[SERVICES], request[LAWYER]
+    texts = services.texts
+    catalogue = await services.catalogues.get()
+    areas = {} if catalogue is None else {a.id: a.name for a in catalogue.legal_areas}
+    now = services.now()
+
+    def shown(c: ConsultationRecord) -> dict[str, Any]:
+        return {"number": c.number, "area": areas.get(c.area, c.area),
+                "citizen": mask_name(c.name), "question": excerpt(mask_mobile(c.question), 80),
+                "status": texts(c.status.label_key),
+                "asked": c.created_at.astimezone(CHINA),
+                "ended": None if c.ended_at is None else c.ended_at.astimezone(CHINA)}
+
+    waiting = await services.consultations.waiting_by_area()
+    queue = [{"area": areas.get(a, a), "count": waiting[a][0] if a in waiting else 0,
+              "minutes": (int((now - waiting[a][1]).total_seconds() // 60)
+                          if a in waiting else None)} for a in lawyer.areas]
+    return _page(request, "legal.html", await _context(
+        request, held=[shown(c) for c in await services.consultations.held_by(lawyer.id)],
+        recent=[shown(c) for c in await services.consultations.latest(
+            lawyer_id=lawyer.id, limit=RECENT)], queue=queue))
 
 
 # -- 待办 and search ----------------------------------------------------------------------
@@ -663,8 +764,10 @@ def console_app(services: Services, setup: Setup) -> web.Application:
     app.router.add_static("/static", HERE / "static", name="static")
     app.router.add_get("/login", login_page, name="login")
     app.router.add_post("/login", login, name="login_post")
-    app.router.add_post("/logout", logout)
-    app.router.add_get("/", home)
+    app.router.add_post("/lawyer-login", lawyer_login, name="lawyer_login")
+    app.router.add_post("/logout", logout, name="logout")
+    app.router.add_get("/", home, name="home")
+    app.router.add_get("/legal", legal, name="legal")
     app.router.add_get("/queue", queue)
     app.router.add_get("/tickets/{ticket_id}", show_ticket)
     app.router.add_post("/tickets/{ticket_id}/{action}", act)
