@@ -55,10 +55,16 @@ _WECHAT = re.compile(r"微信号?[:\s是为]{0,3}(?P<x>[A-Za-z][-_A-Za-z0-9]{5,1
 _ID18 = re.compile(r"(?<![0-9A-Za-z])(?P<x>[1-9](?: ?[0-9]){16} ?[0-9Xx])(?![0-9A-Za-z])")
 _ID15 = re.compile(r"身份证(?:号码|号)?[:\s是为]{0,3}(?P<x>[1-9][0-9]{14})(?![0-9A-Za-z])")
 
-_S = r" ?[-.]? ?"  # between two digits of a phone number
+_S = r" ?[-.—–_/]? ?"  # between two digits of a phone number (dashes of any width)
 _MOBILE = re.compile(
     rf"(?<![0-9])(?P<x>(?:(?:\+|00)?86{_S})?1{_S}[3-9](?:{_S}[0-9]){{9}})(?![0-9])"
 )
+# in Chinese numerals the number's end is found by :func:`_numeral_end` (a numeral that
+# starts the next word, 一直 or 两次, is no twelfth digit)
+_MOBILE_NUMERALS = re.compile(
+    rf"(?<![0-9])(?P<x>(?:(?:\+|00)?86{_S})?1{_S}[3-9](?:{_S}[0-9]){{9}})"
+)
+_ID18_NUMERALS = re.compile(r"(?<![0-9A-Za-z])(?P<x>[1-9](?: ?[0-9]){16} ?[0-9Xx])")
 _LANDLINE = re.compile(
     r"(?<![0-9])(?<![0-9][-.])"
     r"(?P<x>(?:\(0[1-9][0-9]{1,2}\) ?|0[1-9][0-9]{1,2}[- ]?)[0-9]{3,4}[- ]?[0-9]{4})(?![0-9])"
@@ -69,7 +75,8 @@ _LOCAL = re.compile(
 )
 
 _PROVINCES = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼"
-_PLATE = re.compile(rf"(?P<x>[{_PROVINCES}][A-Za-z][·•・ ]?[A-Za-z0-9]{{5,6}})(?![A-Za-z0-9])")
+_PLATE = re.compile(
+    rf"(?P<x>[{_PROVINCES}][·•・ -]?[A-Za-z][·•・ -]?[A-Za-z0-9]{{5,6}})(?![A-Za-z0-9])")
 
 # what a bare number right after a building is not: a date, a time, a quantity
 _QUANTITY = ("年月日号天周个次元块角分秒米斤吨岁点时多余家户人层楼间栋幢座"
@@ -112,7 +119,8 @@ _TITLE = ("先生|女士|小姐|阿姨|大爷|大妈|大娘|大姐|大哥|奶奶
 _NOT_GIVEN = "某的了是在不也都就和与及或们个位名村镇乡区县市省路街组楼栋号户人员生主领"
 _NAME = (rf"(?P<x>{_SURNAME}(?!{_TITLE})"
          rf"(?:(?![{_NOT_GIVEN}])[\u4e00-\u9fff]){{1,2}})")
-_END = r"(?=[^\u4e00-\u9fff]|$|家住|住在|住|现住|今年|电话|手机|联系|身份证|微信)"
+_END = (r"(?=[^\u4e00-\u9fff]|$|家住|住在|住|现住|今年|电话|手机|联系|身份证|微信|反映|投诉|"
+        r"举报|咨询|求助|想|要|来自|向您|向你)")
 _INTRO = re.compile(rf"(?:我叫|我是|本人)(?!高中|白领|文盲){_NAME}{_END}")
 _LABEL = re.compile(
     rf"(?:姓名|名字|联系人|投诉人|反映人|举报人|当事人|户主)[:\s]{{0,3}}(?:是|为|叫)?[:\s]{{0,3}}"
@@ -162,9 +170,9 @@ _RULES: tuple[tuple[re.Pattern[str], Callable[[str], str | None], dict[int, int]
     (_MOBILE, _mark(PHONE), _WIDTH),
     (_LANDLINE, _mark(PHONE), _WIDTH),
     (_LOCAL, _mark(PHONE), _WIDTH),
-    (_ID18, _id18, _DIGITS),
+    (_ID18_NUMERALS, _id18, _DIGITS),
     (_ID15, _id15, _DIGITS),
-    (_MOBILE, _mark(PHONE), _DIGITS),
+    (_MOBILE_NUMERALS, _mark(PHONE), _DIGITS),
     (_LANDLINE, _mark(PHONE), _DIGITS),
     (_LOCAL, _mark(PHONE), _DIGITS),
     (_PLATE, _plate, _WIDTH),
@@ -176,17 +184,36 @@ _RULES: tuple[tuple[re.Pattern[str], Callable[[str], str | None], dict[int, int]
 )
 
 
+_ARABIC = frozenset("0123456789０１２３４５６７８９")
+_NUMERALS = frozenset("〇零一幺二两三四五六七八九")
+
+
+def _numeral_end(text: str, end: int) -> bool:
+    """Whether a number read up to ``end`` ends there: not followed by an Arabic digit,
+    nor by a numeral that another digit or numeral follows (a twelfth digit); a single
+    numeral before a word (一直, 两次) starts the word."""
+    after = text[end:end + 2]
+    if not after or after[0] not in _ARABIC | _NUMERALS:
+        return True
+    if after[0] in _ARABIC:
+        return False
+    return len(after) == 2 and after[1] not in _ARABIC | _NUMERALS
+
+
 def _apply(
     text: str, pattern: re.Pattern[str], mark: Callable[[str], str | None],
-    table: dict[int, int],
+    table: dict[int, int], ends: Callable[[str, int], bool] | None = None,
 ) -> str:
     """``text`` with group ``x`` of each match of ``pattern`` in the read text (same
-    length, so same spans) replaced by ``mark`` of it."""
+    length, so same spans) replaced by ``mark`` of it (where ``ends`` agrees that the
+    match ends there, in the text as written)."""
     read = text.translate(table)
     pieces: list[str] = []
     last = 0
     for match in pattern.finditer(read):
         start, end = match.span("x")
+        if ends is not None and not ends(text, end):
+            continue
         replacement = mark(read[start:end])
         if replacement is not None:
             pieces += [text[last:start], replacement]
@@ -213,5 +240,6 @@ def redact(text: str, names: Iterable[str] = ()) -> str:
     for name in sorted((n for n in known if len(n) >= 2), key=lambda n: (-len(n), n)):
         text = text.replace(name, _someone(name))
     for pattern, mark, table in _RULES:
-        text = _apply(text, pattern, mark, table)
+        loose = pattern in (_ID18_NUMERALS, _MOBILE_NUMERALS)
+        text = _apply(text, pattern, mark, table, _numeral_end if loose else None)
     return text

@@ -353,6 +353,7 @@ class TicketRecord:
     version: int = 1  # raised by every move (optimistic concurrency)
     pending: Pending = Pending.NOTHING  # what it waits for from the office
     merged_into: int | None = None  # the ticket it was merged into
+    withheld: str | None = None  # 不予公开: the office's reason for keeping it off the board
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from domain.board import SHOWN, BoardEntry
@@ -30,18 +30,33 @@ class Board:
             Ticket.answered_at.is_not(None), Ticket.merged_into.is_(None),
             Ticket.status.in_(sorted(s.value for s in SHOWN)))
 
-    async def latest(self, *, kind: str | None = None, category: str | None = None,
-                     region: str | None = None, department: str | None = None,
-                     limit: int = 1000) -> list[BoardEntry]:
-        """Published tickets, the newest answer first, at most ``limit``."""
-        query = self._published()
+    @classmethod
+    def _filtered(cls, kind: str | None, category: str | None, region: str | None,
+                  department: str | None) -> Select[Ticket]:
+        query = cls._published()
         for column, value in ((Ticket.kind, kind), (Ticket.category, category),
                               (Ticket.region, region), (Ticket.department, department)):
             if value is not None:
                 query = query.where(column == value)
-        query = query.order_by(Ticket.answered_at.desc(), Ticket.id.desc()).limit(limit)
+        return query
+
+    async def latest(self, *, kind: str | None = None, category: str | None = None,
+                     region: str | None = None, department: str | None = None,
+                     offset: int = 0, limit: int = 20) -> list[BoardEntry]:
+        """Published tickets, the newest answer first: ``limit`` of them from ``offset``."""
+        query = (self._filtered(kind, category, region, department)
+                 .order_by(Ticket.answered_at.desc(), Ticket.id.desc())
+                 .offset(offset).limit(limit))
         async with self._sessions() as session:
             return [_entry(row) for row in (await session.scalars(query)).all()]
+
+    async def count(self, *, kind: str | None = None, category: str | None = None,
+                    region: str | None = None, department: str | None = None) -> int:
+        """How many tickets are published (with these filters)."""
+        query = select(func.count()).select_from(
+            self._filtered(kind, category, region, department).subquery())
+        async with self._sessions() as session:
+            return int(await session.scalar(query) or 0)
 
     async def one(self, number: str) -> BoardEntry | None:
         """A published ticket by its number; ``None`` for any other (not published, not

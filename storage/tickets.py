@@ -381,7 +381,7 @@ def _ticket(row: Ticket) -> TicketRecord:
         phone=row.phone, public=row.public, latitude=row.latitude, longitude=row.longitude,
         place=row.place, status=Status(row.status), due_on=row.due_on,
         due_provisional=row.due_provisional, version=row.version,
-        pending=Pending(row.pending), merged_into=row.merged_into,
+        pending=Pending(row.pending), merged_into=row.merged_into, withheld=row.withheld,
         created_at=_utc(row.created_at))
 
 

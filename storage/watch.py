@@ -48,9 +48,11 @@ class Watch:
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 
-    async def running(self, statuses: frozenset[Status]) -> list[Watched]:
-        """The tickets in ``statuses`` (those a deadline runs for), oldest first, each
-        with the moment of its last arrival at a department."""
+    async def running(self, statuses: frozenset[Status],
+                      department: str | None = None) -> list[Watched]:
+        """The tickets in ``statuses`` (those a deadline runs for), of ``department`` (or
+        every one), oldest first, each with the moment of its last arrival at a
+        department."""
         arrived = (select(TicketEvent.ticket_id, func.max(TicketEvent.at).label("at"))
                    .where(TicketEvent.to_status == Status.DISPATCHED.value,
                           # domain/deadlines.arrives, in SQL
@@ -61,6 +63,8 @@ class Watch:
                  .join(arrived, arrived.c.ticket_id == Ticket.id, isouter=True)
                  .where(Ticket.status.in_(sorted(s.value for s in statuses)))
                  .order_by(Ticket.id))
+        if department is not None:
+            query = query.where(Ticket.department == department)
         async with self._sessions() as session:
             return [Watched(_ticket(row), _utc(at) if at is not None else _utc(row.created_at))
                     for row, at in (await session.execute(query)).all()]

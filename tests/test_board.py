@@ -92,6 +92,11 @@ async def test_only_answered_consented_tickets_the_office_did_not_withhold(
     assert last == (f"您的留言 {withheld} 不在公开留言板展示：涉及他人隐私。"
                     "办理不受影响，结果仍会告知您。")
     assert events[-1] == ("withhold", "wang")
+    again = await move(client, tokens["wang"], withheld_id, "withhold", note="再次")
+    assert (again.status, (await again.json())["error"]["code"]) == (409, "not_on_board")
+    private_id = (await Tickets(engine).search(text=private))[0].id
+    never = await move(client, tokens["wang"], private_id, "withhold", note="隐私")
+    assert never.status == 409  # no consent: nothing to keep off the board
 
     # 撤回公开: the citizen's (as the WeChat command does it)
     assert await Tickets(engine).unpublish(taken_back, "default", "someone else") is None

@@ -5,11 +5,12 @@ dashboard's figures and downloads per role, no 5xx for odd input, and the urgenc
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -202,3 +203,89 @@ def test_urgency_counts_working_days() -> None:
     # two working days after Friday: Monday and Tuesday (the weekend does not count)
     assert urgency(date(2026, 12, 1), friday, STATUTORY) is Urgency.SOON
     assert urgency(date(2026, 12, 2), friday, STATUTORY) is Urgency.LATER
+
+
+async def test_tries_sent_at_once_cannot_pass_the_sign_in_count(
+    world: tuple[Client, AsyncEngine],
+) -> None:
+    client, _ = world
+    page = await (await client.get("/console/login")).text()
+    token = csrf_of(page)
+
+    async def wrong() -> int:
+        answer = await client.post("/console/login", data={
+            "csrf": token, "login": "zhang", "password": "wrong password!"},
+            allow_redirects=False)
+        return answer.status
+
+    statuses = await asyncio.gather(*(wrong() for _ in range(40)))
+    assert statuses.count(401) == 5 and statuses.count(429) == 35
+    locked = await client.post("/console/login", data={
+        "csrf": token, "login": "zhang", "password": PASSWORD}, allow_redirects=False)
+    assert locked.status == 429  # the right password too, until the window has passed
+
+
+async def test_behind_the_https_proxy_the_forwarded_address_counts(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: SettingsFactory,
+    world: tuple[Client, AsyncEngine],
+) -> None:
+    client = await aiohttp_client(create_app(make_settings(catalogue_ttl=0,
+                                                           console_https=True)))
+    page = await client.get("/console/login")
+    token = csrf_of(await page.text())
+    # the cookie is Secure: this plain-HTTP client sends it by hand, as the proxy would
+    cookie = page.headers["Set-Cookie"].split(";")[0]
+
+    async def wrong(login: str, address: str) -> int:
+        answer = await client.post("/console/login", data={
+            "csrf": token, "login": login, "password": "wrong password!"},
+            headers={"X-Forwarded-For": f"203.0.113.9, {address}", "Cookie": cookie},
+            allow_redirects=False)
+        return answer.status
+
+    # one address trying many names is stopped at four times a login's allowance …
+    assert [await wrong(f"user{n}", "198.51.100.7") for n in range(21)][-2:] == [401, 429]
+    # … while another member behind the same proxy still signs in
+    assert await wrong("zhang", "198.51.100.8") == 401
+
+
+async def test_forms_the_console_did_not_send_are_refused_cleanly(
+    world: tuple[Client, AsyncEngine],
+) -> None:
+    client, _ = world
+    await sign_in(client, "wang")
+    token = csrf_of(await (await client.get("/console/queue")).text())
+    for body, kind in ((b"login=\xff", "application/x-www-form-urlencoded"),
+                       (b"login=a", "application/x-www-form-urlencoded; charset=bogus")):
+        answer = await client.post("/console/login", data=body,
+                                   headers={"Content-Type": kind})
+        assert answer.status == 400 and "提交的内容无法识别" in await answer.text()
+    for path, form in (("/console/accounts/staff", {"login": "wangwu",
+                                                    "display_name": "a\x00b"}),
+                       ("/console/tickets/1/sign", {"version": "1", "note": "\x00"})):
+        answer = await client.post(path, data={"csrf": token, **form})
+        assert answer.status == 400, path
+    for path in ("/console/tickets/" + "9" * 5000, "/console/queue?cursor=" + "9" * 5000,
+                 "/console/accounts/staff/a%00b/bind-code"):
+        answer = await client.get(path)
+        assert answer.status in (200, 404, 405, 422), (path, answer.status)
+    api = await client.get("/api/v1/tickets/" + "9" * 5000)
+    assert api.status in (401, 404)
+
+
+async def test_the_queue_counts_the_deadline_that_runs_now(
+    world: tuple[Client, AsyncEngine],
+) -> None:
+    """A ticket not signed for past its 签收 deadline is overdue in the department's 待办
+    and in the office's list, whatever its answer date; an answered one is in neither."""
+    client, engine = world
+    unsigned, _ = await Tickets(engine).create(new("k1", due_on=date(2099, 1, 1)),
+                                               now=datetime(2026, 11, 2, 2, tzinfo=UTC))
+    await sign_in(client, "zhang")
+    page = await (await client.get("/console/queue")).text()
+    overdue = page.split('id="g-overdue"')[1].split("</section>")[0]
+    assert unsigned.number in overdue and "签收：2026-11-03" in overdue
+    await client.post("/console/logout", data={"csrf": csrf_of(page)})
+    await sign_in(client, "wang")
+    office = await (await client.get("/console/queue")).text()
+    assert unsigned.number in office.split('id="overdue"')[1].split("</section>")[0]

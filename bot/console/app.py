@@ -36,11 +36,11 @@ from bot.staff.services import Services
 from domain.catalogue import Catalogue
 from domain.consultation import ConsultationRecord, LawyerRecord, ProfileError, mask_name
 from domain.contact import mask_mobile
-from domain.deadlines import Urgency, urgency
+from domain.deadlines import WATCHED, Deadline, Due, Urgency, deadline_of, urgency
 from domain.display import department_name
 from domain.messages import excerpt
 from domain.metrics import Grouping
-from domain.staff import AccountError, Role, StaffRecord
+from domain.staff import LOGIN, AccountError, Role, StaffRecord
 from domain.texts import Texts
 from domain.tickets import Action, Status, TicketRecord
 from domain.workdays import CHINA, today_in_china
@@ -105,7 +105,14 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if request.method == "POST":
             session = await get_session(request)
-            form = await request.post()
+            try:
+                form = await request.post()
+            except (UnicodeDecodeError, LookupError, ValueError):  # not a form we sent
+                return await _error(request, "console_refused_title",
+                                    texts("console_bad_form"), 400)
+            if any(isinstance(v, str) and "\x00" in v for v in form.values()):
+                return await _error(request, "console_refused_title",
+                                    texts("console_bad_form"), 400)
             sent = form.get(CSRF_FIELD)
             kept = session.get(CSRF_FIELD)
             if not (isinstance(sent, str) and isinstance(kept, str)
@@ -198,6 +205,18 @@ async def _flash(request: web.Request, message: str) -> None:
 # -- sign-in ------------------------------------------------------------------------------
 
 
+def client_address(request: web.Request) -> str:
+    """Who is signing in: behind the HTTPS proxy (``LIANXIN_CONSOLE_HTTPS``), the address
+    the proxy saw (the last entry of ``X-Forwarded-For``, the one it added); else the
+    peer's."""
+    if request.app[SETUP].settings.console_https:
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        last = forwarded.rsplit(",", 1)[-1].strip()
+        if last:
+            return last[:64]
+    return request.remote or ""
+
+
 # an address may fail this many times a login's allowance: an office behind one address is
 # not locked out by one member's typing, a guesser trying many logins is
 ADDRESS_FACTOR = 4
@@ -223,22 +242,27 @@ class Throttle:
     def __init__(self, request: web.Request, login: str | None) -> None:
         setup = request.app[SETUP]
         self.settings, self.store = setup.settings, setup.store()
-        self.counters = [setup.keys.sign_in_failures("address", request.remote or "")]
+        self.counters = [setup.keys.sign_in_failures("address", client_address(request))]
         self.limits = [self.settings.console_login_attempts * ADDRESS_FACTOR]
         if login is not None:
             self.counters.append(setup.keys.sign_in_failures("login", login.lower()))
             self.limits.append(self.settings.console_login_attempts)
 
     async def locked(self) -> bool:
-        failures = await self.store.get_many(self.counters)
-        return any(isinstance(f, int) and f >= limit
-                   for f, limit in zip(failures, self.limits, strict=True))
+        """Count this try before it is checked (so tries sent at once cannot all pass
+        the count); whether it is one too many."""
+        window = self.settings.console_lockout_minutes * 60
+        counts = [await self.store.incr(counter, window) for counter in self.counters]
+        return any(count > limit for count, limit in zip(counts, self.limits, strict=True))
 
     async def failed(self) -> None:
-        for counter in self.counters:
-            await self.store.incr(counter, self.settings.console_lockout_minutes * 60)
+        """The try failed: it stays counted."""
 
     async def passed(self) -> None:
+        """The try succeeded: it does not count against the address, and the login's
+        failures are forgotten."""
+        await self.store.incr(self.counters[0], self.settings.console_lockout_minutes * 60,
+                              by=-1)
         if len(self.counters) > 1:
             await self.store.delete(self.counters[1])
 
@@ -363,21 +387,51 @@ class Row:
     category: str
     urgency: Urgency
     waits: str  # what the office is asked for (延期, 审核), or ""
+    deadline: str  # the deadline that runs now (签收 or 答复, its day), or ""
 
 
 def _rows(tickets: list[TicketRecord], catalogue: Catalogue, texts: Texts,
-          services: Services) -> list[Row]:
+          services: Services, deadlines: Mapping[int, Deadline | None] | None = None,
+          ) -> list[Row]:
+    """The tickets as lines; ``deadlines``: the deadline each must meet now (the 待办's,
+    by its arrival at the department); without them, the answer's date of a ticket being
+    worked on (a search's lines)."""
     today = today_in_china(services.now())
     categories = {c.id: c.name for c in catalogue.categories}
-    return [Row(t, _status(texts, t.status), department_name(catalogue, t.department),
-                categories.get(t.category, t.category),
-                urgency(t.due_on, today, services.calendar) if t.status in RUNNING
-                else Urgency.UNDATED,
-                texts(f"console_pending_{t.pending.value}") if t.pending.value else "")
-            for t in tickets]
+    rows = []
+    for t in tickets:
+        if deadlines is not None:
+            due = deadlines.get(t.id)
+        else:
+            due = (Deadline(Due.ANSWER, t.due_on, t.due_on)
+                   if t.status in ANSWERING and t.due_on is not None
+                   and not t.pending.value else None)
+        rows.append(Row(
+            t, _status(texts, t.status), department_name(catalogue, t.department),
+            categories.get(t.category, t.category),
+            urgency(None if due is None else due.day, today, services.calendar),
+            texts(f"console_pending_{t.pending.value}") if t.pending.value else "",
+            "" if due is None else texts(f"console_deadline_{due.due.value}",
+                                         day=due.day.isoformat())))
+    return rows
 
 
-RUNNING = frozenset({Status.DISPATCHED, Status.IN_PROGRESS, Status.REOPENED})
+ANSWERING = frozenset({Status.IN_PROGRESS, Status.REOPENED})
+ORDER = {u: n for n, u in enumerate(Urgency)}
+
+
+async def _running(services: Services, department: str | None, catalogue: Catalogue,
+                   texts: Texts) -> list[Row]:
+    """The tickets a department is to sign for or answer, each by the deadline it must
+    meet now (as the scheduler's reminders and 督办 count it), most urgent first."""
+    watched = await services.watch.running(WATCHED, department)
+    deadlines = {w.ticket.id: deadline_of(w.ticket, w.arrived_at, services.calendar,
+                                          services.sign_workdays) for w in watched}
+    rows = _rows([w.ticket for w in watched], catalogue, texts, services, deadlines)
+    far = date.max
+    return sorted(rows, key=lambda r: (ORDER[r.urgency],
+                                       getattr(deadlines.get(r.ticket.id), "day", far),
+                                       r.ticket.id))
 
 
 def _status(texts: Texts, status: Status) -> str:
@@ -385,20 +439,24 @@ def _status(texts: Texts, status: Status) -> str:
 
 
 async def queue(request: web.Request) -> web.Response:
-    """待办 by urgency, with counts; below it the search (the API's filters)."""
+    """待办 by urgency, with counts; below it the search (the API's filters). A handler's
+    待办 is their department's tickets to sign for or answer, by the deadline that runs
+    now; the office's is what awaits it (to dispatch again, to approve), and every
+    department's tickets past their deadline."""
     services, staff = request.app[SERVICES], request[STAFF]
     texts = services.texts
     office.only(staff, Role.HANDLER, Role.SUPERVISOR)
     catalogue = await office.catalogue(services)
-    department = staff.department if staff.role is Role.HANDLER else None
-    count, waiting = await services.tickets.todo(department, limit=TODO_MAX)
-    rows = _rows(waiting, catalogue, texts, services)
-    groups = [(u, [r for r in rows if r.urgency is u]) for u in Urgency]
     overdue: list[Row] = []
-    if staff.role is Role.SUPERVISOR:  # every department's tickets past their date
-        overdue = _rows((await office.search(services, staff, {
-            "overdue": "true", "limit": str(office.PAGE_MAX)})).tickets, catalogue, texts,
-            services)
+    if staff.role is Role.HANDLER:
+        rows = await _running(services, staff.department, catalogue, texts)
+        count = len(rows)
+    else:
+        count, waiting = await services.tickets.todo(None, limit=TODO_MAX)
+        rows = _rows(waiting, catalogue, texts, services)
+        overdue = [r for r in await _running(services, None, catalogue, texts)
+                   if r.urgency is Urgency.OVERDUE]
+    groups = [(u, [r for r in rows if r.urgency is u]) for u in Urgency]
     query = {k: v for k, v in request.query.items() if k in SEARCH_FIELDS and v}
     found: list[Row] | None = None
     next_cursor, error = None, None
@@ -415,7 +473,8 @@ async def queue(request: web.Request) -> web.Response:
             found = _rows(page.tickets, catalogue, texts, services)
             next_cursor = page.next_cursor
     return _page(request, "queue.html", await _context(
-        request, count=count, groups=groups, overdue=overdue, found=found, query=query,
+        request, count=count, shown=len(rows), groups=groups, overdue=overdue, found=found,
+        query=query,
         next_query=(urlencode({**query, "cursor": next_cursor}) if next_cursor else None),
         error=error, catalogue=catalogue,
         statuses=[(s.value, _status(texts, s)) for s in Status],
@@ -522,7 +581,7 @@ async def act(request: web.Request) -> web.Response:
             version=body.version, note=body.note, department=body.department,
             due_on=body.due_on, text=body.text, into=body.into))
     except Refused as refused:
-        if refused.status == 409:  # someone acted first, or the state moved on
+        if refused.code in ("conflict", "state"):  # someone acted first, or it moved on
             await _flash(request, texts(f"console_{refused.code}"))
             raise web.HTTPSeeOther(here) from None
         if refused.status == 422 and refused.field:
@@ -684,6 +743,8 @@ async def staff_account(request: web.Request) -> web.Response:
     texts = services.texts
     office.only(staff, Role.ADMIN)
     login, what = request.match_info["login"], request.match_info["what"]
+    if not LOGIN.fullmatch(login):
+        raise Refused(404, "no_account")
     try:
         if what == "bind-code":
             code, expires = await services.staff.bind_code(login)
@@ -698,6 +759,8 @@ async def staff_account(request: web.Request) -> web.Response:
             raise Refused(404, "not_found")
     except UnknownAccount:
         raise Refused(404, "no_account") from None
+    except AccountError:  # a disabled account gets no bind code
+        raise Refused(409, "account_disabled") from None
     raise web.HTTPSeeOther(PREFIX + "/accounts")
 
 

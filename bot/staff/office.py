@@ -70,7 +70,7 @@ def visible(staff: StaffRecord, ticket: TicketRecord | None) -> TicketRecord:
 
 def ticket_id(raw: str) -> int:
     """A ticket id from a path; 404 for anything that cannot be one."""
-    if not (raw.isascii() and raw.isdecimal()) or not 0 < int(raw) <= ID_MAX:
+    if not (raw.isascii() and raw.isdecimal() and len(raw) <= 19) or not 0 < int(raw) <= ID_MAX:
         raise Refused(404, "not_found")
     return int(raw)
 
@@ -125,14 +125,15 @@ async def search(services: Services, staff: StaffRecord, query: Mapping[str, str
     for name, value in query.items():
         if "\x00" in value:  # no text of ours holds one (PostgreSQL refuses them)
             raise bad(name)
-    try:
-        limit = int(query.get("limit") or "50")
-    except ValueError:
-        raise bad("limit") from None
+    raw_limit = query.get("limit", "50")
+    if not (raw_limit.isascii() and raw_limit.isdecimal() and len(raw_limit) <= 4):
+        raise bad("limit")
+    limit = int(raw_limit)
     if not 1 <= limit <= PAGE_MAX:
         raise bad("limit")
     cursor = query.get("cursor")
-    if cursor and not (cursor.isascii() and cursor.isdecimal() and 0 < int(cursor) <= ID_MAX):
+    if cursor and not (cursor.isascii() and cursor.isdecimal() and len(cursor) <= 19
+                       and 0 < int(cursor) <= ID_MAX):
         raise bad("cursor")
     statuses = None
     if query.get("status"):
@@ -240,7 +241,8 @@ def allowed(staff: StaffRecord, ticket: TicketRecord, reviewed: bool) -> list[Ac
     if party is None or not staff.sees_department(ticket.department):
         return []
     return [a for a in allowed_actions(ticket.status, ticket.pending, party, review=reviewed)
-            if a not in CITIZENS_ONLY and (a is not Action.WITHHOLD or ticket.public)]
+            if a not in CITIZENS_ONLY
+            and (a is not Action.WITHHOLD or (ticket.public and ticket.withheld is None))]
 
 
 def reviewed(catalogue: Catalogue, department: str) -> bool:
@@ -267,6 +269,8 @@ async def act(services: Services, staff: StaffRecord, raw_id: str, action_name: 
         raise Refused(422, "bad_body", field="department")
     if action is Action.REDISPATCH and move.department == found.department:
         raise Refused(422, "bad_body", field="department")  # it is there already
+    if action is Action.WITHHOLD and (not found.public or found.withheld is not None):
+        raise Refused(409, "not_on_board", ticket=found)  # nothing to keep off the board
     today = today_in_china(services.now())
     if action is Action.REQUEST_EXTENSION and found.due_on is not None \
             and today > found.due_on:  # asked before the deadline, not after it
@@ -310,7 +314,8 @@ LAWYER_ID_MAX = 2**31 - 1
 
 
 def lawyer_id(raw: str) -> int:
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= LAWYER_ID_MAX:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) \
+            or not 0 < int(raw) <= LAWYER_ID_MAX:
         raise Refused(404, "lawyer_not_found")
     return int(raw)
 

@@ -18,6 +18,7 @@ from storage.notices import Notices
 from storage.reports import Reports
 from storage.staff import StaffAccounts
 from storage.tickets import Tickets
+from storage.watch import Watch
 
 
 class Services:
@@ -33,6 +34,7 @@ class Services:
     calendar: Calendar
     keeps_due_date: bool  # re-dispatch keeps the citizen's date (docs/LIFECYCLE.md)
     reports: Reports
+    watch: Watch  # running tickets with their deadlines (the console's 待办)
     lawyers: Lawyers
     consultations: Consultations
     sign_workdays: int  # 签收 within this many working days (docs/METRICS.md)
@@ -45,6 +47,7 @@ class Services:
              consultations: Consultations | None = None) -> None:
         self.staff, self.tickets = StaffAccounts(engine), Tickets(engine)
         self.notices, self.reports = Notices(engine), Reports(engine)
+        self.watch = Watch(engine)
         self.lawyers = Lawyers(engine)
         self.consultations = consultations or Consultations(engine)
         self.moves, self.texts, self.catalogues = TicketMoves(engine), texts, catalogues
