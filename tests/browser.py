@@ -61,7 +61,7 @@ async def sign_in(page: Page, base: str, login: str, password: str) -> None:
     await page.goto(f"{base}/console/login")
     await page.get_by_label("登录名").fill(login)
     await page.get_by_label("密码").fill(password)
-    await page.get_by_role("button", name="登录").click()
+    await page.get_by_role("button", name="登录", exact=True).click()
     await page.wait_for_load_state()
 
 

@@ -341,7 +341,7 @@ async def test_pages_ask_for_sign_in(sqlite_url: str, path: str) -> None:
         await expect(page.get_by_role("heading", name="工作人员登录")).to_be_visible()
         await page.get_by_label("登录名").fill("zhang")
         await page.get_by_label("密码").fill(PASSWORD)
-        await page.get_by_role("button", name="登录").click()
+        await page.get_by_role("button", name="登录", exact=True).click()
         assert page.url.endswith(path)
 
 
