@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import create_app
+from bot.app import STAFF_APP, create_app
 from domain.deadlines import Urgency, urgency
 from domain.staff import Role
 from domain.workdays import STATUTORY
@@ -289,3 +289,16 @@ async def test_the_queue_counts_the_deadline_that_runs_now(
     await sign_in(client, "wang")
     office = await (await client.get("/console/queue")).text()
     assert unsigned.number in office.split('id="overdue"')[1].split("</section>")[0]
+
+
+async def test_the_console_is_on_the_staff_listener_and_the_board_on_the_public_one(
+    make_settings: SettingsFactory, aiohttp_client: Callable[..., Awaitable[Client]],
+    world: tuple[Client, AsyncEngine],
+) -> None:
+    app = create_app(make_settings(catalogue_ttl=0, staff_port=18081))
+    public = await aiohttp_client(app)
+    assert (await public.get("/console/login")).status == 404
+    assert (await public.get("/board")).status == 200
+    staff = await aiohttp_client(app[STAFF_APP])
+    assert (await staff.get("/console/login")).status == 200
+    assert (await staff.get("/board")).status == 404
