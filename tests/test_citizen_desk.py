@@ -378,7 +378,7 @@ async def test_back_after_an_edit_never_files_a_ticket_with_a_gap(engine: AsyncE
     assert "请留下您的手机号" in (await session.say("修改 6"))[0]
     [summary] = await session.say("返回")  # the edit abandoned: the summary, unchanged
     assert "6. 联系电话：13800138000" in summary and "7. 是否公开：不公开" in summary
-    assert "您的留言是否同意公开" in (await session.say("返回"))[0]
+    assert "是否同意在公开留言板展示这条留言" in (await session.say("返回"))[0]
     assert "请留下您的手机号" in (await session.say("返回"))[0]
     assert "如有现场照片" in (await session.say("返回"))[0]
     assert "请留下您的手机号" in (await session.say("完成"))[0]  # on along the questions
@@ -504,7 +504,7 @@ async def test_a_phone_number_typed_at_the_photo_step_is_taken_as_the_phone(
     session = Session(engine, "oEarlyPhone")
     await session.fill(5)
     [reply] = await session.say("13900139000")
-    assert "已记为“联系电话”" in reply and "您的留言是否同意公开" in reply
+    assert "已记为“联系电话”" in reply and "是否同意在公开留言板展示这条留言" in reply
     answers = session.load().data["answers"]
     assert answers["phone"] == "13900139000" and answers["description"] == FILL[4]
 
@@ -625,7 +625,7 @@ async def test_a_phone_given_with_words_is_the_phone(engine: AsyncEngine, text: 
     assert "已记为“联系电话”" in (await session.say(text))[0]
     session2 = Session(engine, "oPhoneWords2")
     await session2.fill(6)
-    assert "您的留言是否同意公开" in (await session2.say(text))[0]
+    assert "是否同意在公开留言板展示这条留言" in (await session2.say(text))[0]
     assert session2.load().data["answers"]["phone"] == "13900139000"
 
 
@@ -777,7 +777,7 @@ async def test_no_photos_and_the_phone_in_one_message_skip_the_photos_and_take_t
     [reply] = await session.say("没有照片，电话139-0013-9000")
     assert "已收到 0 张照片" not in reply and "还没有收到照片" not in reply
     assert "请留下您的手机号" not in reply
-    assert "已记为“联系电话”" in reply and "您的留言是否同意公开" in reply
+    assert "已记为“联系电话”" in reply and "是否同意在公开留言板展示这条留言" in reply
     answers = session.load().data["answers"]
     assert (answers["photos"], answers["phone"]) == ([], "13900139000")
     assert answers["description"] == FILL[4]

@@ -107,7 +107,7 @@ async def test_a_complaint_by_menu_with_location_and_photos_becomes_a_routed_tic
     assert "已收到第 1 张照片" in await alice.photo("m1")
     assert "还可以再发 7 张" in await alice.photo("m2")
     assert "请留下您的手机号" in await alice.say("完成")
-    assert "是否同意公开" in await alice.say("138 0013 8000")
+    assert "是否同意在公开留言板展示" in await alice.say("138 0013 8000")
     summary = await alice.say("公开")
     for line in ("1. 类型：投诉", "2. 问题分类：住房建设",
                  "3. 所在区域：东城街道（湖南省示范县东城街道人民路12号）",
