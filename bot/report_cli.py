@@ -1,5 +1,5 @@
 """``lianxin report``: the office's figures (docs/METRICS.md) for the tickets filed in a
-period, by department, category, region, kind or month, or (``--of consultations``) for
+period, by department, category, region, kind, month or day, or (``--of consultations``) for
 the legal consultations asked in it, by lawyer, area or day; as a table, CSV or xlsx.
 
     lianxin report --from 2026-11-01 --to 2026-11-30 --by department
@@ -114,7 +114,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     made.add_argument("--by", action="append", default=[],
                       choices=[g.value for g in (*Grouping, *ConsultGrouping)],
                       help="group by this (again for more; xlsx: a sheet each, default all): "
-                           "tickets by department, category, region, kind or month; "
+                           "tickets by department, category, region, kind, month or day; "
                            "consultations by lawyer, area or day")
     made.add_argument("--format", choices=FORMATS, default="table")
     made.add_argument("--out", help="write to this file instead of the terminal")

@@ -504,8 +504,10 @@ async def ticket_page(request: web.Request, *, errors: Mapping[str, str] | None 
     catalogue = await office.catalogue(services)
     names = {s.login: s.display_name for s in await services.staff.all()}
     events = [{"at": e.at.astimezone(CHINA), "who": _actor(texts, e.actor, names),
-               "what": (texts(f"console_action_{e.action.value}") if e.action
-                        else texts("console_action_none")),
+               "what": texts(f"console_action_{e.action.value}") if e.action else texts(
+                   "console_action_file" if e.to_status is Status.SUBMITTED
+                   else "console_action_dispatch" if e.to_status is Status.DISPATCHED
+                   else "console_action_none"),
                "to": _status(texts, e.to_status), "note": e.note,
                "told": e.citizen_text} for e in await services.tickets.events(ticket.id)]
     actions = office.allowed(staff, ticket, office.reviewed(catalogue, ticket.department))

@@ -178,7 +178,7 @@ async def list_tickets(request: web.Request) -> web.Response:
 async def reports(request: web.Request) -> web.Response:
     """``GET /reports``: the figures of the tickets filed from ``from`` to ``to`` (China
     days, both included, at most 366 days), grouped ``by`` department, category, region,
-    kind or month (or not), as at the end of ``as_of`` (a China day; default now). The
+    kind, month or day (or not), as at the end of ``as_of`` (a China day; default now). The
     office sees every department; a handler its own."""
     when, made = await office.report(request.app[SERVICES], _staff(request), request.query)
     by = request.query.get("by") or None
@@ -307,7 +307,7 @@ ROUTES: list[tuple[Route, Handler]] = [
            ReportOut, parameters=[Parameter(name, "query", what) for name, what in (
                ("from", "YYYY-MM-DD, the first China day whose tickets count"),
                ("to", "YYYY-MM-DD, the last, included"),
-               ("by", "department, category, region, kind or month"),
+               ("by", "department, category, region, kind, month or day"),
                ("as_of", "YYYY-MM-DD: as at the end of that China day (default now)"))],
            errors=(401, 403, 422)), reports),
     (Route("POST", "/tickets/{ticket_id}/{action}", "move the ticket (docs/LIFECYCLE.md)",

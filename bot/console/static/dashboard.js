@@ -11,7 +11,8 @@
     return new Chart(canvas, {
       type: type,
       data: { labels: x, datasets: sets.map((s, i) => Object.assign(
-        { backgroundColor: colours[i % colours.length], borderColor: colours[i % colours.length] }, s)) },
+        { backgroundColor: colours[i % colours.length], borderColor: colours[i % colours.length],
+          pointRadius: 4 }, s)) },
       options: Object.assign({ responsive: true, maintainAspectRatio: false, animation: false }, options || {}),
     });
   }
