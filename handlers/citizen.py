@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -135,26 +135,27 @@ class CitizenDesk:
                                                                    inbound.user, number))
 
     async def _withdraw(self, update: Update) -> list[Outbound]:
-        if parse_number(update.text) is None and short_number(update.text) is None:
-            return self._reminded(update, [self._say("withdraw_how")])
-        await self._catalogue.get_or_none()
-        number = await self._number(update, withdraw=True)
-        if isinstance(number, list):
-            return self._reminded(update, number)
-        inbound = update.inbound
-        return self._reminded(update, await self.my_tickets.withdraw(inbound.account,
-                                                                     inbound.user, number))
+        """撤回 LX…: the ticket is withdrawn while no department has signed for it."""
+        return await self._on_ticket(update, "withdraw_how", self.my_tickets.withdraw,
+                                     withdraw=True)
 
     async def _unpublish(self, update: Update) -> list[Outbound]:
         """撤回公开 LX…: the ticket stays off the public board."""
+        return await self._on_ticket(update, "unpublish_how", self.my_tickets.unpublish)
+
+    async def _on_ticket(self, update: Update, how: str,
+                         do: Callable[[str, str, str], Awaitable[list[Outbound]]], *,
+                         withdraw: bool = False) -> list[Outbound]:
+        """A command on one of the citizen's tickets named by its number (or short
+        number): ``how`` says how to name one when the command names none."""
         if parse_number(update.text) is None and short_number(update.text) is None:
-            return self._reminded(update, [self._say("unpublish_how")])
-        number = await self._number(update)
+            return self._reminded(update, [self._say(how)])
+        await self._catalogue.get_or_none()  # names in the answers come from it
+        number = await self._number(update, withdraw=withdraw)
         if isinstance(number, list):
             return self._reminded(update, number)
         inbound = update.inbound
-        return self._reminded(update, await self.my_tickets.unpublish(inbound.account,
-                                                                      inbound.user, number))
+        return self._reminded(update, await do(inbound.account, inbound.user, number))
 
     async def _number(self, update: Update, *, withdraw: bool = False) -> str | list[Outbound]:
         """The ticket a command names: its number, or the citizen's own ticket its short

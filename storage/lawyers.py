@@ -146,27 +146,24 @@ class Lawyers:
             raise UnknownLawyer(lawyer_id)
         if not lawyer.active:
             raise ProfileError("lawyer", f"lawyer {lawyer_id} is disabled")
+        return await self._issue(LawyerInvite, lawyer_id, INVITE_TTL)
+
+    async def _issue(self, table: type[LawyerInvite] | type[LawyerSignInCode],
+                     lawyer_id: int, ttl: timedelta) -> tuple[str, datetime]:
+        """A one-time code for the lawyer in ``table`` (its digest kept), and its expiry."""
         now = self._clock()
 
         async def store(code_hash: str) -> None:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(LawyerInvite).values(
+                await conn.execute(insert(table).values(
                     lawyer_id=lawyer_id, code_hash=code_hash, created_at=now,
-                    expires_at=now + INVITE_TTL))
+                    expires_at=now + ttl))
 
-        return await codes.issue(store), now + INVITE_TTL
+        return await codes.issue(store), now + ttl
 
     async def sign_in_code(self, lawyer_id: int) -> tuple[str, datetime]:
         """A one-time code (ten minutes) for the lawyer to sign in to the web console."""
-        now = self._clock()
-
-        async def store(code_hash: str) -> None:
-            async with self._engine.begin() as conn:
-                await conn.execute(insert(LawyerSignInCode).values(
-                    lawyer_id=lawyer_id, code_hash=code_hash, created_at=now,
-                    expires_at=now + SIGN_IN_TTL))
-
-        return await codes.issue(store), now + SIGN_IN_TTL
+        return await self._issue(LawyerSignInCode, lawyer_id, SIGN_IN_TTL)
 
     async def forget_codes(self, before: datetime) -> int:
         """Delete the invite and sign-in codes that expired before ``before``; how many."""
