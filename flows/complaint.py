@@ -29,6 +29,7 @@ from domain.display import department_name, format_day
 from domain.messages import Inbound, Outbound, excerpt
 from domain.texts import Wording as Texts
 from domain.tickets import MAX_ATTACHMENTS, TicketRecord
+from domain.vocabulary import choice_number
 from domain.workdays import STATUTORY, Calendar, due_deadline, local_day
 from flows.engine import (
     CONTEXT,
@@ -39,7 +40,6 @@ from flows.engine import (
     choice,
     draft_key,
     numbered,
-    small_number,
 )
 from flows.steps import Addendum, Collect
 from storage.tickets import NewTicket, Tickets
@@ -128,7 +128,7 @@ class ComplaintFlow:
     def _category(self, inbound: Inbound, answers: dict[str, Any]) -> dict[str, str]:
         catalogue, text = self._catalogue(), inbound.text
         found = None
-        number = small_number(text)
+        number = choice_number(text)
         if number is not None:
             found = catalogue.category_numbered(number)
         else:
@@ -160,7 +160,7 @@ class ComplaintFlow:
             spot = answers.pop(LOCATION, None)  # a location sent, then 跳过: keep the spot
             return {"id": None, "name": None, **spot} if isinstance(spot, dict) else None
         region = None
-        number = small_number(text)
+        number = choice_number(text)
         if not text:
             raise Reprompt("flow_choice_retry", first=catalogue.regions[0].name)
         if number is not None:

@@ -28,6 +28,7 @@ from domain.consultation import (
 )
 from domain.messages import Inbound, Outbound, excerpt
 from domain.texts import Wording as Texts
+from domain.vocabulary import choice_number
 from domain.workdays import STATUTORY, Calendar
 from flows.engine import (
     CONFIRM,
@@ -38,7 +39,6 @@ from flows.engine import (
     bounded_text,
     draft_key,
     numbered,
-    small_number,
 )
 from flows.steps import Collect, CollectTexts
 from storage.consultations import Consultations, NewConsultation
@@ -128,7 +128,7 @@ class ConsultationFlow:
         catalogue, text = self._catalogue(), inbound.text
         areas = catalogue.legal_areas_in_order()
         found: LegalArea | None = None
-        number = small_number(text)
+        number = choice_number(text)
         if number is not None:
             found = areas[number - 1] if 1 <= number <= len(areas) else None
         elif text:

@@ -30,6 +30,7 @@ from typing import Any
 
 from domain.messages import Inbound, Outbound, excerpt
 from domain.texts import Wording as Texts
+from domain.vocabulary import choice_number
 from flows.context import LOST_ON_RESTART, Conversation
 
 CANCEL = frozenset({"取消", "退出", "cancel"})
@@ -205,7 +206,7 @@ def choice(options: Sequence[str]) -> Callable[[Inbound, dict[str, Any]], str]:
 
     def parse(inbound: Inbound, data: dict[str, Any]) -> str:
         text = inbound.text
-        number = small_number(text)
+        number = choice_number(text)
         if number is not None and 1 <= number <= len(options):
             return options[number - 1]
         for option in options:
