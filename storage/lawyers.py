@@ -182,11 +182,7 @@ class Lawyers:
         now = self._clock()
         async with AsyncSession(self._engine, expire_on_commit=False) as session, \
                 session.begin():
-            lawyer_id = await session.scalar(
-                update(LawyerSignInCode)
-                .where(LawyerSignInCode.code_hash == codes.digest(code),
-                       LawyerSignInCode.used_at.is_(None), LawyerSignInCode.expires_at > now)
-                .values(used_at=now).returning(LawyerSignInCode.lawyer_id))
+            lawyer_id = await _use(session, LawyerSignInCode, code, now)
             row = None if lawyer_id is None else await session.get(Lawyer, lawyer_id)
         return record(row) if row is not None and row.active else None
 
@@ -202,11 +198,7 @@ class Lawyers:
         try:
             async with AsyncSession(self._engine, expire_on_commit=False) as session, \
                     session.begin():
-                lawyer_id = await session.scalar(
-                    update(LawyerInvite)
-                    .where(LawyerInvite.code_hash == codes.digest(code),
-                           LawyerInvite.used_at.is_(None), LawyerInvite.expires_at > now)
-                    .values(used_at=now).returning(LawyerInvite.lawyer_id))
+                lawyer_id = await _use(session, LawyerInvite, code, now)
                 if lawyer_id is None:
                     return None
                 row = await session.get(Lawyer, lawyer_id)
@@ -257,3 +249,14 @@ class Lawyers:
     async def current(self, lawyer_id: int) -> int | None:
         async with self._sessions() as session:
             return await session.scalar(select(Lawyer.current_id).where(Lawyer.id == lawyer_id))
+
+
+async def _use(session: AsyncSession, table: type[LawyerInvite] | type[LawyerSignInCode],
+               code: str, now: datetime) -> int | None:
+    """Use up the live ``code`` of ``table`` in the caller's transaction: its lawyer's id,
+    or ``None`` for a code that is wrong, used or expired."""
+    found: int | None = await session.scalar(
+        update(table).where(table.code_hash == codes.digest(code), table.used_at.is_(None),
+                            table.expires_at > now)
+        .values(used_at=now).returning(table.lawyer_id))
+    return found
