@@ -202,17 +202,14 @@ async def _catalogue(request: web.Request) -> Catalogue:
 
 async def act(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    staff, action = _staff(request), request.match_info["action"]
-    if action not in {a.value for a in Action}:
-        raise Refused(404, "not_found")
-    if action in CITIZENS_ONLY or staff.role.value == "admin":
-        raise Refused(403, "role")
-    await office.ticket(services, staff, request.match_info["ticket_id"])  # before the body
+    staff = _staff(request)
+    asking = await office.asked(services, staff, request.match_info["ticket_id"],
+                                request.match_info["action"])  # 404/403 before the body
     body = await _body(request)
-    after = await office.act(services, staff, request.match_info["ticket_id"], action,
-                             office.Move(version=body.version, note=body.note,
-                                         department=body.department, due_on=body.due_on,
-                                         text=body.text, into=body.into))
+    after = await office.make(services, staff, asking,
+                              office.Move(version=body.version, note=body.note,
+                                          department=body.department, due_on=body.due_on,
+                                          text=body.text, into=body.into))
     return _answer(TicketAfter(ticket=_ticket_json(after, await _catalogue(request))))
 
 async def _body(request: web.Request) -> ActionBody:

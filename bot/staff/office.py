@@ -250,11 +250,20 @@ def reviewed(catalogue: Catalogue, department: str) -> bool:
     return any(d.id == department and d.reviews_answers for d in catalogue.departments)
 
 
-async def act(services: Services, staff: StaffRecord, raw_id: str, action_name: str,
-              move: Move) -> TicketRecord:
-    """Move the ticket at ``raw_id`` by ``action_name`` for ``staff`` (docs/LIFECYCLE.md);
-    the ticket after the move. 409 with the ticket as it is now when its state does not
-    allow it or someone acted first."""
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A move ``staff`` may ask for (:func:`asked`): the action, their party, the ticket."""
+
+    action: Action
+    party: Party
+    ticket: TicketRecord
+
+
+async def asked(services: Services, staff: StaffRecord, raw_id: str,
+                action_name: str) -> Asked:
+    """The action named and the ticket at ``raw_id`` if ``staff`` may ask for it at all:
+    404 for no such action or ticket (or another department's), 403 for a role that
+    never may. What the move carries is checked by :func:`make`."""
     try:
         action = Action(action_name)
     except ValueError:
@@ -262,7 +271,22 @@ async def act(services: Services, staff: StaffRecord, raw_id: str, action_name: 
     party = _PARTY.get(staff.role)
     if party is None or action in CITIZENS_ONLY:
         raise Refused(403, "role")
-    found = await ticket(services, staff, raw_id)
+    return Asked(action, party, await ticket(services, staff, raw_id))
+
+
+async def act(services: Services, staff: StaffRecord, raw_id: str, action_name: str,
+              move: Move) -> TicketRecord:
+    """Move the ticket at ``raw_id`` by ``action_name`` for ``staff`` (docs/LIFECYCLE.md);
+    the ticket after the move."""
+    return await make(services, staff, await asked(services, staff, raw_id, action_name),
+                      move)
+
+
+async def make(services: Services, staff: StaffRecord, asking: Asked,
+               move: Move) -> TicketRecord:
+    """Make the move asked for; the ticket after it. 409 with the ticket as it is now when
+    its state does not allow it or someone acted first."""
+    action, party, found = asking.action, asking.party, asking.ticket
     known = await catalogue(services)
     if move.department is not None and move.department not in {
             d.id for d in known.departments}:
