@@ -119,6 +119,7 @@ def default_handler(app: web.Application, *, now: Callable[[], datetime] | None 
     desk = CitizenDesk(app[TEXTS], Tickets(app[ENGINE]), catalogue,
                        flow_ttl=settings.flow_ttl, now=moment, clock=clock,
                        calendar=app[CALENDAR], consultation=consultation)
+    app[TEXTS].use_features(desk.features)  # no text promises what is switched off
     staff = StaffDesk(app[TEXTS], StaffAccounts(app[ENGINE]), Tickets(app[ENGINE]))
     survey = SurveyDesk(app[TEXTS], Surveys(app[ENGINE]), catalogue, calendar=app[CALENDAR],
                         now=moment, clock=clock or time.time)

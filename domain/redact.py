@@ -243,3 +243,17 @@ def redact(text: str, names: Iterable[str] = ()) -> str:
         loose = pattern in (_ID18_NUMERALS, _MOBILE_NUMERALS)
         text = _apply(text, pattern, mark, table, _numeral_end if loose else None)
     return text
+
+
+
+_NUMBERS = (_ID18, _MOBILE, _LANDLINE, _LOCAL, _ID18_NUMERALS, _ID15, _MOBILE_NUMERALS)
+
+
+def hide_numbers(text: str) -> str:
+    """``text`` with its phone and ID numbers (rules 4 and 5, in any writing) replaced by
+    their marks, nothing else changed: a text this changes holds such a number."""
+    for pattern, mark, table in _RULES:
+        if pattern in _NUMBERS:
+            loose = pattern in (_ID18_NUMERALS, _MOBILE_NUMERALS)
+            text = _apply(text, pattern, mark, table, _numeral_end if loose else None)
+    return text

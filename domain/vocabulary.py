@@ -1,5 +1,8 @@
-"""How citizens write a choice from a numbered list: "2", "１", "1、", "二", "第一个", "选1",
-"1吧", "第一个谢谢" (issue 15). The words live in ``domain/vocabulary.toml``, not here."""
+"""How citizens write what they mean (issue 15): a choice from a numbered list ("2", "１",
+"1、", "二", "第一个", "选1", "1吧", "第一个谢谢"), a command with punctuation or a polite
+word ("确认。", "投诉！", "取消吧"), and the words and synonyms that name a command, a
+service or a kind of message ("我要反应", "举报", "不用了"). The words live in
+``domain/vocabulary.toml``, not here; :func:`words` and :func:`command_form` read them."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ class Vocabulary:
     after: tuple[str, ...]
     polite: tuple[str, ...]
     punctuation: str
+    groups: dict[str, dict[str, frozenset[str]]]  # table → name → words (command form)
 
 
 @cache
@@ -29,9 +33,55 @@ def vocabulary() -> Vocabulary:
     def longest(words: list[str]) -> tuple[str, ...]:
         return tuple(sorted(words, key=len, reverse=True))
 
+    punctuation = choice["punctuation"]
+    polite = longest(choice["polite"])
+    groups = {table: {name: frozenset(_form(str(w), punctuation, polite) for w in listed)
+                      for name, listed in data[table].items()}
+              for table in _GROUPS}
     return Vocabulary(numerals={str(k): int(v) for k, v in data["numerals"].items()},
                       before=longest(choice["before"]), after=longest(choice["after"]),
-                      polite=longest(choice["polite"]), punctuation=choice["punctuation"])
+                      polite=polite, punctuation=punctuation, groups=groups)
+
+
+_GROUPS = ("commands", "services", "kinds", "complaint", "consultation")
+
+
+def words(table: str, name: str) -> frozenset[str]:
+    """The words of ``[table] name`` in the vocabulary file, in command form: compare
+    them with :func:`command_form` of a message."""
+    return vocabulary().groups[table][name]
+
+
+def command_form(text: str) -> str:
+    """A whole message as a command is compared: width folded, lower-cased, without the
+    punctuation, spaces and polite words people put around it ("确认。" → "确认",
+    "投诉！" → "投诉", "取消吧" → "取消", " 帮助？" → "帮助"). A message that is nothing
+    but those stays as it is ("？", "谢谢")."""
+    words_ = vocabulary()
+    return _form(text, words_.punctuation, words_.polite)
+
+
+def _form(text: str, punctuation: str, polite: tuple[str, ...]) -> str:
+    plain = unicodedata.normalize("NFKC", text).strip().lower()
+    changed = True
+    while changed:
+        changed = False
+        stripped = plain.strip(punctuation)
+        if stripped and stripped != plain:
+            plain, changed = stripped, True
+        for word in polite:
+            if plain.endswith(word) and len(plain) > len(word):
+                plain, changed = plain[:-len(word)], True
+                break
+    return plain
+
+
+def named(table: str, text: str) -> str | None:
+    """The name of the ``[table]`` entry whose words hold ``text`` as a command (the kind
+    "投诉" for "我要举报！"), else ``None``."""
+    form = command_form(text)
+    return next((name for name, listed in vocabulary().groups[table].items()
+                 if form in listed), None)
 
 
 def numeral_value(text: str, numerals: dict[str, int]) -> int | None:

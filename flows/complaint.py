@@ -27,12 +27,15 @@ from domain.catalogue import KINDS, Catalogue, Department, Region
 from domain.contact import mask_mobile, mobile_in, mobiles_in, normalise_mobile
 from domain.display import department_name, format_day
 from domain.messages import Inbound, Outbound, excerpt
+from domain.redact import hide_numbers
 from domain.texts import Wording as Texts
 from domain.tickets import MAX_ATTACHMENTS, TicketRecord
-from domain.vocabulary import choice_number
+from domain.vocabulary import choice_number, command_form, named, words
 from domain.workdays import STATUTORY, Calendar, due_deadline, local_day
 from flows.engine import (
     CONTEXT,
+    GIVEN,
+    Again,
     Flow,
     Reprompt,
     Step,
@@ -48,12 +51,11 @@ NAME = "complaint"
 DESCRIPTION_MIN = 10
 DESCRIPTION_MAX = 1000
 PUBLIC_CHOICES = ("公开", "不公开")
-PUBLIC_YES = frozenset({"公开", "同意", "同意公开", "是", "可以", "愿意"})
-PUBLIC_NO = frozenset({"不公开", "不同意", "不同意公开", "否", "不", "不要", "不要公开",
-                       "不愿意", "保密"})
-USE_LAST = frozenset({"1", "是", "同上", "用上次的"})
-ANONYMOUS = frozenset({"匿名", "跳过", "不留", "不留了"})
-SKIP_REGION = frozenset({"跳过", "不清楚", "不知道", "无", "skip"})
+PUBLIC_YES = words("complaint", "public_yes")
+PUBLIC_NO = words("complaint", "public_no")
+USE_LAST = words("complaint", "use_last")
+ANONYMOUS = words("complaint", "anonymous")
+SKIP_REGION = words("complaint", "region_unknown")
 # what makes a text that names no region an address ("人民路12号", "幸福小区3栋")
 ADDRESS = re.compile(r"路|街(?!道)|巷|弄|号|村|组|小区|社区|栋|幢|单元|广场|大厦|花园|苑|市场|学校")
 # …but not a question or a guess about the region ("不知道是哪个街道")
@@ -61,14 +63,17 @@ NOT_ADDRESS = re.compile(r"不知|不清楚|不确定|哪|吗|[？?，,。！!�
 ADDRESS_MIN, ADDRESS_MAX = 4, 40  # "2号" is no address, nor is a paragraph
 SENTENCE = re.compile(r"[，,。！!；;]")  # with more than SENTENCE_MIN characters: a sentence
 SENTENCE_MIN = 15
+PERSONAL = "_personal"  # answers[PERSONAL]: a description with a number in it, held to ask
+# at that question: move the number to the phone question, or keep the text as written
+MOVE_NUMBER = words("complaint", "move_number")
+KEEP_NUMBER = words("complaint", "keep_number")
 LOCATION = "_location"  # answers[LOCATION]: a spot sent at the region step, no region yet
 TYPED = "_typed"  # answers[TYPED]: how many addresses naming no region were typed there
 SUMMARY_EXCERPT = 60  # characters of the description the summary shows
 # a text at the photos step about the photos ("拍不了照片"), not more of the description
 PHOTO_TALK = re.compile(r"照片|图片|相片|拍|发不|传不|上传|没图|无图")
 # at the photos step: "there are none", as good as 跳过
-NO_PHOTOS = frozenset({"没有照片", "没照片", "无照片", "没有图片", "没图片", "无图片", "没有相片",
-                       "没图", "无图", "不发照片", "不用照片", "没拍照片", "没有拍照片"})
+NO_PHOTOS = words("complaint", "no_photos")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,21 +100,24 @@ class ComplaintFlow:
         more = Addendum("description", DESCRIPTION_MIN, ignore=PHOTO_TALK,
                         refusal=_phone_in_addendum)
         self.flow = Flow(NAME, texts("complaint_title"), (
-            Step("kind", texts("complaint_label_kind"), "complaint_kind", choice(KINDS),
-                 values=lambda _: {"options": numbered(KINDS)}, valid=_valid_kind),
+            Step("kind", texts("complaint_label_kind"), "complaint_kind", _kind,
+                 values=lambda _: {"options": numbered(KINDS)}, valid=_valid_kind,
+                 again="complaint_kind_again"),
             Step("category", texts("complaint_label_category"), "complaint_category",
                  self._category, show=lambda v: str(v["name"]), valid=_valid_category,
+                 again="complaint_category_again",
                  values=lambda _: {"options": numbered(
                      [c.name for c in self._catalogue().categories_in_order()])}),
             Step("region", texts("complaint_label_region"), "complaint_region",
                  self._region, show=self._show_region, valid=_valid_region, nullable=True,
-                 scratch=(LOCATION, TYPED),
+                 scratch=(LOCATION, TYPED), again="complaint_region_again",
                  accepts=frozenset({"text", "location"}),
                  values=lambda _: {"options": numbered(
                      [r.name for r in self._catalogue().regions])}),
             Step("description", texts("complaint_label_description"),
                  "complaint_description", self._description, valid=_valid_description,
-                 show=self._show_description,
+                 show=self._show_description, scratch=(PERSONAL,),
+                 again="complaint_description_again",
                  values=lambda _: {"min": str(DESCRIPTION_MIN), "max": str(DESCRIPTION_MAX)}),
             photos.step(texts("complaint_label_photos"), "complaint_photos",
                         show=self._show_photos, otherwise=(more,),
@@ -119,7 +127,7 @@ class ComplaintFlow:
                  none_text="complaint_phone_anonymous_shown", nullable=True),
             Step("public", texts("complaint_label_public"), "complaint_public",
                  self._public, show=lambda v: PUBLIC_CHOICES[0 if v else 1],
-                 valid=lambda v: isinstance(v, bool),
+                 valid=lambda v: isinstance(v, bool), again="complaint_public_again",
                  values=lambda _: {"options": numbered(PUBLIC_CHOICES)}),
         ), self._finish, ttl=ttl, review=self._review, hooks=(photos,))
 
@@ -156,7 +164,7 @@ class ComplaintFlow:
             return _region_answer(region, place=place, latitude=where["latitude"],
                                   longitude=where["longitude"])
         text = inbound.text
-        if text.lower() in SKIP_REGION:
+        if command_form(text) in SKIP_REGION:
             spot = answers.pop(LOCATION, None)  # a location sent, then 跳过: keep the spot
             return {"id": None, "name": None, **spot} if isinstance(spot, dict) else None
         region = None
@@ -194,19 +202,66 @@ class ComplaintFlow:
         return _region_answer(region, **(location or {}))
 
     def _description(self, inbound: Inbound, answers: dict[str, Any]) -> str:
-        return bounded_text(inbound.text, DESCRIPTION_MIN, DESCRIPTION_MAX,
-                            short="complaint_description_short",
-                            long="complaint_description_long")
+        """The description; one with a phone or ID number in it is kept aside and the
+        citizen asked: move the number to the phone question (1), or keep it as written
+        (2) — the board hides such numbers, but the citizen decides what is stored."""
+        text = inbound.text
+        held = answers.get(PERSONAL)
+        if isinstance(held, str):
+            word, number = command_form(text), choice_number(text)
+            if number == 1 or word in MOVE_NUMBER:
+                return self._moved(held, answers)
+            if number == 2 or word in KEEP_NUMBER:
+                return held
+            # anything else is the description written again: checked afresh
+        described = bounded_text(text, DESCRIPTION_MIN, DESCRIPTION_MAX,
+                                 short="complaint_description_short",
+                                 long="complaint_description_long")
+        if hide_numbers(described) != described:
+            answers[PERSONAL] = described
+            raise Reprompt("complaint_description_personal", counts=False, alone=True)
+        answers.pop(PERSONAL, None)
+        return described
+
+    def _moved(self, text: str, answers: dict[str, Any]) -> str:
+        """The description without its phone and ID numbers; its one phone number becomes
+        the answer to the phone question, which is then not asked."""
+        numbers = mobiles_in(text)
+        if len(numbers) == 1:
+            answers["phone"] = next(iter(numbers))
+            context = answers.get(CONTEXT)
+            if isinstance(context, dict):
+                given = context.get(GIVEN)
+                context[GIVEN] = sorted({*(given if isinstance(given, list) else []), "phone"})
+        return hide_numbers(text)
+
+    def given(self, text: str) -> dict[str, Any]:
+        """What a complaint typed outside the form already answers: the category its
+        words suggest, and the text as the description (its one phone number moved to the
+        phone question, numbers hidden: the citizen checks both at the summary)."""
+        category = self._catalogue().category_for_text(text)
+        if category is None or not _valid_description(text):
+            return {}
+        answers: dict[str, Any] = {CONTEXT: {GIVEN: []}}
+        description = hide_numbers(text)
+        if description != text:
+            description = self._moved(text, answers)
+        answers.pop(CONTEXT)
+        return {**answers, "category": {"id": category.id, "name": category.name},
+                "description": description}
 
     def _phone(self, inbound: Inbound, answers: dict[str, Any]) -> str | None:
         text = inbound.text
         last = answers.get(CONTEXT, {}).get("last_phone")
-        if last and text in USE_LAST:
+        word = command_form(text)
+        if last and word in USE_LAST:
             return str(last)
-        if text in ANONYMOUS:
+        if word in ANONYMOUS:
             if self._catalogue().allows_anonymous(str(answers.get("kind"))):
                 return None
-            raise Reprompt("complaint_phone_required", kind=str(answers.get("kind")))
+            # a rule, not a mistake: explained, and not counted as a failed try
+            raise Reprompt("complaint_phone_required", counts=False,
+                           kind=str(answers.get("kind")))
         try:
             return normalise_mobile(text)
         except ValueError:
@@ -217,18 +272,19 @@ class ComplaintFlow:
         return number
 
     def _public(self, inbound: Inbound, answers: dict[str, Any]) -> bool:
-        if inbound.text in PUBLIC_YES:
+        word = command_form(inbound.text)
+        if word in PUBLIC_YES:
             return True
-        if inbound.text in PUBLIC_NO:
+        if word in PUBLIC_NO:
             return False
         return choice(PUBLIC_CHOICES)(inbound, answers) == PUBLIC_CHOICES[0]
 
-    def _review(self, answers: dict[str, Any]) -> str | None:
+    def _review(self, answers: dict[str, Any]) -> Again | None:
         """A step whose answer no longer fits after an edit: the kind changed to one that
         needs a phone while the citizen had chosen to stay anonymous."""
         if "phone" in answers and answers["phone"] is None and not (
                 self._catalogue().allows_anonymous(str(answers.get("kind")))):
-            return "phone"
+            return Again("phone", "complaint_review_phone", {"kind": str(answers.get("kind"))})
         return None
 
     # -- prompts and summary ----------------------------------------------------------------
@@ -345,6 +401,12 @@ def looks_like_address(text: str) -> bool:
     description typed one step early)."""
     return (ADDRESS_MIN <= len(text) <= ADDRESS_MAX and ADDRESS.search(text) is not None
             and NOT_ADDRESS.search(text) is None)
+
+
+def _kind(inbound: Inbound, answers: dict[str, Any]) -> str:
+    """The kind: a number, its name, or a request that names it ("我要投诉", "举报")."""
+    named_kind = named("kinds", inbound.text)
+    return named_kind if named_kind is not None else choice(KINDS)(inbound, answers)
 
 
 def _valid_kind(value: Any) -> bool:

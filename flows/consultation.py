@@ -28,11 +28,12 @@ from domain.consultation import (
 )
 from domain.messages import Inbound, Outbound, excerpt
 from domain.texts import Wording as Texts
-from domain.vocabulary import choice_number
+from domain.vocabulary import choice_number, command_form, words
 from domain.workdays import STATUTORY, Calendar
 from flows.engine import (
     CONFIRM,
     CONTEXT,
+    GREETING,
     Flow,
     Reprompt,
     Step,
@@ -47,7 +48,7 @@ from storage.lawyers import Lawyers
 NAME = "consult"
 PHOTOS_MAX = 3
 SUMMARY_EXCERPT = 60
-SKIP_NAME = frozenset({"跳过", "不填", "不用", "不想说", "无", "没有"})
+SKIP_NAME = words("consultation", "no_name")
 NO_PHOTOS = frozenset({"没有材料", "没材料", "没有照片", "没照片", "无材料", "无照片", "没有"})
 PHOTO_TEXTS = CollectTexts(kept="consult_photo_kept", kept_confirm="consult_photo_kept_confirm",
                            more="consult_photo_more", last="consult_photo_last",
@@ -152,9 +153,11 @@ class ConsultationFlow:
 
     def _name(self, inbound: Inbound, answers: dict[str, Any]) -> str | None:
         text = inbound.text.strip()
-        if text in SKIP_NAME:
+        word = command_form(text)
+        if word in SKIP_NAME:
             return None
-        if not text or len(text) > NAME_MAX or text in CONFIRM:  # "确认" is no name
+        # "确认" and "你好" are no name
+        if not text or len(text) > NAME_MAX or word in CONFIRM or word in GREETING:
             raise Reprompt("consult_name_bad", max=str(NAME_MAX))
         return text
 

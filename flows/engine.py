@@ -30,23 +30,29 @@ from typing import Any
 
 from domain.messages import Inbound, Outbound, excerpt
 from domain.texts import Wording as Texts
-from domain.vocabulary import choice_number
+from domain.vocabulary import choice_number, command_form, words
 from flows.context import LOST_ON_RESTART, Conversation
 
-CANCEL = frozenset({"取消", "退出", "cancel"})
-BACK = frozenset({"返回", "上一步", "back"})
-HELP = frozenset({"帮助", "help", "?", "？", "菜单", "使用说明"})  # compared lower-cased
-RESTART = frozenset({"重新开始", "重来", "restart"})
-SKIP = frozenset({"跳过", "无", "没有", "skip"})
-CONFIRM = frozenset({"确认", "确定", "提交", "confirm"})
-RESUME = frozenset({"继续", "resume"})
-DISCARD = frozenset({"放弃", "discard"})
-DONE = frozenset({"完成", "好了", "发完了", "没有了", "done"})
-CLEAR = frozenset({"清空", "重新上传"})
+# the words of each command (domain/vocabulary.toml), compared with command_form(text)
+CANCEL = words("commands", "cancel")
+BACK = words("commands", "back")
+HELP = words("commands", "help")
+RESTART = words("commands", "restart")
+SKIP = words("commands", "skip")
+CONFIRM = words("commands", "confirm")
+RESUME = words("commands", "resume")
+DISCARD = words("commands", "discard")
+DONE = words("commands", "done")
+CLEAR = words("commands", "clear")
+GREETING = words("commands", "greeting")
+THANKS = words("commands", "thanks")
 # not taken as an answer held over a timeout
 _NOT_HELD = BACK | CONFIRM | DONE | CLEAR | HELP
 CONTEXT = "_ctx"  # answers[CONTEXT]: what the flow was started with (kept across restart)
 DRAFT = "draft"  # answers[CONTEXT][DRAFT]: a new id each time a flow starts or restarts
+# answers[CONTEXT][GIVEN]: the steps answered by what the user said before the flow began
+# ("我要投诉" is the kind; a complaint typed out is the description): not asked
+GIVEN = "given"
 
 _CONFIRM_STEP = "__confirm__"
 _EXPIRED_STEP = "__expired__"
@@ -56,17 +62,21 @@ class Reprompt(ValueError):
     """A parser's refusal whose answer is a catalogue text (then the step's question).
 
     ``counts`` False: the message was useful but not yet an answer (a location that names
-    no region), so it does not count towards the retry limit. ``fresh``: the user started
-    the step over (清空), so the tries so far are forgiven too.
+    no region), or the refusal is a rule and not the user's mistake (匿名 for a kind that
+    needs a phone), so it does not count towards the retry limit. ``fresh``: the user
+    started the step over (清空), so the tries so far are forgiven too. ``alone``: the
+    text is a question of its own (keep the phone number in the description?), not
+    followed by the step's.
     """
 
     def __init__(self, key: str, *, counts: bool = True, fresh: bool = False,
-                 **values: str) -> None:
+                 alone: bool = False, **values: str) -> None:
         super().__init__(key)
         self.key = key
         self.values = values
         self.counts = counts and not fresh
         self.fresh = fresh
+        self.alone = alone  # the text asks a question of its own: the step's is not added
 
 
 Parser = Callable[[Inbound, dict[str, Any]], Any]
@@ -96,6 +106,16 @@ class Hook:
         """Raise ``ValueError`` if ``flow`` lacks what this hook needs (a step it names)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Again:
+    """What :attr:`Flow.review` found: ``step`` must be answered again, and ``why`` (a
+    catalogue key, its placeholders ``values``) tells the user the reason."""
+
+    step: str
+    why: str
+    values: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Step:
     """One question. ``parse`` returns the value to keep or raises ``ValueError(re-prompt)``."""
@@ -122,6 +142,9 @@ class Step:
     # may an answer sent after the timeout be held for 继续? (not where 继续 shows what
     # was collected so far: a step that gathers photos)
     holds: bool = True
+    # catalogue key of the question asked again after a refused answer (placeholders as
+    # ``prompt``'s): the question without the list just shown above it; default ``prompt``
+    again: str | None = None
 
     def answered(self, answers: dict[str, Any]) -> bool:
         """Does ``answers`` hold a usable answer to this step?"""
@@ -146,9 +169,9 @@ class Flow:
     steps: tuple[Step, ...]
     finish: Finish  # called with the collected data once the user confirms
     ttl: float = 1800.0
-    # before the summary: the name of a step whose answer no longer fits the others (after
-    # an edit), to ask again, or None
-    review: Callable[[dict[str, Any]], str | None] | None = None
+    # before the summary: a step whose answer no longer fits the others (after an edit),
+    # to ask again with the reason why, or None
+    review: Callable[[dict[str, Any]], Again | None] | None = None
     # asked about every message in the flow (see Hook), in order
     hooks: tuple[Hook, ...] = ()
     _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -284,12 +307,17 @@ class Engine:
     # -- entry points ---------------------------------------------------------------------
 
     def start(self, name: str, conversation: Conversation,
-              context: dict[str, Any] | None = None) -> list[Outbound]:
+              context: dict[str, Any] | None = None, *,
+              given: dict[str, Any] | None = None,
+              intro: Outbound | None = None) -> list[Outbound]:
         """Begin flow ``name`` (interrupting another one with a notice).
 
         ``context`` (JSON values) is what the flow's parsers and finish find in
         ``answers[CONTEXT]`` (the phone the citizen used last time), with a new
         ``DRAFT`` id: what makes a repeated confirm of this draft file nothing twice.
+        ``given``: answers the user gave before the flow began (step name → value; one
+        its step finds unusable is dropped and asked): those steps are not asked, and the
+        summary shows them to check. ``intro`` goes before the first question.
         """
         notice: list[Outbound] = []
         current = self._current(conversation)
@@ -298,9 +326,14 @@ class Engine:
         flow = self._flows[name]
         conversation.clear()
         conversation.flow = flow.name
-        answers: dict[str, Any] = {CONTEXT: {**(context or {}), DRAFT: uuid.uuid4().hex}}
+        kept = {step: value for step, value in (given or {}).items()
+                if step in flow._index and flow.step(step).answered({step: value})}
+        answers: dict[str, Any] = {CONTEXT: {**(context or {}), DRAFT: uuid.uuid4().hex,
+                                             GIVEN: sorted(kept)}, **kept}
         conversation.data = {"answers": answers, "tries": 0}
-        return [*notice, self._go(flow, conversation, flow.steps[0].name)]
+        first = flow.first_missing(answers)
+        return [*notice, *([intro] if intro is not None else []),
+                self._go(flow, conversation, first.name if first else _CONFIRM_STEP)]
 
     def reminder(self, conversation: Conversation) -> Outbound | None:
         """The note for a user who asked something else in the middle of a flow."""
@@ -324,11 +357,11 @@ class Engine:
         flow = self._current(conversation)
         assert flow is not None, "handle() is for users in a flow"
         now = self._clock()
-        text = inbound.text
-        if text in CANCEL:
+        word = command_form(inbound.text)
+        if word in CANCEL:
             conversation.clear()
             return [self._say("flow_cancelled")]
-        if text in RESTART:
+        if word in RESTART:
             return self.start(flow.name, conversation,
                               conversation.data["answers"].get(CONTEXT))
         if conversation.step == _EXPIRED_STEP:
@@ -343,15 +376,18 @@ class Engine:
         if conversation.step == _CONFIRM_STEP:
             return await self._on_confirm(flow, inbound, conversation)
         step = flow.step(conversation.step or flow.steps[0].name)
-        if text in BACK:
+        if word in BACK:
             return self._back(flow, conversation)
-        if text.lower() in HELP:
+        if word in HELP:
             return [self._say("flow_step_help", prompt=self._prompt(step, conversation))]
-        if text in RESUME:
+        if word in RESUME:
             return [self._go(flow, conversation, step.name)]
         if inbound.kind not in step.accepts:
             conversation.expires_at = now + flow.ttl
-            return [self._say("flow_need_text", prompt=self._prompt(step, conversation))]
+            # a voice message here is one the platform could not transcribe (a transcribed
+            # one arrives as text): said so, not "文字" alone
+            key = "voice_unrecognised_in_form" if inbound.kind == "voice" else "flow_need_text"
+            return [self._say(key, prompt=self._prompt(step, conversation, again=True))]
         try:
             value = _value(step, inbound, conversation.data["answers"])
         except ValueError as exc:
@@ -362,10 +398,14 @@ class Engine:
             hooked = _first_answer(step.otherwise, turn) if counts else None
             if hooked is not None:
                 return hooked
+            if inbound.kind == "text" and (word in GREETING or word in THANKS):
+                # "你好", "谢谢" in the middle of a form: no mistake, just the question again
+                return [self._say("flow_greeting", title=flow.title,
+                                  prompt=self._prompt(step, conversation))]
             if counts and self._count_try(conversation) >= step.retries:
                 # what is wrong with it, then the way out instead of the question alone
                 return [Outbound.of_text(self._refusal(exc)), self._say(
-                    "flow_too_many_tries", prompt=self._prompt(step, conversation))]
+                    "flow_too_many_tries", prompt=self._prompt(step, conversation, again=True))]
             return [Outbound.of_text(self._retry_text(step, conversation, exc))]
         return self._answer(flow, step, conversation, value)
 
@@ -377,6 +417,13 @@ class Engine:
         answers[step.name] = value
         editing = conversation.data.pop("editing", False)
         following = _CONFIRM_STEP if editing else flow.after(step, answers)
+        context = answers.get(CONTEXT)
+        given = context.get(GIVEN) if isinstance(context, dict) else None
+        seen = {step.name}
+        while (isinstance(given, list) and following in given and following not in seen
+               and flow.step(following).answered(answers)):  # said before the flow began
+            seen.add(following)
+            following = flow.after(flow.step(following), answers)
         return [self._go(flow, conversation, following)]
 
     def _go(self, flow: Flow, conversation: Conversation, name: str) -> Outbound:
@@ -397,11 +444,12 @@ class Engine:
             again = flow.review(answers) if flow.review is not None else None
             if again is None:
                 return self._say("flow_confirm", summary=self._summary(flow, conversation))
-            step = flow.step(again)
-            answers.pop(again, None)
-            conversation.step = again
+            step = flow.step(again.step)
+            answers.pop(again.step, None)
+            conversation.step = again.step
             conversation.data["editing"] = True
             return self._say("flow_review", label=step.label,
+                             why=self._texts(again.why, **again.values),
                              prompt=self._prompt(step, conversation))
         return Outbound.of_text(self._prompt(flow.step(name), conversation))
 
@@ -430,19 +478,19 @@ class Engine:
 
     async def _on_confirm(self, flow: Flow, inbound: Inbound,
                           conversation: Conversation) -> list[Outbound]:
-        text = inbound.text
-        if text in BACK:
+        text, word = inbound.text, command_form(inbound.text)
+        if word in BACK:
             return self._back(flow, conversation)
         answers: dict[str, Any] = conversation.data["answers"]
-        if text in CONFIRM:
+        if word in CONFIRM:
             if flow.first_missing(answers) is not None or (
                     flow.review is not None and flow.review(answers) is not None):
                 return [self._go(flow, conversation, _CONFIRM_STEP)]  # asks what is missing
             conversation.clear()
             return await flow.finish(inbound, dict(answers))
-        if text.lower() in HELP:
+        if word in HELP:
             return [self._say("flow_confirm_help"), self._go(flow, conversation, _CONFIRM_STEP)]
-        if text in RESUME:
+        if word in RESUME:
             return [self._go(flow, conversation, _CONFIRM_STEP)]
         asked = self._asked(flow, conversation)
         if text.startswith("修改"):
@@ -458,11 +506,11 @@ class Engine:
         """The first message after the timeout: offer to resume or discard. What a hook
         keeps (a photo) is kept; a text that answers the paused question is held and, when the user
         says 继续, taken as that answer (the offer says so); 继续 or 放弃 act at once."""
-        text = inbound.text
-        if text in DISCARD:
+        word = command_form(inbound.text)
+        if word in DISCARD:
             conversation.clear()
             return [self._say("flow_discarded")]
-        if text in RESUME:
+        if word in RESUME:
             return [self._go(flow, conversation, conversation.step or flow.steps[0].name)]
         conversation.data["paused_at"] = conversation.step
         conversation.step = _EXPIRED_STEP
@@ -487,7 +535,7 @@ class Engine:
                      str(inbound.payload.get("label") or self._texts("flow_held_location")))
             conversation.data["held"] = {"kind": inbound.kind, "shown": shown,
                                          "payload": _plain(inbound.payload)}
-        elif not (inbound.kind == "text" and (not inbound.text or inbound.text in _NOT_HELD)):
+        elif not (inbound.kind == "text" and _command(inbound.text)):
             notes.append(self._say("flow_not_kept"))  # a command needs no such note
         minutes = str(int(flow.ttl // 60))
         held = self._held(conversation)
@@ -523,7 +571,7 @@ class Engine:
         """Would ``inbound`` answer ``step``? (Tried on a copy: parsers may note things.)"""
         if inbound.kind not in step.accepts:
             return False
-        if inbound.kind == "text" and (not inbound.text or inbound.text in _NOT_HELD):
+        if inbound.kind == "text" and _command(inbound.text):
             return False
         try:
             _value(step, inbound, dict(conversation.data["answers"]))
@@ -533,8 +581,8 @@ class Engine:
 
     async def _on_expired_answer(self, flow: Flow, inbound: Inbound,
                                  conversation: Conversation) -> list[Outbound]:
-        text = inbound.text
-        if text in RESUME:
+        word = command_form(inbound.text)
+        if word in RESUME:
             step = self._paused_step(flow, conversation)
             held = self._held(conversation)
             conversation.data.pop("held", None)
@@ -548,7 +596,7 @@ class Engine:
             except ValueError:  # the catalogue changed meanwhile: just ask
                 return [self._go(flow, conversation, step.name)]
             return self._answer(flow, step, conversation, value)
-        if text in DISCARD:
+        if word in DISCARD:
             conversation.clear()
             return [self._say("flow_discarded")]
         return self._offer_resume(flow, inbound, conversation, "flow_resume_or_discard")
@@ -568,12 +616,16 @@ class Engine:
             lines.append(f"{number}. {step.label}：{shown}")
         return "\n".join(lines)
 
-    def _prompt(self, step: Step, conversation: Conversation) -> str:
+    def _prompt(self, step: Step, conversation: Conversation, *, again: bool = False) -> str:
         values = step.values(conversation.data["answers"]) if step.values else {}
-        return self._texts(step.prompt, **values)
+        return self._texts(step.again if again and step.again else step.prompt, **values)
 
     def _retry_text(self, step: Step, conversation: Conversation, exc: ValueError) -> str:
-        return f"{self._refusal(exc)}\n\n{self._prompt(step, conversation)}"
+        """The reason an answer was refused, and the question again — in its short form,
+        the list it offered having just been shown."""
+        if isinstance(exc, Reprompt) and exc.alone:
+            return self._refusal(exc)
+        return f"{self._refusal(exc)}\n{self._prompt(step, conversation, again=True)}"
 
     def _refusal(self, exc: ValueError) -> str:
         """What is wrong with a refused answer (a Python message never reaches the user)."""
@@ -667,9 +719,14 @@ def _first_answer(hooks: Sequence[Hook], turn: Turn) -> list[Outbound] | None:
 def _value(step: Step, inbound: Inbound, answers: dict[str, Any]) -> Any:
     """What ``inbound`` answers to ``step`` (``None``: 跳过 at an optional step), or the
     parser's ``ValueError``."""
-    if inbound.kind == "text" and step.optional and inbound.text in SKIP:
+    if inbound.kind == "text" and step.optional and command_form(inbound.text) in SKIP:
         return None
     return step.parse(inbound, answers)
+
+
+def _command(text: str) -> bool:
+    """Is ``text`` empty or a command, never an answer held over a timeout?"""
+    return not text or command_form(text) in _NOT_HELD
 
 
 def _plain(payload: dict[str, Any]) -> dict[str, Any]:

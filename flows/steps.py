@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, get_args
 
 from domain.messages import Inbound, InboundKind, Outbound
+from domain.vocabulary import command_form
 from flows.engine import CLEAR, DONE, SKIP, Flow, Hook, Reprompt, Step, Turn
 
 MEDIA_ID_LIMIT = 128  # longer is no media id a platform gave: nothing staff could fetch
@@ -63,7 +64,8 @@ class Collect(Hook):
     name: str
     limit: int
     texts: CollectTexts = field(default_factory=CollectTexts)
-    # "there are none" ("没有照片"): like 跳过; compared without trailing punctuation or 了
+    # "there are none" ("没有照片"): like 跳过; compared in command form (a trailing
+    # "。" or "了" aside: domain.vocabulary.command_form)
     none_words: frozenset[str] = frozenset()
     ahead_min: int = 6  # shorter words ("是", "1") would answer too many next questions
     kinds: frozenset[str] = frozenset({"image"})
@@ -137,17 +139,16 @@ class Collect(Hook):
         photos = self.kept(answers)
         if inbound.kind != "text":
             raise Reprompt(self.texts.only)
-        text = inbound.text
+        text = command_form(inbound.text)
         if text in CLEAR:
             answers[self.name] = []
             raise Reprompt(self.texts.cleared, fresh=True)
-        if text in DONE or text in SKIP or text.rstrip(_TRAILING) in self.none_words:
+        if text in DONE or text in SKIP or text.removesuffix("了") in self.none_words:
             return photos
         raise Reprompt(self.texts.waiting if photos else self.texts.waiting_none,
                        count=str(len(photos)))
 
 
-_TRAILING = "。.！!～~了"
 
 
 

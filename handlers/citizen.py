@@ -10,24 +10,27 @@ says so). A message that names no service goes to the flow the citizen is in.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from domain.catalogue import KINDS
-from domain.messages import Outbound
+from domain.messages import Outbound, excerpt
 from domain.texts import Texts
 from domain.tickets import parse_number, short_number
+from domain.vocabulary import choice_number, command_form, words
 from domain.workdays import STATUTORY, Calendar
 from flows.complaint import NAME as COMPLAINT_FLOW
 from flows.complaint import ComplaintFlow
 from flows.consultation import NAME as CONSULT_FLOW
 from flows.consultation import ConsultationFlow
-from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, RESTART, RESUME, Engine
-from handlers.commands import Service, is_greeting
+from flows.engine import BACK, CANCEL, CONFIRM, DISCARD, RESTART, RESUME, THANKS, Engine
+from handlers.commands import Service, is_greeting, kind_of
 from handlers.consult import MARK as CONSULT_MARK
-from handlers.dispatcher import Command, InFlow, MenuKey, Message, Not, Router, Update
+from handlers.dispatcher import Command, InFlow, Kind, MenuKey, Message, Not, Router, Update
 from handlers.my_tickets import MyTickets
 from storage.catalogue_cache import CatalogueCache
 from storage.tickets import Tickets
@@ -36,22 +39,53 @@ log = logging.getLogger(__name__)
 
 FLOW_COMMANDS = RESUME | RESTART | DISCARD | CANCEL | BACK
 REPEAT_CONFIRM_WINDOW = 600.0  # a stray 确认 this soon after filing is a repeat
-# what a photo or a location sent outside a form is good for (the form takes them)
-_IDLE_KINDS = {"image": "idle_photo", "location": "idle_location"}
+# what a photo or a location sent outside a form is good for (the form takes them); a
+# voice message reaching the desk is one the platform could not transcribe
+_IDLE_KINDS = {"image": "idle_photo", "location": "idle_location",
+               "voice": "voice_unrecognised"}
+HUMAN = words("commands", "human")
+YES = words("complaint", "yes")
+NO = words("complaint", "no")
+# marks (kept between forms): the tickets 我的留言 listed last, and a 撤回 awaiting 是/否
+LISTED = "listed"
+WITHDRAW_ASKED = "withdraw_asked"
+LISTED_FOR = 3600.0  # a "1" this long after the list still means its first ticket
+WITHDRAW_ASKED_FOR = 600.0  # a 是 this long after the question still withdraws
+# a choice from the list just shown: "1", "第一个", "查询 2", "看看第三个"
+_PICK = re.compile(r"(?P<ticket>查询|查看|看看|看|进度)?\s*(?P<rest>.+)")
+# what each service the welcome lists starts ([lists] services in the text catalogue)
+_SERVICES = {"service_complaint": Service.COMPLAINT, "service_my_tickets": Service.MY_TICKETS,
+             "service_legal": Service.LEGAL}
 
 
 def _leaves_the_form(update: Update) -> bool:
     """A command that takes a citizen in a form elsewhere: 我要反映 (in the complaint form
-    not "投诉", which answers its first question) or 法律咨询 (the desk asks the current
-    question again when it is that form's). 我的留言 and 查询/撤回 are taken by an earlier
-    router; 帮助 is the step's help."""
+    at its first question not "投诉" or "我要投诉", which answer it) or 法律咨询 (the desk
+    asks the current question again when it is that form's). 我的留言 and 查询/撤回 are
+    taken by an earlier router; 帮助 is the step's help."""
     command = update.command
     if command is Service.LEGAL:
         return True
     if command is not Service.COMPLAINT:
         return False
     flow = update.flow
-    return not (flow is not None and flow.name == COMPLAINT_FLOW and update.text in KINDS)
+    return not (flow is not None and flow.name == COMPLAINT_FLOW
+                and update.conversation.step in (None, "kind")
+                and (update.text in KINDS or kind_of(update.text) is not None))
+
+
+def _picks(update: Update) -> bool:
+    """A number from a list ("1", "第二个", "查询 1"), sent outside a form."""
+    return _picked(update.text) is not None
+
+
+def _picked(text: str) -> tuple[bool, int] | None:
+    """(named 查询/看…, the number) of a choice from a list, else ``None``."""
+    match = _PICK.fullmatch(text.strip())
+    if match is None:
+        return None
+    number = choice_number(match["rest"])
+    return None if number is None or number < 1 else (match["ticket"] is not None, number)
 
 
 def _mentions_a_ticket(update: Update) -> bool:
@@ -73,6 +107,7 @@ class CitizenDesk:
         self._tickets = tickets
         self._catalogue = catalogue
         self._now = now
+        self._clock = clock or time.time
         self.complaint = ComplaintFlow(catalogue.require, tickets, texts, now=now, ttl=flow_ttl,
                                        calendar=calendar)
         self.consultation = consultation
@@ -88,6 +123,7 @@ class CitizenDesk:
         whole-message command reaches it from inside a flow; the flow is kept, with a
         reminder."""
         router = Router("my tickets")
+        router.add(self._withdraw_answer, Message(), self._withdraw_asked)
         router.add(self._overview, MenuKey("MY_TICKETS"))
         router.add(self._overview, Command(Service.MY_TICKETS))
         router.add(self._detail, Command(Service.TICKET))
@@ -114,6 +150,7 @@ class CitizenDesk:
         router.add(self._legal, Command(Service.LEGAL))
         router.add(self._help, MenuKey("HELP"))
         router.add(self._help, Command(Service.HELP))
+        router.add(self._pick, Kind("text"), Not(InFlow()), _picks)
         router.add(self._idle, Message())
         return router
 
@@ -122,8 +159,46 @@ class CitizenDesk:
     async def _overview(self, update: Update) -> list[Outbound]:
         await self._catalogue.get_or_none()  # names in the answers come from it
         inbound = update.inbound
-        return self._reminded(update, await self.my_tickets.overview(inbound.account,
-                                                                     inbound.user))
+        answer, numbers = await self.my_tickets.overview(inbound.account, inbound.user)
+        if numbers:  # a "1" sent next means the first of these
+            update.conversation.marks[LISTED] = {"numbers": numbers, "at": self._clock()}
+        return self._reminded(update, answer)
+
+    async def _pick(self, update: Update) -> list[Outbound]:
+        """A number from the list just shown: the ticket 我的留言 listed (in the hour
+        after; "查询 1" at any time), else the service the welcome lists under it."""
+        picked = _picked(update.text)
+        assert picked is not None  # the route's filter found one
+        for_ticket, number = picked
+        listed = update.conversation.marks.get(LISTED)
+        numbers: list[str] = []
+        if (isinstance(listed, dict) and isinstance(listed.get("numbers"), list)
+                and isinstance(listed.get("at"), (int, float))
+                and 0 <= self._clock() - listed["at"] <= LISTED_FOR):
+            numbers = [str(n) for n in listed["numbers"]]
+        elif for_ticket:  # "查询 1" with no list shown lately: the list as it is now
+            inbound = update.inbound
+            numbers = [t.number for t in await self.my_tickets.listed(inbound.account,
+                                                                        inbound.user)]
+            if not numbers:
+                return [self._say("my_tickets_none")]
+        if numbers:
+            if number > len(numbers):
+                return [self._say("pick_none", number=str(number))]
+            await self._catalogue.get_or_none()
+            inbound = update.inbound
+            return await self.my_tickets.detail(inbound.account, inbound.user,
+                                                numbers[number - 1])
+        await self._catalogue.get_or_none()  # which services are on
+        services = self._texts.listed("services")
+        if number > len(services):
+            return [self._say("pick_none", number=str(number))]
+        service = _SERVICES[services[number - 1]]
+        if service is Service.COMPLAINT:
+            return await self._complaint(update)
+        if service is Service.LEGAL:
+            return await self._legal(update)
+        return await self._overview(update)
 
     async def _detail(self, update: Update) -> list[Outbound]:
         await self._catalogue.get_or_none()
@@ -135,16 +210,55 @@ class CitizenDesk:
                                                                    inbound.user, number))
 
     async def _withdraw(self, update: Update) -> list[Outbound]:
-        """撤回 LX…: the ticket is withdrawn while no department has signed for it."""
-        return await self._on_ticket(update, "withdraw_how", self.my_tickets.withdraw,
+        """撤回 LX…: asks 是/否 first, saying what withdrawing means (a ticket no
+        department has signed for is withdrawn; one that cannot be is said so at once)."""
+        return await self._on_ticket(update, "withdraw_how", self._ask_withdraw,
                                      withdraw=True)
+
+    async def _ask_withdraw(self, update: Update, number: str) -> list[Outbound]:
+        inbound = update.inbound
+        refusal = await self.my_tickets.withdraw_refusal(inbound.account, inbound.user,
+                                                         number)
+        if refusal is not None:
+            return refusal
+        update.conversation.marks[WITHDRAW_ASKED] = {"number": number, "at": self._clock()}
+        return [self._say("withdraw_ask", number=number)]
+
+    def _withdraw_asked(self, update: Update) -> bool:
+        """A 撤回 awaits 是/否: the message answers it if it says yes or no; anything
+        else sets the question aside (the message is handled as usual)."""
+        if update.kind != "text" or WITHDRAW_ASKED not in update.conversation.marks:
+            return False
+        asked = update.conversation.marks[WITHDRAW_ASKED]
+        word = command_form(update.text)
+        if (isinstance(asked, dict) and isinstance(asked.get("number"), str)
+                and isinstance(asked.get("at"), (int, float))
+                and 0 <= self._clock() - asked["at"] <= WITHDRAW_ASKED_FOR
+                and (word in YES or word in NO)):
+            return True
+        del update.conversation.marks[WITHDRAW_ASKED]
+        return False
+
+    async def _withdraw_answer(self, update: Update) -> list[Outbound]:
+        asked = update.conversation.marks.pop(WITHDRAW_ASKED)
+        number = str(asked["number"])
+        if command_form(update.text) in NO:
+            return self._reminded(update, [self._say("withdraw_kept", number=number)])
+        await self._catalogue.get_or_none()
+        inbound = update.inbound
+        return self._reminded(update, await self.my_tickets.withdraw(
+            inbound.account, inbound.user, number))
 
     async def _unpublish(self, update: Update) -> list[Outbound]:
         """撤回公开 LX…: the ticket stays off the public board."""
-        return await self._on_ticket(update, "unpublish_how", self.my_tickets.unpublish)
+        return await self._on_ticket(update, "unpublish_how", self._unpublish_it)
+
+    async def _unpublish_it(self, update: Update, number: str) -> list[Outbound]:
+        inbound = update.inbound
+        return await self.my_tickets.unpublish(inbound.account, inbound.user, number)
 
     async def _on_ticket(self, update: Update, how: str,
-                         do: Callable[[str, str, str], Awaitable[list[Outbound]]], *,
+                         do: Callable[[Update, str], Awaitable[list[Outbound]]], *,
                          withdraw: bool = False) -> list[Outbound]:
         """A command on one of the citizen's tickets named by its number (or short
         number): ``how`` says how to name one when the command names none."""
@@ -154,8 +268,7 @@ class CitizenDesk:
         number = await self._number(update, withdraw=withdraw)
         if isinstance(number, list):
             return self._reminded(update, number)
-        inbound = update.inbound
-        return self._reminded(update, await do(inbound.account, inbound.user, number))
+        return self._reminded(update, await do(update, number))
 
     async def _number(self, update: Update, *, withdraw: bool = False) -> str | list[Outbound]:
         """The ticket a command names: its number, or the citizen's own ticket its short
@@ -189,10 +302,30 @@ class CitizenDesk:
             return [self._say("complaint_unavailable")]
         if flow is not None and flow.name == COMPLAINT_FLOW:
             return self.engine.current_prompt(update.conversation)
+        kind = kind_of(update.text) if update.kind == "text" else None
+        return await self._start_complaint(update, {} if kind is None else {"kind": kind})
+
+    async def _start_complaint(self, update: Update, given: dict[str, Any],
+                               intro: Outbound | None = None) -> list[Outbound]:
+        """A new complaint form, with what the citizen already said (``given``) not
+        asked again."""
         inbound = update.inbound
         last_phone = await self._tickets.last_phone(inbound.account, inbound.user)
+        update.conversation.marks.pop(LISTED, None)  # a "1" now answers the form
         return self.engine.start(COMPLAINT_FLOW, update.conversation,
-                                 {"last_phone": last_phone})
+                                 {"last_phone": last_phone}, given=given, intro=intro)
+
+    def features(self) -> frozenset[str]:
+        """What the texts may promise now (domain/texts.py ``[requires]``): the legal
+        consultation while the catalogue has its hours."""
+        catalogue = self._catalogue.current
+        on = (self.consultation is not None and catalogue is not None
+              and catalogue.legal_hours is not None)
+        return frozenset({"legal"}) if on else frozenset()
+
+    async def welcome(self) -> None:
+        """Before the welcome: the catalogue read, so the services it lists are right."""
+        await self._catalogue.get_or_none()
 
     async def _legal(self, update: Update) -> list[Outbound]:
         """法律咨询: the form's current question for a citizen already in it; for a citizen
@@ -225,6 +358,7 @@ class CitizenDesk:
                                  {"intro": intro, "live": live, "covered": covered})
 
     async def _help(self, update: Update) -> list[Outbound]:
+        await self._catalogue.get_or_none()  # which services it lists
         return self._reminded(update, [self._say("help")])
 
     async def _idle(self, update: Update) -> list[Outbound]:
@@ -236,18 +370,31 @@ class CitizenDesk:
         inbound, text = update.inbound, update.text
         if inbound.kind != "text":
             return [self._say(_IDLE_KINDS.get(inbound.kind, "not_text"))]
-        if text in FLOW_COMMANDS:  # 继续/重新开始… with nothing open (it timed out, or ended)
+        word = command_form(text)
+        if word in FLOW_COMMANDS:  # 继续/重新开始… with nothing open (it timed out, or ended)
             return [self._say("flow_none_open")]
+        catalogue = await self._catalogue.get_or_none()  # which services the texts offer
         if is_greeting(text):
+            update.conversation.marks.pop(LISTED, None)  # a "1" now means a service
             return [self._say("greeting")]
-        if text in CONFIRM:
+        if word in CONFIRM:
             recent = await self.my_tickets.recent(inbound.account, inbound.user,
                                                   REPEAT_CONFIRM_WINDOW, self._now())
             if recent is not None:
                 return [self._say("complaint_already_filed", number=recent.number)]
-        catalogue = await self._catalogue.get_or_none()
+        if word in THANKS or word in NO:
+            return [self._say("thanks")]
+        if word in HUMAN:
+            return [self._say("human")]
         if catalogue is not None and catalogue.category_for_text(text) is not None:
-            return [self._say("complaint_suggest")]
+            given = self.complaint.given(text)
+            if not given:  # too short to be the description: say how to start
+                return [self._say("complaint_suggest")]
+            intro = self._texts("complaint_from_text", excerpt=excerpt(text, 30),
+                                category=str(given["category"]["name"]))
+            if "phone" in given:
+                intro += "\n" + self._texts("complaint_from_text_phone")
+            return await self._start_complaint(update, given, Outbound.of_text(intro))
         return [self._say("unrecognised")]
 
     # -- pieces ------------------------------------------------------------------------------

@@ -12,20 +12,15 @@ from enum import StrEnum
 
 from domain.messages import Inbound, Scalar
 from domain.tickets import NUMBER, SHORT_NUMBER, narrow
-from flows.engine import HELP
+from domain.vocabulary import command_form, named, words
+from flows.engine import GREETING, HELP
 
-COMPLAINT_WORDS = frozenset({"我要反映", "投诉", "留言", "我要投诉", "我要留言", "反映问题"})
-MY_TICKETS_WORDS = frozenset({"我的留言", "查询", "查询进度", "进度", "我的投诉"})
-LEGAL_WORDS = frozenset({"法律咨询", "咨询律师", "律师"})
-WITHDRAW_WORD = "撤回"
+COMPLAINT_WORDS = words("services", "complaint")
+MY_TICKETS_WORDS = words("services", "my_tickets")
+LEGAL_WORDS = words("services", "legal")
+
 UNPUBLISH_WORD = "撤回公开"
-# a message that only says hello (compared lower-cased, trailing punctuation aside)
-GREETINGS = frozenset({
-    "你好", "您好", "你们好", "您们好", "大家好", "你好啊", "你好呀", "您好啊", "您好呀",
-    "在吗", "在么", "在嘛", "在不在", "有人吗", "有人在吗", "哈喽", "哈啰", "嗨", "嗨喽",
-    "hi", "hello", "hey", "早", "早上好", "上午好", "中午好", "下午好", "晚上好",
-})
-_TRAILING = re.compile(r"[\s!！。.,，、~～?？…]+$")
+WITHDRAW_WORD = "撤回"
 
 
 class Service(StrEnum):
@@ -49,15 +44,17 @@ _TICKET = re.compile(rf"(?:查询|进度)?\s*{NUMBER.pattern}|(?:查询|进度)\
 
 def service_of(text: str) -> Service | None:
     """The service a whole message asks for, if it is nothing but a command ("撤回 LX…",
-    not "撤回了我家的低保…", which may be a complaint's description)."""
+    not "撤回了我家的低保…", which may be a complaint's description). The words are the
+    vocabulary's (domain/vocabulary.toml), compared in command form ("投诉！", "我要反应")."""
     plain = narrow(text).strip()
-    if plain in COMPLAINT_WORDS:
+    word = command_form(plain)
+    if word in COMPLAINT_WORDS or named("kinds", word) is not None:
         return Service.COMPLAINT
-    if plain in MY_TICKETS_WORDS:
+    if word in MY_TICKETS_WORDS:
         return Service.MY_TICKETS
-    if plain in LEGAL_WORDS:
+    if word in LEGAL_WORDS:
         return Service.LEGAL
-    if plain.lower() in HELP:
+    if word in HELP:
         return Service.HELP
     if _UNPUBLISH.fullmatch(plain):
         return Service.UNPUBLISH
@@ -68,9 +65,15 @@ def service_of(text: str) -> Service | None:
     return None
 
 
+def kind_of(text: str) -> str | None:
+    """The kind of message a request for the complaint form names ("我要投诉" → 投诉,
+    "举报！" → 投诉), if it names one."""
+    return named("kinds", text)
+
+
 def is_greeting(text: str) -> bool:
     """"你好", "在吗？", "Hello!": a greeting and nothing else."""
-    return _TRAILING.sub("", narrow(text).strip().lower()) in GREETINGS
+    return command_form(narrow(text)) in GREETING
 
 
 VOICE = "voice_media_id"  # a transcribed voice message's text payload keeps its media id

@@ -4,6 +4,7 @@ answer. None of them looks at the user's conversation."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from domain.messages import Outbound
@@ -68,10 +69,12 @@ async def _hand_on(reports: DeliveryReports, update: Update) -> None:
         await reports.consents(inbound.account, inbound.user, accepted, rejected)
 
 
-def follows(texts: Texts, subscriptions: Subscriptions | None) -> Router:
+def follows(texts: Texts, subscriptions: Subscriptions | None,
+            before: Callable[[], Awaitable[None]] | None = None) -> Router:
     """Follow (also by scanning a QR code): recorded, the state forgotten (a new start),
     and the welcome with the menu of services. Unfollow: recorded and forgotten, no
-    answer. A scan by a follower: the welcome again."""
+    answer. A scan by a follower: the welcome again. ``before`` runs before a welcome
+    (the catalogue read, so the services it lists are the ones on)."""
     router = Router("follows")
 
     async def record(update: Update, subscribed: bool) -> None:
@@ -82,7 +85,7 @@ def follows(texts: Texts, subscriptions: Subscriptions | None) -> Router:
     async def follow(update: Update) -> list[Outbound]:
         await record(update, True)
         update.state.clear()
-        return [Outbound.of_text(texts("welcome"))]
+        return await welcome()
 
     async def unfollow(update: Update) -> list[Outbound]:
         await record(update, False)
@@ -90,6 +93,11 @@ def follows(texts: Texts, subscriptions: Subscriptions | None) -> Router:
         return []
 
     async def scan(update: Update) -> list[Outbound]:
+        return await welcome()
+
+    async def welcome() -> list[Outbound]:
+        if before is not None:
+            await before()
         return [Outbound.of_text(texts("welcome"))]
 
     router.add(follow, Event(*FOLLOWS))

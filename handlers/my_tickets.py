@@ -37,13 +37,35 @@ class MyTickets:
         self._catalogue = catalogue
         self._now = now  # when a withdrawal happens (the desk's clock)
 
-    async def overview(self, account: str, openid: str) -> list[Outbound]:
-        tickets = await self._tickets.of_citizen(account, openid, limit=LIST_LIMIT)
+    async def overview(self, account: str, openid: str) -> tuple[list[Outbound], list[str]]:
+        """The list of the citizen's newest tickets, and their numbers in the order shown
+        (a "1" sent next means the first)."""
+        tickets = await self.listed(account, openid)
         if not tickets:
-            return [self._say("my_tickets_none")]
+            return [self._say("my_tickets_none")], []
         lines = [self._line(i, t) for i, t in enumerate(tickets, 1)]
-        return [self._say("my_tickets_list", count=str(len(tickets)),
-                          tickets="\n".join(lines), example=tickets[0].number)]
+        return ([self._say("my_tickets_list", count=str(len(tickets)),
+                           tickets="\n".join(lines), example=tickets[0].number)],
+                [t.number for t in tickets])
+
+    async def listed(self, account: str, openid: str) -> list[TicketRecord]:
+        """The tickets 我的留言 lists, newest first."""
+        return await self._tickets.of_citizen(account, openid, limit=LIST_LIMIT)
+
+    async def withdraw_refusal(self, account: str, openid: str,
+                               number: str) -> list[Outbound] | None:
+        """Why ticket ``number`` cannot be withdrawn now, or ``None`` when it can (then
+        the citizen is asked to confirm; :meth:`withdraw` checks again as it acts)."""
+        ticket = await self._tickets.of_owner(number, account, openid)
+        if ticket is None:
+            return [self._say("withdraw_not_found", number=number)]
+        if ticket.status is Status.WITHDRAWN:
+            return [self._say("withdraw_already", number=number)]
+        if ticket.status in WITHDRAWABLE:
+            return None
+        key = ("withdraw_merged" if ticket.status is Status.MERGED else
+               "withdraw_ended" if ticket.status in ENDED else "withdraw_too_late")
+        return [self._say(key, number=number, status=self.status(ticket.status))]
 
     async def detail(self, account: str, openid: str, number: str) -> list[Outbound]:
         ticket = await self._tickets.of_owner(number, account, openid)

@@ -30,13 +30,14 @@ def build_dispatcher(texts: Texts, desk: CitizenDesk, *,
                      lawyer: LawyerDesk | None = None,
                      consult: ConsultDesk | None = None) -> Dispatcher:
     async def help_text(update: Update) -> list[Outbound]:
+        await desk.welcome()  # the services the help lists
         return [Outbound.of_text(texts("help"))]
 
     staff_routers = [] if staff is None else [staff.bind_router(), staff.router()]
     lawyer_routers = [] if lawyer is None else [lawyer.bind_router(), lawyer.router()]
     return Dispatcher([
         deliveries(reports),          # template delivery reports, consents: no answer
-        follows(texts, subscriptions),  # follow, unfollow, scan: recorded, welcome
+        follows(texts, subscriptions, desk.welcome),  # follow, unfollow, scan: welcome
         silent(),                     # menu links, location reports: no answer
         *staff_routers,               # 绑定 <code>; a bound staff member's messages
         *lawyer_routers,              # 律师绑定 <code>; a bound lawyer's messages and clicks

@@ -163,14 +163,16 @@ async def test_a_state_from_an_unknown_flow_or_step_does_not_trap_the_citizen(
 ) -> None:
     session = Session(engine, "oOld")
     session.stored = {"flow": "retired_flow", "step": "x", "data": {}, "messages": 3}
-    assert "请问您要反映的是哪一类" in (await session.say("我要反映"))[0]
+    assert "请问是哪一类留言" in (await session.say("我要反映"))[0]
     session.stored = {"flow": "complaint", "step": "no_such_step", "data": {"answers": {}}}
     assert (await session.say("1"))[0]
     session.stored = {"flow": "complaint", "step": "category", "data": "garbage"}
     assert (await session.say("1"))[0]
     session.stored = {"flow": "complaint", "step": "__expired__",
                       "data": {"answers": {}, "history": [], "paused_at": "gone"}}
-    assert "请问您要反映的是哪一类" in (await session.say("投诉"))[0]
+    # a new form, its kind said by the word that started it
+    assert "请选择问题分类" in (await session.say("投诉"))[0]
+    assert session.load().data["answers"]["kind"] == "投诉"
 
 
 # -- regressions from the review of the complaint flow ------------------------------------
@@ -275,7 +277,7 @@ async def test_commands_and_photos_after_the_timeout_are_not_lost(engine: AsyncE
     assert "如有现场照片" in (await session.say("继续"))[0]
     assert session.load().data["answers"]["photos"] == [{"media_id": "late", "url": ""}]
     session.clock.now += 3600
-    assert "请问您要反映的是哪一类" in (await session.say("重新开始"))[0]
+    assert "请问是哪一类留言" in (await session.say("重新开始"))[0]
 
 
 async def test_after_the_timeout_at_the_photos_a_text_is_not_taken_as_their_answer(
@@ -308,7 +310,7 @@ async def test_a_stored_answer_of_the_wrong_type_is_dropped_with_a_notice(
     replies = await session.say("13800138000")
     assert "上次未填完的内容已无法继续" in replies[0]
     assert session.load().flow is None
-    assert "请问您要反映的是哪一类" in (await session.say("我要反映"))[0]
+    assert "请问是哪一类留言" in (await session.say("我要反映"))[0]
 
 
 async def test_natural_answers_to_the_public_question(engine: AsyncEngine) -> None:
@@ -335,7 +337,7 @@ async def test_the_photo_step_offers_help_and_names_what_it_wants(engine: AsyncE
     await session.fill(5)
     assert "暂不支持视频" in (await session.send("video", {"media_id": "v"}))[0]
     assert "还没有收到照片" in (await session.say("发不了"))[0]
-    assert "这一步好像遇到了困难" in (await session.say("不会发"))[0]
+    assert "由话务员帮您登记" in (await session.say("不会发"))[0]
 
 
 @pytest.mark.parametrize("word", ["菜单", "HELP", "使用说明"])
@@ -343,7 +345,7 @@ async def test_help_words_in_a_flow_give_the_step_help(engine: AsyncEngine, word
     session = Session(engine, "oHelpWord")
     await session.say("我要反映")
     [reply] = await session.say(word)
-    assert "请问您要反映的是哪一类" in reply and "重新开始" in reply
+    assert "请问是哪一类留言" in reply and "重新开始" in reply
     assert session.load().data["tries"] == 0
 
 
@@ -435,7 +437,7 @@ async def test_more_text_at_the_photo_step_is_added_to_the_description(
     [reply] = await session.say("另外路灯下面的井盖也松了，踩上去会晃")
     assert "已把这段文字补充到“问题描述”" in reply and "如有现场照片" in reply
     assert session.load().data["tries"] == 0
-    assert "还没有收到照片" in (await session.say("好的"))[0]  # a short word is not added
+    assert "还没有收到照片" in (await session.say("嗯嗯"))[0]  # a short word is not added
     [refused] = await session.say("很" * 990)
     assert "没有记入" in refused and "超过字数上限" in refused
     await session.says(*FILL[5:])
@@ -566,7 +568,7 @@ async def test_addresses_that_name_no_town_still_lead_to_help(engine: AsyncEngin
         await session.say(answer)
     replies = [(await session.say(f"幸福小区{n}栋"))[0] for n in range(1, 5)]
     assert all("已记下地址" in r for r in replies[:3])
-    assert "这一步好像遇到了困难" in replies[3]
+    assert "由话务员帮您登记" in replies[3]
 
 
 async def test_after_the_timeout_a_location_is_held_and_other_kinds_are_said_not_kept(
@@ -646,7 +648,7 @@ async def test_typed_addresses_after_a_sent_spot_still_lead_to_help(engine: Asyn
     await session.says("我要反映", "1", "1")
     await session.send("location", {"latitude": 1.0, "longitude": 2.0, "label": "某地"})
     replies = [(await session.say(f"幸福小区{n}栋"))[0] for n in range(1, 5)]
-    assert "这一步好像遇到了困难" in replies[3]
+    assert "由话务员帮您登记" in replies[3]
     await session.say("3")
     region = session.load().data["answers"]["region"]
     assert (region["place"], region["latitude"]) == ("幸福小区4栋", 1.0)
@@ -670,7 +672,7 @@ async def test_odd_widths_of_commands(engine: AsyncEngine, text: str) -> None:
     await session.says("我要反映")
     if "LX" not in text:  # in a flow the help words give the step's help
         [reply] = await session.say(text)
-        assert "请问您要反映的是哪一类" in reply and "重新开始" in reply
+        assert "请问是哪一类留言" in reply and "重新开始" in reply
         assert session.load().data["tries"] == 0
 
 
@@ -685,7 +687,7 @@ async def test_a_form_lost_to_a_restart_is_announced_once_instead_of_not_underst
     session.stored = json.loads(lost_on_restart(json.dumps(session.stored)))
     assert await session.say("小区门口的路灯坏了一个星期，晚上很黑") == [LOST]
     again = await session.say("小区门口的路灯坏了一个星期，晚上很黑")
-    assert LOST not in again[0] and "我要反映" in again[0]  # the usual offer, once more
+    assert LOST not in again[0] and "登记成留言" in again[0]  # taken as a new complaint
     session.stored = json.loads(lost_on_restart(None))
     assert await session.say("13800138000") == [LOST]  # not "没有看懂"
 
@@ -696,7 +698,7 @@ async def test_a_service_asked_after_a_lost_form_is_answered_after_the_notice(
     session = Session(engine, "oLostThenAsks")
     session.stored = json.loads(lost_on_restart(None))
     [reply] = await session.say("我要反映")
-    assert reply.startswith(LOST) and "请问您要反映的是哪一类" in reply
+    assert reply.startswith(LOST) and "请问是哪一类留言" in reply
     session.stored = json.loads(lost_on_restart(None))
     [reply] = await session.send("event", {"event": "click", "key": "MY_TICKETS"})
     assert reply.startswith(LOST)
@@ -729,7 +731,9 @@ async def test_a_follow_starts_afresh_and_a_report_leaves_the_form_alone(
     assert "欢迎关注连心" in welcome and session.stored is None
     [reply] = await session.say(FILL[4])
     assert "请描述您要反映的问题" not in reply and "如有现场照片" not in reply
-    assert session.load().flow is None
+    # not the old form's answer: a new complaint begins from what was said, kind first
+    assert "登记成留言" in reply and reply.index("登记成留言") < reply.index("请问是哪一类留言")
+    assert session.load().data["answers"]["description"] == FILL[4]
 
 
 async def test_a_menu_key_no_router_knows_gets_the_help_and_keeps_the_form(
@@ -811,9 +815,11 @@ async def test_every_refused_phone_says_what_is_wrong(engine: AsyncEngine) -> No
     await session.fill(6)  # at the phone
     replies = [(await session.say(bad))[0] for bad in ("12345", "1380013800", "电话号码")]
     assert all("手机号格式不对" in reply for reply in replies), replies
-    assert "这一步好像遇到了困难" in replies[2] and "12345 热线" in replies[2]
-    [reply] = await session.say("匿名")  # 投诉 needs a phone: says so, after the limit too
-    assert "需要留下手机号" in reply and "这一步好像遇到了困难" in reply
+    assert "由话务员帮您登记" in replies[2] and "12345热线" in replies[2]
+    # 投诉 needs a phone: a rule, explained, and no failed try (no hotline offer for it)
+    [reply] = await session.say("匿名")
+    assert "需要留下手机号" in reply and "由话务员帮您登记" not in reply
+    assert session.load().data["tries"] == 3
 
 
 async def test_a_location_outside_a_form_says_where_it_is_used(engine: AsyncEngine) -> None:
@@ -822,7 +828,7 @@ async def test_a_location_outside_a_form_says_where_it_is_used(engine: AsyncEngi
     spot = {"latitude": 27.1, "longitude": 112.3, "label": "示范县东城街道人民路"}
     [reply] = await session.send("location", spot)
     assert "只能识别文字" not in reply
-    assert "已收到您发送的位置" in reply and "回复“我要反映”" in reply and "使用说明" in reply
+    assert "没有保存" in reply and "回复“我要反映”" in reply and "已收到" not in reply
     await session.says("我要反映", "1", "1")
     [reply] = await session.send("location", spot)  # as it said: taken at the region step
     assert reply.startswith("请描述您要反映的问题")
@@ -833,7 +839,7 @@ async def test_a_location_outside_a_form_says_where_it_is_used(engine: AsyncEngi
 async def test_a_greeting_gets_the_menu_of_services(engine: AsyncEngine, hello: str) -> None:
     session = Session(engine, "oHello")
     [reply] = await session.say(hello)
-    assert reply.startswith("您好！我是连心") and "使用说明" in reply and "没有看懂" not in reply
+    assert reply.startswith("您好！我是连心") and "1. 我要反映" in reply and "没有看懂" not in reply
 
 
 async def test_a_greeting_with_a_question_or_inside_a_form_is_no_greeting(
@@ -841,7 +847,7 @@ async def test_a_greeting_with_a_question_or_inside_a_form_is_no_greeting(
 ) -> None:
     session = Session(engine, "oHelloAnd")
     [reply] = await session.say("你好，我想反映一下小区夜间施工噪音扰民")
-    assert reply.startswith("您是要反映问题吗")
-    await session.say("我要反映")
+    assert reply.startswith("收到。我帮您") and "我是连心" not in reply
+    assert "请问是哪一类留言" in reply
     [reply] = await session.say("你好")  # the form's question stands
-    assert "请回复序号或选项文字" in reply and "我是连心" not in reply
+    assert "您正在填写" in reply and "请问是哪一类留言" in reply and "我是连心" not in reply

@@ -125,7 +125,7 @@ async def test_staff_clicks_unbinding_and_bind_tries(
     assert (await phone.say(f"绑定 {wide}")).startswith("已绑定：zhang")  # full-width
     assert "这是工作账号" in await phone.click("COMPLAINT")  # a click is staff's too
     assert "已解除绑定" in await phone.say("解除绑定")
-    assert "请问您要反映的是哪一类" in await phone.say("我要反映")  # a citizen again
+    assert "请问是哪一类留言" in await phone.say("我要反映")  # a citizen again
     guesser = Citizen(client, "oGuesser")
     for _ in range(5):
         assert "绑定码无效" in await guesser.say("绑定 00000000")
