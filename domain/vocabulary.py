@@ -113,10 +113,11 @@ def choice_number(text: str, words: Vocabulary | None = None) -> int | None:
             if plain.endswith(word) and len(plain) > len(word):
                 plain, changed = plain[:-len(word)], True
                 break
-    for word in words.before:
-        if plain.startswith(word) and len(plain) > len(word):
-            plain = plain[len(word):]
-            break
+    for _ in range(2):  # "我选第三个": two words before the number
+        for word in words.before:
+            if plain.startswith(word) and len(plain) > len(word):
+                plain = plain[len(word):]
+                break
     for word in words.after:
         if plain.endswith(word) and len(plain) > len(word):
             plain = plain[:-len(word)]

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 FLOW_COMMANDS = RESUME | RESTART | DISCARD | CANCEL | BACK
 REPEAT_CONFIRM_WINDOW = 600.0  # a stray 确认 this soon after filing is a repeat
+FEATURES_FOR = 60.0  # how long whether a lawyer serves is taken as known
 # what a photo or a location sent outside a form is good for (the form takes them); a
 # voice message reaching the desk is one the platform could not transcribe
 _IDLE_KINDS = {"image": "idle_photo", "location": "idle_location",
@@ -108,6 +109,8 @@ class CitizenDesk:
         self._catalogue = catalogue
         self._now = now
         self._clock = clock or time.time
+        self._legal_on = False  # the legal consultation can take questions (features())
+        self._legal_checked = -FEATURES_FOR
         self.complaint = ComplaintFlow(catalogue.require, tickets, texts, now=now, ttl=flow_ttl,
                                        calendar=calendar)
         self.consultation = consultation
@@ -167,6 +170,8 @@ class CitizenDesk:
     async def _pick(self, update: Update) -> list[Outbound]:
         """A number from the list just shown: the ticket 我的留言 listed (in the hour
         after; "查询 1" at any time), else the service the welcome lists under it."""
+        if update.flow is None and update.dropped is not None:
+            return []  # most likely an answer to the form that is gone: its note answers
         picked = _picked(update.text)
         assert picked is not None  # the route's filter found one
         for_ticket, number = picked
@@ -189,7 +194,7 @@ class CitizenDesk:
             inbound = update.inbound
             return await self.my_tickets.detail(inbound.account, inbound.user,
                                                 numbers[number - 1])
-        await self._catalogue.get_or_none()  # which services are on
+        await self.welcome()  # which services are on
         services = self._texts.listed("services")
         if number > len(services):
             return [self._say("pick_none", number=str(number))]
@@ -317,15 +322,27 @@ class CitizenDesk:
 
     def features(self) -> frozenset[str]:
         """What the texts may promise now (domain/texts.py ``[requires]``): the legal
-        consultation while the catalogue has its hours."""
-        catalogue = self._catalogue.current
-        on = (self.consultation is not None and catalogue is not None
-              and catalogue.legal_hours is not None)
-        return frozenset({"legal"}) if on else frozenset()
+        consultation while the catalogue has its hours and some lawyer serves (as
+        :meth:`welcome` last found)."""
+        return frozenset({"legal"}) if self._legal_on else frozenset()
 
     async def welcome(self) -> None:
-        """Before the welcome: the catalogue read, so the services it lists are right."""
-        await self._catalogue.get_or_none()
+        """Before a text that lists the services: what is on, looked up (the lawyers at
+        most once a minute)."""
+        catalogue = await self._catalogue.get_or_none()
+        consultation = self.consultation
+        if consultation is None or catalogue is None or catalogue.legal_hours is None:
+            self._legal_on = False
+            return
+        now = self._clock()
+        if now - self._legal_checked < FEATURES_FOR:
+            return
+        try:
+            self._legal_on = bool(await consultation.covered())
+        except Exception:  # the lawyers cannot be read: not offered, the rest answers
+            log.exception("legal consultation state unavailable")
+            self._legal_on = False
+        self._legal_checked = now
 
     async def _legal(self, update: Update) -> list[Outbound]:
         """法律咨询: the form's current question for a citizen already in it; for a citizen
@@ -358,7 +375,7 @@ class CitizenDesk:
                                  {"intro": intro, "live": live, "covered": covered})
 
     async def _help(self, update: Update) -> list[Outbound]:
-        await self._catalogue.get_or_none()  # which services it lists
+        await self.welcome()  # which services it lists
         return self._reminded(update, [self._say("help")])
 
     async def _idle(self, update: Update) -> list[Outbound]:
@@ -373,7 +390,8 @@ class CitizenDesk:
         word = command_form(text)
         if word in FLOW_COMMANDS:  # 继续/重新开始… with nothing open (it timed out, or ended)
             return [self._say("flow_none_open")]
-        catalogue = await self._catalogue.get_or_none()  # which services the texts offer
+        await self.welcome()  # which services the texts offer
+        catalogue = self._catalogue.current
         if is_greeting(text):
             update.conversation.marks.pop(LISTED, None)  # a "1" now means a service
             return [self._say("greeting")]

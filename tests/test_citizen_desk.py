@@ -130,7 +130,7 @@ async def test_random_conversations_never_crash_and_leave_a_valid_state(
         assert conversation.flow == "complaint" and conversation.step in STEPS
         assert session.desk.engine.active(session.load()).flow is not None  # it can go on
         answers = conversation.data["answers"]
-        assert set(answers) <= STEPS | {"_ctx", "_location"}
+        assert set(answers) <= STEPS | {"_ctx", "_location", "_typed", "_personal"}
         assert len(answers.get("photos") or []) <= 9
         if "description" in answers:
             assert 10 <= len(answers["description"]) <= 1000

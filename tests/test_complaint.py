@@ -204,7 +204,7 @@ async def test_bad_input_at_every_step_gets_a_clear_answer_and_loses_nothing(bot
         '<MediaId><![CDATA[v]]></MediaId><ThumbMediaId><![CDATA[t]]></ThumbMediaId>'
         '<MsgId>99000000000000001</MsgId></xml>')
     kept = await dan.location(30.0, 110.0, "某省某市某路")  # names no region we know
-    assert "已记下您发送的位置：某省某市某路" in kept and "1. 县城区" in kept
+    assert "已记下您发送的位置：某省某市某路" in kept and "乡镇（街道）的序号或名称" in kept
     assert "请描述" in await dan.say("青山镇")  # the spot is kept with the region
     short = await dan.say("路灯坏了")
     assert "描述只有 4 个字" in short and "至少写 10 个字" in short

@@ -170,13 +170,14 @@ async def test_follow_gets_welcome_with_menu_of_services(make_client: ClientFact
     assert status == 200
     text = reply_text(body)
     assert "欢迎关注连心" in text
-    assert "我要反映" in text and "法律咨询" in text
+    assert "1. 我要反映" in text and "2. 我的留言" in text
+    assert "法律咨询" not in text  # no lawyer serves here: not offered (test_text_promises)
 
 
 async def test_unrecognised_text_and_images_get_help(make_client: ClientFactory) -> None:
     client = await make_client()
     _, body = await post(client, text_xml("oUserB", "今天天气怎么样"))
-    assert "没有看懂" in reply_text(body) and "使用说明" in reply_text(body)
+    assert "没有看懂" in reply_text(body) and "回复“帮助”" in reply_text(body)
     image = (
         "<xml><ToUserName>gh_0123456789ab</ToUserName><FromUserName>oUserB</FromUserName>"
         f"<CreateTime>{int(time.time())}</CreateTime><MsgType>image</MsgType>"
@@ -184,7 +185,8 @@ async def test_unrecognised_text_and_images_get_help(make_client: ClientFactory)
         f"<MsgId>{next_msg_id()}</MsgId></xml>"
     )
     _, body = await post(client, image)
-    assert "已收到您的图片" in reply_text(body) and "我要反映" in reply_text(body)
+    # not kept, and said so: "已收到" only for what is kept
+    assert "没有保存" in reply_text(body) and "我要反映" in reply_text(body)
 
 
 async def test_unsubscribe_is_silent(make_client: ClientFactory) -> None:

@@ -130,8 +130,10 @@ async def run_the_office(script: Script, engine: AsyncEngine) -> None:
         await script.file(name, department)
     script.at(9, 28, 11)
     for name, _ in of("F"):
-        said = await script.citizens[name].say(f"撤回 {script.numbers[name]}")
-        assert "撤回" in said, said
+        asked = await script.citizens[name].say(f"撤回 {script.numbers[name]}")
+        assert "确定撤回" in asked, asked
+        said = await script.citizens[name].say("是")
+        assert "已撤回" in said, said
     for name, _ in of("K"):
         await script.act("wang", name, "reject", note="不属于本热线受理范围")
     script.at(9, 28, 15)

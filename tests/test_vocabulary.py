@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from bot.app import create_app
 from domain.vocabulary import choice_number, vocabulary
 from storage import db
+from storage.models import Ticket
 from tests.citizens import LAMP, Citizen, fresh_tickets
 from tests.conftest import SettingsFactory
 
@@ -70,5 +72,36 @@ async def test_a_complaint_answered_in_numerals_and_words_is_filed(
         assert not [r for r in replies if "请回复序号或选项文字" in r or "没有看懂" in r]
         assert "请核对" in replies[-1] and "投诉" in replies[-1] and "东城街道" in replies[-1]
         assert "编号：" in await citizen.say("确认")
+    finally:
+        await engine.dispose()
+
+
+async def test_the_elderly_citizen_of_issue_15_files_without_one_not_understood(
+    aiohttp_client: Any, make_settings: SettingsFactory, sqlite_url: str,
+) -> None:
+    """Issue 15's "done when": 我要投诉。, 一 and 第二个, the description by voice, 没有照片,
+    the phone in Chinese numerals, 确认。 — a ticket, no "没有看懂", and no text promising
+    what is off (no lawyer serves here, so none is offered)."""
+    engine = db.make_engine(sqlite_url)
+    try:
+        await fresh_tickets(engine)
+        client = await aiohttp_client(create_app(make_settings(catalogue_ttl=0)))
+        citizen = Citizen(client, "oGrandpa")
+        replies = [await citizen.say("你好")]
+        replies += [await citizen.say(text) for text in ("我要投诉。", "一", "第二个")]
+        replies.append(await citizen.voice("楼上邻居家漏水三个月了，物业一直不管。"))
+        replies += [await citizen.say(text) for text in (
+            "没有照片", "一三八 〇〇一三 八〇〇〇", "不公开")]
+        summary = replies[-1]
+        replies.append(await citizen.say("确认。"))
+        assert not [r for r in replies if "没有看懂" in r or "请再试一次" in r], replies
+        assert not [r for r in replies if "律师" in r or "法律咨询" in r], replies
+        assert "类型：投诉" in summary and "楼上邻居家漏水三个月了，物业一直不管" in summary
+        assert "138****8000" in summary or "13800138000" in summary
+        assert "编号：LX" in replies[-1]
+        async with engine.connect() as conn:
+            row = (await conn.execute(select(Ticket.kind, Ticket.phone, Ticket.category,
+                                             Ticket.description))).one()
+        assert row == ("投诉", "13800138000", "zfjs", "楼上邻居家漏水三个月了，物业一直不管")
     finally:
         await engine.dispose()
