@@ -775,7 +775,7 @@ async def test_no_photos_and_the_phone_in_one_message_skip_the_photos_and_take_t
     session = Session(engine, "oNoPhotosPhone")
     await session.fill(5)  # at the photos
     [reply] = await session.say("没有照片，电话139-0013-9000")
-    assert "已收到 0 张照片" not in reply and "还没有收到照片" not in reply
+    assert "已收到0张照片" not in reply and "还没有收到照片" not in reply
     assert "请留下您的手机号" not in reply
     assert "已记为“联系电话”" in reply and "是否同意在公开留言板展示这条留言" in reply
     answers = session.load().data["answers"]
@@ -799,9 +799,9 @@ async def test_the_ninth_photo_is_acknowledged_before_the_next_question(
     await session.fill(5)
     for n in range(1, 9):
         [reply] = await session.send("image", {"media_id": f"m{n}"})
-        assert f"已收到第 {n} 张照片" in reply
+        assert f"已收到第{n}张照片" in reply
     [reply] = await session.send("image", {"media_id": "m9"})
-    assert "已收到第 9 张照片，已达上限" in reply
+    assert "已收到第9张照片，已达上限" in reply
     assert reply.index("已达上限") < reply.index("请留下您的手机号")
     assert len(session.load().data["answers"]["photos"]) == 9
 

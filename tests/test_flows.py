@@ -248,7 +248,7 @@ async def test_stored_timeout_offers_resume_or_discard() -> None:
     await chat.say("1")
     chat.clock.now += 31 * 60
     offer = await chat.say("楼下施工很吵")
-    assert "还没有填完" in offer and "30 分钟" in offer
+    assert "还没有填完" in offer and "30分钟" in offer
     assert "“楼下施工很吵”将作为“描述”的回答" in offer  # the offer says what 继续 does
     # where the user left off, and what they wrote on coming back answers the question
     assert "手机号" in await chat.say("继续")
