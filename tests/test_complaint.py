@@ -107,7 +107,7 @@ async def test_a_complaint_by_menu_with_location_and_photos_becomes_a_routed_tic
     assert "已收到第1张照片" in await alice.photo("m1")
     assert "还可以再发7张" in await alice.photo("m2")
     assert "请留下您的手机号" in await alice.say("完成")
-    assert "是否同意在公开留言板展示" in await alice.say("138 0013 8000")
+    assert "可以把您的留言公开在留言板上吗" in await alice.say("138 0013 8000")
     summary = await alice.say("公开")
     for line in ("1. 类型：投诉", "2. 问题分类：住房建设",
                  "3. 所在区域：东城街道（湖南省示范县东城街道人民路12号）",
@@ -117,7 +117,7 @@ async def test_a_complaint_by_menu_with_location_and_photos_becomes_a_routed_tic
     receipt = await alice.say("确认")
     assert "编号：LX20261123-000001" in receipt
     assert "承办部门：县住房和城乡建设局" in receipt
-    assert "5个工作日内答复（2026年11月30日（周一）前）" in receipt
+    assert "5个工作日内答复，2026年11月30日（周一）前" in receipt
 
     [ticket] = await bot.tickets("oAlice")
     assert (ticket.kind, ticket.category, ticket.region, ticket.department) == (
@@ -297,7 +297,7 @@ async def test_other_services_answer_and_keep_the_flow(bot: Bot) -> None:
     mine = await jon.say("我的咨询")  # the legal consultations: a list, not a form
     assert "还没有法律咨询记录" in mine and "还没有填完" in mine
     already = await jon.click("COMPLAINT")
-    assert "您正在填写“我要反映”" in already and "请选择问题分类" in already
+    assert "您正在填写留言" in already and "请选择问题分类" in already
     assert "请选择问题分类" in await jon.say("帮助")  # the step's help, in the flow
     assert "回复“1”使用上次留下的号码 138****8000" in await jon.say("1") + (
         await jon.say("1") + await jon.say("商场电梯经常停运，老人上下楼很不方便")
@@ -378,7 +378,7 @@ async def test_a_due_date_in_an_unknown_year_is_provisional_then_counted_again(
                              "跳过", "匿名", "2", "确认")
     assert f"LX{last}1222-000001" in receipt
     provisional = _working_days_on(date(last, 12, 22), 10, lambda year: year <= last)
-    assert (f"10个工作日内答复（暂定{provisional.year}年{provisional.month}月"
+    assert (f"10个工作日内答复，暂定{provisional.year}年{provisional.month}月"
             f"{provisional.day}日") in receipt
     assert "明年节假日安排公布后重新计算" in receipt
     [ticket] = await bot.tickets("oLea")

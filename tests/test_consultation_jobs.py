@@ -100,7 +100,7 @@ async def test_a_silent_citizen_ends_it_and_both_are_told(repo: Consultations,
         "o-citizen", "您已有一段时间没有回复，本次咨询（FL20261201-000001）已结束。\n"
                      "如还有问题，可随时回复“法律咨询”重新提问。")
     assert lawyer_push == ("o-lawyer", "市民30分钟没有回复，咨询【000001】已结束。")
-    assert survey_push[0] == "o-citizen" and "请您对律师的解答进行评价" in survey_push[1]
+    assert survey_push[0] == "o-citizen" and "请您评价律师的解答" in survey_push[1]
 
 
 async def test_a_consultation_that_moved_since_it_was_read_is_left_alone(

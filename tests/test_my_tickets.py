@@ -64,7 +64,7 @@ async def test_one_ticket_shows_its_timeline_only_to_its_owner(
     amy, ben = Citizen(client, "oAmy2"), Citizen(client, "oBen2")
     number = ticket_number_in(await file_complaint(amy))
     detail = await amy.say(f"查询 {number}")
-    assert f"留言{number}" in detail and "承办部门：县住房和城乡建设局" in detail
+    assert f"编号：{number}" in detail and "承办部门：县住房和城乡建设局" in detail
     assert "已受理" in detail and "已转办（县住房和城乡建设局）" in detail
     assert f"\n\n如问题已解决，可回复“撤回 {number}”" in detail
     assert detail == await amy.say(number.lower())  # a bare number, any case

@@ -323,7 +323,7 @@ async def test_a_complaint_from_the_chat_worked_to_the_end_through_the_api(
     assert (await step("close", wang))["status"] == "closed"
     told = [t for t in await pushes(engine) if number in t]
     assert len(told) == 5  # signed, more time, the answer, closed, and the survey
-    assert told[4].startswith(f"您的留言{number}已办结。请您对办理结果进行评价")
+    assert told[4].startswith(f"您的留言{number}已办结。请您评价办理结果")
     assert "路灯线路已更换，现已恢复照明。" in told[2]
     timeline = await citizen.say(f"查询 {number}")
     assert "已办结" in timeline and "已签收您的留言" in timeline

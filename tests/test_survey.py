@@ -89,7 +89,7 @@ async def test_closing_asks_for_a_rating_which_is_taken_with_a_comment(world: Wo
     citizen, number, ticket_id = await closed(world)
     [question] = await survey_pushes(engine, "oCitizen")
     short = number[-6:]
-    assert question.startswith(f"您的留言{number}已办结。请您对办理结果进行评价")
+    assert question.startswith(f"您的留言{number}已办结。请您评价办理结果")
     assert f"如“{short} 5”" in question
     assert await citizen.say("5") == (
         f"感谢您对留言{number}的评价：满意。如有意见或建议，请直接回复；没有请回复“跳过”。")
@@ -208,7 +208,7 @@ async def test_weeks_later_the_citizen_is_asked_whether_it_is_still_solved(
     later = datetime.now(UTC) + timedelta(days=29)
     assert await jobs.surveys(later, tools(engine, recheck_after=RECHECK_AFTER)) == 0  # once
     question = (await survey_pushes(engine, "oCitizen"))[-1]
-    assert question.startswith(f"您的留言{number}办结已有一段时间，请问问题是否仍已解决？")
+    assert question.startswith(f"您的留言{number}办结有一段时间了，回访一下：问题现在解决了吗？")
     assert "需要重新办理吗" in await citizen.say("没解决")
     assert (await citizen.say("重办")).startswith(f"已为您申请重新办理留言{number}")
     assert await status_of(engine, ticket_id) is Status.REOPENED
@@ -227,7 +227,7 @@ async def test_redo_asked_for_at_once_after_a_low_rating_and_a_long_comment(
     number = ticket_number_in(await file_complaint(citizen))
     ticket_id = await work(client, tokens, number)
     asked = await citizen.say("1")
-    assert f"如需重新办理，也可直接回复“重办 {number[-6:]}”" in asked
+    assert f"如需重新办理，请回复“重办 {number[-6:]}”" in asked
     assert (await citizen.say(f"重办 {number[-6:]}")).startswith(
         f"已为您申请重新办理留言{number}")
     assert await status_of(engine, ticket_id) is Status.REOPENED
