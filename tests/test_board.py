@@ -89,7 +89,7 @@ async def test_only_answered_consented_tickets_the_office_did_not_withhold(
         last = (await conn.execute(select(Push.text).order_by(Push.id.desc()))).scalar()
         events = (await conn.execute(select(TicketEvent.action, TicketEvent.actor).where(
             TicketEvent.ticket_id == withheld_id).order_by(TicketEvent.id))).all()
-    assert last == (f"您的留言 {withheld} 不在公开留言板展示：涉及他人隐私。"
+    assert last == (f"您的留言{withheld}不在公开留言板展示：涉及他人隐私。"
                     "办理不受影响，结果仍会告知您。")
     assert events[-1] == ("withhold", "wang")
     again = await move(client, tokens["wang"], withheld_id, "withhold", note="再次")
@@ -103,7 +103,7 @@ async def test_only_answered_consented_tickets_the_office_did_not_withhold(
     assert (await Tickets(engine).unpublish(taken_back, "default", "oA")) is not None
 
     page = await (await client.get("/board")).text()
-    assert "共 1 条" in page and shown in page
+    assert "共1条" in page and shown in page
     for hidden in (private, waiting.number, withheld, taken_back):
         assert hidden not in page
         answer = await client.get(f"/board/{hidden}")
@@ -159,7 +159,7 @@ async def test_a_citizen_takes_back_the_consent_in_wechat(
         assert "请回复“撤回公开”加上留言编号" in await alice.say("撤回公开")
         assert "没有找到编号为" in await Citizen(client, "oBob").say(f"撤回公开 {number}")
         said = await alice.say(f"撤回公开 {number}")
-        assert said == f"留言 {number} 不会在公开留言板展示（已展示的即时撤下）。办理不受影响。"
+        assert said == f"留言{number}不会在公开留言板展示（已展示的即时撤下）。办理不受影响。"
         [ticket] = await Tickets(engine).of_citizen("default", "oAlice")
         assert not ticket.public
         events = await Tickets(engine).events(ticket.id)

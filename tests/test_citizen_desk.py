@@ -247,7 +247,7 @@ async def test_a_fresh_worker_re_asks_the_current_question_on_the_menu_click(
     second = Session(engine, "oFresh")  # another worker: its catalogue not read yet
     second.stored = first.stored
     [reply] = await second.send("event", {"event": "click", "key": "COMPLAINT"})
-    assert "您正在填写“我要反映”" in reply and "请选择问题分类" in reply
+    assert "您正在填写留言" in reply and "请选择问题分类" in reply
     third = Session(engine, "oFresh")
     third.stored = first.stored
     assert "请选择问题分类" in (await third.say("我要反映"))[0]  # not a counted wrong answer
@@ -287,7 +287,7 @@ async def test_after_the_timeout_at_the_photos_a_text_is_not_taken_as_their_answ
     await session.fill(5)  # at the photos
     session.clock.now += 3600
     [offer] = await session.say("跳过")
-    assert "还没有填完" in offer and "没有记入" in offer and "将作为" not in offer
+    assert "还没有填完" in offer and "没有记入" in offer and "会填入" not in offer
     assert "如有现场照片" in (await session.say("继续"))[0]  # the photos asked again
     assert "phone" not in session.load().data["answers"]
 
@@ -380,7 +380,7 @@ async def test_back_after_an_edit_never_files_a_ticket_with_a_gap(engine: AsyncE
     assert "请留下您的手机号" in (await session.say("修改 6"))[0]
     [summary] = await session.say("返回")  # the edit abandoned: the summary, unchanged
     assert "6. 联系电话：13800138000" in summary and "7. 是否公开：不公开" in summary
-    assert "是否同意在公开留言板展示这条留言" in (await session.say("返回"))[0]
+    assert "可以把您的留言公开在留言板上吗" in (await session.say("返回"))[0]
     assert "请留下您的手机号" in (await session.say("返回"))[0]
     assert "如有现场照片" in (await session.say("返回"))[0]
     assert "请留下您的手机号" in (await session.say("完成"))[0]  # on along the questions
@@ -465,7 +465,7 @@ async def test_the_summary_shows_the_start_of_a_long_description_and_helps(
 async def test_flow_words_with_no_flow_open_say_so(engine: AsyncEngine, word: str) -> None:
     session = Session(engine, "oIdle")
     [reply] = await session.say(word)
-    assert "您现在没有未填完的事项" in reply and "我要反映" in reply
+    assert "您现在没有未填完的留言或咨询" in reply and "我要反映" in reply
 
 
 async def test_after_the_timeout_discard_and_resume_act_at_once(engine: AsyncEngine) -> None:
@@ -473,12 +473,12 @@ async def test_after_the_timeout_discard_and_resume_act_at_once(engine: AsyncEng
     await session.fill(4)
     session.clock.now += 3600
     [offer] = await session.say("你好")  # no description: not held as one
-    assert "还没有填完" in offer and "将作为" not in offer
+    assert "还没有填完" in offer and "会填入" not in offer
     [asked] = await session.say("继续")
     assert asked.startswith("请描述您要反映的问题")
     session.clock.now += 3600
     [offer] = await session.say("小区门口的路灯坏了一个星期，晚上很黑")
-    assert "将作为“问题描述”的回答" in offer
+    assert "会填入“问题描述”" in offer
     assert "如有现场照片" in (await session.say("继续"))[0]
     session.clock.now += 3600
     assert "已放弃" in (await session.say("放弃"))[0]
@@ -506,7 +506,7 @@ async def test_a_phone_number_typed_at_the_photo_step_is_taken_as_the_phone(
     session = Session(engine, "oEarlyPhone")
     await session.fill(5)
     [reply] = await session.say("13900139000")
-    assert "已记为“联系电话”" in reply and "是否同意在公开留言板展示这条留言" in reply
+    assert "已记为“联系电话”" in reply and "可以把您的留言公开在留言板上吗" in reply
     answers = session.load().data["answers"]
     assert answers["phone"] == "13900139000" and answers["description"] == FILL[4]
 
@@ -580,7 +580,7 @@ async def test_after_the_timeout_a_location_is_held_and_other_kinds_are_said_not
     session.clock.now += 3600
     [offer] = await session.send("location", {"latitude": 27.1, "longitude": 112.3,
                                               "label": "示范县东城街道人民路"})
-    assert "“示范县东城街道人民路”将作为“所在区域”的回答" in offer
+    assert "“示范县东城街道人民路”会填入“所在区域”" in offer
     assert "请描述您要反映的问题" in (await session.say("继续"))[0]
     assert session.load().data["answers"]["region"]["id"] == "dongcheng"
     session.clock.now += 3600
@@ -610,11 +610,11 @@ async def test_a_photo_or_a_command_after_the_offer_keeps_the_held_description(
     await session.fill(4)
     session.clock.now += 3600
     [offer] = await session.say(FILL[4])
-    assert "将作为“问题描述”的回答" in offer
+    assert "会填入“问题描述”" in offer
     [again] = await session.send("image", {"media_id": "m1"})
-    assert "您之前发的“小区门口的路灯坏了一个星期" in again and "没有记入" not in again
+    assert "您刚才发的“小区门口的路灯坏了一个星期" in again and "没有记入" not in again
     [again] = await session.say("帮助")
-    assert "您之前发的“小区门口的路灯坏了一个星期" in again
+    assert "您刚才发的“小区门口的路灯坏了一个星期" in again
     assert "如有现场照片" in (await session.say("继续"))[0]
     answers = session.load().data["answers"]
     assert answers["description"] == FILL[4] and len(answers["photos"]) == 1
@@ -627,7 +627,7 @@ async def test_a_phone_given_with_words_is_the_phone(engine: AsyncEngine, text: 
     assert "已记为“联系电话”" in (await session.say(text))[0]
     session2 = Session(engine, "oPhoneWords2")
     await session2.fill(6)
-    assert "是否同意在公开留言板展示这条留言" in (await session2.say(text))[0]
+    assert "可以把您的留言公开在留言板上吗" in (await session2.say(text))[0]
     assert session2.load().data["answers"]["phone"] == "13900139000"
 
 
@@ -779,9 +779,9 @@ async def test_no_photos_and_the_phone_in_one_message_skip_the_photos_and_take_t
     session = Session(engine, "oNoPhotosPhone")
     await session.fill(5)  # at the photos
     [reply] = await session.say("没有照片，电话139-0013-9000")
-    assert "已收到 0 张照片" not in reply and "还没有收到照片" not in reply
+    assert "已收到0张照片" not in reply and "还没有收到照片" not in reply
     assert "请留下您的手机号" not in reply
-    assert "已记为“联系电话”" in reply and "是否同意在公开留言板展示这条留言" in reply
+    assert "已记为“联系电话”" in reply and "可以把您的留言公开在留言板上吗" in reply
     answers = session.load().data["answers"]
     assert (answers["photos"], answers["phone"]) == ([], "13900139000")
     assert answers["description"] == FILL[4]
@@ -803,9 +803,9 @@ async def test_the_ninth_photo_is_acknowledged_before_the_next_question(
     await session.fill(5)
     for n in range(1, 9):
         [reply] = await session.send("image", {"media_id": f"m{n}"})
-        assert f"已收到第 {n} 张照片" in reply
+        assert f"已收到第{n}张照片" in reply
     [reply] = await session.send("image", {"media_id": "m9"})
-    assert "已收到第 9 张照片，已达上限" in reply
+    assert "已收到第9张照片，已达上限" in reply
     assert reply.index("已达上限") < reply.index("请留下您的手机号")
     assert len(session.load().data["answers"]["photos"]) == 9
 

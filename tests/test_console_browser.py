@@ -89,7 +89,7 @@ class World:
     async def open_ticket(self, page: Page, number: str) -> None:
         await page.goto(f"{self.base}/console/queue")
         await page.get_by_role("link", name=number).first.click()
-        await expect(page.get_by_role("heading", name=f"留言 {number}")).to_be_visible()
+        await expect(page.get_by_role("heading", name=f"留言{number}")).to_be_visible()
 
 
 @asynccontextmanager
@@ -129,7 +129,7 @@ async def test_a_ticket_worked_in_the_browser_reaches_the_citizen_and_the_board(
     async with world(database_url) as w:
         number = await w.file()
         page = await w.page("zhang")
-        await expect(page.locator("#counts")).to_contain_text("待办共 1 件")
+        await expect(page.locator("#counts")).to_contain_text("待办共1件")
         await shot(page, "queue")
         await w.open_ticket(page, number)
         await expect(page.locator("#status")).to_have_text("已转办")
@@ -169,7 +169,7 @@ async def test_a_ticket_worked_in_the_browser_reaches_the_citizen_and_the_board(
 
         board = await w.page()
         await board.goto(f"{w.base}/board")
-        await expect(board.locator("#total")).to_have_text("共 1 条")
+        await expect(board.locator("#total")).to_have_text("共1条")
         await board.get_by_role("link", name=re.compile("投诉")).click()
         description = await board.locator("#description").inner_text()
         assert "138" not in description and "8000" not in description
@@ -193,7 +193,7 @@ async def test_the_office_dispatches_approves_and_withholds(sqlite_url: str) -> 
         await expect(zhang.get_by_role("status")).to_contain_text("退单")
 
         office = await w.page("office")
-        await expect(office.locator("#counts")).to_contain_text("待办共 1 件")
+        await expect(office.locator("#counts")).to_contain_text("待办共1件")
         await w.open_ticket(office, number)
         await act(office, "redispatch", department="")  # no department chosen
         await expect(office.locator("#redispatch-department-err")).to_be_visible()
@@ -275,7 +275,7 @@ async def test_refusals_a_browser_meets(sqlite_url: str) -> None:
         await expect(owner.locator("#status")).to_have_text("办理中")
         await act(owner, "answer", text="")
         await expect(owner.locator("#answer-text-err")).to_have_text(
-            "请填写内容（不超过 20000 字）。")
+            "请填写内容（不超过20000字）。")
 
 
 async def _ticket_ids(w: World) -> dict[str, int]:
@@ -297,12 +297,12 @@ async def test_accounts_and_layout(sqlite_url: str) -> None:
         await expect(admin.get_by_role("heading", name="账号管理")).to_be_visible()
         await admin.locator("form[action$='/staff/zhang/bind-code'] button").click()
         await expect(admin.get_by_role("status")).to_contain_text("绑定 ")
-        await admin.get_by_label("登录名（小写字母开头，3–32 位）").fill("wang")
+        await admin.get_by_label("登录名（小写字母开头，3–32位）").fill("wang")
         await admin.get_by_label("姓名", exact=True).first.fill("王五")
         await admin.get_by_label("角色").select_option("supervisor")
-        await admin.get_by_label("初始密码（至少 10 位）").fill("short")
+        await admin.get_by_label("初始密码（至少10位）").fill("short")
         await admin.get_by_role("button", name="新增工作人员").click()
-        await expect(admin.locator("#s-password-err")).to_have_text("密码至少 10 位。")
+        await expect(admin.locator("#s-password-err")).to_have_text("密码至少10位。")
         await shot(admin, "accounts")
         refused = await admin.goto(f"{w.base}/console/queue")
         assert refused is not None and refused.status == 403

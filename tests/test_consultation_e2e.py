@@ -117,7 +117,7 @@ async def test_a_citizen_asks_a_lawyer_takes_it_and_they_talk_through_the_bot(
         "已结束咨询【000001】。\n现在没有等待的咨询，有新咨询时会通知您。")
     ended, question = (await pushes_to(engine, "o-citizen"))[-2:]
     assert ended.startswith("律师已结束本次咨询（FL20261207-000001）。")
-    assert question.startswith("您的法律咨询 FL20261207-000001 已结束。请您对律师的解答进行评价")
+    assert question.startswith("您的法律咨询FL20261207-000001已结束。请您评价律师的解答")
     assert await citizen.say("5") == (
         "感谢您对律师的评价：满意（FL20261207-000001）。如有意见或建议，请直接回复；"
         "没有请回复“跳过”。")
@@ -145,7 +145,7 @@ async def test_out_of_hours_the_question_is_left_as_a_message(world: World) -> N
     assert first.startswith("现在不在律师服务时间（周一至周五 09:00-12:00、13:30-21:00；"
                             "周六 09:00-12:00）。您可以先留言")
     receipt = await ask(citizen)
-    assert receipt.startswith("您的留言已提交。")
+    assert receipt.startswith("您的咨询已提交。")
     (asked,) = await Consultations(engine).of_citizen("default", "o-citizen")
     assert asked.left_message and asked.status is Status.QUEUED
     assert "正在等待值班律师" in await citizen.say("排队")
@@ -158,12 +158,12 @@ async def test_with_no_lawyer_at_all_or_none_for_an_area_nothing_is_promised(
     client, engine, _ = world
     citizen = Citizen(client, "o-citizen")
     assert await citizen.say("法律咨询") == (
-        "法律咨询暂时没有律师提供服务。如需法律帮助，可拨打 12348 公共法律服务热线。")
+        "法律咨询暂时没有律师提供服务。如需法律帮助，可拨打12348公共法律服务热线。")
     await bound_lawyer(client, engine, "o-lawyer", "14401201810000010", areas=("labour",))
     assert "请问您要咨询哪方面的法律问题" in await citizen.say("法律咨询")
     assert (await citizen.say("2")).startswith(
         "“婚姻家庭”方面暂时没有律师提供咨询，请选择其他领域（不确定可选“其他”），"
-        "或拨打 12348 公共法律服务热线。")
+        "或拨打12348公共法律服务热线。")
     assert "请写下您的问题" in await citizen.say("1")
 
 
@@ -172,7 +172,7 @@ async def test_within_hours_with_nobody_on_duty_it_is_a_message_too(world: World
     await bound_lawyer(client, engine, "o-lawyer", "14401201810000002")  # bound, off duty
     citizen = Citizen(client, "o-citizen")
     assert (await citizen.say("法律咨询")).startswith("现在暂时没有值班律师。")
-    assert (await ask(citizen)).startswith("您的留言已提交。")
+    assert (await ask(citizen)).startswith("您的咨询已提交。")
 
 
 async def test_leaving_the_queue_and_asking_again(world: World) -> None:
@@ -183,7 +183,7 @@ async def test_leaving_the_queue_and_asking_again(world: World) -> None:
     await ask(citizen)
     assert "还在进行中" in await citizen.say("法律咨询")  # one at a time
     assert await citizen.say("取消") == (
-        "已取消咨询 FL20261207-000001。如还需要帮助，可随时回复“法律咨询”重新提问。")
+        "已取消咨询FL20261207-000001。如还需要帮助，可随时回复“法律咨询”重新提问。")
     assert await lawyer.say("接单") == "现在没有等待的咨询。"
     today.moment += timedelta(minutes=1)
     assert (await ask(citizen)).startswith("您的咨询已提交，正在排队。")
@@ -227,7 +227,7 @@ async def test_asking_a_lawyer_in_the_middle_of_a_complaint_says_the_form_stoppe
     citizen = Citizen(client, "o-citizen")
     await citizen.says("我要反映", "1")
     said = await citizen.click("LEGAL")
-    assert said.startswith("您未填完的“我要反映”已停止，填写的内容没有提交。")
+    assert said.startswith("您未填完的留言已停止填写，内容没有提交。")
     assert "请问您要咨询哪方面的法律问题" in said
     assert "请问您要咨询哪方面的法律问题" in await citizen.say("法律咨询")  # asked again
 
@@ -275,7 +275,7 @@ async def test_a_message_left_at_night_is_answered_next_morning(world: World) ->
     lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000006")
     today.moment = MONDAY_22
     citizen = Citizen(client, "o-citizen")
-    assert (await ask(citizen)).startswith("您的留言已提交。")
+    assert (await ask(citizen)).startswith("您的咨询已提交。")
     today.moment = MONDAY_22 + timedelta(hours=11, minutes=30)  # Tuesday 09:30
     app = client.app
     for interaction in ("message", "event"):  # the night: nothing from the citizen

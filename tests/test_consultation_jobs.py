@@ -100,7 +100,7 @@ async def test_a_silent_citizen_ends_it_and_both_are_told(repo: Consultations,
         "o-citizen", "您已有一段时间没有回复，本次咨询（FL20261201-000001）已结束。\n"
                      "如还有问题，可随时回复“法律咨询”重新提问。")
     assert lawyer_push == ("o-lawyer", "市民30分钟没有回复，咨询【000001】已结束。")
-    assert survey_push[0] == "o-citizen" and "请您对律师的解答进行评价" in survey_push[1]
+    assert survey_push[0] == "o-citizen" and "请您评价律师的解答" in survey_push[1]
 
 
 async def test_a_consultation_that_moved_since_it_was_read_is_left_alone(
@@ -175,8 +175,8 @@ async def test_a_question_nobody_takes_in_a_week_is_closed_and_the_citizen_told(
     assert closed is not None and (closed.status, closed.end_reason) == (
         Status.ENDED, EndReason.EXPIRED)
     assert (await pushes(engine))[-1] == (
-        "o-citizen", "很抱歉，您的咨询 FL20261201-000001 等待7天仍没有律师接单，已关闭。"
-                     "如仍需帮助，请拨打 12348 公共法律服务热线，或回复“法律咨询”重新提问。")
+        "o-citizen", "很抱歉，您的咨询FL20261201-000001等待7天仍没有律师接单，已关闭。"
+                     "如仍需帮助，请拨打12348公共法律服务热线，或回复“法律咨询”重新提问。")
 
 
 async def test_what_a_disabled_lawyer_still_holds_goes_back(

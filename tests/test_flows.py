@@ -72,7 +72,7 @@ async def finish(inbound: Inbound, answers: dict[str, Any]) -> list[Outbound]:
     return [Outbound.of_text("已提交")]
 
 
-DEMO = Flow("demo", "我要反映", (
+DEMO = Flow("demo", "留言", (
     Step("kind", "类型", "demo_kind", choice(KINDS)),
     Step("text", "描述", "demo_text", description),
     Step("phone", "手机号", "demo_phone", phone, optional=True),
@@ -248,8 +248,8 @@ async def test_stored_timeout_offers_resume_or_discard() -> None:
     await chat.say("1")
     chat.clock.now += 31 * 60
     offer = await chat.say("楼下施工很吵")
-    assert "还没有填完" in offer and "30 分钟" in offer
-    assert "“楼下施工很吵”将作为“描述”的回答" in offer  # the offer says what 继续 does
+    assert "还没有填完" in offer and "30分钟" in offer
+    assert "“楼下施工很吵”会填入“描述”" in offer  # the offer says what 继续 does
     # where the user left off, and what they wrote on coming back answers the question
     assert "手机号" in await chat.say("继续")
     assert chat._load().data["answers"]["text"] == "楼下施工很吵"
@@ -264,10 +264,10 @@ async def test_a_held_answer_stays_until_another_answer_replaces_it() -> None:
     chat.start()
     await chat.say("1")
     chat.clock.now += 31 * 60
-    assert "“你好请问在吗”将作为“描述”的回答" in await chat.say("你好请问在吗")
+    assert "“你好请问在吗”会填入“描述”" in await chat.say("你好请问在吗")
     again = await chat.say("啥")  # answers nothing: not kept, and the held one is recalled
-    assert "没有记入" in again and "您之前发的“你好请问在吗”将作为“描述”的回答" in again
-    assert "您之前发的“楼下施工很吵”" in await chat.say("楼下施工很吵")  # replaces it
+    assert "没有记入" in again and "您刚才发的“你好请问在吗”会填入“描述”" in again
+    assert "您刚才发的“楼下施工很吵”" in await chat.say("楼下施工很吵")  # replaces it
     assert "手机号" in await chat.say("继续")
     assert chat._load().data["answers"]["text"] == "楼下施工很吵"
 
@@ -292,7 +292,7 @@ async def test_after_the_timeout_a_word_that_answers_nothing_is_not_taken_as_an_
     await chat.say("1")
     chat.clock.now += 31 * 60
     offer = await chat.say("你好")  # too short to be the description: not held
-    assert "还没有填完" in offer and "将作为" not in offer
+    assert "还没有填完" in offer and "会填入" not in offer
     assert await chat.say("继续") == "请描述问题（至少 5 个字）。"  # just the question
     chat.clock.now += 31 * 60
     assert "请描述问题" in await chat.say("继续")  # 继续 first: straight back
@@ -304,7 +304,7 @@ async def test_after_the_timeout_a_word_that_answers_nothing_is_not_taken_as_an_
 async def test_another_service_interrupts_with_a_notice() -> None:
     chat = Chat()
     chat.start()
-    assert "您未填完的“我要反映”已停止" in chat.start("other")
+    assert "您未填完的留言已停止填写" in chat.start("other")
 
 
 @settings(max_examples=60, deadline=None)

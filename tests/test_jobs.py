@@ -137,7 +137,7 @@ async def test_an_unsigned_ticket_is_pressed_each_working_day_from_the_day_after
         date(2026, 12, 7), date(2026, 12, 8)]
     first = (await timeline(world, ticket.id))[-6]
     assert first == ("supervise", "scheduler", "签收超期，应于2026年11月30日（周一）前签收")
-    said = (f"【督办】工单 {ticket.number}（县住房和城乡建设局）"
+    said = (f"【督办】工单{ticket.number}（县住房和城乡建设局）"
             "签收超期，应于2026年11月30日（周一）前签收，请尽快办理。")
     # the department and the office each get a notice a day; the bound handler a push
     assert (await notices(world, "supervise"))[:2] == [("zhang", said), ("wang", said)]
@@ -254,9 +254,9 @@ async def test_the_department_is_reminded_the_working_day_before_a_deadline(
                    date(2026, 12, 8))
     reminders = await notices(world, "reminder")
     assert reminders == [
-        ("zhang", f"提醒：工单 {sign.number}（小区门口路灯坏了一周）"
+        ("zhang", f"提醒：工单{sign.number}（小区门口路灯坏了一周）"
                   "请于2026年12月1日（周二）前签收。"),
-        ("zhang", f"提醒：工单 {answer.number}（小区门口路灯坏了一周）"
+        ("zhang", f"提醒：工单{answer.number}（小区门口路灯坏了一周）"
                   "请于2026年12月7日（周一）前答复。"),
     ]
     assert [p for p in await pushes_to(world, "o-zhang") if p.startswith("提醒")] == [
@@ -311,7 +311,7 @@ async def test_a_received_ticket_a_rule_routes_is_dispatched_and_the_citizen_tol
     assert after.department == "zjj" and after.due_on == date(2026, 12, 8)  # 投诉: 5 days
     assert (await timeline(world, routed.id))[-1][:2] == ("dispatch", "scheduler")
     assert (await pushes_to(world, "oA"))[-1] == (
-        f"您的留言 {routed.number} 已转交县住房和城乡建设局办理，预计2026年12月8日（周二）前答复。")
+        f"您的留言{routed.number}已转交县住房和城乡建设局办理，预计2026年12月8日（周二）前答复。")
     assert (await notices(world, "dispatched"))[-1][0] == "zhang"
     # 其他 has no rule: the office dispatches it by hand
     left = await Tickets(world).get(unrouted.id)

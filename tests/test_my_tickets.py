@@ -64,7 +64,7 @@ async def test_one_ticket_shows_its_timeline_only_to_its_owner(
     amy, ben = Citizen(client, "oAmy2"), Citizen(client, "oBen2")
     number = ticket_number_in(await file_complaint(amy))
     detail = await amy.say(f"查询 {number}")
-    assert f"留言 {number}" in detail and "承办部门：县住房和城乡建设局" in detail
+    assert f"编号：{number}" in detail and "承办部门：县住房和城乡建设局" in detail
     assert "已受理" in detail and "已转办（县住房和城乡建设局）" in detail
     assert f"\n\n如问题已解决，可回复“撤回 {number}”" in detail
     assert detail == await amy.say(number.lower())  # a bare number, any case
@@ -207,9 +207,9 @@ async def test_a_short_number_finds_the_citizens_own_ticket(
     short = number[-6:]
     assert await fay.say(f"查询 {short}") == await fay.say(f"查询 {number}")
     refused = await gus.say(f"查询 {short}")  # another citizen's: as if there were none
-    assert f"没有编号以 {short} 结尾" in refused and number not in refused
+    assert f"没有编号以{short}结尾" in refused and number not in refused
     assert "小区门口" not in refused
-    assert f"没有编号以 {short} 结尾" in await gus.say(f"撤回 {short}")
+    assert f"没有编号以{short}结尾" in await gus.say(f"撤回 {short}")
     await fay.say(f"撤回 {short}")
     assert "已撤回" in await fay.say("是")
     engine = db.make_engine(database_url)
@@ -233,7 +233,7 @@ async def test_a_short_number_several_tickets_end_in_asks_which(
                            .values(number=next_day))
     await engine.dispose()
     asked = await hal.say(f"查询 {first[-6:]}")
-    assert "2 条留言的编号以 000001 结尾" in asked
+    assert "2条留言的编号以000001结尾" in asked
     assert first in asked and next_day in asked and "例如“查询 " in asked
     asked = await hal.say(f"撤回 {first[-6:]}")
     assert first in asked and next_day in asked and "例如“撤回 " in asked

@@ -104,7 +104,7 @@ async def test_a_handler_sees_and_acts_on_its_own_departments_tickets_only(
     assert (await signed.json())["ticket"]["status"] == "in_progress"
     [pushed] = await pushes(engine)
     department = department_name(demo_catalogue(), "zjj")
-    assert pushed == (f"{department}已签收您的留言 {ticket.number}，正在办理，"
+    assert pushed == (f"{department}已签收您的留言{ticket.number}，正在办理，"
                       "预计2026年11月30日（周一）前答复。")
     detail = await (await client.get(f"/api/v1/tickets/{ticket.id}",
                                       headers=bearer(tokens["wang"]))).json()
@@ -246,7 +246,7 @@ async def test_a_reviewed_departments_answer_goes_out_when_the_office_approves(
     approved = await client.post(f"{path}/approve_answer", json={"version": 3},
                                  headers=wang)
     assert (await approved.json())["ticket"]["status"] == "replied"
-    assert (await pushes(engine))[-1] == f"您的留言 {ticket.number} 已答复：\n已修复"
+    assert (await pushes(engine))[-1] == f"您的留言{ticket.number}已答复：\n已修复"
 
 
 @pytest.mark.parametrize("keeps", [False, True])
@@ -323,7 +323,7 @@ async def test_a_complaint_from_the_chat_worked_to_the_end_through_the_api(
     assert (await step("close", wang))["status"] == "closed"
     told = [t for t in await pushes(engine) if number in t]
     assert len(told) == 5  # signed, more time, the answer, closed, and the survey
-    assert told[4].startswith(f"您的留言 {number} 已办结。请您对办理结果进行评价")
+    assert told[4].startswith(f"您的留言{number}已办结。请您评价办理结果")
     assert "路灯线路已更换，现已恢复照明。" in told[2]
     timeline = await citizen.say(f"查询 {number}")
     assert "已办结" in timeline and "已签收您的留言" in timeline

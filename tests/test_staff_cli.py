@@ -132,7 +132,7 @@ async def test_make_runs_demo_accounts_get_fresh_tokens_each_time(env: dict[str,
     staff = await accounts(env)
     assert (await staff.sign_in("demo-zjj", "lianxin-demo")) is not None  # the console's
     office = await staff.authenticate(rows["demo-office"])
-    assert office is not None and office.display_name == "12345 办公室（演示）"
+    assert office is not None and office.display_name == "12345办公室（演示）"
     handler = await staff.authenticate(rows["demo-zjj"])
     assert handler is not None and (handler.role, handler.department) == ("handler", "zjj")
     code, second, _ = await lianxin("demo", env=env)  # make run again: new tokens

@@ -84,7 +84,7 @@ async def test_a_complaint_worked_to_the_end_reaches_the_citizen_at_every_step(
                             due_on=(date.today() + timedelta(days=30)).isoformat(),
                             text="需协调供电公司")
         await call("approve_extension", office)
-        assert "办理时间延长至" in (await pushed(1))[0]
+        assert "办理时限延长至" in (await pushed(1))[0]
         await call("answer", zhang, text="路灯线路已更换，现已恢复照明。")
         assert "路灯线路已更换" in (await pushed(1))[0]
         await call("close", office)

@@ -89,10 +89,10 @@ async def test_closing_asks_for_a_rating_which_is_taken_with_a_comment(world: Wo
     citizen, number, ticket_id = await closed(world)
     [question] = await survey_pushes(engine, "oCitizen")
     short = number[-6:]
-    assert question.startswith(f"您的留言 {number} 已办结。请您对办理结果进行评价")
+    assert question.startswith(f"您的留言{number}已办结。请您评价办理结果")
     assert f"如“{short} 5”" in question
     assert await citizen.say("5") == (
-        f"感谢您对留言 {number} 的评价：满意。如有意见或建议，请直接回复；没有请回复“跳过”。")
+        f"感谢您对留言{number}的评价：满意。如有意见或建议，请直接回复；没有请回复“跳过”。")
     assert await citizen.say("师傅很负责，谢谢") == "您的意见已记录，感谢您的反馈。"
     assert await status_of(engine, ticket_id) is Status.RATED
     assert await surveys_of(engine, ticket_id) == [
@@ -113,7 +113,7 @@ async def test_a_low_rating_leads_to_a_redo_that_is_closed_and_rated_again(
                     f"回复“重办 {number[-6:]}”申请重新办理，回复“不用”结束。")
     due = deadline(today_in_china(), demo_catalogue().deadlines["投诉"], CALENDAR).day
     redo = await citizen.say("是")
-    assert redo.startswith(f"已为您申请重新办理留言 {number}，仍由县住房和城乡建设局办理，预计")
+    assert redo.startswith(f"已为您申请重新办理留言{number}，仍由县住房和城乡建设局办理，预计")
     after = await Tickets(engine).get(ticket_id)
     assert after is not None and after.status is Status.REOPENED and after.due_on == due
     # the department and the office are told, with the citizen's comment
@@ -145,7 +145,7 @@ async def test_a_redo_may_be_declined(world: World) -> None:  # noqa: F811
     citizen, number, ticket_id = await closed(world)
     await citizen.say("1")
     assert "需要重新办理吗" in await citizen.say("跳过")
-    assert await citizen.say("不用") == f"好的，留言 {number} 不再重新办理。感谢您的反馈。"
+    assert await citizen.say("不用") == f"好的，留言{number}不再重新办理。感谢您的反馈。"
     assert await status_of(engine, ticket_id) is Status.RATED
     assert (await surveys_of(engine, ticket_id))[0][2:] == ("done", 1, None, False)
 
@@ -162,7 +162,7 @@ async def test_a_rating_days_later_and_in_the_middle_of_a_form(world: World) -> 
     assert await status_of(engine, ticket_id) is Status.CLOSED
     # a rating that names the ticket is the survey's, and the form goes on
     said = await citizen.say(f"{number[-6:]} 3")
-    assert said.startswith(f"感谢您对留言 {number} 的评价：一般。")
+    assert said.startswith(f"感谢您对留言{number}的评价：一般。")
     assert "您正在填写" in said or "继续" in said
     assert await status_of(engine, ticket_id) is Status.RATED
     assert (await surveys_of(engine, ticket_id))[0][2:4] == ("done", 3)
@@ -178,13 +178,13 @@ async def test_two_open_surveys_stay_apart(world: World) -> None:  # noqa: F811
     which = await citizen.say("5")
     assert which.startswith("您有多条留言待评价：") and older in which and newer in which
     rated = await citizen.say(f"{older[-6:]} 2")
-    assert rated.startswith(f"感谢您对留言 {older} 的评价：不满意")
+    assert rated.startswith(f"感谢您对留言{older}的评价：不满意")
     await citizen.say("跳过")
     await citizen.say("不用")
     assert (await status_of(engine, older_id), await status_of(engine, newer_id)) == (
         Status.RATED, Status.CLOSED)
     # one open survey left: a bare rating is its
-    assert (await citizen.say("满意")).startswith(f"感谢您对留言 {newer} 的评价：满意")
+    assert (await citizen.say("满意")).startswith(f"感谢您对留言{newer}的评价：满意")
 
 
 async def test_a_survey_never_answered_lapses_and_the_ticket_stays_unrated(
@@ -208,9 +208,9 @@ async def test_weeks_later_the_citizen_is_asked_whether_it_is_still_solved(
     later = datetime.now(UTC) + timedelta(days=29)
     assert await jobs.surveys(later, tools(engine, recheck_after=RECHECK_AFTER)) == 0  # once
     question = (await survey_pushes(engine, "oCitizen"))[-1]
-    assert question.startswith(f"您的留言 {number} 办结已有一段时间，请问问题是否仍已解决？")
+    assert question.startswith(f"您的留言{number}办结有一段时间了，回访一下：问题现在解决了吗？")
     assert "需要重新办理吗" in await citizen.say("没解决")
-    assert (await citizen.say("重办")).startswith(f"已为您申请重新办理留言 {number}")
+    assert (await citizen.say("重办")).startswith(f"已为您申请重新办理留言{number}")
     assert await status_of(engine, ticket_id) is Status.REOPENED
     assert [row[:3] for row in await surveys_of(engine, ticket_id)] == [
         ("rating", 1, "done"), ("recheck", 1, "done")]
@@ -227,9 +227,9 @@ async def test_redo_asked_for_at_once_after_a_low_rating_and_a_long_comment(
     number = ticket_number_in(await file_complaint(citizen))
     ticket_id = await work(client, tokens, number)
     asked = await citizen.say("1")
-    assert f"如需重新办理，也可直接回复“重办 {number[-6:]}”" in asked
+    assert f"如需重新办理，请回复“重办 {number[-6:]}”" in asked
     assert (await citizen.say(f"重办 {number[-6:]}")).startswith(
-        f"已为您申请重新办理留言 {number}")
+        f"已为您申请重新办理留言{number}")
     assert await status_of(engine, ticket_id) is Status.REOPENED
     # the comment mark is gone with the answer: the next text is the desk's, no comment
     thanks = await citizen.say("谢谢")
@@ -238,12 +238,12 @@ async def test_redo_asked_for_at_once_after_a_low_rating_and_a_long_comment(
     await work(client, tokens, number, sign=False)
     await citizen.say("2")
     await citizen.say("还是不行" * 150)
-    assert (await citizen.say("是")).startswith(f"已为您申请重新办理留言 {number}")
+    assert (await citizen.say("是")).startswith(f"已为您申请重新办理留言{number}")
     async with engine.connect() as conn:
         notices = (await conn.scalars(select(Push.text).where(
             Push.openid == "oZhangPhone", Push.purpose == "staff_notice")
             .order_by(Push.id))).all()
-    assert notices[-1].startswith(f"【重办】工单 {number}") and "不…。请于" in notices[-1]
+    assert notices[-1].startswith(f"【重办】工单{number}") and "不…。请于" in notices[-1]
     assert all(len(text.encode()) <= 2048 for text in notices)
 
 
@@ -282,7 +282,7 @@ async def test_the_question_just_asked_is_answered_before_another_tickets(
     citizen, _, first_id = await rated_then_asked_again(world)
     second = ticket_number_in(await file_complaint(citizen, description="楼道灯也坏了两周了没人修"))
     await work(client, tokens, second)
-    assert (await citizen.say(f"{second[-6:]} 5")).startswith(f"感谢您对留言 {second}")
+    assert (await citizen.say(f"{second[-6:]} 5")).startswith(f"感谢您对留言{second}")
     # "没有" answers the comment question just asked, not the first ticket's recheck
     assert await citizen.say("没有") == "好的，感谢您的评价。"  # nothing to record
     assert [row[:3] for row in await surveys_of(engine, first_id)] == [
@@ -312,5 +312,5 @@ async def test_a_low_rating_in_a_form_offers_redo_by_number(world: World) -> Non
     said = await citizen.say(f"{number[-6:]} 1")
     assert f"请回复“重办 {number[-6:]}”；不需要请回复“不用 {number[-6:]}”" in said
     declined = await citizen.say(f"不用 {number[-6:]}")
-    assert declined.startswith(f"好的，留言 {number} 不再")
+    assert declined.startswith(f"好的，留言{number}不再")
     assert await status_of(engine, ticket_id) is Status.RATED
