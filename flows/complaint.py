@@ -210,12 +210,13 @@ class ComplaintFlow:
             raise Reprompt("complaint_phone_required", kind=str(answers.get("kind")))
         try:
             return normalise_phone(text)  # a mobile, or a landline with its area code
-        except NotAPhone:
-            pass
-        number = phone_in(text)  # "我的电话是13900139000"
-        if number is None:
-            raise Reprompt("complaint_phone_bad")
-        return number
+        except NotAPhone as refusal:
+            number = phone_in(text)  # "我的电话是13900139000"
+            if number is None:  # saying what is wrong: complaint_phone_bad_length …
+                reason = "" if refusal.reason == "unread" else f"_{refusal.reason}"
+                raise Reprompt(f"complaint_phone_bad{reason}",
+                               count=str(refusal.digits)) from None
+            return number
 
     def _public(self, inbound: Inbound, answers: dict[str, Any]) -> bool:
         if inbound.text in PUBLIC_YES:
