@@ -1,14 +1,14 @@
-"""Logging set-up: one format, mainland mobile numbers masked in every line, and no SQL
-statement's parameters or result rows printed at any level."""
+"""Logging set-up: one format, phone numbers (mobiles and landlines) masked in every line,
+and no SQL statement's parameters or result rows printed at any level."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-from domain.contact import mask_mobile
+from domain import contact
 
-mask_phones = mask_mobile  # what the log filter applies to every line
+mask_phones = contact.mask_phones  # what the log filter applies to every line
 
 # Libraries that print what a statement carries (a citizen's openid, description, phone,
 # location) when their logger is let through below a level. Each is held at that level

@@ -11,7 +11,7 @@ later one, so a second pass changes nothing):
 5. phone numbers → 【电话】: mobiles (1[3-9] and 9 digits; spaces, dashes or dots between
    digits; +86 / 0086 / 86), landlines with an area code ("0731-84567890", "(0731)…"),
    and 7–8 digit local numbers only after 电话 / 手机 / 联系方式 / 座机 / 号码 / 打.
-   Digits may be full-width or Chinese numerals (一二…〇零, 幺 = 1, 两 = 2), mixed.
+   Digits may be full-width or Chinese numerals (一二…〇零, 幺 = 1, 两 = 2, 洞 = 0), mixed.
 6. vehicle plates → 【车牌】: province + letter + 5–6 letters/digits, "·" or a space allowed
 7. house numbers → 【门牌】: a door number after a road, street, lane or village
    ("幸福路18号" → "幸福路【门牌】"), and building / unit / floor / room chains
@@ -33,6 +33,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+from domain.contact import NUMERALS
+
 PHONE = "【电话】"
 ID_NUMBER = "【身份证号】"
 PLATE = "【车牌】"
@@ -44,8 +46,8 @@ SOMEONE = "某"  # after a surname: 张三 → 张某
 # one character for one, so a match in the read text is the same span in the text as
 # written: full-width ASCII (１３８, Ｘ, ＋, －, （）, ：, ＠) and the ideographic space …
 _WIDTH: dict[int, int] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-# … and, for numbers, Chinese numerals as digits
-_DIGITS = _WIDTH | str.maketrans("〇零一幺二两三四五六七八九", "0011223456789")
+# … and, for numbers, Chinese numerals as digits (the table domain/contact.py reads by)
+_DIGITS = _WIDTH | NUMERALS
 
 _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+-])(?P<x>[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
@@ -185,7 +187,7 @@ _RULES: tuple[tuple[re.Pattern[str], Callable[[str], str | None], dict[int, int]
 
 
 _ARABIC = frozenset("0123456789０１２３４５６７８９")
-_NUMERALS = frozenset("〇零一幺二两三四五六七八九")
+_NUMERALS = frozenset(chr(c) for c in NUMERALS)
 
 
 def _numeral_end(text: str, end: int) -> bool:

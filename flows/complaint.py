@@ -10,7 +10,8 @@ Answers are JSON (the conversation is stored between messages):
 - ``description``: 10–1000 characters
 - ``photos``: ``[{"media_id", "url"}]``, at most 9 (any image sent in the flow is kept
   here: :class:`flows.steps.Collect`)
-- ``phone``: 11 digits, or ``None`` (anonymous, only for the kinds the catalogue allows)
+- ``phone``: a mobile's 11 digits or a landline's "0731-84567890", or ``None``
+  (anonymous, only for the kinds the catalogue allows)
 - ``public``: bool
 """
 
@@ -24,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.catalogue import KINDS, Catalogue, Department, Region
-from domain.contact import mask_mobile, mobile_in, mobiles_in, normalise_mobile
+from domain.contact import NotAPhone, mask_phones, normalise_phone, phone_in, phones_in
 from domain.display import department_name, format_day
 from domain.messages import Inbound, Outbound, excerpt
 from domain.redact import hide_numbers
@@ -226,7 +227,7 @@ class ComplaintFlow:
     def _moved(self, text: str, answers: dict[str, Any]) -> str:
         """The description without its phone and ID numbers; its one phone number becomes
         the answer to the phone question, which is then not asked."""
-        numbers = mobiles_in(text)
+        numbers = phones_in(text)
         if len(numbers) == 1:
             answers["phone"] = next(iter(numbers))
             context = answers.get(CONTEXT)
@@ -263,13 +264,14 @@ class ComplaintFlow:
             raise Reprompt("complaint_phone_required", counts=False,
                            kind=str(answers.get("kind")))
         try:
-            return normalise_mobile(text)
-        except ValueError:
-            pass
-        number = mobile_in(text)  # "我的电话是13900139000"
-        if number is None:
-            raise Reprompt("complaint_phone_bad")
-        return number
+            return normalise_phone(text)  # a mobile, or a landline with its area code
+        except NotAPhone as refusal:
+            number = phone_in(text)  # "我的电话是13900139000"
+            if number is None:  # saying what is wrong: complaint_phone_bad_length …
+                reason = "" if refusal.reason == "unread" else f"_{refusal.reason}"
+                raise Reprompt(f"complaint_phone_bad{reason}",
+                               count=str(refusal.digits)) from None
+            return number
 
     def _public(self, inbound: Inbound, answers: dict[str, Any]) -> bool:
         word = command_form(inbound.text)
@@ -293,7 +295,7 @@ class ComplaintFlow:
         last = answers.get(CONTEXT, {}).get("last_phone")
         anonymous = self._catalogue().allows_anonymous(str(answers.get("kind")))
         return {  # the number on file shown masked, as on any screen others may see
-            "last": (self._texts("complaint_phone_last", phone=mask_mobile(str(last)))
+            "last": (self._texts("complaint_phone_last", phone=mask_phones(str(last)))
                      if last else ""),
             "anonymous": self._texts("complaint_phone_anonymous") if anonymous else "",
         }
@@ -393,7 +395,7 @@ def idempotency_key(inbound: Inbound, answers: dict[str, Any]) -> str:
 def _phone_in_addendum(text: str) -> str | None:
     """A number typed with more words than a phone answer has, at the photos step: not
     added to the description, which may be published."""
-    return "complaint_addendum_has_phone" if mobiles_in(text) else None
+    return "complaint_addendum_has_phone" if phones_in(text) else None
 
 
 def looks_like_address(text: str) -> bool:
@@ -429,8 +431,8 @@ def _valid_description(value: Any) -> bool:
 
 def _valid_phone(value: Any) -> bool:
     try:
-        return isinstance(value, str) and normalise_mobile(value) == value
-    except ValueError:
+        return isinstance(value, str) and normalise_phone(value) == value
+    except NotAPhone:
         return False
 
 

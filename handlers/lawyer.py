@@ -30,7 +30,7 @@ from domain.consultation import (
     Status,
     lawyer_command,
 )
-from domain.contact import mask_mobile, mask_openid
+from domain.contact import mask_openid, mask_phones
 from domain.messages import Outbound
 from domain.survey import lawyer_rating
 from domain.texts import Texts
@@ -221,14 +221,14 @@ class LawyerDesk:
                   if m.sender == "citizen" and m.kind == "image" and m.media_id]
         voices = [m.media_id for m in messages
                   if m.sender == "citizen" and m.kind == "voice" and m.media_id]
-        more = "".join(self._texts("lawyer_took_more", text=mask_mobile(text))
+        more = "".join(self._texts("lawyer_took_more", text=mask_phones(text))
                        for text in added)
         kind = "message" if consultation.left_message else "live"
         text = self._texts(
             "lawyer_took", short=consultation.short, who=who(self._texts, consultation),
             area=_area_names(catalogue, [consultation.area])[0],
             kind=self._texts(f"lawyer_took_kind_{kind}"),
-            question=mask_mobile(consultation.question), more=more,
+            question=mask_phones(consultation.question), more=more,
             photos=self._texts("lawyer_took_photos", count=str(len(photos))) if photos else "")
         return [Outbound.of_text(text), *(Outbound.of_image(p) for p in photos),
                 *(Outbound.of_voice(v) for v in voices)]

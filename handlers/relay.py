@@ -16,7 +16,7 @@ from domain.consultation import (
     LawyerRecord,
     mask_name,
 )
-from domain.contact import mask_mobile
+from domain.contact import mask_phones
 from domain.messages import Outbound
 from domain.texts import Texts
 from handlers.commands import VOICE
@@ -42,11 +42,11 @@ def to_lawyer(texts: Texts, consultation: ConsultationRecord, said: Said) -> Seq
     short, name = consultation.short, who(texts, consultation)
     if said.kind == "text":
         return [Note("lawyer", TO_LAWYER, texts("lawyer_from_citizen", short=short, who=name,
-                                                text=mask_mobile(said.text)))]
+                                                text=mask_phones(said.text)))]
     label = texts("lawyer_from_citizen_media", short=short, who=name,
                   kind=texts(f"consult_kind_{said.kind}"))
     if said.text:  # a voice message's transcription
-        label += mask_mobile(said.text)
+        label += mask_phones(said.text)
     return [Note("lawyer", TO_LAWYER, label),
             Note("lawyer", TO_LAWYER, label, message=_media(said))]
 

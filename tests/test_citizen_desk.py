@@ -814,12 +814,37 @@ async def test_every_refused_phone_says_what_is_wrong(engine: AsyncEngine) -> No
     session = Session(engine, "oBadPhones")
     await session.fill(6)  # at the phone
     replies = [(await session.say(bad))[0] for bad in ("12345", "1380013800", "电话号码")]
-    assert all("手机号格式不对" in reply for reply in replies), replies
+    assert "手机号位数不对：手机号是11位，您发来的是5位" in replies[0]
+    assert "您发来的是10位" in replies[1]
+    assert "没有认出电话号码" in replies[2] and "0731-84567890" in replies[2]
     assert "由话务员帮您登记" in replies[2] and "12345热线" in replies[2]
     # 投诉 needs a phone: a rule, explained, and no failed try (no hotline offer for it)
     [reply] = await session.say("匿名")
-    assert "需要留下手机号" in reply and "由话务员帮您登记" not in reply
+    assert "需要留" in reply and "由话务员帮您登记" not in reply
     assert session.load().data["tries"] == 3
+
+
+async def test_a_landline_without_area_code_or_with_a_wrong_one_is_told_so(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oBadLandline")
+    await session.fill(6)  # at the phone
+    assert "固定电话缺区号" in (await session.say("8456 7890"))[0]
+    assert "区号后面是7位或8位号码" in (await session.say("0731-845678"))[0]
+    assert "公开在留言板上吗" in (await session.say("座机0731-84567890"))[0]
+    assert session.load().data["answers"]["phone"] == "0731-84567890"
+
+
+async def test_a_landline_or_a_number_in_numerals_at_the_photos_stays_out_of_the_description(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oLandlineSentence")
+    await session.fill(5)
+    for text in ("家里座机0731-84567890，白天一般有人接，谢谢",
+                 "我的手机是一三八〇〇一三八〇〇〇，有事情随时打给我"):
+        [reply] = await session.say(text)
+        assert "没有补充到“问题描述”" in reply, reply
+    assert session.load().data["answers"]["description"] == FILL[4]
 
 
 async def test_a_location_outside_a_form_says_where_it_is_used(engine: AsyncEngine) -> None:

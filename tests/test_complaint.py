@@ -26,6 +26,7 @@ from storage.models import Attachment, Ticket, TicketEvent
 from storage.outbox import Outbox
 from storage.tickets import Tickets
 from tests.citizens import (
+    LAMP,
     Citizen,
     Clock,
     Today,
@@ -214,7 +215,7 @@ async def test_bad_input_at_every_step_gets_a_clear_answer_and_loses_nothing(bot
     assert "发送（最多9张）" in await dan.say("青山镇中心街路灯坏了两周，晚上行人摔倒过")
     assert "已收到1张照片" in await dan.say("嗯")
     await dan.say("完成")
-    assert "手机号格式不对" in await dan.say("12345")
+    assert "手机号是11位，您发来的是5位" in await dan.say("12345")
     assert "需要留下手机号" in await dan.say("匿名")  # 投诉 needs a phone in the demo county
     await dan.say("+86 139-0013-9000")
     assert "请回复序号或选项文字" in await dan.say("也许")
@@ -264,6 +265,29 @@ async def test_anonymous_only_where_the_catalogue_allows(bot: Bot) -> None:
     await gus.say("确认")
     [ticket] = await bot.tickets("oGus")
     assert (ticket.kind, ticket.phone, ticket.department) == ("投诉", "13600136000", "jtys")
+
+
+@pytest.mark.parametrize(("typed", "stored", "offered"), [
+    ("一三八 〇〇一三 八〇〇〇", "13800138000", "138****8000"),
+    ("0731-84567890", "0731-84567890", "0731-****7890"),
+])
+async def test_a_phone_as_citizens_write_it_numerals_or_a_landline(
+    bot: Bot, typed: str, stored: str, offered: str,
+) -> None:
+    """A mobile in Chinese numerals, or a landline with its area code (the 承办部门 calls
+    back either; many elderly citizens have only a landline), for a kind that needs one."""
+    lin = bot.citizen("oLin")
+    assert "手机号或带区号的固定电话" in await lin.says("我要反映", "1", "1", "3", LAMP, "跳过")
+    summary = await lin.says(typed, "2")
+    assert f"6. 联系电话：{stored}" in summary, summary
+    await lin.say("确认")
+    # the next time it is offered masked, and "1" takes it again
+    prompt = await lin.says("我要反映", "1", "7", "3", "菜市场门口占道经营，车辆无法通行", "跳过")
+    assert f"回复“1”使用上次留下的号码 {offered}。" in prompt
+    assert f"6. 联系电话：{stored}" in await lin.says("1", "2")
+    await lin.say("确认")
+    tickets = await bot.tickets("oLin")
+    assert [(t.kind, t.phone) for t in tickets] == [("投诉", stored), ("投诉", stored)]
 
 
 # -- cancel, back, edit, timeout, interruption --------------------------------------------

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.logs import QUIET_BELOW, configure
-from domain.contact import mobiles_in
+from domain.contact import phones_in
 from storage import db
 from storage.tickets import NewTicket, Tickets
 
@@ -137,4 +137,19 @@ def test_every_phone_spelling_is_masked_in_message_exception_and_traceback(
     assert "ValueError: citizen wrote 139****4321" in err
     assert "filing for 139****4321 failed (电话 139****4321)" in err
     assert "Stack (most recent call last)" in err
-    assert mobiles_in(err) == set()
+    assert phones_in(err) == set()
+
+
+def test_a_landline_and_a_number_in_numerals_are_masked_in_every_line(
+    logging_to_stderr: None, capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure("INFO")
+    try:
+        raise ValueError("citizen wrote 座机（0731）8456 7890")
+    except ValueError:
+        log.exception("filing for %s failed (手机 一三八〇〇一三八〇〇〇)", "073184567890")
+    err = capsys.readouterr().err
+    assert "ValueError: citizen wrote 座机0731-****7890" in err
+    assert "filing for 0731-****7890 failed (手机 138****8000)" in err
+    assert "84567890" not in err and "8456 7890" not in err
+    assert phones_in(err) == set()

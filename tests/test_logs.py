@@ -1,4 +1,4 @@
-"""Phone numbers never reach a log line in full."""
+"""Phone numbers, mobile or landline, never reach a log line in full."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ from bot.logs import MaskPhones, mask_phones
     ("two 13800138000,15912345678", "two 138****8000,159****5678"),
     ("not a phone 12345678901 or 138123456789", "not a phone 12345678901 or 138123456789"),
     ("LX20261122-000123", "LX20261122-000123"),
+    ("座机 0731-84567890，", "座机 0731-****7890，"),
+    ("landline (010)62345678 and 02162345678", "landline 010-****5678 and 021-****5678"),
+    ("手机幺三八〇〇一三八〇〇〇", "手机138****8000"),
+    ("2026-11-23 10:20:30,123 took 0.731 s", "2026-11-23 10:20:30,123 took 0.731 s"),
 ])
 def test_mask_phones(raw: str, masked: str) -> None:
     assert mask_phones(raw) == masked

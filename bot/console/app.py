@@ -35,7 +35,7 @@ from bot.staff.office import Refused
 from bot.staff.services import Services
 from domain.catalogue import Catalogue
 from domain.consultation import ConsultationRecord, LawyerRecord, ProfileError, mask_name
-from domain.contact import mask_mobile
+from domain.contact import mask_phones
 from domain.deadlines import WATCHED, Deadline, Due, Urgency, deadline_of, urgency
 from domain.display import department_name
 from domain.messages import excerpt
@@ -355,7 +355,7 @@ async def legal(request: web.Request) -> web.Response:
 
     def shown(c: ConsultationRecord) -> dict[str, Any]:
         return {"number": c.number, "area": areas.get(c.area, c.area),
-                "citizen": mask_name(c.name), "question": excerpt(mask_mobile(c.question), 80),
+                "citizen": mask_name(c.name), "question": excerpt(mask_phones(c.question), 80),
                 "status": texts(c.status.label_key),
                 "asked": c.created_at.astimezone(CHINA),
                 "ended": None if c.ended_at is None else c.ended_at.astimezone(CHINA)}

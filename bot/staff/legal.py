@@ -29,7 +29,7 @@ from domain.consultation import (
     Status,
     mask_name,
 )
-from domain.contact import mask_mobile
+from domain.contact import mask_phones
 from domain.staff import Role
 
 
@@ -103,7 +103,7 @@ async def set_lawyer_active(request: web.Request) -> web.Response:
 def _consultation_json(consultation: ConsultationRecord) -> ConsultationOut:
     return ConsultationOut(
         id=consultation.id, number=consultation.number, area=consultation.area,
-        citizen=mask_name(consultation.name), question=mask_mobile(consultation.question),
+        citizen=mask_name(consultation.name), question=mask_phones(consultation.question),
         status=consultation.status.value, left_message=consultation.left_message,
         lawyer_id=consultation.lawyer_id, created_at=consultation.created_at,
         taken_at=consultation.taken_at, first_answer_at=consultation.first_answer_at,
