@@ -143,7 +143,8 @@ class Collect(Hook):
         if text in CLEAR:
             answers[self.name] = []
             raise Reprompt(self.texts.cleared, fresh=True)
-        if text in DONE or text in SKIP or text.removesuffix("了") in self.none_words:
+        if (text in DONE or text in SKIP or text in self.none_words
+                or text.removesuffix("了") in self.none_words):
             return photos
         raise Reprompt(self.texts.waiting if photos else self.texts.waiting_none,
                        count=str(len(photos)))
