@@ -299,7 +299,7 @@ async def test_a_flow_left_for_half_an_hour_is_offered_to_resume_or_discard(bot:
     # the question it was at, answered by what the citizen wrote on coming back
     assert "问题发生在哪个乡镇" in await ivy.say("继续")
     bot.clock.now += 2 * 3600
-    await ivy.say("1")
+    await ivy.say("县城区")
     assert "已放弃" in await ivy.say("放弃")
     assert "没有看懂" in await ivy.say("1")
 
