@@ -305,6 +305,7 @@ def test_the_shipped_places_name_their_regions() -> None:
     assert found("张家村") == "河口乡"
     assert found("我在人民广场旁边") == "城关街道"
     assert found("县人民医院门口") == "城关街道"
+    assert found("人民医院") == "城关街道"  # as citizens call it
     assert found("和平社区5栋") == "东城街道"
     assert found("汽车站对面") == "东城街道"
     assert found("实验中学") == "东城街道"
@@ -361,7 +362,7 @@ def test_check_prints_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert cmd_check(argparse.Namespace(file=DEFAULT_CATALOGUE)) == 0
     out = capsys.readouterr().out
     assert "is valid" in out
-    assert "9 departments, 8 categories, 8 regions (47 places), 9 rules" in out
+    assert "9 departments, 8 categories, 8 regions (48 places), 9 rules" in out
     assert "市容城管 × 河口乡、青山镇、石桥镇" in out
     assert "其他 × every region" in out
     assert "anonymous tickets (no phone number needed): 咨询, 建议, 表扬" in out
