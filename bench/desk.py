@@ -70,7 +70,7 @@ from storage.tickets import Tickets  # noqa: E402
 
 IDLE_TEXT = "您好，我想反映一下小区夜间施工噪音扰民的问题，请问应该怎么办理？"
 DESCRIPTION = "小区门口的路灯坏了一个星期，晚上很黑，老人孩子出门都不方便"
-COMPLAINT = ("我要反映", "1", "1", "3", DESCRIPTION, "跳过", "13800138000", "2", "确认")
+COMPLAINT = ("我要反映", "1", "1", "2", DESCRIPTION, "跳过", "13800138000", "2", "确认")
 
 
 class Talk:

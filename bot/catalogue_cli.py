@@ -101,10 +101,11 @@ async def _save(url: str, catalogue: Catalogue, *, source: str, digest: str) -> 
 def summary(catalogue: Catalogue) -> list[str]:
     """The lines ``config check`` prints: counts, deadlines, pairs left to the fallback."""
     fallback = catalogue.fallback
+    places = sum(len(r.places) for r in catalogue.regions)
     lines = [
         f"{catalogue.county}: {len(catalogue.departments)} departments, "
-        f"{len(catalogue.categories)} categories, {len(catalogue.regions)} regions, "
-        f"{len(catalogue.rules)} rules",
+        f"{len(catalogue.categories)} categories, {len(catalogue.regions)} regions "
+        f"({places} places), {len(catalogue.rules)} rules",
         "deadlines (working days): " + ", ".join(
             f"{kind} {days}" for kind, days in catalogue.deadlines.items()),
         _anonymous(catalogue),

@@ -5,6 +5,10 @@ A ticket's category × region picks its department (派单): the rule for the ex
 wins, then a rule for its parent region (and the parent's parent …), then a rule for
 region ``"*"``; a pair no rule covers goes to the one fallback (兜底) department.
 
+A region may list its places (村, 社区, landmarks such as 县人民医院): a citizen who names
+one names the region. The citizen picks from the regions with no region inside them
+(:meth:`Catalogue.regions_offered`); a parent's name is still an answer.
+
 This module is the checked model and its routing. Reading ``config/catalogue.toml`` and
 naming the line of each fault is :mod:`domain.catalogue_file`.
 """
@@ -45,6 +49,9 @@ class Region:
     id: str
     name: str
     parent: str | None = None
+    # villages (村), communities (社区) and landmarks (县人民医院, 火车站) inside the region:
+    # a citizen who names one names the region
+    places: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +84,11 @@ class Catalogue:
     # rather than once per keyword
     _by_first: dict[str, tuple[tuple[str, Category], ...]] = field(
         init=False, repr=False, compare=False)
+    # every region name and place as (word, rank, region) by the word's first character:
+    # one scan of a text, as for keywords; rank orders names first, each in file order
+    _places_by_first: dict[str, tuple[tuple[str, int, Region], ...]] = field(
+        init=False, repr=False, compare=False)
+    _offered: tuple[Region, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_departments", {d.id: d for d in self.departments})
@@ -89,6 +101,16 @@ class Catalogue:
                 if word:
                     grouped.setdefault(word[0], []).append((word, category))
         object.__setattr__(self, "_by_first", {c: tuple(w) for c, w in grouped.items()})
+        places: dict[str, list[tuple[str, int, Region]]] = {}
+        words = [(r.name, r) for r in self.regions]
+        words += [(place, r) for r in self.regions for place in r.places]
+        for rank, (word, region) in enumerate(words):
+            if word:
+                places.setdefault(word[0], []).append((word, rank, region))
+        object.__setattr__(self, "_places_by_first", {c: tuple(w) for c, w in places.items()})
+        parents = {r.parent for r in self.regions}
+        object.__setattr__(self, "_offered",
+                           tuple(r for r in self.regions if r.id not in parents))
 
     # ------------------------------------------------------------------ lookups
     @property
@@ -137,10 +159,30 @@ class Catalogue:
                         best = candidate
         return None if best is None else best[2]
 
+    def regions_offered(self) -> tuple[Region, ...]:
+        """The regions a citizen picks from, in file order: those with no region inside
+        them. A parent (县城区 over its 街道) would overlap its children; it is still a
+        region a citizen may name, and rules for it cover its children."""
+        return self._offered
+
+    def region_numbered(self, number: int) -> Region | None:
+        """The region shown as ``number`` (from 1) in :meth:`regions_offered`."""
+        shown = self._offered
+        return shown[number - 1] if 1 <= number <= len(shown) else None
+
     def region_for_text(self, text: str) -> Region | None:
-        """The region whose name occurs in ``text`` (the longest name wins)."""
-        found = [r for r in self.regions if r.name in text]
-        return max(found, key=lambda r: len(r.name), default=None)
+        """The region whose name or one of whose places occurs in ``text``: the longest
+        such word wins ("某乡中心小学" over "中心小学"); at equal length a region's name
+        wins over a place, then the one earlier in the file. ``None`` if nothing matches."""
+        best: tuple[int, int, Region] | None = None
+        by_first = self._places_by_first
+        for i, char in enumerate(text):  # only the words that can start here
+            for word, rank, region in by_first.get(char, ()):
+                if text.startswith(word, i):
+                    candidate = (-len(word), rank, region)
+                    if best is None or candidate[:2] < best[:2]:
+                        best = candidate
+        return None if best is None else best[2]
 
     def legal_areas_in_order(self) -> list[LegalArea]:
         """The legal areas as the citizen sees them, by their display number."""

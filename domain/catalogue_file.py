@@ -414,15 +414,23 @@ def _regions(check: _Checker, data: dict[str, Any]) -> dict[str, Region]:
     found: dict[str, Region] = {}
     index_of: dict[str, int] = {}
     names: set[str] = set()
+    owners: dict[str, str] = {}  # place → the region it is listed under
     for index, entry in check.entries(data, "region"):
-        check.check_keys("region", index, entry, ("id", "name"), ("parent",))
+        check.check_keys("region", index, entry, ("id", "name"), ("parent", "places"))
         ident, name = check.identity("region", index, entry, found, names)
         parent = (check.string("region", index, entry, "parent")
                   if "parent" in entry else None)
-        found[ident] = Region(ident, name, parent)
+        places = _places(check, index, entry, ident, owners)
+        found[ident] = Region(ident, name, parent, places)
         index_of[ident] = index
     if not found:
         raise check.fail(_top_key_line(check.text, "region"), "needs [[region]] tables")
+    for place, owner in owners.items():  # a region named later in the file is known now
+        named = next((r for r in found.values() if r.name == place), None)
+        if named is not None:
+            raise check.fail(entry_line(check.text, "region", index_of[owner], "places"),
+                             f"region {owner!r}: place {place!r} is the name of region "
+                             f"{named.id!r}")
     for region in found.values():
         if region.parent is not None and region.parent not in found:
             raise check.fail(entry_line(check.text, "region", index_of[region.id], "parent"),
@@ -441,6 +449,29 @@ def _regions(check: _Checker, data: dict[str, Any]) -> dict[str, Region]:
             path.append(current)
             current = found[current].parent
     return found
+
+
+def _places(check: _Checker, index: int, entry: dict[str, Any], ident: str,
+            owners: dict[str, str]) -> tuple[str, ...]:
+    """A region's ``places``: the villages, communities and landmarks a citizen may name
+    for it, each listed once and under one region only (``owners`` remembers them)."""
+    places = entry.get("places", [])
+    line = entry_line(check.text, "region", index, "places")
+    if not isinstance(places, list) or not all(
+        isinstance(p, str) and p.strip() for p in places
+    ):
+        raise check.fail(line, f"region {ident!r}: places must be a list of non-empty strings")
+    kept: list[str] = []
+    for place in (p.strip() for p in places):
+        owner = owners.get(place)
+        if owner == ident:
+            raise check.fail(line, f"region {ident!r}: place {place!r} is listed twice")
+        if owner is not None:
+            raise check.fail(line, f"region {ident!r}: place {place!r} is already listed "
+                                   f"under region {owner!r}")
+        owners[place] = ident
+        kept.append(place)
+    return tuple(kept)
 
 
 def _rules(check: _Checker, data: dict[str, Any], departments: dict[str, Department],

@@ -114,7 +114,7 @@ class ComplaintFlow:
                  scratch=(LOCATION, TYPED), again="complaint_region_again",
                  accepts=frozenset({"text", "location"}),
                  values=lambda _: {"options": numbered(
-                     [r.name for r in self._catalogue().regions])}),
+                     [r.name for r in self._catalogue().regions_offered()])}),
             Step("description", texts("complaint_label_description"),
                  "complaint_description", self._description, valid=_valid_description,
                  show=self._show_description, scratch=(PERSONAL,),
@@ -171,19 +171,19 @@ class ComplaintFlow:
         region = None
         number = choice_number(text)
         if not text:
-            raise Reprompt("flow_choice_retry", first=catalogue.regions[0].name)
-        if number is not None:
-            if 1 <= number <= len(catalogue.regions):
-                region = catalogue.regions[number - 1]
-        else:
+            raise Reprompt("flow_choice_retry", first=catalogue.regions_offered()[0].name)
+        if number is not None:  # a number in the list shown: the regions offered
+            region = catalogue.region_numbered(number)
+        else:  # a name (a parent's too: 县城区), part of one, or a text naming a region
+            # or one of its places
             region = catalogue.region_by_name(text)
             named = [r for r in catalogue.regions if text in r.name]
             if region is None and len(named) == 1:
                 region = named[0]
             if region is None:
                 region = catalogue.region_for_text(text)
-                if region is not None:  # "东城街道人民路12号": the region and the address
-                    return _region_answer(region, place=text[:200])
+                if region is not None:  # "东城街道人民路12号", "张家村", "人民广场旁边":
+                    return _region_answer(region, place=text[:200])  # the text is the place
         if region is None and looks_like_address(text):
             # an address without its town: keep it as the place, ask for the region (a
             # second one in a row counts as a try, so help still comes)

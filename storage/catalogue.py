@@ -64,7 +64,8 @@ class CatalogueRepository:
                     for n, c in enumerate(catalogue.categories)])
             if catalogue.regions:
                 await conn.execute(insert(Region), [
-                    {"id": r.id, "name": r.name, "parent": r.parent, "position": n}
+                    {"id": r.id, "name": r.name, "parent": r.parent,
+                     "places": list(r.places), "position": n}
                     for n, r in enumerate(catalogue.regions)])
             if catalogue.rules:
                 await conn.execute(insert(RoutingRule), [
@@ -94,9 +95,10 @@ class CatalogueRepository:
                     select(Category.id, Category.name, Category.display_order,
                            Category.keywords).order_by(Category.position)))
             regions = tuple(
-                domain.Region(row.id, row.name, row.parent)
+                domain.Region(row.id, row.name, row.parent, tuple(row.places))
                 for row in await conn.execute(
-                    select(Region.id, Region.name, Region.parent).order_by(Region.position)))
+                    select(Region.id, Region.name, Region.parent, Region.places)
+                    .order_by(Region.position)))
             rules = tuple(
                 domain.Rule(row.category, row.region, row.department)
                 for row in await conn.execute(

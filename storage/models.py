@@ -272,6 +272,8 @@ class Region(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     parent: Mapped[str | None] = mapped_column(String(32))  # a region id
+    # its villages, communities and landmarks, in file order
+    places: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     position: Mapped[int] = mapped_column(Integer)
 
 

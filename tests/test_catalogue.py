@@ -229,6 +229,94 @@ def test_the_longest_region_name_in_a_text_wins() -> None:
     assert found("没有地名") is None
 
 
+PLACES = {  # a region's line → the same with its places
+    'name = "城区"\n': 'name = "城区"\nplaces = ["县城"]\n',
+    'name = "某街道"\n': 'name = "某街道"\nplaces = ["人民广场", "中心小学", "东门"]\n',
+    'name = "某社区"\n': 'name = "某社区"\nplaces = ["幸福里"]\n',
+    'name = "某乡"\n': 'name = "某乡"\nplaces = ["张家村", "某乡中心小学", "西门"]\n',
+}
+
+
+def with_places(text: str) -> str:
+    for old, new in PLACES.items():
+        text = text.replace(old, new)
+    return text
+
+
+def test_a_place_names_its_region_and_the_longest_word_in_the_text_wins() -> None:
+    cat = parse_catalogue(with_places(GOOD), "cat.toml")
+
+    def found(text: str) -> str | None:
+        region = cat.region_for_text(text)
+        return None if region is None else region.id
+
+    assert found("张家村") == "village"  # a village
+    assert found("我在人民广场旁边") == "street"  # a landmark inside a text
+    assert found("幸福里3栋") == "lane"  # a community, though its region has a parent
+    assert found("县城东边") == "town"  # a place of a region with regions inside it
+    assert found("中心小学门口") == "street"
+    assert found("某乡中心小学门口") == "village"  # the longer place, not 中心小学
+    assert found("某街道张家村") == "street"  # a name and a place as long: the name
+    assert found("东门到西门") == "street"  # two places as long: the one earlier in the file
+    assert found("西门到东门") == "street"
+    assert found("张家") is None  # part of a place is none
+    assert found("没有地名") is None
+    assert cat.region("village").places == ("张家村", "某乡中心小学", "西门")
+
+
+SHIPPED = load_catalogue(DEFAULT_CATALOGUE)
+SHIPPED_PLACES = sorted({w for r in SHIPPED.regions for w in (r.name, *r.places)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(SHIPPED_PLACES), st.text(max_size=4)), max_size=8))
+def test_the_region_for_a_text_is_the_one_of_its_longest_name_or_place(
+    parts: list[str],
+) -> None:
+    text = "".join(parts)
+    words = [(r.name, r) for r in SHIPPED.regions]
+    words += [(place, r) for r in SHIPPED.regions for place in r.places]
+    found = [(len(word), -rank, region) for rank, (word, region) in enumerate(words)
+             if word in text]  # every word, plainly: names before places, in file order
+    expected = max(found, key=lambda f: f[:2])[2] if found else None
+    assert SHIPPED.region_for_text(text) == expected
+
+
+def test_the_regions_offered_are_those_with_none_inside_them_in_file_order() -> None:
+    cat = parse_catalogue(GOOD, "cat.toml")  # 城区 ⊃ 某街道 ⊃ 某社区; 某乡
+    assert [r.id for r in cat.regions_offered()] == ["lane", "village"]
+    assert cat.region_numbered(1) == cat.region("lane")
+    assert cat.region_numbered(2) == cat.region("village")
+    assert cat.region_numbered(3) is None
+    assert cat.region_numbered(0) is None
+    shipped = [r.name for r in SHIPPED.regions_offered()]
+    assert shipped == ["城关街道", "东城街道", "西城街道", "经济开发区", "河口乡", "青山镇",
+                       "石桥镇"]
+    parents = {r.parent for r in SHIPPED.regions}
+    assert not [r for r in SHIPPED.regions_offered() if r.id in parents]
+    assert SHIPPED.region_by_name("县城区") == SHIPPED.region("chengqu")  # named, not offered
+
+
+def test_the_shipped_places_name_their_regions() -> None:
+    def found(text: str) -> str | None:
+        region = SHIPPED.region_for_text(text)
+        return None if region is None else region.name
+
+    assert found("张家村") == "河口乡"
+    assert found("我在人民广场旁边") == "城关街道"
+    assert found("县人民医院门口") == "城关街道"
+    assert found("人民医院") == "城关街道"  # as citizens call it
+    assert found("和平社区5栋") == "东城街道"
+    assert found("汽车站对面") == "东城街道"
+    assert found("实验中学") == "东城街道"
+    assert found("火车站") == "西城街道"
+    assert found("县城") == "县城区"
+    assert found("青山镇汽车站") == "青山镇"  # a town's own bus station: the name, as long
+    # the addresses the flow's tests type as naming no region still name none
+    for address in ("幸福路88号", "幸福小区3栋", "某某路88号", "人民路12号", "某省某市某路"):
+        assert found(address) is None, address
+
+
 def test_names_are_looked_up_without_the_spaces_around_them() -> None:
     cat = parse_catalogue(GOOD, "cat.toml")
     assert cat.category_by_name(" 二类 \n") == cat.category("c2")
@@ -274,7 +362,7 @@ def test_check_prints_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert cmd_check(argparse.Namespace(file=DEFAULT_CATALOGUE)) == 0
     out = capsys.readouterr().out
     assert "is valid" in out
-    assert "9 departments, 8 categories, 8 regions, 9 rules" in out
+    assert "9 departments, 8 categories, 8 regions (48 places), 9 rules" in out
     assert "市容城管 × 河口乡、青山镇、石桥镇" in out
     assert "其他 × every region" in out
     assert "anonymous tickets (no phone number needed): 咨询, 建议, 表扬" in out

@@ -242,7 +242,7 @@ CASES = [
      "category 'c2': keyword '扰民' is already 'c2''s", 1),
     # regions
     ('id = "lane"', 'id = "lane"\nmayor = "x"', 0, "mayor",
-     "region: unknown key 'mayor' (allowed: id, name, parent)"),
+     "region: unknown key 'mayor' (allowed: id, name, parent, places)"),
     ('name = "某社区"\n', "", 0, "[[region]]", "region: name is missing", 2),
     ('parent = "street"', 'parent = "nowhere"', 0, 'parent = "nowhere"',
      "region 'lane': unknown parent 'nowhere'"),
@@ -253,6 +253,20 @@ CASES = [
      "region 'town': parents go round in a cycle (town → lane → street → town)"),
     ('name = "某社区"\nparent = "street"', 'name = "某社区"\nparent = "lane"', 0,
      'parent = "lane"', "region 'lane': parents go round in a cycle (lane → lane)"),
+    ('parent = "street"', 'parent = "street"\nplaces = "张家村"', 0, "places",
+     "region 'lane': places must be a list of non-empty strings"),
+    ('parent = "street"', 'parent = "street"\nplaces = ["张家村", " "]', 0, "places",
+     "region 'lane': places must be a list of non-empty strings"),
+    ('parent = "street"', 'parent = "street"\nplaces = ["张家村", 3]', 0, "places",
+     "region 'lane': places must be a list of non-empty strings"),
+    ('parent = "street"', 'parent = "street"\nplaces = ["张家村", " 张家村 "]', 0, "places",
+     "region 'lane': place '张家村' is listed twice"),
+    ('parent = "street"', 'parent = "street"\nplaces = ["人民广场", "城区"]', 0, "places",
+     "region 'lane': place '城区' is the name of region 'town'"),
+    ('name = "城区"\n', 'name = "城区"\nplaces = ["某社区"]\n', 0, "places",  # one named later
+     "region 'town': place '某社区' is the name of region 'lane'"),
+    ('parent = "street"', 'parent = "street"\nplaces = ["某社区"]', 0, "places",  # its own
+     "region 'lane': place '某社区' is the name of region 'lane'"),
     # rules
     ('region = "*"', 'region = "*"\nwhy = "x"', 0, "why",
      "rule: unknown key 'why' (allowed: category, region, department)"),
@@ -329,6 +343,25 @@ def test_one_working_day_is_a_deadline_and_keywords_are_optional() -> None:
     cat = parse_catalogue(text, "cat.toml")
     assert cat.deadline_days("求助") == 1
     assert cat.category("c2").keywords == ()
+
+
+def test_places_are_optional_read_without_spaces_in_file_order() -> None:
+    text = GOOD.replace('name = "某社区"\n', 'name = "某社区"\nplaces = [" 张家村 ", "人民广场"]\n')
+    cat = parse_catalogue(text, "cat.toml")
+    assert cat.region("lane").places == ("张家村", "人民广场")
+    assert cat.region("town").places == ()
+    assert cat.region_for_text("张家村口") == cat.region("lane")
+    empty = parse_catalogue(GOOD.replace('name = "某社区"\n', 'name = "某社区"\nplaces = []\n'),
+                            "cat.toml")
+    assert empty.region("lane").places == ()
+
+
+def test_a_place_under_two_regions_is_named_on_the_second() -> None:
+    text = (GOOD.replace('name = "某街道"\n', 'name = "某街道"\nplaces = ["张家村"]\n')
+            .replace('name = "某社区"\n', 'name = "某社区"\nplaces = ["人民广场", " 张家村"]\n'))
+    error = error_of(text)
+    assert error.problem == "region 'lane': place '张家村' is already listed under region 'street'"
+    assert error.line == line_of(text, "places", 1)
 
 
 def test_a_cycle_above_a_region_is_named_from_a_region_in_it() -> None:

@@ -28,12 +28,15 @@ def shipped() -> tuple[Catalogue, str]:
 
 def smaller(catalogue: Catalogue) -> Catalogue:
     """The shipped catalogue without 开发区管委会 (and its rules), other deadlines, no
-    anonymous kinds, the categories in another file order."""
+    anonymous kinds, the categories in another file order, 河口乡 with other places and
+    the others' places gone."""
     return dataclasses.replace(
         catalogue,
         county="另一县",
         departments=tuple(d for d in catalogue.departments if d.id != "kfq"),
         categories=tuple(reversed(catalogue.categories)),
+        regions=tuple(dataclasses.replace(r, places=("新村", "张家村") if r.id == "hekou" else ())
+                      for r in catalogue.regions),
         rules=tuple(r for r in catalogue.rules if r.department != "kfq"),
         deadlines={**catalogue.deadlines, "投诉": 7},
         anonymous_kinds=frozenset(),
@@ -70,6 +73,14 @@ async def test_the_shipped_catalogue_round_trips(repository: CatalogueRepository
     assert loaded.route("srcg", "xicheng").id == "cgj"
     assert loaded.route("qt", None).id == "bdj"
     assert loaded.region("chengguan").parent == "chengqu"
+    # the places, in file order, and the regions they name
+    assert loaded.region("hekou").places == catalogue.region("hekou").places
+    assert loaded.region("hekou").places[0] == "张家村"
+    assert loaded.region("chengqu").places == ("县城",)
+    found = loaded.region_for_text("我在人民广场旁边")
+    assert found is not None and found.id == "chengguan"
+    assert [r.id for r in loaded.regions_offered()] == [
+        r.id for r in catalogue.regions_offered()]
     assert loaded.category("zfjs").keywords[:2] == ("物业", "房屋")
     assert loaded.allows_anonymous("咨询")
     assert not loaded.allows_anonymous("投诉")
@@ -99,6 +110,8 @@ async def test_a_second_save_replaces_the_first(repository: CatalogueRepository)
         loaded.department("kfq")
     assert loaded.route("zfjs", "kaifaqu").id == "zjj"  # the removed rule is gone too
     assert [c.id for c in loaded.categories] == [c.id for c in reversed(catalogue.categories)]
+    assert loaded.region("hekou").places == ("新村", "张家村")
+    assert loaded.region_for_text("人民广场") is None  # the places left out are gone
     meta = await repository.meta()
     assert meta is not None
     assert (meta.source, meta.county, meta.anonymous_kinds) == ("b.toml", "另一县", [])

@@ -32,8 +32,8 @@ TEXTS = Texts.load(Path(__file__).resolve().parents[1] / "config" / "texts.toml"
 STEPS = {"kind", "category", "region", "description", "photos", "phone", "public",
          "__confirm__", "__expired__"}
 # every answer of a 投诉 up to its summary
-FILL = ("我要反映", "1", "1", "1", "小区门口的路灯坏了一个星期，晚上很黑", "跳过", "13800138000",
-        "2")
+FILL = ("我要反映", "1", "1", "县城区", "小区门口的路灯坏了一个星期，晚上很黑", "跳过",
+        "13800138000", "2")
 
 
 @pytest.fixture
@@ -356,7 +356,7 @@ async def test_a_blank_answer_at_the_region_step_quotes_nothing(
     session = Session(engine, "oBlank")
     await session.says("我要反映", "1", "1")
     [reply] = await session.say(blank)
-    assert "“”" not in reply and "例如“1”或“县城区”" in reply
+    assert "“”" not in reply and "例如“1”或“城关街道”" in reply  # the first one offered
 
 
 def test_keys_without_a_draft_differ_for_different_messages() -> None:
@@ -544,7 +544,7 @@ async def test_a_spot_left_at_the_region_step_never_reaches_a_later_answer(
     [summary] = await session.say("返回")  # the edit abandoned: the unmatched spot with it
     assert "3. 所在区域：东城街道（示范县东城街道）" in summary
     await session.say("修改 3")
-    [summary] = await session.say("2")
+    [summary] = await session.say("1")
     assert "3. 所在区域：城关街道\n" in summary
     await session.say("确认")
     async with engine.connect() as conn:
@@ -649,9 +649,9 @@ async def test_typed_addresses_after_a_sent_spot_still_lead_to_help(engine: Asyn
     await session.send("location", {"latitude": 1.0, "longitude": 2.0, "label": "某地"})
     replies = [(await session.say(f"幸福小区{n}栋"))[0] for n in range(1, 5)]
     assert "由话务员帮您登记" in replies[3]
-    await session.say("3")
+    await session.say("2")  # 东城街道
     region = session.load().data["answers"]["region"]
-    assert (region["place"], region["latitude"]) == ("幸福小区4栋", 1.0)
+    assert (region["id"], region["place"], region["latitude"]) == ("dongcheng", "幸福小区4栋", 1.0)
     assert "_typed" not in session.load().data["answers"]
 
 
@@ -876,3 +876,75 @@ async def test_a_greeting_with_a_question_or_inside_a_form_is_no_greeting(
     assert "请问是哪一类留言" in reply
     [reply] = await session.say("你好")  # the form's question stands
     assert "您正在填写" in reply and "请问是哪一类留言" in reply and "我是连心" not in reply
+
+
+# -- the region step: places, the regions offered, 不知道 (issue 15) -----------------------
+
+
+@pytest.mark.parametrize(("answer", "region", "place"), [
+    ("张家村", "hekou", "张家村"),  # a village
+    ("和平社区", "dongcheng", "和平社区"),  # a community
+    ("县人民医院", "chengguan", "县人民医院"),  # a landmark
+    ("我在人民广场旁边", "chengguan", "我在人民广场旁边"),  # a landmark in a sentence
+    ("青山镇茶园村3组", "qingshan", "青山镇茶园村3组"),
+    ("县城区", "chengqu", None),  # a parent: not offered, still an answer
+    ("城区", "chengqu", None),  # part of its name
+    ("1", "chengguan", None),  # the first offered, not the parent 县城区 above it
+    ("7", "shiqiao", None),  # the last offered
+])
+async def test_the_region_step_takes_places_and_parents(
+    engine: AsyncEngine, answer: str, region: str, place: str | None,
+) -> None:
+    session = Session(engine, "oPlace")
+    await session.says("我要反映", "1", "1")
+    [reply] = await session.say(answer)
+    assert reply.startswith("请描述您要反映的问题"), reply
+    found = session.load().data["answers"]["region"]
+    assert (found["id"], found["place"]) == (region, place)
+
+
+async def test_the_region_step_offers_no_region_that_holds_others(engine: AsyncEngine) -> None:
+    session = Session(engine, "oOffered")
+    await session.says("我要反映", "1")
+    [prompt] = await session.say("1")
+    assert "1. 城关街道\n2. 东城街道\n3. 西城街道\n4. 经济开发区\n5. 河口乡\n6. 青山镇\n" \
+        "7. 石桥镇" in prompt
+    assert "县城区" not in prompt and "8." not in prompt
+    assert "不知道也可以回复“不知道”" in prompt
+    [reply] = await session.say("8")  # 石桥镇 was 8 when 县城区 was offered: no longer
+    assert "没有找到“8”" in reply
+    assert session.load().step == "region"
+
+
+async def test_a_sent_location_whose_label_names_a_place_gives_its_region(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oPlaceSpot")
+    await session.says("我要反映", "1", "1")
+    [reply] = await session.send("location", {"latitude": 27.1, "longitude": 112.3,
+                                              "label": "示范县张家村村民委员会"})
+    assert reply.startswith("请描述您要反映的问题")
+    assert session.load().data["answers"]["region"] == {
+        "id": "hekou", "name": "河口乡", "place": "示范县张家村村民委员会", "latitude": 27.1,
+        "longitude": 112.3}
+
+
+async def test_not_knowing_the_region_keeps_the_address_or_spot_given_before(
+    engine: AsyncEngine,
+) -> None:
+    typed = Session(engine, "oDontKnowTyped")
+    await typed.says("我要反映", "1", "1", "幸福路88号")
+    [reply] = await typed.say("不知道")
+    assert reply.startswith("请描述您要反映的问题")
+    assert typed.load().data["answers"]["region"] == {
+        "id": None, "name": None, "place": "幸福路88号", "latitude": None, "longitude": None}
+    spot = Session(engine, "oDontKnowSpot")
+    await spot.says("我要反映", "1", "1")
+    await spot.send("location", {"latitude": 27.1, "longitude": 112.3, "label": "某某路88号"})
+    await spot.say("不知道")
+    assert spot.load().data["answers"]["region"] == {
+        "id": None, "name": None, "place": "某某路88号", "latitude": 27.1, "longitude": 112.3}
+    plain = Session(engine, "oDontKnow")
+    await plain.says("我要反映", "1", "1", "不知道")
+    assert plain.load().data["answers"]["region"] is None
+    assert plain.load().step == "description"

@@ -324,7 +324,7 @@ def test_config_load_writes_the_catalogue_into_the_database(
     raw = DEFAULT_CATALOGUE.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     lines = done.stdout.strip().splitlines()
-    assert "示范县: 9 departments, 8 categories, 8 regions, 9 rules" in done.stdout
+    assert "示范县: 9 departments, 8 categories, 8 regions (48 places), 9 rules" in done.stdout
     assert "anonymous tickets (no phone number needed): 咨询, 建议, 表扬" in done.stdout
     assert lines[-1].endswith(f"(sha256 {digest[:12]}) loaded")
     catalogue, meta = stored(migrated)

@@ -101,7 +101,8 @@ async def test_a_complaint_by_menu_with_location_and_photos_becomes_a_routed_tic
     categories = await alice.say("1")
     assert "1. 住房建设" in categories and "8. 其他" in categories
     region = await alice.say("漏水")  # a keyword of 住房建设
-    assert "1. 县城区" in region and "发送位置" in region
+    assert "1. 城关街道" in region and "发送位置" in region
+    assert "县城区" not in region  # the parent of three 街道 is not offered beside them
     assert "请描述您要反映的问题" in await alice.location(
         27.12, 112.34, "湖南省示范县东城街道人民路12号")
     assert "发送（最多9张）" in await alice.say("楼上卫生间漏水三个月了，物业一直不管")
@@ -179,6 +180,23 @@ async def test_a_skipped_region_goes_by_the_category_alone(bot: Bot) -> None:
     assert ticket.region is None
 
 
+async def test_a_place_a_parent_or_not_knowing_routes_by_the_rules(bot: Bot) -> None:
+    """市容城管 has rules for the county town (县城区, over its three 街道) and the zone only."""
+    for openid, where, region, department in (
+        ("oSquare", "人民广场东边", "chengguan", "县城市管理综合执法局"),  # a landmark
+        ("oVillage", "张家村", "hekou", "县12345热线办公室"),  # a village: no rule, 兜底
+        ("oTown", "县城区", "chengqu", "县城市管理综合执法局"),  # the parent, typed
+        ("oUnsure", "不知道", None, "县12345热线办公室"),  # no region: no "*" rule, 兜底
+    ):
+        citizen = bot.citizen(openid)
+        await citizen.says("我要反映", "1", "7")
+        assert "请描述" in await citizen.say(where)
+        assert department in await file_rest(citizen, "路边摊贩占道经营，晚上很吵也很脏乱")
+        [ticket] = await bot.tickets(openid)
+        assert ticket.region == region
+        assert ticket.place == (where if region in ("chengguan", "hekou") else None)
+
+
 async def test_a_voice_message_the_platform_transcribed_is_read_as_text(bot: Bot) -> None:
     assert "请问是哪一类留言" in await bot.citizen("oVoice").voice("我要反映。")
 
@@ -231,13 +249,13 @@ async def test_bad_input_at_every_step_gets_a_clear_answer_and_loses_nothing(bot
 
 async def test_three_failed_tries_offer_help_and_the_hotline(bot: Bot) -> None:
     eve = bot.citizen("oEve")
-    await eve.says("我要反映", "1", "1", "1", "短", "短")
+    await eve.says("我要反映", "1", "1", "县城区", "短", "短")
     assert "12345" in await eve.say("短")
 
 
 async def test_the_tenth_photo_is_refused_and_the_ninth_moves_on(bot: Bot) -> None:
     fay = bot.citizen("oFay")
-    await fay.says("我要反映", "1", "7", "2", "西城街道菜市场门口占道经营严重，车辆无法通行")
+    await fay.says("我要反映", "1", "7", "1", "西城街道菜市场门口占道经营严重，车辆无法通行")
     for i in range(8):
         await fay.photo(f"p{i}")
     ninth = await fay.photo("p8")  # the ninth: acknowledged, then the next step
@@ -300,7 +318,7 @@ async def test_cancel_back_and_edit(bot: Bot) -> None:
     await hal.say("1")
     assert "请选择问题分类" in await hal.say("返回")
     await hal.say("3")  # 市场监管 instead
-    await hal.say("1")
+    await hal.say("县城区")
     await hal.say("超市卖过期的牛奶，已经和店家说过但他们不承认")
     await hal.say("跳过")
     await hal.say("13500135000")
@@ -323,7 +341,7 @@ async def test_a_flow_left_for_half_an_hour_is_offered_to_resume_or_discard(bot:
     # the question it was at, answered by what the citizen wrote on coming back
     assert "问题发生在哪个乡镇" in await ivy.say("继续")
     bot.clock.now += 2 * 3600
-    await ivy.say("1")
+    await ivy.say("县城区")
     assert "已放弃" in await ivy.say("放弃")
     assert "请问是哪一类留言" in await ivy.say("1")  # a new form: the welcome's service 1
 
@@ -342,7 +360,7 @@ async def test_other_services_answer_and_keep_the_flow(bot: Bot) -> None:
     assert "您正在填写留言" in already and "请选择问题分类" in already
     assert "请选择问题分类" in await jon.say("帮助")  # the step's help, in the flow
     assert "回复“1”使用上次留下的号码 138****8000" in await jon.say("1") + (
-        await jon.say("1") + await jon.say("商场电梯经常停运，老人上下楼很不方便")
+        await jon.say("县城区") + await jon.say("商场电梯经常停运，老人上下楼很不方便")
         + await jon.say("完成"))
     assert "6. 联系电话：13800138000" in await jon.say("1") + await jon.say("2")
 
@@ -352,7 +370,7 @@ async def test_other_services_answer_and_keep_the_flow(bot: Bot) -> None:
 
 async def test_a_retried_or_doubled_confirm_makes_one_ticket(bot: Bot) -> None:
     kim = bot.citizen("oKim")
-    await kim.says("我要反映", "1", "5", "2", "学校门口的校车经常超载，孩子们站着上学", "跳过",
+    await kim.says("我要反映", "1", "5", "1", "学校门口的校车经常超载，孩子们站着上学", "跳过",
                    "13300133000", "2")
     confirm_id = 88_000_000_000_000_001
     receipt = await kim.say("确认", msg_id=confirm_id)
@@ -372,7 +390,7 @@ async def test_a_hundred_citizens_confirming_at_once_get_a_hundred_numbers(bot: 
     # (a late answer's handler goes on after the ``success``: drain waits for it, the
     # bound only in case one never ends). Sending on at ``success`` would queue a whole
     # form per citizen behind a slow first step, which no citizen does.
-    for step in ("我要反映", "1", "7", "1", "县城区主干道上的井盖缺失很危险", "跳过",
+    for step in ("我要反映", "1", "7", "县城区", "县城区主干道上的井盖缺失很危险", "跳过",
                  "13800138000", "2"):
         await asyncio.gather(*(c.say(step) for c in citizens))
         await callback.drain(grace=120)
@@ -416,8 +434,8 @@ async def test_a_due_date_in_an_unknown_year_is_provisional_then_counted_again(
     bot.today.moment = datetime(last, 12, 22, 2, 0, tzinfo=UTC)
     monkeypatch.setattr(complaint, "_WARNED", set())  # as a fresh process
     lea = bot.citizen("oLea")
-    receipt = await lea.says("我要反映", "建议", "4", "1", "建议县城区增开一条到高铁站的公交线路",
-                             "跳过", "匿名", "2", "确认")
+    receipt = await lea.says("我要反映", "建议", "4", "县城区",
+                             "建议县城区增开一条到高铁站的公交线路", "跳过", "匿名", "2", "确认")
     assert f"LX{last}1222-000001" in receipt
     provisional = _working_days_on(date(last, 12, 22), 10, lambda year: year <= last)
     assert (f"10个工作日内答复，暂定{provisional.year}年{provisional.month}月"
@@ -428,8 +446,8 @@ async def test_a_due_date_in_an_unknown_year_is_provisional_then_counted_again(
         provisional, True, 10)
     assert "（暂定）" in await lea.say(f"查询 {ticket.number}")
     mia = bot.citizen("oMia")
-    await mia.says("我要反映", "建议", "4", "1", "建议县城区增开一条到高铁站的公交线路", "跳过",
-                   "匿名", "2", "确认")
+    await mia.says("我要反映", "建议", "4", "县城区", "建议县城区增开一条到高铁站的公交线路",
+                   "跳过", "匿名", "2", "确认")
     warned = [r.getMessage() for r in caplog.records if "is not known" in r.getMessage()]
     assert warned == [f"the working-day calendar for {last + 1} is not known: due dates in "
                       "it are provisional (weekdays only) until config/holidays.toml or "
@@ -467,7 +485,7 @@ async def test_without_a_catalogue_the_flow_says_so_and_points_to_the_hotline(
 
 async def test_a_catalogue_reloaded_mid_conversation_still_files(bot: Bot) -> None:
     max_ = bot.citizen("oMax")
-    await max_.says("我要反映", "1", "8", "1", "有人在河边长期倾倒建筑垃圾无人处理")
+    await max_.says("我要反映", "1", "8", "县城区", "有人在河边长期倾倒建筑垃圾无人处理")
     catalogue = demo_catalogue()
     smaller = replace(catalogue, categories=tuple(
         c for c in catalogue.categories if c.id != "qt"), rules=catalogue.rules)

@@ -70,8 +70,8 @@ class World:
         raise AssertionError(f"only {found} arrived")
 
     async def file(self, description: str = DESCRIPTION, public: str = "1") -> str:
-        """A complaint filed in the chat (路灯, 城关街道); its number."""
-        for answer in ("我要反映", "1", "1", "3", description, "跳过", "13800138000", public):
+        """A complaint filed in the chat (路灯, 东城街道); its number."""
+        for answer in ("我要反映", "1", "1", "2", description, "跳过", "13800138000", public):
             await self.say(answer)
         receipt = await self.say("确认")
         found = re.search(r"LX\d{8}-\d{6}", receipt)

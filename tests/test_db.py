@@ -13,13 +13,13 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import select, text, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.app import create_app
 from storage import db
-from storage.models import Base
+from storage.models import Base, Region
 from tests.conftest import SettingsFactory
 from tests.test_edge import SIGNER, reply_text
 from tests.wechat import event_xml
@@ -28,7 +28,7 @@ from tests.wechat import event_xml
 async def test_migrations_are_at_head(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
-    assert version == "0012"
+    assert version == "0013"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -134,6 +134,42 @@ async def test_0005_carries_image_pushes_and_going_back_fails_the_unsent_ones(
         assert [(i, s) for i, s, _ in rows] == [
             (sent_image, "sent"), (text_push, "queued"), (queued_image, "failed")]
         assert "image and news pushes cannot be sent" in rows[2][2]
+        await asyncio.to_thread(db.upgrade, empty_url)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_schema_drift) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_0013_gives_regions_loaded_before_it_no_places_and_goes_back(
+    empty_url: str,
+) -> None:
+    """A catalogue loaded before 0013 keeps its regions, with no places (matched by name as
+    before) until it is loaded again; going back drops the places, not the regions."""
+    await asyncio.to_thread(db.upgrade, empty_url, "0012")
+    engine = db.make_engine(empty_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO regions (id, name, parent, position) VALUES "
+                "('chengqu', '县城区', NULL, 0), ('hekou', '河口乡', NULL, 1)"))
+        await asyncio.to_thread(db.upgrade, empty_url, "0013")
+        async with engine.begin() as conn:
+            rows = (await conn.execute(
+                select(Region.id, Region.places).order_by(Region.position))).all()
+            assert [tuple(row) for row in rows] == [("chengqu", []), ("hekou", [])]
+            await conn.execute(update(Region).where(Region.id == "hekou")
+                               .values(places=["张家村", "李家村"]))
+            places = await conn.scalar(select(Region.places).where(Region.id == "hekou"))
+            assert places == ["张家村", "李家村"]
+        await asyncio.to_thread(command.downgrade, db.alembic_config(empty_url), "0012")
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT id, name FROM regions ORDER BY position"))).all()
+            columns = await conn.run_sync(
+                lambda c: {col["name"] for col in c.dialect.get_columns(c, "regions")})
+        assert [tuple(row) for row in rows] == [("chengqu", "县城区"), ("hekou", "河口乡")]
+        assert "places" not in columns
         await asyncio.to_thread(db.upgrade, empty_url)
         async with engine.connect() as conn:
             assert await conn.run_sync(_schema_drift) == []

@@ -83,7 +83,7 @@ class Script:
     async def file(self, name: str, department: str) -> None:
         citizen = Citizen(self.client, f"o{self.run}{name}")
         self.citizens[name] = citizen
-        answers = ["我要反映", "1", CATEGORY[department], "3",
+        answers = ["我要反映", "1", CATEGORY[department], "2",  # 东城街道
                    f"{NAMES[department]}请处理：{name}号问题已经很久了", "跳过", "13800138000",
                    "2"]
         summary = await citizen.says(*answers)

@@ -63,7 +63,7 @@ async def test_a_complaint_worked_to_the_end_reaches_the_citizen_at_every_step(
                     return found
             raise AssertionError(f"only {found} arrived")
 
-        for answer in ("我要反映", "1", "1", "3", LAMP, "跳过", "13800138000", "2"):
+        for answer in ("我要反映", "1", "1", "2", LAMP, "跳过", "13800138000", "2"):
             await say(answer)
         receipt = await say("确认")
         number = receipt.split("编号：")[1].split()[0]

@@ -170,10 +170,10 @@ def test_sigterm_keeps_a_half_filled_form_and_the_dedupe_marks(start_bot: BotFac
     bot = start_bot()
     to_region(bot, "oHalfway")
     answered = next_msg_id()
-    assert ASKS_DESCRIPTION in bot.say("oHalfway", "3", msg_id=answered)
+    assert ASKS_DESCRIPTION in bot.say("oHalfway", "2", msg_id=answered)
     bot.restart(signal.SIGTERM)
     # WeChat's retry of the region answer, after the restart: the same reply, not run again
-    assert ASKS_DESCRIPTION in bot.say("oHalfway", "3", msg_id=answered)
+    assert ASKS_DESCRIPTION in bot.say("oHalfway", "2", msg_id=answered)
     assert ASKS_PHOTOS in bot.say("oHalfway", LAMP)
     summary = bot.says("oHalfway", "跳过", "13800138000", "2")
     assert "1. 类型：投诉" in summary and "3. 所在区域：东城街道" in summary, summary
@@ -213,8 +213,8 @@ def test_kill_9_mid_form_is_announced_once_and_only_to_that_citizen(
     to_region(bot, "oKilled")
     assert bot.say("oIdle", "你好")
     bot.restart(signal.SIGKILL)
-    assert bot.say("oKilled", "3") == LOST
-    again = bot.say("oKilled", "3")
+    assert bot.say("oKilled", "2") == LOST
+    again = bot.say("oKilled", "2")
     assert LOST not in again and again  # once
     idle = bot.say("oIdle", "你好")
     assert "因系统重启" not in idle and idle.startswith(GREETING)
@@ -228,11 +228,11 @@ def test_kill_9_loses_only_the_forms_that_changed_since_the_last_save(
     to_region(bot, "oMovedOn")
     to_region(bot, "oWaiting")
     bot.restart(signal.SIGTERM)  # both saved at the region question
-    assert ASKS_DESCRIPTION in bot.say("oMovedOn", "3")  # not saved again before the kill
+    assert ASKS_DESCRIPTION in bot.say("oMovedOn", "2")  # not saved again before the kill
     bot.restart(signal.SIGKILL)
     # the saved state asks the region again; the citizen answers the description
     assert bot.say("oMovedOn", LAMP) == LOST
-    assert ASKS_DESCRIPTION in bot.say("oWaiting", "3")
+    assert ASKS_DESCRIPTION in bot.say("oWaiting", "2")
 
 
 def test_the_background_save_keeps_a_form_through_kill_9(start_bot: BotFactory) -> None:
@@ -243,7 +243,7 @@ def test_the_background_save_keeps_a_form_through_kill_9(start_bot: BotFactory) 
         assert time.monotonic() < deadline, "no background save of the form"
         time.sleep(0.05)
     bot.restart(signal.SIGKILL)
-    assert ASKS_DESCRIPTION in bot.say("oSaved", "3")
+    assert ASKS_DESCRIPTION in bot.say("oSaved", "2")
 
 
 def test_lianxin_dev_saves_the_store_when_stopped(env: dict[str, str], tmp_path: Path) -> None:
@@ -275,7 +275,7 @@ def test_lianxin_dev_saves_the_store_when_stopped(env: dict[str, str], tmp_path:
         assert dev.wait(timeout=30) == 0
         assert (bot.saved_state("oDev") or {}).get("step") == "region"
         dev = run_dev()
-        assert ASKS_DESCRIPTION in bot.say("oDev", "3")
+        assert ASKS_DESCRIPTION in bot.say("oDev", "2")
     finally:
         dev.send_signal(signal.SIGTERM)
         dev.wait(timeout=30)

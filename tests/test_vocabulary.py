@@ -60,15 +60,15 @@ def test_every_word_of_the_file_is_read() -> None:
 async def test_a_complaint_answered_in_numerals_and_words_is_filed(
     aiohttp_client: Any, make_settings: SettingsFactory, sqlite_url: str,
 ) -> None:
-    """一 for the kind, 第一个 for the category, 选三吧 for the town, 一 for 公开: filed,
-    with no question asked twice."""
+    """一 for the kind, 第一个 for the category, 选二吧 for the town (东城街道), 一 for 公开:
+    filed, with no question asked twice."""
     engine = db.make_engine(sqlite_url)
     try:
         await fresh_tickets(engine)
         client = await aiohttp_client(create_app(make_settings(catalogue_ttl=0)))
         citizen = Citizen(client, "oElder")
         replies = [await citizen.say(text) for text in (
-            "我要反映", "一", "第一个", "选三吧", LAMP, "跳过", "13800138000", "一。")]
+            "我要反映", "一", "第一个", "选二吧", LAMP, "跳过", "13800138000", "一。")]
         assert not [r for r in replies if "请回复序号或选项文字" in r or "没有看懂" in r]
         assert "请核对" in replies[-1] and "投诉" in replies[-1] and "东城街道" in replies[-1]
         assert "编号：" in await citizen.say("确认")

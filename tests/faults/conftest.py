@@ -213,7 +213,7 @@ class RemoteCitizen(Citizen):
 
 async def up_to_the_summary(citizen: Citizen) -> None:
     """Every answer of a complaint but the confirmation."""
-    summary = await citizen.says("我要反映", "1", "1", "3", "小区门口的路灯坏了一个星期，晚上很黑",
+    summary = await citizen.says("我要反映", "1", "1", "2", "小区门口的路灯坏了一个星期，晚上很黑",
                                  "跳过", "13800138000", "2")
     assert "请核对" in summary, summary
 

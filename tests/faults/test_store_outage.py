@@ -70,7 +70,7 @@ async def test_answer_sent_while_redis_restarts_is_applied_on_wechats_next_try(
         bot = await workers.start(env, "bot")
         async with aiohttp.ClientSession(base_url=bot.url) as session:
             citizen = RemoteCitizen(session, "oRedis")
-            asked = await citizen.says("我要反映", "1", "1", "3",
+            asked = await citizen.says("我要反映", "1", "1", "2",
                                        "小区门口的路灯坏了一个星期，晚上很黑", "跳过")
             assert "手机号" in asked, asked
             redis.terminate()
