@@ -226,7 +226,7 @@ async def test_bad_input_at_every_step_gets_a_clear_answer_and_loses_nothing(bot
     assert "已记下您发送的位置：某省某市某路" in kept and "乡镇（街道）的序号或名称" in kept
     assert "请描述" in await dan.say("青山镇")  # the spot is kept with the region
     short = await dan.say("路灯坏了")
-    assert "描述只有 4 个字" in short and "至少写 10 个字" in short
+    assert "描述只有4个字" in short and "至少写10个字" in short
     assert "超过了 1000 字" in await dan.say("很" * 1001)
     assert "这一步请发文字或语音" in await dan.location(30.0, 110.0, "青山镇")
     assert "已收到第1张照片" in await dan.photo("early")  # evidence at any step
@@ -301,7 +301,7 @@ async def test_a_phone_as_citizens_write_it_numerals_or_a_landline(
     await lin.say("确认")
     # the next time it is offered masked, and "1" takes it again
     prompt = await lin.says("我要反映", "1", "7", "3", "菜市场门口占道经营，车辆无法通行", "跳过")
-    assert f"回复“1”使用上次留下的号码 {offered}。" in prompt
+    assert f"回复“1”使用上次留下的号码：{offered}。" in prompt
     assert f"6. 联系电话：{stored}" in await lin.says("1", "2")
     await lin.say("确认")
     tickets = await bot.tickets("oLin")
@@ -359,7 +359,7 @@ async def test_other_services_answer_and_keep_the_flow(bot: Bot) -> None:
     already = await jon.click("COMPLAINT")
     assert "您正在填写留言" in already and "请选择问题分类" in already
     assert "请选择问题分类" in await jon.say("帮助")  # the step's help, in the flow
-    assert "回复“1”使用上次留下的号码 138****8000" in await jon.say("1") + (
+    assert "回复“1”使用上次留下的号码：138****8000" in await jon.say("1") + (
         await jon.say("县城区") + await jon.say("商场电梯经常停运，老人上下楼很不方便")
         + await jon.say("完成"))
     assert "6. 联系电话：13800138000" in await jon.say("1") + await jon.say("2")

@@ -23,27 +23,7 @@ import pytest
 
 TEXTS_FILE = Path(__file__).resolve().parents[1] / "config" / "texts.toml"
 
-# Keys being rewritten in parallel (issue 15: the welcome, the help, the engine's
-# prompts, the complaint's questions, 撤回, 我的留言): they may still break the rules
-# below until that rewrite lands. Whoever rewrites them removes them from here, and
-# the list ends empty.
-REWRITTEN_ELSEWHERE = frozenset({
-    "welcome", "help", "unrecognised", "greeting", "not_text", "busy",
-    "flow_too_many_tries", "flow_step_help", "flow_review", "flow_need_text",
-    "flow_choice_retry",
-    "complaint_kind", "complaint_suggest",
-    "complaint_region", "complaint_region_unknown", "complaint_region_first",
-    "complaint_region_unnamed",
-    "complaint_phone", "complaint_phone_last", "complaint_phone_anonymous",
-    "complaint_phone_anonymous_shown", "complaint_phone_bad", "complaint_phone_required",
-    "complaint_description", "complaint_description_short", "complaint_description_shown",
-    "complaint_description_long",
-    "idle_photo", "idle_location",
-    "withdraw_short_several", "withdraw_note", "withdraw_done", "withdraw_already",
-    "withdraw_too_late", "withdraw_merged", "withdraw_ended", "withdraw_not_found",
-    "withdraw_how",
-    "my_tickets_list", "my_tickets_none", "unpublish_how",
-})
+REWRITTEN_ELSEWHERE: frozenset[str] = frozenset()  # issue 15's rewrite has landed
 
 # a Chinese character: Han, CJK punctuation, full-width forms
 CJK = "[\u3400-\u9fff\u3000-\u303f\uff01-\uff5e]"
