@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from domain.contact import NUMERALS
+from domain.contact import NUMERALS, find_phones
 
 PHONE = "【电话】"
 ID_NUMBER = "【身份证号】"
@@ -258,4 +258,9 @@ def hide_numbers(text: str) -> str:
         if pattern in _NUMBERS:
             loose = pattern in (_ID18_NUMERALS, _MOBILE_NUMERALS)
             text = _apply(text, pattern, mark, table, _numeral_end if loose else None)
+    # and whatever the phone question would read as a number ("138(0013)8000"): what
+    # would be taken as a phone is never kept as publishable text
+    found = list(find_phones(text))
+    for phone in reversed(found):
+        text = text[:phone.start] + PHONE + text[phone.end:]
     return text

@@ -68,6 +68,9 @@ PERSONAL = "_personal"  # answers[PERSONAL]: a description with a number in it, 
 # at that question: move the number to the phone question, or keep the text as written
 MOVE_NUMBER = words("complaint", "move_number")
 KEEP_NUMBER = words("complaint", "keep_number")
+# answers[CONTEXT][SAID_PHONE]: the one phone number in a complaint typed outside the
+# form, which the phone question offers ("1")
+SAID_PHONE = "said_phone"
 LOCATION = "_location"  # answers[LOCATION]: a spot sent at the region step, no region yet
 TYPED = "_typed"  # answers[TYPED]: how many addresses naming no region were typed there
 SUMMARY_EXCERPT = 60  # characters of the description the summary shows
@@ -100,13 +103,17 @@ class ComplaintFlow:
         # the rest of a description sent in two messages, the second at the photos
         more = Addendum("description", DESCRIPTION_MIN, ignore=PHOTO_TALK,
                         refusal=_phone_in_addendum)
+        # the rest of a complaint typed outside the form (its description), sent as the
+        # form's first questions are asked
+        early = Addendum("description", DESCRIPTION_MIN, refusal=_phone_in_addendum,
+                         answered_only=True)
         self.flow = Flow(NAME, texts("complaint_title"), (
             Step("kind", texts("complaint_label_kind"), "complaint_kind", _kind,
                  values=lambda _: {"options": numbered(KINDS)}, valid=_valid_kind,
-                 again="complaint_kind_again"),
+                 again="complaint_kind_again", otherwise=(early,)),
             Step("category", texts("complaint_label_category"), "complaint_category",
                  self._category, show=lambda v: str(v["name"]), valid=_valid_category,
-                 again="complaint_category_again",
+                 again="complaint_category_again", otherwise=(early,),
                  values=lambda _: {"options": numbered(
                      [c.name for c in self._catalogue().categories_in_order()])}),
             Step("region", texts("complaint_label_region"), "complaint_region",
@@ -214,7 +221,9 @@ class ComplaintFlow:
                 return self._moved(held, answers)
             if number == 2 or word in KEEP_NUMBER:
                 return held
-            # anything else is the description written again: checked afresh
+            if len(text) < DESCRIPTION_MIN:  # no new description either: the question again
+                raise Reprompt("complaint_description_personal", counts=False, alone=True)
+            # anything longer is the description written again: checked afresh
         described = bounded_text(text, DESCRIPTION_MIN, DESCRIPTION_MAX,
                                  short="complaint_description_short",
                                  long="complaint_description_long")
@@ -225,8 +234,14 @@ class ComplaintFlow:
         return described
 
     def _moved(self, text: str, answers: dict[str, Any]) -> str:
-        """The description without its phone and ID numbers; its one phone number becomes
-        the answer to the phone question, which is then not asked."""
+        """The description without its phone and ID numbers (the citizen chose so); its
+        one phone number becomes the answer to the phone question, which is then not
+        asked. A description that was little but the number is asked for again."""
+        moved = hide_numbers(text)
+        if not _valid_description(moved):
+            answers.pop(PERSONAL, None)
+            raise Reprompt("complaint_description_only_number", count=str(len(moved)),
+                           min=str(DESCRIPTION_MIN))
         numbers = phones_in(text)
         if len(numbers) == 1:
             answers["phone"] = next(iter(numbers))
@@ -234,26 +249,26 @@ class ComplaintFlow:
             if isinstance(context, dict):
                 given = context.get(GIVEN)
                 context[GIVEN] = sorted({*(given if isinstance(given, list) else []), "phone"})
-        return hide_numbers(text)
+        return moved
 
-    def given(self, text: str) -> dict[str, Any]:
-        """What a complaint typed outside the form already answers: the category its
-        words suggest, and the text as the description (its one phone number moved to the
-        phone question, numbers hidden: the citizen checks both at the summary)."""
+    def from_text(self, text: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """What a complaint typed outside the form already answers — the category its
+        words suggest, the text as the description, its phone and ID numbers hidden — and
+        the context the form starts with (its one phone number, which the phone question
+        offers: asked, never taken silently); ``None`` when it is no description."""
         category = self._catalogue().category_for_text(text)
-        if category is None or not _valid_description(text):
-            return {}
-        answers: dict[str, Any] = {CONTEXT: {GIVEN: []}}
         description = hide_numbers(text)
-        if description != text:
-            description = self._moved(text, answers)
-        answers.pop(CONTEXT)
-        return {**answers, "category": {"id": category.id, "name": category.name},
-                "description": description}
+        if category is None or not _valid_description(description):
+            return None
+        numbers = phones_in(text)
+        said = {SAID_PHONE: next(iter(numbers))} if len(numbers) == 1 else {}
+        return ({"category": {"id": category.id, "name": category.name},
+                 "description": description}, said)
 
     def _phone(self, inbound: Inbound, answers: dict[str, Any]) -> str | None:
         text = inbound.text
-        last = answers.get(CONTEXT, {}).get("last_phone")
+        context = answers.get(CONTEXT, {})
+        last = context.get(SAID_PHONE) or context.get("last_phone")
         word = command_form(text)
         if last and word in USE_LAST:
             return str(last)
@@ -292,11 +307,14 @@ class ComplaintFlow:
     # -- prompts and summary ----------------------------------------------------------------
 
     def _phone_values(self, answers: dict[str, Any]) -> dict[str, str]:
-        last = answers.get(CONTEXT, {}).get("last_phone")
+        context = answers.get(CONTEXT, {})
+        said, last = context.get(SAID_PHONE), context.get("last_phone")
         anonymous = self._catalogue().allows_anonymous(str(answers.get("kind")))
-        return {  # the number on file shown masked, as on any screen others may see
-            "last": (self._texts("complaint_phone_last", phone=mask_phones(str(last)))
-                     if last else ""),
+        offered = (  # the number offered shown masked, as on any screen others may see
+            self._texts("complaint_phone_said", phone=mask_phones(str(said))) if said else
+            self._texts("complaint_phone_last", phone=mask_phones(str(last))) if last else "")
+        return {
+            "last": offered,
             "anonymous": self._texts("complaint_phone_anonymous") if anonymous else "",
         }
 
@@ -395,7 +413,7 @@ def idempotency_key(inbound: Inbound, answers: dict[str, Any]) -> str:
 def _phone_in_addendum(text: str) -> str | None:
     """A number typed with more words than a phone answer has, at the photos step: not
     added to the description, which may be published."""
-    return "complaint_addendum_has_phone" if phones_in(text) else None
+    return "complaint_addendum_has_phone" if hide_numbers(text) != text else None
 
 
 def looks_like_address(text: str) -> bool:

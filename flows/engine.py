@@ -398,7 +398,8 @@ class Engine:
             hooked = _first_answer(step.otherwise, turn) if counts else None
             if hooked is not None:
                 return hooked
-            if inbound.kind == "text" and (word in GREETING or word in THANKS):
+            alone = isinstance(exc, Reprompt) and exc.alone  # its own question stands
+            if inbound.kind == "text" and not alone and (word in GREETING or word in THANKS):
                 # "你好", "谢谢" in the middle of a form: no mistake, just the question again
                 return [self._say("flow_greeting", title=flow.title,
                                   prompt=self._prompt(step, conversation))]

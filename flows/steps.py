@@ -179,6 +179,9 @@ class Addendum(Hook):
     min_length: int
     ignore: re.Pattern[str] | None = None
     refusal: Callable[[str], str | None] | None = None
+    # only once ``target`` has an answer (the description given before the form began,
+    # its second half sent at the first questions), never to start one
+    answered_only: bool = False
 
     def check(self, flow: Flow) -> None:
         if self.target not in {s.name for s in flow.steps}:
@@ -190,8 +193,10 @@ class Addendum(Hook):
                 or (self.ignore is not None and self.ignore.search(text))):
             return None
         target = turn.flow.step(self.target)
-        prompt, label = turn.prompt(), target.label
         before = turn.answers.get(target.name)
+        if self.answered_only and not isinstance(before, str):
+            return None
+        prompt, label = turn.prompt(), target.label
         if isinstance(before, str) and text in before:  # sent twice
             return [turn.say("flow_addendum_already", label=label, prompt=prompt)]
         refusal = self.refusal(text) if self.refusal is not None else None

@@ -47,11 +47,11 @@ _IDLE_KINDS = {"image": "idle_photo", "location": "idle_location",
 HUMAN = words("commands", "human")
 YES = words("complaint", "yes")
 NO = words("complaint", "no")
-# marks (kept between forms): the tickets 我的留言 listed last, and a 撤回 awaiting 是/否
-LISTED = "listed"
-WITHDRAW_ASKED = "withdraw_asked"
-LISTED_FOR = 3600.0  # a "1" this long after the list still means its first ticket
-WITHDRAW_ASKED_FOR = 600.0  # a 是 this long after the question still withdraws
+# marks[ASKED] (kept between forms): the desk's last question outside a form — which of
+# the tickets 我的留言 listed or the services the greeting listed, 撤回 是/否 — that the
+# very next text message answers (asked_router)
+ASKED = "asked"
+ASKED_FOR = 1800.0  # an answer this long after the question still answers it
 # a choice from the list just shown: "1", "第一个", "查询 2", "看看第三个"
 _PICK = re.compile(r"(?P<ticket>查询|查看|看看|看|进度)?\s*(?P<rest>.+)")
 # what each service the welcome lists starts ([lists] services in the text catalogue)
@@ -126,7 +126,6 @@ class CitizenDesk:
         whole-message command reaches it from inside a flow; the flow is kept, with a
         reminder."""
         router = Router("my tickets")
-        router.add(self._withdraw_answer, Message(), self._withdraw_asked)
         router.add(self._overview, MenuKey("MY_TICKETS"))
         router.add(self._overview, Command(Service.MY_TICKETS))
         router.add(self._detail, Command(Service.TICKET))
@@ -164,46 +163,97 @@ class CitizenDesk:
         inbound = update.inbound
         answer, numbers = await self.my_tickets.overview(inbound.account, inbound.user)
         if numbers:  # a "1" sent next means the first of these
-            update.conversation.marks[LISTED] = {"numbers": numbers, "at": self._clock()}
+            self._ask(update, "tickets", numbers=numbers)
         return self._reminded(update, answer)
 
     async def _pick(self, update: Update) -> list[Outbound]:
-        """A number from the list just shown: the ticket 我的留言 listed (in the hour
-        after; "查询 1" at any time), else the service the welcome lists under it."""
+        """A number outside a form with no list just shown: "查询 1" is the citizen's
+        first ticket as 我的留言 lists it now; a bare "1" the service the welcome lists
+        first."""
         if update.flow is None and update.dropped is not None:
             return []  # most likely an answer to the form that is gone: its note answers
         picked = _picked(update.text)
         assert picked is not None  # the route's filter found one
         for_ticket, number = picked
-        listed = update.conversation.marks.get(LISTED)
-        numbers: list[str] = []
-        if (isinstance(listed, dict) and isinstance(listed.get("numbers"), list)
-                and isinstance(listed.get("at"), (int, float))
-                and 0 <= self._clock() - listed["at"] <= LISTED_FOR):
-            numbers = [str(n) for n in listed["numbers"]]
-        elif for_ticket:  # "查询 1" with no list shown lately: the list as it is now
-            inbound = update.inbound
-            numbers = [t.number for t in await self.my_tickets.listed(inbound.account,
-                                                                        inbound.user)]
-            if not numbers:
-                return [self._say("my_tickets_none")]
-        if numbers:
-            if number > len(numbers):
-                return [self._say("pick_none", number=str(number))]
-            await self._catalogue.get_or_none()
-            inbound = update.inbound
-            return await self.my_tickets.detail(inbound.account, inbound.user,
-                                                numbers[number - 1])
+        if not for_ticket:
+            return await self._pick_service(update, number)
+        inbound = update.inbound
+        tickets = await self.my_tickets.listed(inbound.account, inbound.user)
+        if not tickets:
+            return [self._say("my_tickets_none")]
+        return await self._pick_ticket(update, [t.number for t in tickets], number)
+
+    async def _pick_ticket(self, update: Update, numbers: list[str],
+                           number: int) -> list[Outbound]:
+        if number > len(numbers):
+            return [self._say("pick_none", number=str(number))]
+        await self._catalogue.get_or_none()  # names in the answer come from it
+        inbound = update.inbound
+        return self._reminded(update, await self.my_tickets.detail(
+            inbound.account, inbound.user, numbers[number - 1]))
+
+    async def _pick_service(self, update: Update, number: int) -> list[Outbound]:
         await self.welcome()  # which services are on
         services = self._texts.listed("services")
-        if number > len(services):
+        service = _SERVICES.get(services[number - 1]) if number <= len(services) else None
+        if service is None:
             return [self._say("pick_none", number=str(number))]
-        service = _SERVICES[services[number - 1]]
         if service is Service.COMPLAINT:
             return await self._complaint(update)
         if service is Service.LEGAL:
             return await self._legal(update)
         return await self._overview(update)
+
+    # -- the desk's last question outside a form -------------------------------------------
+
+    def asked_router(self) -> Router:
+        """The answer to the question the desk asked last outside a form (which of the
+        listed tickets or services, 撤回 是/否): only the very next text message answers
+        it, before an open consultation or survey can take a "1" or a "是"."""
+        router = Router("last question")
+        router.add(self._answer_asked, Kind("text"), self._answers_asked)
+        return router
+
+    def _ask(self, update: Update, what: str, **more: Any) -> None:
+        update.conversation.marks[ASKED] = {"what": what, "at": self._clock(), **more}
+
+    def _answers_asked(self, update: Update) -> bool:
+        """Does this text answer the desk's last question? Whatever it is, the question
+        is then answered or set aside: only the very next text message answers it."""
+        marks = update.conversation.marks
+        asked = marks.get(ASKED)
+        if asked is None:
+            return False
+        what = asked.get("what") if isinstance(asked, dict) else None
+        at = asked.get("at") if isinstance(asked, dict) else None
+        fresh = isinstance(at, (int, float)) and 0 <= self._clock() - at <= ASKED_FOR
+        word = command_form(update.text)
+        if fresh and what == "withdraw" and isinstance(asked.get("number"), str) and (
+                word in YES or word in NO):
+            return True
+        numbers = asked.get("numbers") if isinstance(asked, dict) else None
+        if fresh and _picked(update.text) is not None and (
+                what == "services" or (what == "tickets" and isinstance(numbers, list))):
+            return True
+        del marks[ASKED]
+        return False
+
+    async def _answer_asked(self, update: Update) -> list[Outbound]:
+        asked = update.conversation.marks.pop(ASKED)
+        if asked["what"] == "withdraw":
+            number = str(asked["number"])
+            if command_form(update.text) in NO:
+                return self._reminded(update, [self._say("withdraw_kept", number=number)])
+            await self._catalogue.get_or_none()
+            inbound = update.inbound
+            return self._reminded(update, await self.my_tickets.withdraw(
+                inbound.account, inbound.user, number))
+        picked = _picked(update.text)
+        assert picked is not None  # the filter found one
+        if asked["what"] == "tickets":
+            return await self._pick_ticket(update, [str(n) for n in asked["numbers"]],
+                                           picked[1])
+        return self._reminded(update, await self._pick_service(update, picked[1]))
 
     async def _detail(self, update: Update) -> list[Outbound]:
         await self._catalogue.get_or_none()
@@ -226,33 +276,8 @@ class CitizenDesk:
                                                          number)
         if refusal is not None:
             return refusal
-        update.conversation.marks[WITHDRAW_ASKED] = {"number": number, "at": self._clock()}
+        self._ask(update, "withdraw", number=number)
         return [self._say("withdraw_ask", number=number)]
-
-    def _withdraw_asked(self, update: Update) -> bool:
-        """A 撤回 awaits 是/否: the message answers it if it says yes or no; anything
-        else sets the question aside (the message is handled as usual)."""
-        if update.kind != "text" or WITHDRAW_ASKED not in update.conversation.marks:
-            return False
-        asked = update.conversation.marks[WITHDRAW_ASKED]
-        word = command_form(update.text)
-        if (isinstance(asked, dict) and isinstance(asked.get("number"), str)
-                and isinstance(asked.get("at"), (int, float))
-                and 0 <= self._clock() - asked["at"] <= WITHDRAW_ASKED_FOR
-                and (word in YES or word in NO)):
-            return True
-        del update.conversation.marks[WITHDRAW_ASKED]
-        return False
-
-    async def _withdraw_answer(self, update: Update) -> list[Outbound]:
-        asked = update.conversation.marks.pop(WITHDRAW_ASKED)
-        number = str(asked["number"])
-        if command_form(update.text) in NO:
-            return self._reminded(update, [self._say("withdraw_kept", number=number)])
-        await self._catalogue.get_or_none()
-        inbound = update.inbound
-        return self._reminded(update, await self.my_tickets.withdraw(
-            inbound.account, inbound.user, number))
 
     async def _unpublish(self, update: Update) -> list[Outbound]:
         """撤回公开 LX…: the ticket stays off the public board."""
@@ -308,17 +333,21 @@ class CitizenDesk:
         if flow is not None and flow.name == COMPLAINT_FLOW:
             return self.engine.current_prompt(update.conversation)
         kind = kind_of(update.text) if update.kind == "text" else None
-        return await self._start_complaint(update, {} if kind is None else {"kind": kind})
+        if kind is None:
+            return await self._start_complaint(update, {})
+        return await self._start_complaint(update, {"kind": kind},
+                                           self._say("complaint_kind_given", kind=kind))
 
     async def _start_complaint(self, update: Update, given: dict[str, Any],
-                               intro: Outbound | None = None) -> list[Outbound]:
+                               intro: Outbound | None = None,
+                               context: dict[str, Any] | None = None) -> list[Outbound]:
         """A new complaint form, with what the citizen already said (``given``) not
         asked again."""
         inbound = update.inbound
         last_phone = await self._tickets.last_phone(inbound.account, inbound.user)
-        update.conversation.marks.pop(LISTED, None)  # a "1" now answers the form
         return self.engine.start(COMPLAINT_FLOW, update.conversation,
-                                 {"last_phone": last_phone}, given=given, intro=intro)
+                                 {"last_phone": last_phone, **(context or {})},
+                                 given=given, intro=intro)
 
     def features(self) -> frozenset[str]:
         """What the texts may promise now (domain/texts.py ``[requires]``): the legal
@@ -333,6 +362,7 @@ class CitizenDesk:
         consultation = self.consultation
         if consultation is None or catalogue is None or catalogue.legal_hours is None:
             self._legal_on = False
+            self._legal_checked = -FEATURES_FOR  # looked up again once it may be on
             return
         now = self._clock()
         if now - self._legal_checked < FEATURES_FOR:
@@ -388,12 +418,12 @@ class CitizenDesk:
         if inbound.kind != "text":
             return [self._say(_IDLE_KINDS.get(inbound.kind, "not_text"))]
         word = command_form(text)
+        await self.welcome()  # which services the texts offer
         if word in FLOW_COMMANDS:  # 继续/重新开始… with nothing open (it timed out, or ended)
             return [self._say("flow_none_open")]
-        await self.welcome()  # which services the texts offer
         catalogue = self._catalogue.current
         if is_greeting(text):
-            update.conversation.marks.pop(LISTED, None)  # a "1" now means a service
+            self._ask(update, "services")  # a "1" now means the first service listed
             return [self._say("greeting")]
         if word in CONFIRM:
             recent = await self.my_tickets.recent(inbound.account, inbound.user,
@@ -405,14 +435,17 @@ class CitizenDesk:
         if word in HUMAN:
             return [self._say("human")]
         if catalogue is not None and catalogue.category_for_text(text) is not None:
-            given = self.complaint.given(text)
-            if not given:  # too short to be the description: say how to start
+            taken = self.complaint.from_text(text)
+            if taken is None:  # too short to be the description: say how to start
                 return [self._say("complaint_suggest")]
-            intro = self._texts("complaint_from_text", excerpt=excerpt(text, 30),
+            given, context = taken
+            description = str(given["description"])
+            intro = self._texts("complaint_from_text", excerpt=excerpt(description, 30),
                                 category=str(given["category"]["name"]))
-            if "phone" in given:
-                intro += "\n" + self._texts("complaint_from_text_phone")
-            return await self._start_complaint(update, given, Outbound.of_text(intro))
+            if description != text:
+                intro += "\n" + self._texts("complaint_from_text_hidden")
+            return await self._start_complaint(update, given, Outbound.of_text(intro),
+                                               context)
         return [self._say("unrecognised")]
 
     # -- pieces ------------------------------------------------------------------------------

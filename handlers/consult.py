@@ -22,6 +22,7 @@ from domain.display import format_day
 from domain.messages import Outbound
 from domain.survey import clear_answer
 from domain.texts import Texts
+from domain.vocabulary import command_form, words
 from domain.workdays import local_day
 from flows.consultation import ConsultationFlow
 from handlers.commands import Service
@@ -32,10 +33,11 @@ from storage.catalogue_cache import CatalogueCache
 log = logging.getLogger(__name__)
 
 MARK = "consult"  # conversation.marks[MARK]: the citizen may have a consultation open
-QUEUE_WORDS = frozenset({"排队", "排队情况", "还要等多久", "等多久"})
-CANCEL_WORDS = frozenset({"取消", "取消咨询", "不问了", "撤回留言"})
-MY_WORDS = frozenset({"我的咨询", "咨询记录"})
-HELP_WORDS = frozenset({"帮助", "help", "?", "？"})
+# a citizen's words in an open consultation (domain/vocabulary.toml), in command form
+QUEUE_WORDS = words("consultation", "queue")
+CANCEL_WORDS = words("consultation", "cancel")
+MY_WORDS = words("consultation", "mine")
+HELP_WORDS = words("consultation", "help")
 SHOWN = 10
 
 
@@ -80,11 +82,12 @@ class ConsultDesk:
             update.conversation.marks.pop(MARK, None)
             return [self._say("consult_none_open")]
         text = update.text.strip() if update.kind == "text" else ""
-        if text in QUEUE_WORDS:
+        word = command_form(text)
+        if word in QUEUE_WORDS:
             return [Outbound.of_text(await self._place(consultation))]
-        if text in CANCEL_WORDS:
+        if word in CANCEL_WORDS:
             return [await self._cancel(update, consultation)]
-        if text.lower() in HELP_WORDS:
+        if word in HELP_WORDS:
             return [self._say("consult_help", number=consultation.number,
                               status=self._texts(consultation.status.label_key),
                               what=self._texts(f"consult_help_{consultation.status.value}"))]
@@ -161,7 +164,7 @@ def _area_name(catalogue: Catalogue | None, area: str) -> str:
 
 
 def _asks_mine(update: Update) -> bool:
-    return update.kind == "text" and update.text.strip() in MY_WORDS
+    return update.kind == "text" and command_form(update.text) in MY_WORDS
 
 
 def _no_form_nor_service(update: Update) -> bool:

@@ -456,7 +456,7 @@ async def test_the_summary_shows_the_start_of_a_long_description_and_helps(
     [summary] = (await session.say("返回"))
     [summary] = await session.say("2")
     line = next(x for x in summary.splitlines() if x.startswith("4. 问题描述："))
-    assert line.endswith(f"…（共 {len(long)} 字）") and len(line) < 100
+    assert line.endswith(f"…（共{len(long)}字）") and len(line) < 100
     [help_reply] = await session.say("帮助")
     assert "“修改 序号”" in help_reply and "请核对以下内容" in help_reply
 
@@ -637,9 +637,9 @@ async def test_a_phone_in_a_sentence_at_the_photo_step_stays_out_of_the_descript
     session = Session(engine, "oPhoneSentence")
     await session.fill(5)
     [reply] = await session.say("我的电话是13900139000，有事情随时打给我就行，谢谢")
-    assert "这段文字里有手机号，没有补充到“问题描述”" in reply
+    assert "这段文字里有电话号码或身份证号，没有补充到“问题描述”" in reply
     [reply] = await session.say("有事情随时打 139-0013-9000 找我就行，谢谢")  # dashed too
-    assert "这段文字里有手机号" in reply
+    assert "这段文字里有电话号码或身份证号" in reply
     assert session.load().data["answers"]["description"] == FILL[4]
 
 
@@ -713,7 +713,7 @@ def test_the_routers_are_asked_in_the_documented_order(engine: AsyncEngine) -> N
     """The order docs/ARCHITECTURE.md shows: events before any citizen router, 我的留言
     before the form (its commands leave a form), the desk last."""
     names = [router.name for router in Session(engine).router.routers]
-    assert names == ["deliveries", "follows", "silent events", "my tickets",
+    assert names == ["deliveries", "follows", "silent events", "last question", "my tickets",
                      "complaint form", "citizen desk"]
 
 
@@ -872,7 +872,8 @@ async def test_a_greeting_with_a_question_or_inside_a_form_is_no_greeting(
 ) -> None:
     session = Session(engine, "oHelloAnd")
     [reply] = await session.say("你好，我想反映一下小区夜间施工噪音扰民")
-    assert reply.startswith("收到。我帮您") and "我是连心" not in reply
+    assert reply.startswith("我可以帮您把这段话登记成留言") and "我是连心" not in reply
+    assert "还没有提交" in reply  # nothing is filed before 确认
     assert "请问是哪一类留言" in reply
     [reply] = await session.say("你好")  # the form's question stands
     assert "您正在填写" in reply and "请问是哪一类留言" in reply and "我是连心" not in reply
@@ -948,3 +949,64 @@ async def test_not_knowing_the_region_keeps_the_address_or_spot_given_before(
     await plain.says("我要反映", "1", "1", "不知道")
     assert plain.load().data["answers"]["region"] is None
     assert plain.load().step == "description"
+
+
+# -- issue 15: personal data in what may be published, a complaint typed out --------------
+
+
+async def test_a_number_in_the_description_is_asked_about_and_moved_only_when_chosen(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oNumberAsked")
+    await session.fill(4)  # at the description
+    written = "物业电话13912345678一直没人接，楼道灯坏了"
+    [asked] = await session.say(written)
+    assert "电话号码或身份证号" in asked and "回复“1”" in asked
+    assert "description" not in session.load().data["answers"]  # not kept yet
+    [again] = await session.say("好的")  # no choice: the question again, not the step's
+    assert "电话号码或身份证号" in again and session.load().data["tries"] == 0
+    await session.say("1")
+    answers = session.load().data["answers"]
+    assert answers["description"] == "物业电话【电话】一直没人接，楼道灯坏了"
+    assert answers["phone"] == "13912345678"
+
+
+async def test_a_description_that_is_little_but_a_number_is_asked_for_again(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oOnlyNumber")
+    await session.fill(4)
+    await session.say("电话13912345678")
+    [reply] = await session.say("1")
+    assert "描述只剩" in reply and session.load().step == "description"
+    assert "description" not in session.load().data["answers"]
+    await session.say("小区门口的路灯坏了一个星期，晚上很黑")  # the form goes on
+    assert session.load().step == "photos"
+
+
+async def test_an_id_number_sent_at_the_photos_is_not_added_to_the_description(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oIdLater")
+    await session.fill(5)  # at the photos
+    [reply] = await session.say("我的身份证号是430102199001011234请核实一下")
+    assert "电话号码或身份证号" in reply
+    assert "4301" not in session.load().data["answers"]["description"]
+
+
+async def test_a_complaint_typed_out_with_a_phone_offers_the_number_and_files_nothing_yet(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oTypedPhone")
+    [reply] = await session.say("楼道灯坏了一个月，物业电话13912345678一直没人接")
+    assert "还没有提交" in reply and "13912345678" not in reply and "已隐去" in reply
+    answers = session.load().data["answers"]
+    assert answers["description"] == "楼道灯坏了一个月，物业电话【电话】一直没人接"
+    assert "phone" not in answers  # asked, never taken silently
+    [more] = await session.say("而且楼梯扶手也松了，老人上下楼很危险")  # its second half
+    assert "已把这段文字补充到“问题描述”" in more and "请问是哪一类留言" in more
+    await session.says("1", "1")  # 投诉, 城关街道: the rest was said
+    [prompt] = await session.say("跳过")  # no photos: the phone question offers the number
+    assert "使用您描述里写的号码：139****5678" in prompt and session.load().step == "phone"
+    await session.say("1")  # the number in the description, offered as 139****5678
+    assert session.load().data["answers"]["phone"] == "13912345678"

@@ -6,8 +6,10 @@ lawyer ends it; out of hours the question is left as a message; 取消 leaves th
 from __future__ import annotations
 
 import asyncio
+import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -402,3 +404,54 @@ async def test_a_lawyer_holding_consultations_cannot_move_to_another_profile(
         "您现在的律师账号还有1个咨询没有结束，请先结束或转回，再用新的邀请码绑定。")
     await lawyer.say("结束")
     assert (await lawyer.say(f"律师绑定 {code}")).startswith("李明律师，您好！")
+
+
+# -- issue 15: the legal service offered while it is on, its words as citizens write them --
+
+
+CONSULT_WORDS = [(name, str(word)) for name, listed in tomllib.loads(
+    (Path(__file__).resolve().parents[1] / "domain" / "vocabulary.toml")
+    .read_text(encoding="utf-8"))["consultation"].items()
+    if name in ("queue", "cancel", "mine", "help") for word in listed]
+
+
+@pytest.mark.parametrize(("name", "word"), CONSULT_WORDS)
+async def test_every_word_of_an_open_consultation_is_read(world: World, name: str,
+                                                          word: str) -> None:
+    client, engine, _ = world
+    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000030")
+    await lawyer.say("上线")
+    citizen = Citizen(client, "o-citizen")
+    await ask(citizen)
+    reply = await citizen.say(f"{word}。" if name != "help" else word)  # punctuation aside
+    expected = {"queue": "正在排队", "cancel": "已取消咨询", "mine": "您的法律咨询",
+                "help": "您正在进行法律咨询"}[name]
+    assert expected in reply, reply
+
+
+async def test_the_legal_service_is_offered_only_while_a_lawyer_serves(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: SettingsFactory,
+    sqlite_url: str,
+) -> None:
+    """The greeting lists 法律咨询 only while a lawyer serves (looked up at most once a
+    minute), and its number then starts it."""
+    engine = db.make_engine(sqlite_url)
+    clock = [1_800_000_000.0]
+    try:
+        await fresh_tickets(engine)
+        await fresh_consultations(engine)
+        app = create_app(make_settings(catalogue_ttl=0), handler_factory=lambda app:
+                         default_handler(app, now=Today(MONDAY_10), clock=lambda: clock[0]))
+        client = await aiohttp_client(app)
+        citizen = Citizen(client, "o-citizen")
+        greeting = await citizen.say("你好")
+        assert "法律咨询" not in greeting and "3." not in greeting
+        assert "没有看懂" not in await citizen.say("3")  # no third service: said so
+        lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000031")
+        await lawyer.say("上线")
+        clock[0] += 61
+        greeting = await citizen.say("你好")
+        assert "3. 法律咨询" in greeting, greeting
+        assert "请问您要咨询哪方面的法律问题" in await citizen.say("3")
+    finally:
+        await engine.dispose()

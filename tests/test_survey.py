@@ -314,3 +314,35 @@ async def test_a_low_rating_in_a_form_offers_redo_by_number(world: World) -> Non
     declined = await citizen.say(f"不用 {number[-6:]}")
     assert declined.startswith(f"好的，留言{number}不再")
     assert await status_of(engine, ticket_id) is Status.RATED
+
+
+# -- issue 15: the desk's last question comes before an open survey --------------------------
+
+
+async def test_a_one_after_the_list_opens_the_ticket_and_leaves_the_survey_open(
+    world: World,  # noqa: F811
+) -> None:
+    """"1" right after 我的留言 means its first ticket, not 很不满意 for the survey that is
+    open; a "1" with nothing else asked still rates it."""
+    _, engine, _ = world
+    citizen, number, ticket_id = await closed(world)
+    listing = await citizen.say("我的留言")
+    assert "回复序号查看详情" in listing
+    detail = await citizen.say("1")
+    assert f"留言{number}" in detail and "办理记录" in detail
+    assert all(survey[3] is None for survey in await surveys_of(engine, ticket_id))
+    assert "很不满意" in await citizen.say("1")  # now the survey's: asked before
+    assert any(survey[3] == 1 for survey in await surveys_of(engine, ticket_id))
+
+
+async def test_yes_to_withdraw_is_not_a_survey_answer(world: World) -> None:  # noqa: F811
+    """撤回 LX…'s 是 withdraws that ticket: it is no answer to a survey's question about
+    another (a redo offered), and a later 是 withdraws nothing."""
+    _, engine, _ = world
+    citizen, _, rated_id = await closed(world)
+    await citizen.say("1")  # 很不满意: the survey asks why, then offers 重办
+    second = ticket_number_in(await file_complaint(citizen))
+    assert "确定撤回" in await citizen.say(f"撤回 {second}")
+    assert "已撤回" in await citizen.say("是")
+    assert await status_of(engine, rated_id) is Status.RATED  # no redo asked for
+    assert "已撤回" not in await citizen.say("是")
