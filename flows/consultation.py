@@ -49,7 +49,7 @@ NAME = "consult"
 PHOTOS_MAX = 3
 SUMMARY_EXCERPT = 60
 SKIP_NAME = words("consultation", "no_name")
-NO_PHOTOS = frozenset({"没有材料", "没材料", "没有照片", "没照片", "无材料", "无照片", "没有"})
+NO_PHOTOS = words("consultation", "no_photos")
 PHOTO_TEXTS = CollectTexts(kept="consult_photo_kept", kept_confirm="consult_photo_kept_confirm",
                            more="consult_photo_more", last="consult_photo_last",
                            full="consult_photo_limit")

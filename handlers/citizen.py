@@ -53,7 +53,9 @@ NO = words("complaint", "no")
 ASKED = "asked"
 ASKED_FOR = 1800.0  # an answer this long after the question still answers it
 # a choice from the list just shown: "1", "第一个", "查询 2", "看看第三个"
-_PICK = re.compile(r"(?P<ticket>查询|查看|看看|看|进度)?\s*(?P<rest>.+)")
+_PICK = re.compile("(?P<ticket>" + "|".join(
+    re.escape(w) for w in sorted(words("commands", "open"), key=len, reverse=True))
+    + r")?\s*(?P<rest>.+)")
 # what each service the welcome lists starts ([lists] services in the text catalogue)
 _SERVICES = {"service_complaint": Service.COMPLAINT, "service_my_tickets": Service.MY_TICKETS,
              "service_legal": Service.LEGAL}

@@ -154,7 +154,8 @@ def _vocabulary_cases() -> list[tuple[str, str, str]]:
             if (table, name) not in CONSULTATION_E2E]
 
 
-CONSULTATION_E2E = {("consultation", n) for n in ("queue", "cancel", "mine", "help")}
+CONSULTATION_E2E = {("consultation", n)
+                    for n in ("queue", "cancel", "mine", "help", "no_photos")}
 
 
 VOCABULARY = _vocabulary_cases()
@@ -228,6 +229,14 @@ async def _command_word(engine: AsyncEngine, session: Session, name: str, word: 
             assert after.step == "region"
         else:
             assert after.flow is None
+    elif name == "open":  # "查询 1" after 我的留言: its first ticket
+        await session.fill()
+        [receipt] = await session.say("确认")
+        found = NUMBER.search(receipt)
+        assert found is not None
+        await session.say("我的留言")
+        [reply] = await session.say(f"{word} 1")
+        assert found.group() in reply and "办理记录" in reply, reply
     else:
         assert name == "human"
         assert "12345热线" in (await session.say(word))[0]

@@ -14,6 +14,7 @@ from storage import db
 from storage.models import Ticket
 from tests.citizens import LAMP, Citizen, fresh_tickets
 from tests.conftest import SettingsFactory
+from tests.test_consultations_store import fresh_consultations
 
 
 @pytest.mark.parametrize(("text", "number"), [
@@ -85,6 +86,7 @@ async def test_the_elderly_citizen_of_issue_15_files_without_one_not_understood(
     engine = db.make_engine(sqlite_url)
     try:
         await fresh_tickets(engine)
+        await fresh_consultations(engine)  # no lawyer: the legal service is off
         client = await aiohttp_client(create_app(make_settings(catalogue_ttl=0)))
         citizen = Citizen(client, "oGrandpa")
         replies = [await citizen.say("你好")]
