@@ -202,6 +202,25 @@ def _numeral_end(text: str, end: int) -> bool:
     return len(after) == 2 and after[1] not in _ARABIC | _NUMERALS
 
 
+def _mixed_end(text: str, end: int) -> bool:
+    """Whether a number of 7 or 8 digits read up to ``end`` ends there: not when its last
+    digit is a numeral right after an Arabic digit that starts a word ("845678一直": six
+    digits, then 一直)."""
+    if end < 2 or text[end - 1] not in _NUMERALS or text[end - 2] not in _ARABIC:
+        return True
+    return end < len(text) and text[end] in _ARABIC | _NUMERALS
+
+
+def _end_check(pattern: re.Pattern[str],
+               table: dict[int, int]) -> Callable[[str, int], bool] | None:
+    """How a match of ``pattern`` read through ``table`` is checked to end where it does:
+    a mobile or ID in numerals by its length; a landline or local number read with
+    numerals as digits by its last numeral."""
+    if pattern in (_ID18_NUMERALS, _MOBILE_NUMERALS):
+        return _numeral_end
+    return _mixed_end if table is _DIGITS else None
+
+
 def _apply(
     text: str, pattern: re.Pattern[str], mark: Callable[[str], str | None],
     table: dict[int, int], ends: Callable[[str, int], bool] | None = None,
@@ -242,22 +261,23 @@ def redact(text: str, names: Iterable[str] = ()) -> str:
     for name in sorted((n for n in known if len(n) >= 2), key=lambda n: (-len(n), n)):
         text = text.replace(name, _someone(name))
     for pattern, mark, table in _RULES:
-        loose = pattern in (_ID18_NUMERALS, _MOBILE_NUMERALS)
-        text = _apply(text, pattern, mark, table, _numeral_end if loose else None)
+        text = _apply(text, pattern, mark, table, _end_check(pattern, table))
     return text
 
 
 
+_FEWEST_DIGITS = 7  # in the shortest number rules 4 and 5 read: a local "8456789"
 _NUMBERS = (_ID18, _MOBILE, _LANDLINE, _LOCAL, _ID18_NUMERALS, _ID15, _MOBILE_NUMERALS)
 
 
 def hide_numbers(text: str) -> str:
     """``text`` with its phone and ID numbers (rules 4 and 5, in any writing) replaced by
     their marks, nothing else changed: a text this changes holds such a number."""
+    if sum(c.isdigit() or ord(c) in NUMERALS for c in text) < _FEWEST_DIGITS:
+        return text  # too few digits for any such number (the shortest: 7, a local one)
     for pattern, mark, table in _RULES:
         if pattern in _NUMBERS:
-            loose = pattern in (_ID18_NUMERALS, _MOBILE_NUMERALS)
-            text = _apply(text, pattern, mark, table, _numeral_end if loose else None)
+            text = _apply(text, pattern, mark, table, _end_check(pattern, table))
     # and whatever the phone question would read as a number ("138(0013)8000"): what
     # would be taken as a phone is never kept as publishable text
     found = list(find_phones(text))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.redact import names_in, redact
+from domain.redact import hide_numbers, names_in, redact
 
 # (what a citizen wrote, what the board may show)
 PHONES = [
@@ -178,3 +178,16 @@ def test_a_name_found_in_one_text_is_hidden_in_another() -> None:
     assert found == {"张三丰"}
     assert redact(answered, found) == "已联系张某核实，张某同志表示满意"
     assert names_in("我是业主，路灯坏了") == set()
+
+
+@pytest.mark.parametrize(("text", "hidden"), [
+    ("物业电话8456789一直没人接", "物业电话【电话】一直没人接"),  # 7 digits: the fewest read
+    ("物业电话845678一直没人接", "物业电话845678一直没人接"),  # 6: no number of ours
+    ("打138(0013)8000找我", "打【电话】找我"),  # as the phone question reads it
+    ("身份证430102199001011234", "身份证【身份证号】"),
+    ("一二三四五六个月没人管，张三家3栋2单元501室", "一二三四五六个月没人管，张三家3栋2单元501室"),
+])
+def test_hide_numbers_hides_phone_and_id_numbers_only(text: str, hidden: str) -> None:
+    """What a description keeps when the citizen moves its numbers out (issue 15): phone
+    and ID numbers only — names and house numbers stay for the board's own redaction."""
+    assert hide_numbers(text) == hidden
