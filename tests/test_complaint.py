@@ -212,7 +212,8 @@ async def test_bad_input_at_every_step_gets_a_clear_answer_and_loses_nothing(bot
     assert "请回复序号或选项文字" in retry and retry.endswith("请问是哪一类留言？")
     assert "5. 表扬" not in retry
     await dan.say("投诉")
-    assert await dan.say("火星") == "请回复序号或选项文字，例如“1”或“住房建设”。\n请问是哪一类问题？"
+    assert await dan.say("火星") == ("请回复序号或选项文字，例如“1”或“住房建设”。\n"
+                                     "请问是哪一类问题？")
     await dan.say("7")  # 市容城管
     assert "没有找到“火星基地”" in await dan.say("火星基地")
     address = await dan.say("幸福路88号")  # an address without its town: kept, not counted
