@@ -48,7 +48,7 @@ def service_of(text: str) -> Service | None:
     vocabulary's (domain/vocabulary.toml), compared in command form ("投诉！", "我要反应")."""
     plain = narrow(text).strip()
     word = command_form(plain)
-    if word in COMPLAINT_WORDS or named("kinds", word) is not None:
+    if word in COMPLAINT_WORDS or named("kinds", word, form=word) is not None:
         return Service.COMPLAINT
     if word in MY_TICKETS_WORDS:
         return Service.MY_TICKETS

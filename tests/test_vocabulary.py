@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import create_app
-from domain.vocabulary import choice_number, vocabulary
+from domain.vocabulary import choice_number, command_form, vocabulary, words
 from storage import db
 from storage.models import Ticket
 from tests.citizens import LAMP, Citizen, fresh_tickets
@@ -107,3 +107,20 @@ async def test_the_elderly_citizen_of_issue_15_files_without_one_not_understood(
         assert row == ("投诉", "13800138000", "zfjs", "楼上邻居家漏水三个月了，物业一直不管")
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(("text", "form"), [
+    ("确认。", "确认"), ("投诉！", "投诉"), ("取消吧", "取消"), (" 帮助？", "帮助"),
+    ("ＨＥＬＰ", "help"), ("　确认　", "确认"), ("第一个谢谢", "第一个"), ("谢谢", "谢谢"),
+    ("？", "?"),
+    ("确认" + "！" * 40, "确认"),  # a long message that is a command once unpadded
+    ("　" * 30 + "确认" + "。" * 30, "确认"),
+])
+def test_the_command_form_of_a_message(text: str, form: str) -> None:
+    assert command_form(text) == form
+
+
+def test_a_sentence_is_no_command_however_it_ends() -> None:
+    sentence = "您好，我想反映一下小区夜间施工噪音扰民的问题，请问应该怎么办理？确认"
+    assert all(command_form(sentence) not in words("commands", name)
+               for name in ("confirm", "cancel", "help"))
