@@ -130,6 +130,8 @@ def choice_number(text: str, words: Vocabulary | None = None) -> int | None:
     """The number a citizen's choice names, else ``None``: at most two digits or a
     numeral up to 二十, with the words before and after it that people add."""
     words = words or vocabulary()
+    if len(text) > _LONGEST:  # a sentence: no choice, and not worth normalising
+        return None
     plain = unicodedata.normalize("NFKC", text).strip()
     changed = True
     while changed and plain:
