@@ -14,6 +14,8 @@ HELP = """Type a line to send it as a text message. Commands:
   /subscribe ID        accept one subscribe message of template ID
   /loc LAT LNG LABEL   send a location, e.g. /loc 26.647 106.630 贵阳市政府
   /img PATH            send an image file (PNG, JPEG or GIF)
+  /voice WORDS         send a voice message that speech recognition heard as WORDS
+                       (/voice alone: one it could not make out)
   /help                this list
   /quit                leave (so do Ctrl-D and Ctrl-C)
 A line starting with // sends the text after the first /.
@@ -89,6 +91,8 @@ def parse_line(line: str) -> Command:
         label = parts[2] if len(parts) > 2 else ""
         return Command("send", {"kind": "location", "latitude": latitude,
                                 "longitude": longitude, "label": label})
+    if name == "voice":  # what speech recognition heard; nothing: it heard nothing
+        return Command("send", {"kind": "voice", "recognition": rest})
     if name == "img":
         if not rest:
             raise CommandError("usage: /img PATH  (a PNG, JPEG or GIF file)")

@@ -51,6 +51,24 @@ def build_image(
     )
 
 
+def build_voice(
+    to_user: str,
+    from_user: str,
+    media_id: str,
+    recognition: str,
+    msg_id: int,
+    *,
+    create_time: int | None = None,
+) -> str:
+    """A voice message as the platform sends it with speech recognition on: what it heard
+    in ``Recognition`` (empty when it made nothing of it)."""
+    return (
+        f"<xml>{_head(to_user, from_user, 'voice', create_time)}"
+        f"<MediaId>{_cdata(media_id)}</MediaId><Format>{_cdata('amr')}</Format>"
+        f"<Recognition>{_cdata(recognition)}</Recognition><MsgId>{msg_id}</MsgId></xml>"
+    )
+
+
 def build_location(
     to_user: str,
     from_user: str,

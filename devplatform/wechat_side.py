@@ -26,6 +26,7 @@ from devplatform.messages import (
     build_subscribe_popup,
     build_text,
     build_unsubscribe,
+    build_voice,
 )
 from devplatform.replies import Reply, read_reply
 from devplatform.signing import sign_request
@@ -96,6 +97,11 @@ class CallbackClient:
     async def send_image(self, openid: str, pic_url: str, media_id: str) -> Delivery:
         msg_id = self._msg_ids.next()
         body = build_image(self.original_id, openid, pic_url, media_id, msg_id)
+        return await self.deliver(openid, body, msg_id=msg_id)
+
+    async def send_voice(self, openid: str, media_id: str, recognition: str) -> Delivery:
+        msg_id = self._msg_ids.next()
+        body = build_voice(self.original_id, openid, media_id, recognition, msg_id)
         return await self.deliver(openid, body, msg_id=msg_id)
 
     async def send_location(
@@ -207,6 +213,9 @@ class WeChatUser:
 
     async def send_image(self, pic_url: str, media_id: str) -> Delivery:
         return await self.client.send_image(self.openid, pic_url, media_id)
+
+    async def send_voice(self, media_id: str, recognition: str) -> Delivery:
+        return await self.client.send_voice(self.openid, media_id, recognition)
 
     async def send_location(
         self, latitude: float, longitude: float, label: str, *, scale: int = 15

@@ -26,6 +26,7 @@ from bot.config import DEFAULT_TEXTS, Account, Settings
 from bot.wechat.api import BadCredentials, WeChatClient
 from bot.wechat.codec import Crypto, Envelope, parse_xml, render_reply, to_inbound
 from devplatform.api import PLATFORM, create_api_app
+from devplatform.chat_commands import parse_line
 from devplatform.cli import SHUTDOWN_TIMEOUT
 from devplatform.identity import MsgIds, openid_for, original_id_for
 from devplatform.messages import (
@@ -35,6 +36,7 @@ from devplatform.messages import (
     build_subscribe,
     build_text,
     build_unsubscribe,
+    build_voice,
 )
 from devplatform.replies import UNAVAILABLE_TEXT, read_reply
 from devplatform.runner import Child, DevError, run_dev, stop, wait_healthy
@@ -900,3 +902,14 @@ def test_dev_stops_the_bot_before_the_platform(tmp_path: Path) -> None:
         stop(children)
     assert (platform.returncode, bot.returncode) == (0, 0)
     assert platform_saw.read_text() == "True"  # the bot had stopped when it was told to
+
+
+def test_a_voice_message_reaches_the_bot_with_what_recognition_heard() -> None:
+    """/voice WORDS in the dev chat: a voice message whose Recognition the bot reads as
+    text (issue 15); /voice alone: one it could not make out."""
+    assert parse_line("/voice 我要投诉。").payload == {"kind": "voice", "recognition": "我要投诉。"}
+    assert parse_line("/voice").payload == {"kind": "voice", "recognition": ""}
+    gh, user = "gh_0123456789ab", "oVoice"
+    heard, _ = to_inbound(build_voice(gh, user, "MEDIA", "我要投诉。", 44), "default")
+    assert (heard.kind, heard.payload.get("recognition")) == ("voice", "我要投诉。")
+    assert heard.payload.get("media_id") == "MEDIA"
