@@ -217,7 +217,9 @@ class CitizenDesk:
         return router
 
     def _ask(self, update: Update, what: str, **more: Any) -> None:
-        update.conversation.marks[ASKED] = {"what": what, "at": self._clock(), **more}
+        conversation = update.conversation
+        conversation.marks[ASKED] = {"what": what, "at": self._clock(),
+                                     "where": [conversation.flow, conversation.step], **more}
 
     def _answers_asked(self, update: Update) -> bool:
         """Does this text answer the desk's last question? Whatever it is, the question
@@ -228,7 +230,10 @@ class CitizenDesk:
             return False
         what = asked.get("what") if isinstance(asked, dict) else None
         at = asked.get("at") if isinstance(asked, dict) else None
-        fresh = isinstance(at, (int, float)) and 0 <= self._clock() - at <= ASKED_FOR
+        conversation = update.conversation
+        # a form started or moved on since (a menu click is no text): the form's answer
+        fresh = (isinstance(at, (int, float)) and 0 <= self._clock() - at <= ASKED_FOR
+                 and asked.get("where") == [conversation.flow, conversation.step])
         word = command_form(update.text)
         if fresh and what == "withdraw" and isinstance(asked.get("number"), str) and (
                 word in YES or word in NO):

@@ -879,6 +879,26 @@ async def test_a_greeting_with_a_question_or_inside_a_form_is_no_greeting(
     assert "您正在填写" in reply and "请问是哪一类留言" in reply and "我是连心" not in reply
 
 
+@pytest.mark.parametrize("asked", ["你好", "我的留言"])
+async def test_a_list_shown_before_a_form_started_does_not_take_the_forms_answer(
+    engine: AsyncEngine, asked: str,
+) -> None:
+    """The greeting lists the services, 我的留言 the tickets; then the 我要反映 menu
+    click starts the form: the "1" that follows is the form's kind, not the list's first
+    service or ticket."""
+    session = Session(engine, "oListThenForm")
+    if asked == "我的留言":
+        await session.fill()
+        await session.say("确认")
+    [listed] = await session.say(asked)
+    assert "1." in listed or "LX" in listed, listed
+    await session.send("event", {"event": "click", "key": "COMPLAINT"})
+    [reply] = await session.say("1")
+    assert reply.startswith("请选择问题分类"), reply
+    after = session.load()
+    assert (after.step, after.data["answers"]["kind"]) == ("category", "投诉")
+
+
 # -- the region step: places, the regions offered, 不知道 (issue 15) -----------------------
 
 
