@@ -34,6 +34,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from domain.contact import NUMERALS, find_phones
+from domain.vocabulary import WIDTH
 
 PHONE = "【电话】"
 ID_NUMBER = "【身份证号】"
@@ -43,10 +44,11 @@ EMAIL = "【邮箱】"
 WECHAT = "【微信号】"
 SOMEONE = "某"  # after a surname: 张三 → 张某
 
-# one character for one, so a match in the read text is the same span in the text as
-# written: full-width ASCII (１３８, Ｘ, ＋, －, （）, ：, ＠) and the ideographic space …
-_WIDTH: dict[int, int] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-# … and, for numbers, Chinese numerals as digits (the table domain/contact.py reads by)
+# how the text is read, one character for one, so a match in the read text is the same
+# span in the text as written: full-width ASCII (１３８, Ｘ, ＋, －, （）, ：, ＠) and the
+# ideographic space as ASCII …
+_WIDTH = WIDTH
+# … and, for numbers, Chinese numerals as digits too (the table domain/contact.py reads by)
 _DIGITS = _WIDTH | NUMERALS
 
 _EMAIL = re.compile(
@@ -161,39 +163,14 @@ def _mark(mark: str) -> Callable[[str], str | None]:
     return lambda _: mark
 
 
-# (pattern, what replaces group "x" — None: leave it —, how the text is read for it)
-_RULES: tuple[tuple[re.Pattern[str], Callable[[str], str | None], dict[int, int]], ...] = (
-    (_EMAIL, _mark(EMAIL), _WIDTH),
-    (_WECHAT, _mark(WECHAT), _WIDTH),
-    # numbers read twice: first in Arabic digits alone, so a numeral that starts the next
-    # word ("13800138000一直没人接") does not lengthen the number past its pattern; then
-    # with Chinese numerals as digits ("一三八〇〇一三八〇〇〇")
-    (_ID18, _id18, _WIDTH),
-    (_MOBILE, _mark(PHONE), _WIDTH),
-    (_LANDLINE, _mark(PHONE), _WIDTH),
-    (_LOCAL, _mark(PHONE), _WIDTH),
-    (_ID18_NUMERALS, _id18, _DIGITS),
-    (_ID15, _id15, _DIGITS),
-    (_MOBILE_NUMERALS, _mark(PHONE), _DIGITS),
-    (_LANDLINE, _mark(PHONE), _DIGITS),
-    (_LOCAL, _mark(PHONE), _DIGITS),
-    (_PLATE, _plate, _WIDTH),
-    (_DOOR, _mark(HOUSE), _WIDTH),
-    (_HOUSE, _mark(HOUSE), _WIDTH),
-    (_LABEL, _someone, _WIDTH),
-    (_INTRO, _someone, _WIDTH),
-    (_TITLED, _someone, _WIDTH),
-)
-
-
 _ARABIC = frozenset("0123456789０１２３４５６７８９")
 _NUMERALS = frozenset(chr(c) for c in NUMERALS)
 
 
 def _numeral_end(text: str, end: int) -> bool:
-    """Whether a number read up to ``end`` ends there: not followed by an Arabic digit,
-    nor by a numeral that another digit or numeral follows (a twelfth digit); a single
-    numeral before a word (一直, 两次) starts the word."""
+    """Whether a mobile or ID number read with numerals as digits up to ``end`` ends
+    there: not followed by an Arabic digit, nor by a numeral that another digit or numeral
+    follows (a twelfth digit); a single numeral before a word (一直, 两次) starts the word."""
     after = text[end:end + 2]
     if not after or after[0] not in _ARABIC | _NUMERALS:
         return True
@@ -203,22 +180,44 @@ def _numeral_end(text: str, end: int) -> bool:
 
 
 def _mixed_end(text: str, end: int) -> bool:
-    """Whether a number of 7 or 8 digits read up to ``end`` ends there: not when its last
-    digit is a numeral right after an Arabic digit that starts a word ("845678一直": six
-    digits, then 一直)."""
+    """Whether any other number read with numerals as digits up to ``end`` (7 or 8
+    digits) ends there: not when its last digit is a numeral right after an Arabic digit
+    that starts a word ("845678一直": six digits, then 一直)."""
     if end < 2 or text[end - 1] not in _NUMERALS or text[end - 2] not in _ARABIC:
         return True
     return end < len(text) and text[end] in _ARABIC | _NUMERALS
 
 
-def _end_check(pattern: re.Pattern[str],
-               table: dict[int, int]) -> Callable[[str, int], bool] | None:
-    """How a match of ``pattern`` read through ``table`` is checked to end where it does:
-    a mobile or ID in numerals by its length; a landline or local number read with
-    numerals as digits by its last numeral."""
-    if pattern in (_ID18_NUMERALS, _MOBILE_NUMERALS):
-        return _numeral_end
-    return _mixed_end if table is _DIGITS else None
+# a rule: the pattern; what replaces its group "x" (None: leave it); how the text is read
+# for it; and, for a number read with numerals as digits, whether a match ends where it
+# does in the text as written
+_Rule = tuple[re.Pattern[str], Callable[[str], str | None], dict[int, int],
+              Callable[[str, int], bool] | None]
+# rules 4 and 5, numbers read twice: first in Arabic digits alone, so a numeral that
+# starts the next word ("13800138000一直没人接") does not lengthen the number past its
+# pattern; then with Chinese numerals as digits ("一三八〇〇一三八〇〇〇")
+_NUMBER_RULES: tuple[_Rule, ...] = (
+    (_ID18, _id18, _WIDTH, None),
+    (_MOBILE, _mark(PHONE), _WIDTH, None),
+    (_LANDLINE, _mark(PHONE), _WIDTH, None),
+    (_LOCAL, _mark(PHONE), _WIDTH, None),
+    (_ID18_NUMERALS, _id18, _DIGITS, _numeral_end),
+    (_ID15, _id15, _DIGITS, _mixed_end),
+    (_MOBILE_NUMERALS, _mark(PHONE), _DIGITS, _numeral_end),
+    (_LANDLINE, _mark(PHONE), _DIGITS, _mixed_end),
+    (_LOCAL, _mark(PHONE), _DIGITS, _mixed_end),
+)
+_RULES: tuple[_Rule, ...] = (
+    (_EMAIL, _mark(EMAIL), _WIDTH, None),
+    (_WECHAT, _mark(WECHAT), _WIDTH, None),
+    *_NUMBER_RULES,
+    (_PLATE, _plate, _WIDTH, None),
+    (_DOOR, _mark(HOUSE), _WIDTH, None),
+    (_HOUSE, _mark(HOUSE), _WIDTH, None),
+    (_LABEL, _someone, _WIDTH, None),
+    (_INTRO, _someone, _WIDTH, None),
+    (_TITLED, _someone, _WIDTH, None),
+)
 
 
 def _apply(
@@ -260,14 +259,12 @@ def redact(text: str, names: Iterable[str] = ()) -> str:
     known = {name.strip() for name in names}
     for name in sorted((n for n in known if len(n) >= 2), key=lambda n: (-len(n), n)):
         text = text.replace(name, _someone(name))
-    for pattern, mark, table in _RULES:
-        text = _apply(text, pattern, mark, table, _end_check(pattern, table))
+    for rule in _RULES:
+        text = _apply(text, *rule)
     return text
 
 
-
 _FEWEST_DIGITS = 7  # in the shortest number rules 4 and 5 read: a local "8456789"
-_NUMBERS = (_ID18, _MOBILE, _LANDLINE, _LOCAL, _ID18_NUMERALS, _ID15, _MOBILE_NUMERALS)
 
 
 def hide_numbers(text: str) -> str:
@@ -275,9 +272,8 @@ def hide_numbers(text: str) -> str:
     their marks, nothing else changed: a text this changes holds such a number."""
     if sum(c.isdigit() or ord(c) in NUMERALS for c in text) < _FEWEST_DIGITS:
         return text  # too few digits for any such number (the shortest: 7, a local one)
-    for pattern, mark, table in _RULES:
-        if pattern in _NUMBERS:
-            text = _apply(text, pattern, mark, table, _end_check(pattern, table))
+    for rule in _NUMBER_RULES:
+        text = _apply(text, *rule)
     # and whatever the phone question would read as a number ("138(0013)8000"): what
     # would be taken as a phone is never kept as publishable text
     found = list(find_phones(text))

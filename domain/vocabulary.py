@@ -66,9 +66,9 @@ def command_form(text: str) -> str:
 _LONGEST = 24
 
 
-# full-width forms (ＡＢ, １２, ！？, the ideographic space) as ASCII: what NFKC does to
-# them, at a fraction of its cost on a long message
-_WIDTH: dict[int, int] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+# full-width forms (ＡＢ, １２, ！？, the ideographic space) as ASCII, one character for
+# one: what NFKC does to them, at a fraction of its cost on a long message
+WIDTH: dict[int, int] = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
 @cache
@@ -88,7 +88,7 @@ def _form(text: str, punctuation: str, polite: tuple[str, ...]) -> str:
         core = text.strip().strip(_padding(punctuation))
         if len(core) > _LONGEST:
             return core
-    plain = text.translate(_WIDTH).strip().lower()
+    plain = text.translate(WIDTH).strip().lower()
     ends = _ends(polite)
     changed = True
     while changed:
