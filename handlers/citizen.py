@@ -260,7 +260,7 @@ class CitizenDesk:
         if asked["what"] == "tickets":
             return await self._pick_ticket(update, [str(n) for n in asked["numbers"]],
                                            picked[1])
-        return self._reminded(update, await self._pick_service(update, picked[1]))
+        return await self._pick_service(update, picked[1])  # asked in no form: none open
 
     async def _detail(self, update: Update) -> list[Outbound]:
         await self._catalogue.get_or_none()
