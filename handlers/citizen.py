@@ -91,6 +91,17 @@ def _picked(text: str) -> tuple[bool, int] | None:
     return None if number is None or number < 1 else (match["ticket"] is not None, number)
 
 
+def _answers_a_dropped_form(update: Update) -> bool:
+    """A message that most likely answers the form that is gone (``update.flow`` decodes
+    the state once, whichever router asks first): the form's note is the answer, not a
+    service, "没有看懂" or help."""
+    return update.flow is None and update.dropped is not None
+
+
+async def _no_answer(update: Update) -> list[Outbound]:
+    return []
+
+
 def _mentions_a_ticket(update: Update) -> bool:
     """"我想问问 LX… 怎么样了": a ticket number anywhere in a text."""
     return parse_number(update.text) is not None
@@ -154,6 +165,7 @@ class CitizenDesk:
         router.add(self._legal, Command(Service.LEGAL))
         router.add(self._help, MenuKey("HELP"))
         router.add(self._help, Command(Service.HELP))
+        router.add(_no_answer, Message(), _answers_a_dropped_form)
         router.add(self._pick, Kind("text"), Not(InFlow()), _picks)
         router.add(self._idle, Message())
         return router
@@ -172,21 +184,23 @@ class CitizenDesk:
         """A number outside a form with no list just shown: "查询 1" is the citizen's
         first ticket as 我的留言 lists it now; a bare "1" the service the welcome lists
         first."""
-        if update.flow is None and update.dropped is not None:
-            return []  # most likely an answer to the form that is gone: its note answers
         picked = _picked(update.text)
         assert picked is not None  # the route's filter found one
-        for_ticket, number = picked
-        if not for_ticket:
-            return await self._pick_service(update, number)
-        inbound = update.inbound
-        tickets = await self.my_tickets.listed(inbound.account, inbound.user)
-        if not tickets:
-            return [self._say("my_tickets_none")]
-        return await self._pick_ticket(update, [t.number for t in tickets], number)
+        return await self._choose(update, picked, None)
 
-    async def _pick_ticket(self, update: Update, numbers: list[str],
-                           number: int) -> list[Outbound]:
+    async def _choose(self, update: Update, picked: tuple[bool, int],
+                      numbers: list[str] | None) -> list[Outbound]:
+        """The ``picked`` (named 查询/看…, number) of the tickets ``numbers`` just listed,
+        else of the citizen's tickets as listed now (查询/看…) or of the services."""
+        for_ticket, number = picked
+        if numbers is None and not for_ticket:
+            return await self._pick_service(update, number)
+        if numbers is None:
+            inbound = update.inbound
+            numbers = [t.number for t in await self.my_tickets.listed(inbound.account,
+                                                                     inbound.user)]
+            if not numbers:
+                return [self._say("my_tickets_none")]
         if number > len(numbers):
             return [self._say("pick_none", number=str(number))]
         await self._catalogue.get_or_none()  # names in the answer come from it
@@ -209,58 +223,72 @@ class CitizenDesk:
     # -- the desk's last question outside a form -------------------------------------------
 
     def asked_router(self) -> Router:
-        """The answer to the question the desk asked last outside a form (which of the
-        listed tickets or services, 撤回 是/否): only the very next text message answers
-        it, before an open consultation or survey can take a "1" or a "是"."""
+        """The answer to the question the desk asked last (which of the listed tickets
+        or services, 撤回 是/否): only the very next message answers it, before an open
+        consultation or survey can take a "1" or a "是". Any other message sets it aside:
+        a text that does not answer it, a menu click, a photo (each of these is answered
+        with a question of its own)."""
         router = Router("last question")
-        router.add(self._answer_asked, Kind("text"), self._answers_asked)
+        router.add(self._answer_asked, self._answers_asked)
         return router
 
     def _ask(self, update: Update, what: str, **more: Any) -> None:
-        conversation = update.conversation
-        conversation.marks[ASKED] = {"what": what, "at": self._clock(),
-                                     "where": [conversation.flow, conversation.step], **more}
+        update.conversation.marks[ASKED] = {"what": what, "at": self._clock(), **more}
+
+    def set_aside(self, update: Update) -> None:
+        """The desk's last question is no longer the last thing asked (a scan's welcome
+        came after it)."""
+        if ASKED in update.conversation.marks:
+            del update.conversation.marks[ASKED]
 
     def _answers_asked(self, update: Update) -> bool:
-        """Does this text answer the desk's last question? Whatever it is, the question
-        is then answered or set aside: only the very next text message answers it."""
+        """Does this message answer the desk's last question? Whatever it is, the
+        question is then answered or set aside."""
         marks = update.conversation.marks
         asked = marks.get(ASKED)
         if asked is None:
             return False
-        what = asked.get("what") if isinstance(asked, dict) else None
-        at = asked.get("at") if isinstance(asked, dict) else None
-        conversation = update.conversation
-        # a form started or moved on since (a menu click is no text): the form's answer
-        fresh = (isinstance(at, (int, float)) and 0 <= self._clock() - at <= ASKED_FOR
-                 and asked.get("where") == [conversation.flow, conversation.step])
-        word = command_form(update.text)
-        if fresh and what == "withdraw" and isinstance(asked.get("number"), str) and (
-                word in YES or word in NO):
-            return True
-        numbers = asked.get("numbers") if isinstance(asked, dict) else None
-        if fresh and _picked(update.text) is not None and (
-                what == "services" or (what == "tickets" and isinstance(numbers, list))):
+        if update.kind == "voice" and update.flow is None:
+            return False  # nothing heard: "please type it" — the question still stands
+        if update.kind == "text" and isinstance(asked, dict) and self._answer_to(
+                asked, update.text) is not None:
             return True
         del marks[ASKED]
         return False
 
+    def _answer_to(self, asked: dict[str, Any], text: str) -> tuple[bool, int] | str | None:
+        """What ``text`` answers to the question ``asked`` (a pick, or the 是/否 word), or
+        ``None`` when it is no answer to it (or the question is too old)."""
+        at = asked.get("at")
+        if not (isinstance(at, (int, float)) and 0 <= self._clock() - at <= ASKED_FOR):
+            return None
+        what = asked.get("what")
+        if what == "withdraw":
+            word = command_form(text)
+            ok = isinstance(asked.get("number"), str) and (word in YES or word in NO)
+            return word if ok else None
+        picked = _picked(text)
+        if picked is None:
+            return None
+        if what == "services":  # "查询 1" names a ticket: not an answer to this list
+            return None if picked[0] else picked
+        return picked if what == "tickets" and isinstance(asked.get("numbers"), list) else None
+
     async def _answer_asked(self, update: Update) -> list[Outbound]:
         asked = update.conversation.marks.pop(ASKED)
-        if asked["what"] == "withdraw":
+        answer = self._answer_to(asked, update.text)
+        if isinstance(answer, str):  # 撤回 是/否
             number = str(asked["number"])
-            if command_form(update.text) in NO:
+            if answer in NO:
                 return self._reminded(update, [self._say("withdraw_kept", number=number)])
             await self._catalogue.get_or_none()
             inbound = update.inbound
             return self._reminded(update, await self.my_tickets.withdraw(
                 inbound.account, inbound.user, number))
-        picked = _picked(update.text)
-        assert picked is not None  # the filter found one
+        assert answer is not None  # the filter found one
         if asked["what"] == "tickets":
-            return await self._pick_ticket(update, [str(n) for n in asked["numbers"]],
-                                           picked[1])
-        return await self._pick_service(update, picked[1])  # asked in no form: none open
+            return await self._choose(update, answer, [str(n) for n in asked["numbers"]])
+        return await self._pick_service(update, answer[1])  # asked in no form: none open
 
     async def _detail(self, update: Update) -> list[Outbound]:
         await self._catalogue.get_or_none()
@@ -417,10 +445,6 @@ class CitizenDesk:
 
     async def _idle(self, update: Update) -> list[Outbound]:
         """A message of a citizen in no form that names no service."""
-        if update.flow is None and update.dropped is not None:  # (update.flow decodes the
-            # state once, whichever router asks first) most likely an answer to the form
-            # that is gone:
-            return []  # its note is the answer, not "没有看懂" or help
         inbound, text = update.inbound, update.text
         if inbound.kind != "text":
             return [self._say(_IDLE_KINDS.get(inbound.kind, "not_text"))]

@@ -70,11 +70,13 @@ async def _hand_on(reports: DeliveryReports, update: Update) -> None:
 
 
 def follows(texts: Texts, subscriptions: Subscriptions | None,
-            before: Callable[[], Awaitable[None]] | None = None) -> Router:
+            before: Callable[[], Awaitable[None]] | None = None,
+            set_aside: Callable[[Update], None] | None = None) -> Router:
     """Follow (also by scanning a QR code): recorded, the state forgotten (a new start),
     and the welcome with the menu of services. Unfollow: recorded and forgotten, no
     answer. A scan by a follower: the welcome again. ``before`` runs before a welcome
-    (the catalogue read, so the services it lists are the ones on)."""
+    (the catalogue read, so the services it lists are the ones on); ``set_aside`` is told
+    of a scan's welcome (what was asked before it is no longer the last question)."""
     router = Router("follows")
 
     async def record(update: Update, subscribed: bool) -> None:
@@ -93,6 +95,8 @@ def follows(texts: Texts, subscriptions: Subscriptions | None,
         return []
 
     async def scan(update: Update) -> list[Outbound]:
+        if set_aside is not None:
+            set_aside(update)
         return await welcome()
 
     async def welcome() -> list[Outbound]:

@@ -39,7 +39,8 @@ def build_dispatcher(texts: Texts, desk: CitizenDesk, *,
     lawyer_routers = [] if lawyer is None else [lawyer.bind_router(), lawyer.router()]
     return Dispatcher([
         deliveries(reports),          # template delivery reports, consents: no answer
-        follows(texts, subscriptions, desk.welcome),  # follow, unfollow, scan: welcome
+        follows(texts, subscriptions, desk.welcome, desk.set_aside),  # follow, unfollow,
+        # scan: the welcome
         silent(),                     # menu links, location reports: no answer
         *staff_routers,               # 绑定 <code>; a bound staff member's messages
         *lawyer_routers,              # 律师绑定 <code>; a bound lawyer's messages and clicks

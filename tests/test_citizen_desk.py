@@ -899,6 +899,75 @@ async def test_a_list_shown_before_a_form_started_does_not_take_the_forms_answer
     assert (after.step, after.data["answers"]["kind"]) == ("category", "投诉")
 
 
+async def _filed(session: Session) -> str:
+    await session.fill()
+    [receipt] = await session.say("确认")
+    assert "LX20261123-000001" in receipt, receipt
+    return "LX20261123-000001"
+
+
+@pytest.mark.parametrize("between", [
+    ("event", {"event": "click", "key": "COMPLAINT"}),  # the form's question again
+    ("voice", {"media_id": "v", "recognition": ""}),  # nothing heard: the question again
+    ("image", {"media_id": "m", "url": "http://p/1.jpg"}),  # kept; the question again
+])
+async def test_a_list_shown_in_a_form_is_set_aside_by_the_next_message_whatever_it_is(
+    engine: AsyncEngine, between: tuple[str, dict[str, Any]],
+) -> None:
+    """我的留言 inside the form, then a message that is no answer to the list and gets
+    the form's question asked again: the "1" after it is the form's kind, not ticket 1."""
+    session = Session(engine, "oListInForm")
+    await _filed(session)
+    await session.says("我要反映", "我的留言")
+    [again] = await session.send(*between)
+    assert "请问是哪一类留言" in again, again
+    [reply] = await session.say("1")
+    assert reply.startswith("请选择问题分类"), reply
+    assert session.load().data["answers"]["kind"] == "投诉"
+
+
+async def test_yes_after_the_withdraw_question_was_set_aside_withdraws_nothing(
+    engine: AsyncEngine,
+) -> None:
+    """撤回 asked inside a form at its 公开 question; the menu click asks 公开 again; 是
+    answers 公开, and the ticket is not withdrawn."""
+    session = Session(engine, "oWithdrawAside")
+    number = await _filed(session)
+    await session.fill(7)
+    assert "确定撤回" in (await session.say(f"撤回 {number}"))[0]
+    [again] = await session.send("event", {"event": "click", "key": "COMPLAINT"})
+    assert "公开" in again, again
+    [reply] = await session.say("是")
+    assert "已撤回" not in reply and session.load().step == "__confirm__", reply
+    [detail] = await session.say(f"查询 {number}")
+    assert "已撤回" not in detail, detail
+
+
+@pytest.mark.parametrize("pick", ["查询 1", "看看第一个"])
+async def test_a_ticket_named_by_its_place_after_the_greeting_opens_it(
+    engine: AsyncEngine, pick: str,
+) -> None:
+    """The greeting lists services; "查询 1" names the first *ticket*, not service 1."""
+    session = Session(engine, "oGreetQuery")
+    number = await _filed(session)
+    await session.say("你好")
+    [reply] = await session.say(pick)
+    assert number in reply and "办理记录" in reply, reply
+    assert session.load().flow is None
+
+
+async def test_a_scan_welcome_after_the_list_makes_one_the_first_service(
+    engine: AsyncEngine,
+) -> None:
+    session = Session(engine, "oScanAfterList")
+    await _filed(session)
+    await session.say("我的留言")
+    [welcome] = await session.send("event", {"event": "scan", "key": "qr1"})
+    assert "回复序号就能开始" in welcome, welcome
+    [reply] = await session.say("1")
+    assert reply.startswith("请问是哪一类留言"), reply
+
+
 # -- the region step: places, the regions offered, 不知道 (issue 15) -----------------------
 
 

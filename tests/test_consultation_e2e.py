@@ -22,7 +22,7 @@ from storage import db
 from storage.consultations import Consultations
 from storage.lawyers import Lawyers
 from storage.models import ConsultationEvent, Push, Survey
-from tests.citizens import Citizen, Today, fresh_tickets
+from tests.citizens import Citizen, Today, file_complaint, fresh_tickets, ticket_number_in
 from tests.conftest import SettingsFactory
 from tests.test_consultations_store import fresh_consultations
 from tests.test_jobs import tools
@@ -430,6 +430,24 @@ async def test_every_word_of_an_open_consultation_is_read(world: World, name: st
     expected = {"queue": "正在排队", "cancel": "已取消咨询", "mine": "您的法律咨询",
                 "help": "您正在进行法律咨询"}[name]
     assert expected in reply, reply
+
+
+async def test_cancel_after_the_legal_click_leaves_the_queue_not_the_withdraw_question(
+    world: World,
+) -> None:
+    """撤回 asked, then the 法律咨询 click says the consultation is queued and how to
+    leave it: 取消 leaves the queue (it is no 否 to the withdraw question, set aside by the
+    click)."""
+    client, engine, _ = world
+    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000032")
+    await lawyer.say("上线")
+    citizen = Citizen(client, "o-citizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    await ask(citizen)
+    assert "确定撤回" in await citizen.say(f"撤回 {number}")
+    assert "取消" in await citizen.click("LEGAL")
+    reply = await citizen.say("取消")
+    assert "已取消咨询" in reply and "没有撤回" not in reply, reply
 
 
 async def test_the_legal_service_is_offered_only_while_a_lawyer_serves(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -346,3 +347,19 @@ async def test_yes_to_withdraw_is_not_a_survey_answer(world: World) -> None:  # 
     assert "已撤回" in await citizen.say("是")
     assert await status_of(engine, rated_id) is Status.RATED  # no redo asked for
     assert "已撤回" not in await citizen.say("是")
+
+
+@pytest.mark.parametrize(("before", "rating", "said"), [("我的留言", "4", "基本满意"),
+                                                         ("你好", "1", "很不满意")])
+async def test_the_survey_menu_after_a_list_takes_the_rating(
+    world: World, before: str, rating: str, said: str,  # noqa: F811
+) -> None:
+    """A list shown, then the 待评价 click asks for the rating: the number after it rates
+    the ticket (the list's question was set aside by the click)."""
+    _, engine, _ = world
+    citizen, number, ticket_id = await closed(world)
+    await citizen.say(before)
+    await citizen.click("SURVEY")
+    reply = await citizen.say(rating)
+    assert f"感谢您对留言{number}的评价" in reply and said in reply, reply
+    assert any(survey[3] == int(rating) for survey in await surveys_of(engine, ticket_id))
