@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web_app
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +24,18 @@ TOKEN = "lianxinTestToken"
 APP_ID = "wx1234567890abcdef"
 APP_SECRET = "s3cr3t-for-tests"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+
+@pytest.fixture(autouse=True)
+def _apps_die_with_their_test() -> Iterator[None]:
+    """aiohttp keeps the middleware chain it built for each (handler, apps) in a process-
+    wide cache of 1,024 entries (``aiohttp.web_app._cached_build_middleware``): made for
+    one app living as long as its process, it holds here every app a test built, with its
+    engine, store and routes. The suite's heap grew to three million objects, each full
+    garbage collection then stopped the event loop for 1–3 s, and a test's first Redis
+    connection timed out. Emptied after each test (no getattr: a rename fails loudly)."""
+    yield
+    web_app._cached_build_middleware.cache_clear()
 
 
 @pytest.fixture(scope="session")
