@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import unicodedata
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -213,15 +212,6 @@ class Flow:
         """The first step on the path without a usable answer: nothing is filed, and no
         summary shown, while there is one."""
         return next((s for s in self.path(answers) if not s.answered(answers)), None)
-
-
-def small_number(text: str, digits: int = 3) -> int | None:
-    """``text`` as a small number ("2", full-width "２"), else ``None`` — not "①", "²"
-    or a thousand digits, which ``str.isdigit`` would let through to ``int``."""
-    plain = unicodedata.normalize("NFKC", text).strip()
-    if plain.isascii() and plain.isdigit() and len(plain) <= digits:
-        return int(plain)
-    return None
 
 
 def choice(options: Sequence[str]) -> Callable[[Inbound, dict[str, Any]], str]:
@@ -495,7 +485,7 @@ class Engine:
             return [self._go(flow, conversation, _CONFIRM_STEP)]
         asked = self._asked(flow, conversation)
         if text.startswith("修改"):
-            number = small_number(text.removeprefix("修改"), digits=2)
+            number = choice_number(text.removeprefix("修改"))  # 修改2。修改第二项
             if number is not None and 1 <= number <= len(asked):
                 conversation.data["editing"] = True
                 return [self._go(flow, conversation, asked[number - 1].name)]

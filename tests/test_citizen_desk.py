@@ -968,6 +968,17 @@ async def test_a_scan_welcome_after_the_list_makes_one_the_first_service(
     assert reply.startswith("请问是哪一类留言"), reply
 
 
+@pytest.mark.parametrize("edit", ["修改 2", "修改2。", "修改第二项", "修改 二", "修改２"])
+async def test_an_answer_is_changed_at_the_summary_however_its_number_is_written(
+    engine: AsyncEngine, edit: str,
+) -> None:
+    session = Session(engine, "oEditWritten")
+    await session.fill()
+    [prompt] = await session.say(edit)
+    assert prompt.startswith("请选择问题分类"), prompt
+    assert session.load().step == "category"
+
+
 # -- the region step: places, the regions offered, 不知道 (issue 15) -----------------------
 
 
