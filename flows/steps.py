@@ -28,8 +28,10 @@ from domain.vocabulary import command_form
 from flows.engine import CLEAR, DONE, SKIP, Flow, Hook, Reprompt, Step, Turn
 
 MEDIA_ID_LIMIT = 128  # longer is no media id a platform gave: nothing staff could fetch
-# everything a step may be sent but a photo (a flow hook takes those) or an event
-_NOT_PHOTOS = frozenset(get_args(InboundKind)) - {"image", "event"}
+# what the photos step answers with "send a photo": everything but a photo (a flow hook
+# takes those), an event, and a voice message (one nothing was heard in: the engine says
+# so, as at every step; a transcribed one arrives as text)
+_NOT_PHOTOS = frozenset(get_args(InboundKind)) - {"image", "event", "voice"}
 
 
 @dataclass(frozen=True)

@@ -979,6 +979,18 @@ async def test_an_answer_is_changed_at_the_summary_however_its_number_is_written
     assert session.load().step == "category"
 
 
+async def test_a_voice_nothing_was_heard_in_at_the_photos_says_so(engine: AsyncEngine) -> None:
+    """Not "语音暂不支持": a transcribed "没有照片" is an answer here."""
+    session = Session(engine, "oVoicePhotos")
+    await session.fill(5)
+    assert session.load().step == "photos"
+    [reply] = await session.send("voice", {"media_id": "v", "recognition": ""})
+    assert reply.startswith("这条语音没能转成文字，请打字回答") and "照片" in reply, reply
+    assert session.load().step == "photos"
+    [reply] = await session.send("voice", {"media_id": "v", "recognition": "没有照片。"})
+    assert session.load().step == "phone", reply
+
+
 # -- the region step: places, the regions offered, 不知道 (issue 15) -----------------------
 
 
