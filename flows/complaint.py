@@ -35,7 +35,6 @@ from domain.vocabulary import choice_number, command_form, named, words
 from domain.workdays import STATUTORY, Calendar, due_deadline, local_day
 from flows.engine import (
     CONTEXT,
-    GIVEN,
     Again,
     Flow,
     Reprompt,
@@ -65,11 +64,11 @@ ADDRESS_MIN, ADDRESS_MAX = 4, 40  # "2号" is no address, nor is a paragraph
 SENTENCE = re.compile(r"[，,。！!；;]")  # with more than SENTENCE_MIN characters: a sentence
 SENTENCE_MIN = 15
 PERSONAL = "_personal"  # answers[PERSONAL]: a description with a number in it, held to ask
-# at that question: move the number to the phone question, or keep the text as written
+# at that question: move the number out of it (offered at the phone question), or keep it
 MOVE_NUMBER = words("complaint", "move_number")
 KEEP_NUMBER = words("complaint", "keep_number")
-# answers[CONTEXT][SAID_PHONE]: the one phone number in a complaint typed outside the
-# form, which the phone question offers ("1")
+# answers[CONTEXT][SAID_PHONE]: the one phone number in the description (typed outside
+# the form, kept as written, or moved out of it), which the phone question offers ("1")
 SAID_PHONE = "said_phone"
 LOCATION = "_location"  # answers[LOCATION]: a spot sent at the region step, no region yet
 TYPED = "_typed"  # answers[TYPED]: how many addresses naming no region were typed there
@@ -220,6 +219,7 @@ class ComplaintFlow:
             if number == 1 or word in MOVE_NUMBER:
                 return self._moved(held, answers)
             if number == 2 or word in KEEP_NUMBER:
+                _said(answers, held)
                 return held
             if len(text) < DESCRIPTION_MIN:  # no new description either: the question again
                 raise Reprompt("complaint_description_personal", counts=False, alone=True)
@@ -231,24 +231,19 @@ class ComplaintFlow:
             answers[PERSONAL] = described
             raise Reprompt("complaint_description_personal", counts=False, alone=True)
         answers.pop(PERSONAL, None)
+        _said(answers, described)  # none: a number said in an earlier one is not offered
         return described
 
     def _moved(self, text: str, answers: dict[str, Any]) -> str:
         """The description without its phone and ID numbers (the citizen chose so); its
-        one phone number becomes the answer to the phone question, which is then not
-        asked. A description that was little but the number is asked for again."""
+        one phone number is offered at the phone question (it may be someone else's: the
+        物业's). A description that was little but the number is asked for again."""
         moved = hide_numbers(text)
         if not _valid_description(moved):
             answers.pop(PERSONAL, None)
             raise Reprompt("complaint_description_only_number", count=str(len(moved)),
                            min=str(DESCRIPTION_MIN))
-        numbers = phones_in(text)
-        if len(numbers) == 1:
-            answers["phone"] = next(iter(numbers))
-            context = answers.get(CONTEXT)
-            if isinstance(context, dict):
-                given = context.get(GIVEN)
-                context[GIVEN] = sorted({*(given if isinstance(given, list) else []), "phone"})
+        _said(answers, text)
         return moved
 
     def from_text(self, text: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -260,10 +255,9 @@ class ComplaintFlow:
         description = hide_numbers(text)
         if category is None or not _valid_description(description):
             return None
-        numbers = phones_in(text)
-        said = {SAID_PHONE: next(iter(numbers))} if len(numbers) == 1 else {}
+        phone = _one_phone(text)
         return ({"category": {"id": category.id, "name": category.name},
-                 "description": description}, said)
+                 "description": description}, {} if phone is None else {SAID_PHONE: phone})
 
     def _phone(self, inbound: Inbound, answers: dict[str, Any]) -> str | None:
         text = inbound.text
@@ -463,3 +457,19 @@ def _region_answer(region: Region, *, place: str | None = None, latitude: Any = 
 def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
         else None
+
+
+def _one_phone(text: str) -> str | None:
+    """The phone number ``text`` holds when it holds one, else ``None``."""
+    numbers = phones_in(text)
+    return next(iter(numbers)) if len(numbers) == 1 else None
+
+
+def _said(answers: dict[str, Any], description: str) -> None:
+    """The phone question offers the one phone number of ``description``, or none. (A
+    new context: the engine tries parsers on a shallow copy of the answers.)"""
+    context = answers.get(CONTEXT)
+    context = {k: v for k, v in context.items() if k != SAID_PHONE} if isinstance(
+        context, dict) else {}
+    phone = _one_phone(description)
+    answers[CONTEXT] = context if phone is None else {**context, SAID_PHONE: phone}

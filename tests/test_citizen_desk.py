@@ -1080,7 +1080,26 @@ async def test_a_number_in_the_description_is_asked_about_and_moved_only_when_ch
     await session.say("1")
     answers = session.load().data["answers"]
     assert answers["description"] == "物业电话【电话】一直没人接，楼道灯坏了"
-    assert answers["phone"] == "13912345678"
+    assert "phone" not in answers  # it may be the 物业's: offered, not taken
+    [offer] = await session.say("跳过")  # no photos: the phone question offers it
+    assert "回复“1”使用您描述里写的号码：139****5678" in offer, offer
+    await session.say("1")
+    assert session.load().data["answers"]["phone"] == "13912345678"
+
+
+@pytest.mark.parametrize(("first", "choice", "offered"), [
+    ("物业电话13912345678一直没人接，楼道灯坏了", "2", True),  # kept as written: offered
+    ("物业电话13912345678一直没人接，楼道灯坏了", "楼道灯坏了一个月，物业一直没人管", False),
+])
+async def test_the_phone_question_offers_only_a_number_the_description_still_says(
+    engine: AsyncEngine, first: str, choice: str, offered: bool,
+) -> None:
+    session = Session(engine, "oSaidPhone")
+    await session.fill(4)
+    await session.says(first, choice)
+    [prompt] = await session.say("跳过")
+    assert session.load().step == "phone"
+    assert ("使用您描述里写的号码" in prompt) is offered, prompt
 
 
 async def test_a_description_that_is_little_but_a_number_is_asked_for_again(
