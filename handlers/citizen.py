@@ -390,12 +390,19 @@ class CitizenDesk:
         :meth:`welcome` last found)."""
         return frozenset({"legal"}) if self._legal_on else frozenset()
 
+    async def _legal_set_up(self) -> ConsultationFlow | None:
+        """The legal consultation when it is set up (the catalogue has its areas and
+        hours), else ``None``; whether a lawyer serves is another question."""
+        catalogue = await self._catalogue.get_or_none()
+        if self.consultation is None or catalogue is None or catalogue.legal_hours is None:
+            return None
+        return self.consultation
+
     async def welcome(self) -> None:
         """Before a text that lists the services: what is on, looked up (the lawyers at
         most once a minute)."""
-        catalogue = await self._catalogue.get_or_none()
-        consultation = self.consultation
-        if consultation is None or catalogue is None or catalogue.legal_hours is None:
+        consultation = await self._legal_set_up()
+        if consultation is None:
             self._legal_on = False
             self._legal_checked = -FEATURES_FOR  # looked up again once it may be on
             return
@@ -413,9 +420,8 @@ class CitizenDesk:
         """法律咨询: the form's current question for a citizen already in it; for a citizen
         with a consultation open, where it stands; else a new form (the consultation is
         not offered until the catalogue has its areas and hours)."""
-        consultation = self.consultation
-        catalogue = await self._catalogue.get_or_none()
-        if consultation is None or catalogue is None or catalogue.legal_hours is None:
+        consultation = await self._legal_set_up()
+        if consultation is None:
             return self._reminded(update, [self._say("legal_soon")])
         flow = update.flow
         if flow is not None and flow.name == CONSULT_FLOW:
