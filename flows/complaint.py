@@ -261,11 +261,12 @@ class ComplaintFlow:
 
     def _phone(self, inbound: Inbound, answers: dict[str, Any]) -> str | None:
         text = inbound.text
-        context = answers.get(CONTEXT, {})
-        last = context.get(SAID_PHONE) or context.get("last_phone")
+        offers = _offered(answers)
         word = command_form(text)
-        if last and word in USE_LAST:
-            return str(last)
+        if offers and word in USE_LAST:  # "1", 用上次的: the first offered
+            return offers[0][1]
+        if len(offers) > 1 and choice_number(text) == 2:
+            return offers[1][1]
         if word in ANONYMOUS:
             if self._catalogue().allows_anonymous(str(answers.get("kind"))):
                 return None
@@ -301,12 +302,10 @@ class ComplaintFlow:
     # -- prompts and summary ----------------------------------------------------------------
 
     def _phone_values(self, answers: dict[str, Any]) -> dict[str, str]:
-        context = answers.get(CONTEXT, {})
-        said, last = context.get(SAID_PHONE), context.get("last_phone")
         anonymous = self._catalogue().allows_anonymous(str(answers.get("kind")))
-        offered = (  # the number offered shown masked, as on any screen others may see
-            self._texts("complaint_phone_said", phone=mask_phones(str(said))) if said else
-            self._texts("complaint_phone_last", phone=mask_phones(str(last))) if last else "")
+        offered = "".join(  # each shown masked, as on any screen others may see
+            self._texts(key, n=str(n), phone=mask_phones(phone))
+            for n, (key, phone) in enumerate(_offered(answers), start=1))
         return {
             "last": offered,
             "anonymous": self._texts("complaint_phone_anonymous") if anonymous else "",
@@ -473,3 +472,17 @@ def _said(answers: dict[str, Any], description: str) -> None:
         context, dict) else {}
     phone = _one_phone(description)
     answers[CONTEXT] = context if phone is None else {**context, SAID_PHONE: phone}
+
+
+def _offered(answers: dict[str, Any]) -> list[tuple[str, str]]:
+    """The numbers the phone question offers, as (text key, number), in the order "1"
+    and "2" take them: the one the citizen left last time (a habit: it stays "1"), then
+    one the description says (maybe someone else's), each number once."""
+    context = answers.get(CONTEXT)
+    context = context if isinstance(context, dict) else {}
+    offers: list[tuple[str, str]] = []
+    for key, phone in (("complaint_phone_last", context.get("last_phone")),
+                       ("complaint_phone_said", context.get(SAID_PHONE))):
+        if isinstance(phone, str) and phone and all(phone != p for _, p in offers):
+            offers.append((key, phone))
+    return offers

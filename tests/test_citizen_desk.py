@@ -1103,6 +1103,27 @@ async def test_the_phone_question_offers_only_a_number_the_description_still_say
     assert ("使用您描述里写的号码" in prompt) is offered, prompt
 
 
+@pytest.mark.parametrize(("described", "choice", "phone"), [
+    ("13912345678", "1", "13800138000"),  # "1" stays the number left last time
+    ("13912345678", "2", "13912345678"),  # "2" the one the description says
+    ("13800138000", "1", "13800138000"),  # the same number: offered once
+])
+async def test_a_returning_citizen_is_offered_both_numbers_and_one_stays_the_last(
+    engine: AsyncEngine, described: str, choice: str, phone: str,
+) -> None:
+    session = Session(engine, "oTwoNumbers")
+    await _filed(session)  # left 13800138000 last time
+    await session.says("我要反映", "1", "1", "县城区", f"物业电话{described}一直没人接，楼道灯坏了",
+                       "2")
+    [prompt] = await session.say("跳过")
+    assert "回复“1”使用上次留下的号码：138****8000" in prompt, prompt
+    assert ("回复“2”使用您描述里写的号码：139****5678" in prompt) is (
+        described != "13800138000"), prompt
+    assert "回复“1”使用您描述里写的号码" not in prompt
+    await session.say(choice)
+    assert session.load().data["answers"]["phone"] == phone
+
+
 async def test_a_description_that_is_little_but_a_number_is_asked_for_again(
     engine: AsyncEngine,
 ) -> None:
