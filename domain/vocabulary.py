@@ -132,8 +132,8 @@ def choice_number(text: str, words: Vocabulary | None = None) -> int | None:
     words = words or vocabulary()
     if len(text) > _LONGEST:  # a sentence: no choice, and not worth normalising
         return None
-    # in command form ("1吧。" → "1"), then any other digit form as ASCII ("①" → "1")
-    plain = unicodedata.normalize("NFKC", _form(text, words.punctuation, words.polite))
+    # every compatibility form as ASCII ("①", "｡", "﹗"), then in command form ("1吧。")
+    plain = _form(unicodedata.normalize("NFKC", text), words.punctuation, words.polite)
     for _ in range(2):  # "我选第三个": two words before the number
         for word in words.before:
             if plain.startswith(word) and len(plain) > len(word):

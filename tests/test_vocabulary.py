@@ -30,6 +30,7 @@ from tests.test_consultations_store import fresh_consultations
     ("1吧", 1), ("2啊", 2), ("3呀", 3), ("4哦", 4), ("5呢", 5), ("6嘛", 6),
     ("第一个谢谢", 1), ("2谢谢你", 2), ("3谢谢您", 3), ("选2，谢谢", 2), ("1麻烦了", 1),
     ("2麻烦你", 2), ("1好的", 1), ("3就这个", 3), ("第二个吧。", 2), ("选一吧", 1),
+    ("①", 1), ("1吧｡", 1), ("第一个吧､", 1), ("２吧﹗", 2), ("3呀﹖", 3),  # other forms
 ])
 def test_a_choice_as_citizens_write_it(text: str, number: int) -> None:
     assert choice_number(text) == number
