@@ -47,9 +47,9 @@ _IDLE_KINDS = {"image": "idle_photo", "location": "idle_location",
 HUMAN = words("commands", "human")
 YES = words("complaint", "yes")
 NO = words("complaint", "no")
-# marks[ASKED] (kept between forms): the desk's last question outside a form — which of
-# the tickets 我的留言 listed or the services the greeting listed, 撤回 是/否 — that the
-# very next text message answers (asked_router)
+# marks[ASKED] (kept between forms): the desk's last question — which of the tickets
+# 我的留言 listed or the services the greeting listed, 撤回 是/否 — that the very next
+# message answers or sets aside (asked_router)
 ASKED = "asked"
 ASKED_FOR = 1800.0  # an answer this long after the question still answers it
 # a choice from the list just shown: "1", "第一个", "查询 2", "看看第三个"
@@ -248,19 +248,22 @@ class CitizenDesk:
         asked = marks.get(ASKED)
         if asked is None:
             return False
-        if update.kind == "voice" and update.flow is None:
-            return False  # nothing heard: "please type it" — the question still stands
+        if update.kind == "voice" and update.flow is None and not marks.get(CONSULT_MARK):
+            return False  # nothing heard: the desk says "please type it", the question stands
         if update.kind == "text" and isinstance(asked, dict) and self._answer_to(
                 asked, update.text) is not None:
             return True
         del marks[ASKED]
         return False
 
-    def _answer_to(self, asked: dict[str, Any], text: str) -> tuple[bool, int] | str | None:
+    def _answer_to(self, asked: dict[str, Any], text: str, *,
+                   fresh: bool = False) -> tuple[bool, int] | str | None:
         """What ``text`` answers to the question ``asked`` (a pick, or the 是/否 word), or
-        ``None`` when it is no answer to it (or the question is too old)."""
+        ``None`` when it is no answer to it or the question is too old (``fresh``: found
+        not to be, by the route's filter a moment ago)."""
         at = asked.get("at")
-        if not (isinstance(at, (int, float)) and 0 <= self._clock() - at <= ASKED_FOR):
+        if not fresh and not (isinstance(at, (int, float))
+                              and 0 <= self._clock() - at <= ASKED_FOR):
             return None
         what = asked.get("what")
         if what == "withdraw":
@@ -276,7 +279,7 @@ class CitizenDesk:
 
     async def _answer_asked(self, update: Update) -> list[Outbound]:
         asked = update.conversation.marks.pop(ASKED)
-        answer = self._answer_to(asked, update.text)
+        answer = self._answer_to(asked, update.text, fresh=True)
         if isinstance(answer, str):  # 撤回 是/否
             number = str(asked["number"])
             if answer in NO:

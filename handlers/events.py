@@ -1,5 +1,6 @@
 """Routers for the platform's events: delivery reports, follows, and events that need no
-answer. None of them looks at the user's conversation."""
+answer. Only a scan looks at the user's conversation (its welcome sets the desk's last
+question aside, so a form that is gone is announced with it)."""
 
 from __future__ import annotations
 

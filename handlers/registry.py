@@ -5,8 +5,8 @@ no router takes get the help text.
 A new audience is a new router here. Bound lawyers (``handlers/lawyer.py``, a filter that
 looks the user up among the bound lawyer profiles) go before every citizen router, so a
 lawyer's messages never reach the citizen desk. The answer to the desk's last question
-outside a form (which ticket of the list just shown, 撤回 是/否) comes next: only the
-very next text message answers it, so nothing later takes it. A citizen's open
+(which ticket or service of the list just shown, 撤回 是/否) comes next: only the very
+next message answers it (any other sets it aside), so nothing later takes it. A citizen's open
 consultation (``handlers/consult.py``) follows, so a bare "5" there is for the lawyer. Survey
 answers (``handlers/survey.py``) come before 我的留言 and the forms: a clear answer
 ("000123 5", "重办") is taken in the middle of a form, and the form goes on."""
@@ -45,7 +45,7 @@ def build_dispatcher(texts: Texts, desk: CitizenDesk, *,
         *staff_routers,               # 绑定 <code>; a bound staff member's messages
         *lawyer_routers,              # 律师绑定 <code>; a bound lawyer's messages and clicks
         # the answer to the desk's last question (撤回 是/否, "1" after 我的留言): the
-        # very next text, before a consultation or a survey can take a "1" or a "是"
+        # very next message, before a consultation or a survey can take a "1" or a "是"
         desk.asked_router(),
         # 我的咨询; a citizen's open consultation (a bare "5" there is for the lawyer)
         *([] if consult is None else [consult.router()]),

@@ -943,6 +943,21 @@ async def test_yes_after_the_withdraw_question_was_set_aside_withdraws_nothing(
     assert "已撤回" not in detail, detail
 
 
+async def test_a_pick_on_the_last_tick_of_the_half_hour_is_answered_once_found_fresh(
+    engine: AsyncEngine,
+) -> None:
+    """The route found the answer fresh; the clock moves past the half hour before the
+    answer is given: the ticket is still shown (no crash, no second look at the clock)."""
+    session = Session(engine, "oLastTick")
+    number = await _filed(session)
+    await session.say("我的留言")
+    now = session.clock.now
+    ticks = iter([now + 1800.0, *[now + 1800.5] * 50])
+    session.desk._clock = lambda: next(ticks)
+    [reply] = await session.say("1")
+    assert number in reply and "办理记录" in reply, reply
+
+
 @pytest.mark.parametrize("pick", ["查询 1", "看看第一个"])
 async def test_a_ticket_named_by_its_place_after_the_greeting_opens_it(
     engine: AsyncEngine, pick: str,

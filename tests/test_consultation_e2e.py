@@ -450,6 +450,27 @@ async def test_cancel_after_the_legal_click_leaves_the_queue_not_the_withdraw_qu
     assert "已取消咨询" in reply and "没有撤回" not in reply, reply
 
 
+async def test_a_voice_nothing_was_heard_in_goes_to_the_lawyer_and_sets_the_question_aside(
+    world: World,
+) -> None:
+    """In a consultation a voice message goes to the lawyer, not to the desk's "please
+    type it": it sets 撤回's question aside, so the 是 that answers the lawyer next
+    withdraws nothing."""
+    client, engine, _ = world
+    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000033")
+    await lawyer.say("上线")
+    citizen = Citizen(client, "o-citizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    await ask(citizen)
+    await lawyer.say("接单")
+    assert "确定撤回" in await citizen.say(f"撤回 {number}")
+    await citizen.voice("")
+    await lawyer.say("您和单位签过劳动合同吗？")
+    reply = await citizen.say("是")
+    assert "已撤回" not in reply, reply
+    assert "已撤回" not in await citizen.say(f"查询 {number}")
+
+
 async def test_the_legal_service_is_offered_only_while_a_lawyer_serves(
     aiohttp_client: Callable[..., Awaitable[Client]], make_settings: SettingsFactory,
     sqlite_url: str,
