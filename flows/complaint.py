@@ -219,7 +219,7 @@ class ComplaintFlow:
             if number == 1 or word in MOVE_NUMBER:
                 return self._moved(held, answers)
             if number == 2 or word in KEEP_NUMBER:
-                _said(answers, held)
+                _said(answers, _one_phone(held))
                 return held
             if len(text) < DESCRIPTION_MIN:  # no new description either: the question again
                 raise Reprompt("complaint_description_personal", counts=False, alone=True)
@@ -231,7 +231,7 @@ class ComplaintFlow:
             answers[PERSONAL] = described
             raise Reprompt("complaint_description_personal", counts=False, alone=True)
         answers.pop(PERSONAL, None)
-        _said(answers, described)  # none: a number said in an earlier one is not offered
+        _said(answers, None)  # it holds none (hide_numbers found none): none offered
         return described
 
     def _moved(self, text: str, answers: dict[str, Any]) -> str:
@@ -243,7 +243,7 @@ class ComplaintFlow:
             answers.pop(PERSONAL, None)
             raise Reprompt("complaint_description_only_number", count=str(len(moved)),
                            min=str(DESCRIPTION_MIN))
-        _said(answers, text)
+        _said(answers, _one_phone(text))
         return moved
 
     def from_text(self, text: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -464,13 +464,12 @@ def _one_phone(text: str) -> str | None:
     return next(iter(numbers)) if len(numbers) == 1 else None
 
 
-def _said(answers: dict[str, Any], description: str) -> None:
-    """The phone question offers the one phone number of ``description``, or none. (A
-    new context: the engine tries parsers on a shallow copy of the answers.)"""
+def _said(answers: dict[str, Any], phone: str | None) -> None:
+    """The phone question offers ``phone``, the description's one phone number, or none.
+    (A new context: the engine tries parsers on a shallow copy of the answers.)"""
     context = answers.get(CONTEXT)
     context = {k: v for k, v in context.items() if k != SAID_PHONE} if isinstance(
         context, dict) else {}
-    phone = _one_phone(description)
     answers[CONTEXT] = context if phone is None else {**context, SAID_PHONE: phone}
 
 
