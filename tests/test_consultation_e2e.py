@@ -432,18 +432,25 @@ async def test_every_word_of_an_open_consultation_is_read(world: World, name: st
     assert expected in reply, reply
 
 
+async def queued_with_a_ticket(world: World, licence: str) -> tuple[Citizen, Citizen, str]:
+    """A lawyer on duty, and a citizen with a ticket filed and a question queued: the
+    lawyer, the citizen and the ticket's number."""
+    client, engine, _ = world
+    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", licence)
+    await lawyer.say("上线")
+    citizen = Citizen(client, "o-citizen")
+    number = ticket_number_in(await file_complaint(citizen))
+    await ask(citizen)
+    return lawyer, citizen, number
+
+
 async def test_cancel_after_the_legal_click_leaves_the_queue_not_the_withdraw_question(
     world: World,
 ) -> None:
     """撤回 asked, then the 法律咨询 click says the consultation is queued and how to
     leave it: 取消 leaves the queue (it is no 否 to the withdraw question, set aside by the
     click)."""
-    client, engine, _ = world
-    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000032")
-    await lawyer.say("上线")
-    citizen = Citizen(client, "o-citizen")
-    number = ticket_number_in(await file_complaint(citizen))
-    await ask(citizen)
+    _, citizen, number = await queued_with_a_ticket(world, "14401201810000032")
     assert "确定撤回" in await citizen.say(f"撤回 {number}")
     assert "取消" in await citizen.click("LEGAL")
     reply = await citizen.say("取消")
@@ -456,12 +463,7 @@ async def test_a_voice_nothing_was_heard_in_goes_to_the_lawyer_and_sets_the_ques
     """In a consultation a voice message goes to the lawyer, not to the desk's "please
     type it": it sets 撤回's question aside, so the 是 that answers the lawyer next
     withdraws nothing."""
-    client, engine, _ = world
-    lawyer, _ = await bound_lawyer(client, engine, "o-lawyer", "14401201810000033")
-    await lawyer.say("上线")
-    citizen = Citizen(client, "o-citizen")
-    number = ticket_number_in(await file_complaint(citizen))
-    await ask(citizen)
+    lawyer, citizen, number = await queued_with_a_ticket(world, "14401201810000033")
     await lawyer.say("接单")
     assert "确定撤回" in await citizen.say(f"撤回 {number}")
     await citizen.voice("")
